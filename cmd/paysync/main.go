@@ -1,0 +1,124 @@
+// Command paysync turns verified online payments into CRM records.
+// This package only parses flags and wires packages; the rules live elsewhere.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand. Files in this package register theirs in init.
+type command struct {
+	name  string // may hold a space: "config check"
+	usage string
+	run   func(ctx context.Context, env *cmdEnv, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// cmdEnv carries what every command gets: output streams and the --config flag.
+type cmdEnv struct {
+	stdout, stderr io.Writer
+	configPath     string
+}
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env := &cmdEnv{stdout: stdout, stderr: stderr}
+	// A global --config may come before the subcommand.
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch {
+		case args[0] == "--config" || args[0] == "-config":
+			if len(args) < 2 {
+				fmt.Fprintln(stderr, "paysync: --config needs a file name")
+				return 2
+			}
+			env.configPath, args = args[1], args[2:]
+		case strings.HasPrefix(args[0], "--config="):
+			env.configPath, args = strings.TrimPrefix(args[0], "--config="), args[1:]
+		case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+			usage(stdout)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "paysync: unknown flag %s\n", args[0])
+			usage(stderr)
+			return 2
+		}
+	}
+	if len(args) == 0 || args[0] == "help" {
+		usage(stdout)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	rest := args[1:]
+	if len(args) > 1 {
+		if c2, ok2 := commands[args[0]+" "+args[1]]; ok2 {
+			cmd, ok, rest = c2, true, args[2:]
+		}
+	}
+	if !ok {
+		fmt.Fprintf(stderr, "paysync: unknown command %q\n", strings.Join(args[:min(2, len(args))], " "))
+		usage(stderr)
+		return 2
+	}
+	if err := cmd.run(ctx, env, rest); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintln(stderr, ee.msg)
+			}
+			return ee.code
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "paysync %s: %v\n", cmd.name, err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "paysync turns verified online payments into CRM records.")
+	fmt.Fprintln(w, "\nUsage: paysync [--config FILE] COMMAND [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].usage)
+	}
+	fmt.Fprintln(w, "\nEnvironment variables start with PAYSYNC_; see README.md and config.example.yaml.")
+}
+
+// flags returns a FlagSet that writes its help to env.stderr and accepts --config too.
+func (env *cmdEnv) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("paysync "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.StringVar(&env.configPath, "config", env.configPath, "config file (default $PAYSYNC_CONFIG, else ./config.yaml if present)")
+	return fs
+}

@@ -1,0 +1,91 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Delivery is one order to bring in step with a CRM: its latest state, the link
+// from an earlier sync (nil the first time), and the journal entries since that
+// sync, for notes and timeline comments.
+type Delivery struct {
+	Order       Order
+	Link        *CRMLink
+	Transitions []JournalEntry
+}
+
+// DeliveryResult is what a connector reports for one Delivery.
+type DeliveryResult struct {
+	ExternalID string // the CRM's id of the record (deal id, lead id, row key)
+	LinkData   string // connector-private JSON stored with the link
+	Err        error  // nil on success; classify with a *DeliveryError
+}
+
+// Connector writes orders into one CRM. Deliver receives a batch and returns
+// exactly one result per item, in order; a failure of one item does not fail
+// the others. Implementations live in connectors/<name>.
+type Connector interface {
+	Name() string
+	// MaxBatch is the largest batch Deliver accepts.
+	MaxBatch() int
+	Deliver(ctx context.Context, batch []Delivery) []DeliveryResult
+}
+
+// ErrorClass tells the dispatcher what to do with a failed delivery.
+type ErrorClass int
+
+const (
+	// Retryable: try again later (network, 5xx, rate limits).
+	Retryable ErrorClass = iota
+	// Permanent: the CRM refused the data; retrying cannot help. Dead-letter at once.
+	Permanent
+	// NeedsReauth: credentials are dead; a person must re-authorise. Pauses the connector.
+	NeedsReauth
+	// Paused: the account is blocked or unpaid. Pauses the connector.
+	Paused
+)
+
+func (c ErrorClass) String() string {
+	switch c {
+	case Retryable:
+		return "retryable"
+	case Permanent:
+		return "permanent"
+	case NeedsReauth:
+		return "needs_reauth"
+	case Paused:
+		return "paused"
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// DeliveryError is a classified connector failure. Reason is shown to the
+// operator and must say how to fix the problem; it never holds secrets.
+type DeliveryError struct {
+	Class      ErrorClass
+	Reason     string
+	RetryAfter time.Duration // a server hint; 0 when none
+	// SlowDown marks a rate-limit answer: the whole connector backs off, not only this item.
+	SlowDown bool
+	Err      error
+}
+
+func (e *DeliveryError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// ClassifyDelivery returns the classified form of err; unclassified errors are retryable.
+func ClassifyDelivery(err error) *DeliveryError {
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		return de
+	}
+	return &DeliveryError{Class: Retryable, Reason: "delivery failed", Err: err}
+}

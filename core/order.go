@@ -1,0 +1,125 @@
+package core
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Customer is who the order is for, as known from the Direct conversation.
+type Customer struct {
+	Handle string `json:"handle,omitempty"` // Instagram handle
+	ID     string `json:"id,omitempty"`     // Instagram-scoped user id
+	Name   string `json:"name,omitempty"`
+	Phone  string `json:"phone,omitempty"`
+	Email  string `json:"email,omitempty"`
+}
+
+// Item is one line of an order.
+type Item struct {
+	SKU        string `json:"sku,omitempty"`
+	Name       string `json:"name"`
+	Quantity   int64  `json:"quantity"`
+	PriceMinor int64  `json:"price_minor"`
+}
+
+// Order is a Direct order and where its payment stands.
+type Order struct {
+	ID              string         `json:"order_id" db:"id"`
+	Status          Status         `json:"status" db:"status"`
+	AmountMinor     int64          `json:"amount_minor" db:"amount_minor"`
+	Currency        string         `json:"currency" db:"currency"`
+	RefundedMinor   int64          `json:"refunded_minor,omitempty" db:"refunded_minor"`
+	Customer        Customer       `json:"customer"`
+	Items           []Item         `json:"items"`
+	Delivery        map[string]any `json:"delivery,omitempty"`
+	Provider        string         `json:"provider,omitempty" db:"provider"`
+	ProviderRef     string         `json:"provider_ref,omitempty" db:"provider_ref"`
+	PaymentURL      string         `json:"payment_url,omitempty" db:"payment_url"`
+	FixedLink       string         `json:"fixed_link,omitempty" db:"fixed_link"`
+	Orphan          bool           `json:"orphan,omitempty" db:"orphan"`
+	Reason          string         `json:"reason,omitempty" db:"reason"` // why it is in manual_review, or the last refusal
+	CreatedAt       time.Time      `json:"created_at"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+	StatusChangedAt time.Time      `json:"status_changed_at"`
+	PaidAt          *time.Time     `json:"paid_at,omitempty"`
+	ExpiresAt       *time.Time     `json:"expires_at,omitempty"`
+	Version         int64          `json:"version" db:"version"`
+	// RequestHash identifies the body that created the order, so that a repeat is
+	// recognised and a different body under the same id is refused.
+	RequestHash string `json:"-" db:"request_hash"`
+}
+
+// Money returns the order's amount.
+func (o *Order) Money() Money { return Money{o.AmountMinor, o.Currency} }
+
+// MaxOrderIDLen bounds order ids so that they fit every provider's field.
+const MaxOrderIDLen = 64
+
+// ValidateOrderID refuses ids that providers or CRMs would mangle.
+func ValidateOrderID(id string) error {
+	if id == "" {
+		return Errorf(EINVALID, "order_id is required")
+	}
+	if len(id) > MaxOrderIDLen {
+		return Errorf(EINVALID, "order_id is longer than %d characters", MaxOrderIDLen)
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return Errorf(EINVALID, "order_id must not contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+// Validate checks an order as submitted for creation.
+func (o *Order) Validate() error {
+	if err := ValidateOrderID(o.ID); err != nil {
+		return err
+	}
+	o.Currency = strings.ToUpper(o.Currency)
+	if err := ValidateMoney(o.AmountMinor, o.Currency); err != nil {
+		return err
+	}
+	if o.AmountMinor == 0 {
+		return Errorf(EINVALID, "amount_minor must be greater than zero")
+	}
+	for i, it := range o.Items {
+		if it.Quantity <= 0 {
+			return Errorf(EINVALID, "items[%d].quantity must be greater than zero", i)
+		}
+		if it.PriceMinor < 0 || it.PriceMinor > MaxAmountMinor {
+			return Errorf(EINVALID, "items[%d].price_minor is out of range", i)
+		}
+	}
+	return nil
+}
+
+// Hash returns a stable digest of the fields a client submits, used to tell a
+// repeated create from a conflicting one.
+func (o *Order) Hash() string {
+	sub := struct {
+		ID       string         `json:"order_id"`
+		Amount   int64          `json:"amount_minor"`
+		Currency string         `json:"currency"`
+		Customer Customer       `json:"customer"`
+		Items    []Item         `json:"items"`
+		Delivery map[string]any `json:"delivery"`
+		Provider string         `json:"provider"`
+		Fixed    string         `json:"fixed_link"`
+	}{o.ID, o.AmountMinor, o.Currency, o.Customer, o.Items, o.Delivery, o.Provider, o.FixedLink}
+	b, _ := json.Marshal(sub)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// OrderQuery filters order listings.
+type OrderQuery struct {
+	Status Status
+	Q      string // matches order id, customer handle or phone
+	Limit  int
+	Before string // order id to page after (exclusive), newest first
+}

@@ -1,0 +1,37 @@
+package core
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// InboundRequest is a webhook or callback as received, before any trust.
+type InboundRequest struct {
+	Method     string
+	Header     http.Header
+	Query      url.Values
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// PaymentLink is what a provider hands back when asked to take a payment.
+type PaymentLink struct {
+	URL         string
+	ProviderRef string
+}
+
+// Provider is a payment provider adapter (connectors/vpos, connectors/arca, …).
+type Provider interface {
+	Name() string
+	// Verify authenticates an inbound request and parses the events it carries.
+	// A request that fails authentication returns an EUNAUTHORIZED error; one
+	// that cannot be parsed returns EINVALID.
+	Verify(ctx context.Context, req InboundRequest) ([]PaymentEvent, error)
+	// Lookup asks the provider where an order's payment stands. The event it
+	// returns is trusted (Verified) because paysync asked over an authenticated channel.
+	Lookup(ctx context.Context, o Order) (PaymentEvent, error)
+	// CreateLink registers the order with the provider and returns the checkout URL.
+	CreateLink(ctx context.Context, o Order) (PaymentLink, error)
+}

@@ -1,0 +1,62 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Change is one atomic write: a journal entry, an order insert or update, and
+// the outbox records it causes. All of it lands, or none of it does.
+type Change struct {
+	// Journal, when set, is appended. A verified event's (Provider, EventID)
+	// is unique: a repeat fails the whole change with EDUPLICATE.
+	Journal *JournalEntry
+	// Order, when set, is inserted (ExpectedVersion 0; an existing id fails
+	// with ECONFLICT) or updated only if its stored version is ExpectedVersion
+	// (else ESTALE). The stored version becomes ExpectedVersion+1 and is
+	// written back into Order.Version.
+	Order           *Order
+	ExpectedVersion int64
+	// Outbox lists the connectors to enqueue for Order at its new version.
+	Outbox []string
+}
+
+// Store is what a storage driver provides. Both drivers (PostgreSQL and
+// SQLite) pass the same conformance suite in storage/storagetest.
+type Store interface {
+	Dialect() string
+	Ping(ctx context.Context) error
+	Close() error
+
+	Apply(ctx context.Context, c Change) error
+	GetOrder(ctx context.Context, id string) (Order, error)
+	ListOrders(ctx context.Context, q OrderQuery) ([]Order, error)
+	// DueOrders lists orders in one of statuses changed before the cutoff, oldest first.
+	DueOrders(ctx context.Context, statuses []Status, changedBefore time.Time, limit int) ([]Order, error)
+	ListJournal(ctx context.Context, orderID string) ([]JournalEntry, error)
+
+	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxRecord, error)
+	CompleteOutbox(ctx context.Context, c Completion) error
+	ListOutbox(ctx context.Context, connector string, state DeliveryState, limit int) ([]OutboxRecord, error)
+	OrderDeliveries(ctx context.Context, orderID string) ([]OutboxRecord, error)
+	OutboxStats(ctx context.Context) ([]OutboxStat, error)
+	// RetryOutbox makes a dead record pending again, due now, with its attempt count kept.
+	RetryOutbox(ctx context.Context, id int64, now time.Time) error
+	RetryAllDead(ctx context.Context, connector string, now time.Time) (int64, error)
+	Enqueue(ctx context.Context, orderID string, connectors []string, now time.Time) error
+	PurgeDelivered(ctx context.Context, olderThan time.Time) (int64, error)
+
+	GetLink(ctx context.Context, connector, orderID string) (*CRMLink, error)
+	ListLinks(ctx context.Context, orderID string) ([]CRMLink, error)
+
+	// GetState and PutState hold connector state such as OAuth tokens.
+	// PutState with expectedVersion 0 creates; otherwise it is a compare-and-swap
+	// failing with ESTALE.
+	GetState(ctx context.Context, connector, key string) (value string, version int64, err error)
+	PutState(ctx context.Context, connector, key, value string, expectedVersion int64) error
+
+	// AcquireLease takes or renews the named lease for holder; false when
+	// another holder has it and it has not expired.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}

@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/migrations"
+)
+
+// migrationLockKey is the PostgreSQL advisory lock that serialises migrations
+// when several replicas start at once ("paysync" in ASCII).
+const migrationLockKey = 0x70617973796e63
+
+type migration struct {
+	version string
+	sql     string
+}
+
+func (db *DB) migrations() ([]migration, error) {
+	dir := db.dialect
+	entries, err := fs.ReadDir(migrations.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		b, err := fs.ReadFile(migrations.FS, dir+"/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{strings.TrimSuffix(e.Name(), ".sql"), string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// Migrate applies the embedded migrations that are missing, each in its own
+// transaction, so a failing migration leaves the schema as it was before it.
+// On PostgreSQL an advisory lock makes concurrent starts apply them once.
+// It returns the versions it applied.
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	all, err := db.migrations()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := db.w.Connx(ctx)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	defer conn.Close()
+	if db.dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+			return nil, db.wrap(err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return nil, db.wrap(err)
+	}
+	var applied []string
+	for _, m := range all {
+		var n int
+		if err := conn.GetContext(ctx, &n, db.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version); err != nil {
+			return applied, db.wrap(err)
+		}
+		if n > 0 {
+			continue
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return applied, db.wrap(err)
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			tx.Rollback()
+			return applied, core.Errorf(core.EINTERNAL, "migration %s/%s failed and was rolled back, the schema is as before it: %v", db.dialect, m.version, err)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), m.version, time.Now().UnixMicro()); err != nil {
+			tx.Rollback()
+			return applied, db.wrap(err)
+		}
+		if err := tx.Commit(); err != nil {
+			return applied, db.wrap(err)
+		}
+		applied = append(applied, m.version)
+	}
+	return applied, nil
+}
+
+// MigrationsPending returns the embedded migrations not yet applied; /readyz
+// is not ready while any are.
+func (db *DB) MigrationsPending(ctx context.Context) ([]string, error) {
+	all, err := db.migrations()
+	if err != nil {
+		return nil, err
+	}
+	var have []string
+	if err := db.r.SelectContext(ctx, &have, `SELECT version FROM schema_migrations`); err != nil {
+		return nil, fmt.Errorf("schema_migrations unreadable: %w", db.wrap(err))
+	}
+	set := map[string]bool{}
+	for _, v := range have {
+		set[v] = true
+	}
+	var missing []string
+	for _, m := range all {
+		if !set[m.version] {
+			missing = append(missing, m.version)
+		}
+	}
+	return missing, nil
+}

@@ -1,0 +1,308 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/paysync/paysync/core"
+)
+
+type orderRow struct {
+	ID              string        `db:"id"`
+	Status          string        `db:"status"`
+	AmountMinor     int64         `db:"amount_minor"`
+	Currency        string        `db:"currency"`
+	RefundedMinor   int64         `db:"refunded_minor"`
+	Customer        string        `db:"customer"`
+	Items           string        `db:"items"`
+	Delivery        string        `db:"delivery"`
+	Provider        string        `db:"provider"`
+	ProviderRef     string        `db:"provider_ref"`
+	PaymentURL      string        `db:"payment_url"`
+	FixedLink       string        `db:"fixed_link"`
+	Orphan          bool          `db:"orphan"`
+	Reason          string        `db:"reason"`
+	RequestHash     string        `db:"request_hash"`
+	CreatedAt       int64         `db:"created_at"`
+	UpdatedAt       int64         `db:"updated_at"`
+	StatusChangedAt int64         `db:"status_changed_at"`
+	PaidAt          sql.NullInt64 `db:"paid_at"`
+	ExpiresAt       sql.NullInt64 `db:"expires_at"`
+	Version         int64         `db:"version"`
+}
+
+const orderCols = `id, status, amount_minor, currency, refunded_minor, customer, items, delivery,
+	provider, provider_ref, payment_url, fixed_link, orphan, reason, request_hash,
+	created_at, updated_at, status_changed_at, paid_at, expires_at, version`
+
+func (r *orderRow) order() (core.Order, error) {
+	o := core.Order{
+		ID: r.ID, Status: core.Status(r.Status), AmountMinor: r.AmountMinor, Currency: r.Currency,
+		RefundedMinor: r.RefundedMinor, Provider: r.Provider, ProviderRef: r.ProviderRef,
+		PaymentURL: r.PaymentURL, FixedLink: r.FixedLink, Orphan: r.Orphan, Reason: r.Reason,
+		RequestHash: r.RequestHash, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),
+		StatusChangedAt: fromMicros(r.StatusChangedAt), PaidAt: fromNullMicros(r.PaidAt),
+		ExpiresAt: fromNullMicros(r.ExpiresAt), Version: r.Version,
+	}
+	if err := json.Unmarshal([]byte(r.Customer), &o.Customer); err != nil {
+		return o, err
+	}
+	if err := json.Unmarshal([]byte(r.Items), &o.Items); err != nil {
+		return o, err
+	}
+	if r.Delivery != "" && r.Delivery != "{}" && r.Delivery != "null" {
+		if err := json.Unmarshal([]byte(r.Delivery), &o.Delivery); err != nil {
+			return o, err
+		}
+	}
+	if o.Items == nil {
+		o.Items = []core.Item{}
+	}
+	return o, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
+}
+
+// Apply writes a journal entry, an order and its outbox records in one transaction.
+func (db *DB) Apply(ctx context.Context, c core.Change) error {
+	now := time.Now().UTC()
+	newVersion := c.ExpectedVersion + 1
+	var journalID int64
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if c.Journal != nil {
+			j := c.Journal
+			if j.CreatedAt.IsZero() {
+				j.CreatedAt = now
+			}
+			if c.Order != nil {
+				j.OrderVersion = newVersion
+				if j.OrderID == "" {
+					j.OrderID = c.Order.ID
+				}
+			}
+			err := tx.QueryRowxContext(ctx, db.q(`INSERT INTO journal
+				(order_id, provider, event_id, source, event_type, verdict, status_before, status_after,
+				 amount_minor, currency, provider_ref, reason, payload, order_version, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT DO NOTHING RETURNING id`),
+				nullString(j.OrderID), j.Provider, nullString(j.EventID), j.Source, j.EventType, string(j.Verdict),
+				string(j.StatusBefore), string(j.StatusAfter), j.AmountMinor, j.Currency, j.ProviderRef,
+				j.Reason, j.Payload, j.OrderVersion, micros(j.CreatedAt)).Scan(&journalID)
+			if errors.Is(err, sql.ErrNoRows) {
+				return core.Errorf(core.EDUPLICATE, "event %s/%s was already recorded", j.Provider, j.EventID)
+			}
+			if err != nil {
+				return db.wrap(err)
+			}
+			if err := db.step("journal"); err != nil {
+				return err
+			}
+		}
+		if c.Order != nil {
+			if err := db.writeOrder(ctx, tx, c.Order, c.ExpectedVersion, now); err != nil {
+				return err
+			}
+			if err := db.step("order"); err != nil {
+				return err
+			}
+			if err := db.insertOutbox(ctx, tx, c.Order.ID, newVersion, c.Outbox, now); err != nil {
+				return err
+			}
+			if len(c.Outbox) > 0 {
+				if err := db.step("outbox"); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.Journal != nil {
+		c.Journal.ID = journalID
+	}
+	if len(c.Outbox) > 0 {
+		db.notifyLocal(c.Outbox)
+	}
+	return nil
+}
+
+func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expected int64, now time.Time) error {
+	o.UpdatedAt = now
+	if o.StatusChangedAt.IsZero() {
+		o.StatusChangedAt = now
+	}
+	if o.Items == nil {
+		o.Items = []core.Item{}
+	}
+	args := []any{string(o.Status), o.AmountMinor, o.Currency, o.RefundedMinor, mustJSON(o.Customer),
+		mustJSON(o.Items), mustJSON(o.Delivery), strings.ToLower(o.Customer.Handle), o.Customer.Phone,
+		o.Provider, o.ProviderRef, o.PaymentURL, o.FixedLink, o.Orphan, o.Reason, o.RequestHash,
+		micros(o.UpdatedAt), micros(o.StatusChangedAt), nullMicros(o.PaidAt), nullMicros(o.ExpiresAt)}
+	if expected == 0 {
+		if o.CreatedAt.IsZero() {
+			o.CreatedAt = now
+		}
+		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO orders
+			(status, amount_minor, currency, refunded_minor, customer, items, delivery, customer_handle,
+			 customer_phone, provider, provider_ref, payment_url, fixed_link, orphan, reason, request_hash,
+			 updated_at, status_changed_at, paid_at, expires_at, id, created_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+			ON CONFLICT (id) DO NOTHING`), append(args, o.ID, micros(o.CreatedAt))...)
+		if err != nil {
+			return db.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return core.Errorf(core.ECONFLICT, "order %s already exists", o.ID)
+		}
+		o.Version = 1
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, db.q(`UPDATE orders SET
+		status = ?, amount_minor = ?, currency = ?, refunded_minor = ?, customer = ?, items = ?, delivery = ?,
+		customer_handle = ?, customer_phone = ?, provider = ?, provider_ref = ?, payment_url = ?, fixed_link = ?,
+		orphan = ?, reason = ?, request_hash = ?, updated_at = ?, status_changed_at = ?, paid_at = ?, expires_at = ?,
+		version = version + 1
+		WHERE id = ? AND version = ?`), append(args, o.ID, expected)...)
+	if err != nil {
+		return db.wrap(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return core.Errorf(core.ESTALE, "order %s changed since version %d", o.ID, expected)
+	}
+	o.Version = expected + 1
+	return nil
+}
+
+func (db *DB) insertOutbox(ctx context.Context, tx *sqlx.Tx, orderID string, version int64, connectors []string, now time.Time) error {
+	for _, c := range connectors {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO outbox
+			(connector, order_id, order_version, state, attempts, available_at, created_at, updated_at)
+			VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)`), c, orderID, version, micros(now), micros(now), micros(now)); err != nil {
+			return db.wrap(err)
+		}
+	}
+	if db.dialect == Postgres && len(connectors) > 0 {
+		// Delivered to listeners at commit, to every replica.
+		for _, c := range connectors {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify('paysync_outbox', $1)`, c); err != nil {
+				return db.wrap(err)
+			}
+		}
+	}
+	return nil
+}
+
+// GetOrder reads one order.
+func (db *DB) GetOrder(ctx context.Context, id string) (core.Order, error) {
+	var r orderRow
+	err := db.r.GetContext(ctx, &r, db.q(`SELECT `+orderCols+` FROM orders WHERE id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Order{}, notFound("order", id)
+	}
+	if err != nil {
+		return core.Order{}, db.wrap(err)
+	}
+	o, err := r.order()
+	return o, db.wrap(err)
+}
+
+func (db *DB) selectOrders(ctx context.Context, query string, args ...any) ([]core.Order, error) {
+	var rows []orderRow
+	if err := db.r.SelectContext(ctx, &rows, db.q(query), args...); err != nil {
+		return nil, db.wrap(err)
+	}
+	out := make([]core.Order, 0, len(rows))
+	for i := range rows {
+		o, err := rows[i].order()
+		if err != nil {
+			return nil, db.wrap(err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// ListOrders lists orders newest first, filtered by status and a search text.
+func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, error) {
+	where := []string{"1=1"}
+	var args []any
+	if q.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, string(q.Status))
+	}
+	if s := strings.ToLower(strings.TrimSpace(q.Q)); s != "" {
+		like := "%" + escapeLike(s) + "%"
+		handle := "%" + escapeLike(strings.TrimPrefix(s, "@")) + "%"
+		where = append(where, `(LOWER(id) LIKE ? ESCAPE '\' OR customer_handle LIKE ? ESCAPE '\' OR customer_phone LIKE ? ESCAPE '\')`)
+		args = append(args, like, handle, like)
+	}
+	if q.Before != "" {
+		where = append(where, "(created_at, id) < (SELECT created_at, id FROM orders WHERE id = ?)")
+		args = append(args, q.Before)
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	args = append(args, limit)
+	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// DueOrders lists orders in the given statuses whose status changed before the cutoff.
+func (db *DB) DueOrders(ctx context.Context, statuses []core.Status, before time.Time, limit int) ([]core.Order, error) {
+	if len(statuses) == 0 {
+		return nil, nil
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(statuses)), ", ")
+	args := make([]any, 0, len(statuses)+2)
+	for _, s := range statuses {
+		args = append(args, string(s))
+	}
+	args = append(args, micros(before), limit)
+	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN (`+ph+`)
+		AND status_changed_at < ? ORDER BY status_changed_at, id LIMIT ?`, args...)
+}
+
+type journalRow struct {
+	core.JournalEntry
+	OrderIDN  sql.NullString `db:"order_id"`
+	EventIDN  sql.NullString `db:"event_id"`
+	CreatedUS int64          `db:"created_at"`
+}
+
+// ListJournal returns an order's journal, oldest first.
+func (db *DB) ListJournal(ctx context.Context, orderID string) ([]core.JournalEntry, error) {
+	var rows []journalRow
+	err := db.r.SelectContext(ctx, &rows, db.q(`SELECT id, order_id, provider, event_id, source, event_type, verdict,
+		status_before, status_after, amount_minor, currency, provider_ref, reason, payload, order_version, created_at
+		FROM journal WHERE order_id = ? ORDER BY id`), orderID)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	out := make([]core.JournalEntry, len(rows))
+	for i, r := range rows {
+		e := r.JournalEntry
+		e.OrderID, e.EventID, e.CreatedAt = r.OrderIDN.String, r.EventIDN.String, fromMicros(r.CreatedUS)
+		out[i] = e
+	}
+	return out, nil
+}

@@ -1,0 +1,285 @@
+// Package storage implements core.Store on PostgreSQL (lib/pq + sqlx) and on
+// SQLite (modernc.org/sqlite, no cgo). The SQL is shared where the dialects
+// agree; times are unix microseconds in both so comparisons read the same.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/paysync/paysync/core"
+)
+
+const (
+	Postgres = "postgres"
+	SQLite   = "sqlite"
+)
+
+// Options says where the database is.
+type Options struct {
+	// DatabaseURL is a postgres:// URL; empty means SQLite at DataDir/paysync.db.
+	DatabaseURL string
+	DataDir     string
+	// FaultHook, when set, is called after each statement of Apply with the
+	// step's name; an error it returns aborts the transaction. Tests use it to
+	// prove atomicity.
+	FaultHook func(step string) error
+}
+
+// DB is a core.Store.
+type DB struct {
+	dialect string
+	w       *sqlx.DB // writes; one connection on SQLite
+	r       *sqlx.DB // reads; the same pool on PostgreSQL
+	dsn     string
+	hook    func(string) error
+
+	rebound sync.Map // query -> dialect-specific query
+
+	subMu sync.Mutex
+	subs  map[chan string]struct{}
+}
+
+var _ core.Store = (*DB)(nil)
+
+// Open connects and checks that the database is reachable. It does not migrate.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	if o.DatabaseURL != "" {
+		return openPostgres(ctx, o)
+	}
+	return openSQLite(ctx, o)
+}
+
+func openPostgres(ctx context.Context, o Options) (*DB, error) {
+	if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
+		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL must start with postgres:// (got %q); leave it empty to use SQLite", redactURL(o.DatabaseURL))
+	}
+	x, err := sqlx.Open("postgres", o.DatabaseURL)
+	if err != nil {
+		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
+	}
+	x.SetMaxOpenConns(20)
+	x.SetMaxIdleConns(20)
+	x.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{dialect: Postgres, w: x, r: x, dsn: o.DatabaseURL, hook: o.FaultHook, subs: map[chan string]struct{}{}}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := x.PingContext(pctx); err != nil {
+		x.Close()
+		return nil, core.Errorf(core.EUNAVAILABLE, "cannot reach PostgreSQL at %s: %v (is the server running and the URL right?)", redactURL(o.DatabaseURL), scrub(err, o.DatabaseURL))
+	}
+	return db, nil
+}
+
+func openSQLite(ctx context.Context, o Options) (*DB, error) {
+	dir := o.DataDir
+	if dir == "" {
+		dir = "data"
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, core.Errorf(core.EINVALID, "cannot create data directory %s: %v; set PAYSYNC_DATA_DIR to a writable directory", dir, err)
+	}
+	path := filepath.Join(dir, "paysync.db")
+	if err := checkWritable(dir, path); err != nil {
+		return nil, err
+	}
+	// WAL lets readers run beside the one writer; busy_timeout absorbs short
+	// waits; _txlock=immediate takes the write lock at BEGIN so that two
+	// writers never deadlock upgrading a read lock.
+	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	w, err := sqlx.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1) // SQLite has one writer: one connection avoids SQLITE_BUSY
+	w.SetConnMaxIdleTime(0)
+	r, err := sqlx.Open("sqlite", base)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(8)
+	db := &DB{dialect: SQLite, w: w, r: r, dsn: path, hook: o.FaultHook, subs: map[chan string]struct{}{}}
+	if err := w.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, core.Errorf(core.EUNAVAILABLE, "cannot open SQLite database %s: %v", path, err)
+	}
+	return db, nil
+}
+
+// checkWritable turns a read-only data directory or file into one clear line.
+func checkWritable(dir, path string) error {
+	probe := filepath.Join(dir, ".paysync-write-test")
+	f, err := os.OpenFile(probe, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return core.Errorf(core.EINVALID, "data directory %s is not writable (%v): fix its permissions or set PAYSYNC_DATA_DIR to a writable directory", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(probe)
+	if st, err := os.Stat(path); err == nil {
+		if st.IsDir() {
+			return core.Errorf(core.EINVALID, "%s is a directory, not a database file", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return core.Errorf(core.EINVALID, "database file %s is not writable (%v): fix its permissions", path, errors.Unwrap(err))
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// Dialect is "postgres" or "sqlite".
+func (db *DB) Dialect() string { return db.dialect }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
+
+// Close releases the pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		if e := db.r.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Writer exposes the write pool to tests and benchmarks in this module.
+func (db *DB) Writer() *sqlx.DB { return db.w }
+
+// q rewrites ?-placeholders for the dialect, once per distinct query.
+func (db *DB) q(query string) string {
+	if db.dialect != Postgres {
+		return query
+	}
+	if v, ok := db.rebound.Load(query); ok {
+		return v.(string)
+	}
+	r := sqlx.Rebind(sqlx.DOLLAR, query)
+	db.rebound.Store(query, r)
+	return r
+}
+
+// inTx runs fn in a write transaction and commits it, or rolls back on error.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return db.wrap(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return db.wrap(tx.Commit())
+}
+
+func (db *DB) step(name string) error {
+	if db.hook != nil {
+		return db.hook(name)
+	}
+	return nil
+}
+
+// wrap turns driver errors into core errors without leaking the DSN.
+func (db *DB) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &core.Error{Code: core.EINTERNAL, Message: "database error", Err: scrub(err, db.dsn)}
+}
+
+func isUnique(err error) bool {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// redactURL hides the password of a database URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	return u.String()
+}
+
+type scrubbed struct{ msg string }
+
+func (s scrubbed) Error() string { return s.msg }
+
+// scrub removes a secret DSN from an error message.
+func scrub(err error, dsn string) error {
+	if err == nil || dsn == "" {
+		return err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, dsn) {
+		return scrubbed{strings.ReplaceAll(msg, dsn, redactURL(dsn))}
+	}
+	return err
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil || t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMicro(v.Int64).UTC()
+	return &t
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func notFound(what, id string) error {
+	return core.Errorf(core.ENOTFOUND, "%s %s not found", what, id)
+}
+
+var _ = fmt.Sprintf
