@@ -26,6 +26,9 @@ type PaymentEvent struct {
 	OccurredAt    time.Time `json:"occurred_at"`
 	Source        string    `json:"source"`
 	Verified      bool      `json:"verified"`
+	// FixedLink names the configured fixed payment link the payment came
+	// through, when the provider tells; it lets a payment create its order.
+	FixedLink string `json:"fixed_link,omitempty"`
 	Payload       []byte    `json:"-"` // raw body, stored size-limited in the journal
 }
 

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/paysync/paysync/config"
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/storage"
+)
+
+// app is what most commands need: the config, a migrated store and the ledger.
+type app struct {
+	cfg    *config.Config
+	store  *storage.DB
+	ledger *core.Ledger
+	log    *slog.Logger
+}
+
+func (env *cmdEnv) loadConfig(ctx context.Context) (*config.Config, error) {
+	path := config.Path(env.configPath, os.LookupEnv)
+	cfg, err := config.Load(ctx, path, nil)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: err.Error()}
+	}
+	return cfg, nil
+}
+
+func newLogger(env *cmdEnv, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// openApp loads the config, opens the database and applies migrations.
+func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
+	cfg, err := env.loadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(env, cfg.LogLevel)
+	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, &exitError{code: 1, msg: "paysync: " + core.ErrorMessage(err)}
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, &exitError{code: 1, msg: "paysync: " + err.Error()}
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "dialect", db.Dialect(), "versions", strings.Join(applied, ","))
+	}
+	a := &app{cfg: cfg, store: db, log: log}
+	conns := cfg.EnabledConnectors()
+	a.ledger = &core.Ledger{
+		Store:      db,
+		Connectors: func() []string { return conns },
+		FixedLinks: func(slug string) (core.FixedLink, bool) {
+			for _, fl := range cfg.FixedLinks {
+				if fl.Slug == slug {
+					return core.FixedLink{Slug: fl.Slug, Product: fl.Product, AmountMinor: fl.AmountMinor, Currency: fl.Currency, URL: fl.URL}, true
+				}
+			}
+			return core.FixedLink{}, false
+		},
+	}
+	return a, nil
+}
+
+func (a *app) Close() { a.store.Close() }
+
+func (a *app) where() string {
+	if a.store.Dialect() == storage.Postgres {
+		return "PostgreSQL"
+	}
+	return fmt.Sprintf("SQLite at %s/paysync.db", a.cfg.DataDir)
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/paysync/paysync/httpapi"
+)
+
+func init() {
+	register(command{name: "serve", usage: "run the daemon: HTTP API, webhooks, console, dispatcher, scheduler", run: runServe})
+}
+
+func runServe(ctx context.Context, env *cmdEnv, args []string) error {
+	if err := env.flags("serve").Parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := checkMappings(a.cfg); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	d, err := startDaemon(ctx, a, nil)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return d.shutdown()
+}
+
+// daemon is a running serve: the HTTP server and the background workers.
+type daemon struct {
+	app      *app
+	srv      *http.Server
+	ln       net.Listener
+	workers  []func(ctx context.Context) error
+	cancel   context.CancelFunc
+	done     chan error
+	nworkers int
+}
+
+// startDaemon starts everything serve runs. When ln is nil it listens on
+// the configured address.
+func startDaemon(ctx context.Context, a *app, ln net.Listener) (*daemon, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := &httpapi.Server{
+		Store:      a.store,
+		Orders:     a.ledger,
+		AdminToken: string(a.cfg.AdminToken),
+		Logger:     a.log,
+		Registry:   reg,
+		Connectors: a.ledger.Connectors,
+		Ready: func(ctx context.Context) error {
+			if err := a.store.Ping(ctx); err != nil {
+				return err
+			}
+			pending, err := a.store.MigrationsPending(ctx)
+			if err != nil {
+				return err
+			}
+			if len(pending) > 0 {
+				return fmt.Errorf("migrations pending: %v", pending)
+			}
+			return nil
+		},
+	}
+	if a.cfg.AdminToken == "" {
+		a.log.Warn("PAYSYNC_ADMIN_TOKEN is not set: the admin API and console are closed")
+	}
+	d := &daemon{app: a, done: make(chan error, 8)}
+	if err := wireWorkers(ctx, a, api, reg, d); err != nil {
+		return nil, err
+	}
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", a.cfg.HTTPAddr)
+		if err != nil {
+			return nil, &exitError{code: 1, msg: fmt.Sprintf("paysync: cannot listen on %s: %v (set PAYSYNC_HTTP_ADDR to a free HOST:PORT)", a.cfg.HTTPAddr, err)}
+		}
+	}
+	d.ln = ln
+	d.srv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.done <- err
+		}
+	}()
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	for _, w := range d.workers {
+		d.nworkers++
+		go func(w func(context.Context) error) { d.done <- w(wctx) }(w)
+	}
+	a.log.Info("paysync serving", "addr", "http://"+ln.Addr().String(), "database", a.where(),
+		"connectors", a.cfg.EnabledConnectors())
+	return d, nil
+}
+
+// shutdown stops taking work, then drains in-flight work within the deadline.
+func (d *daemon) shutdown() error {
+	timeout := d.app.cfg.ShutdownTimeout.D()
+	d.app.log.Info("shutting down", "deadline", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := d.srv.Shutdown(ctx) // stops accepting, waits for in-flight requests
+	d.cancel()                 // workers stop claiming and finish or release what they hold
+	for i := 0; i < d.nworkers; i++ {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			d.app.log.Warn("shutdown deadline passed with work still running")
+			return ctx.Err()
+		}
+	}
+	d.app.log.Info("stopped")
+	return err
+}

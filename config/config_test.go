@@ -1,0 +1,123 @@
+package config_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/paysync/paysync/config"
+)
+
+func write(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func load(t *testing.T, path string, env map[string]string) (*config.Config, error) {
+	return config.Load(context.Background(), path, envconfig.MapLookuper(env))
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.DatabaseURL != "" || len(cfg.EnabledConnectors()) != 0 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	p := write(t, "http_addr: 127.0.0.1:9000\ndata_dir: /tmp/x\nadmin_token: from-file\n")
+	cfg, err := load(t, p, map[string]string{"PAYSYNC_HTTP_ADDR": "127.0.0.1:9100", "PAYSYNC_BITRIX24_WEBHOOK_URL": "https://shop.bitrix24.ru/rest/1/abc123/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != "127.0.0.1:9100" || cfg.DataDir != "/tmp/x" || cfg.AdminToken != "from-file" {
+		t.Fatalf("%+v", cfg)
+	}
+	if got := cfg.EnabledConnectors(); len(got) != 1 || got[0] != "bitrix24" {
+		t.Fatalf("enabled: %v", got)
+	}
+}
+
+func TestUnknownKeyHasFileAndLine(t *testing.T) {
+	p := write(t, "http_addr: 127.0.0.1:9000\nconnectors:\n  bitrix24:\n    webhok_url: x\n")
+	_, err := load(t, p, nil)
+	if err == nil || !strings.Contains(err.Error(), p+":4: unknown key \"webhok_url\"") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestInvalidValues(t *testing.T) {
+	cases := map[string]string{
+		"http_addr: nope\n":                                 ":1: http_addr \"nope\" is not HOST:PORT",
+		"database_url: mysql://x\n":                         ":1: database_url must start with postgres://",
+		"time_zone: Mars/Base\n":                            ":1: unknown time_zone",
+		"log_level: loud\n":                                 ":1: log_level \"loud\"",
+		"shutdown_timeout: soon\n":                          "bad duration \"soon\"",
+		"providers:\n  generic:\n    webhook_secret: abc\n": ":3: the generic webhook secret must start with whsec_",
+		"connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/api/\n": ":3: the Bitrix24 webhook URL must look like",
+		"fixed_links:\n  - slug: a\n    amount_minor: -5\n    currency: AMD\n":    ":2: fixed link \"a\" needs a positive amount_minor",
+	}
+	for body, want := range cases {
+		p := write(t, body)
+		_, err := load(t, p, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error = %v, want it to contain %q", body, err, want)
+		}
+	}
+	_, err := load(t, "", map[string]string{"PAYSYNC_HTTP_ADDR": "bad"})
+	if err == nil || !strings.Contains(err.Error(), "PAYSYNC_HTTP_ADDR") {
+		t.Errorf("env problem does not name the variable: %v", err)
+	}
+}
+
+func TestSecretsRedacted(t *testing.T) {
+	secrets := map[string]string{
+		"PAYSYNC_ADMIN_TOKEN":            "admintok-123",
+		"PAYSYNC_DATABASE_URL":           "postgres://u:pw-456@db/x",
+		"PAYSYNC_BITRIX24_WEBHOOK_URL":   "https://shop.bitrix24.ru/rest/1/code789/",
+		"PAYSYNC_VPOS_API_TOKEN":         "vpostok-1",
+		"PAYSYNC_GENERIC_WEBHOOK_SECRET": "whsec_c2VjcmV0",
+		"PAYSYNC_ARCA_PASSWORD":          "arcapw-2",
+		"PAYSYNC_AMOCRM_REFRESH_TOKEN":   "amo-rt-3",
+	}
+	cfg, err := load(t, "", secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := cfg.Redacted()
+	for k, v := range secrets {
+		if strings.Contains(out, v) {
+			t.Errorf("%s leaked into printed config", k)
+		}
+	}
+	if !strings.Contains(out, "[redacted]") {
+		t.Error("no redaction marker")
+	}
+}
+
+func TestDurationDays(t *testing.T) {
+	d, err := config.ParseDuration("3d")
+	if err != nil || d.Hours() != 72 {
+		t.Fatalf("%v %v", d, err)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := load(t, "../config.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("config.example.yaml does not load as it is: %v", err)
+	}
+	if cfg.HTTPAddr == "" {
+		t.Fatal("empty http_addr")
+	}
+}

@@ -1,0 +1,322 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// FixedLink is a reusable payment link for one product at one price, for shops
+// that do not create an order per chat.
+type FixedLink struct {
+	Slug        string `yaml:"slug" json:"slug"`
+	Product     string `yaml:"product" json:"product"`
+	AmountMinor int64  `yaml:"amount_minor" json:"amount_minor"`
+	Currency    string `yaml:"currency" json:"currency"`
+	URL         string `yaml:"url" json:"url,omitempty"`
+}
+
+// Ledger applies orders, payment events and decisions to the store: each
+// one is a journal entry, an order change and its outbox records, written in
+// one transaction. It holds every payment rule that needs the stored order.
+type Ledger struct {
+	Store Store
+	// Connectors returns the names of the enabled CRM connectors; each change
+	// to an order enqueues one outbox record per name.
+	Connectors func() []string
+	// FixedLinks resolves a fixed link by slug.
+	FixedLinks func(slug string) (FixedLink, bool)
+	Now        func() time.Time
+}
+
+// maxStaleRetries bounds optimistic retries when another writer moved the order.
+const maxStaleRetries = 50
+
+func (l *Ledger) now() time.Time {
+	if l.Now != nil {
+		return l.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (l *Ledger) connectors() []string {
+	if l.Connectors == nil {
+		return nil
+	}
+	return l.Connectors()
+}
+
+// CreateOrder stores a new pending order. The same body again returns the
+// stored order with created=false; the same id with another body is ECONFLICT.
+func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) {
+	if err := o.Validate(); err != nil {
+		return Order{}, false, err
+	}
+	o.Status = StatusPending
+	o.RequestHash = o.Hash()
+	now := l.now()
+	o.CreatedAt, o.StatusChangedAt = now, now
+	if o.Items == nil {
+		o.Items = []Item{}
+	}
+	err := l.Store.Apply(ctx, Change{
+		Journal: &JournalEntry{Source: SourceAPI, Verdict: VerdictCreated, StatusAfter: StatusPending,
+			AmountMinor: o.AmountMinor, Currency: o.Currency, Provider: o.Provider},
+		Order:  &o,
+		Outbox: l.connectors(),
+	})
+	if ErrorCode(err) == ECONFLICT {
+		existing, gerr := l.Store.GetOrder(ctx, o.ID)
+		if gerr != nil {
+			return Order{}, false, gerr
+		}
+		if existing.RequestHash != o.RequestHash {
+			return existing, false, Errorf(ECONFLICT, "order %s already exists with a different body; use a new order_id", o.ID)
+		}
+		return existing, false, nil
+	}
+	if err != nil {
+		return Order{}, false, err
+	}
+	return o, true, nil
+}
+
+// AttachLink stores the provider's checkout URL and reference on an order.
+func (l *Ledger) AttachLink(ctx context.Context, id string, link PaymentLink) (Order, error) {
+	return l.update(ctx, id, func(o *Order) (*JournalEntry, error) {
+		if o.PaymentURL == link.URL && o.ProviderRef == link.ProviderRef {
+			return nil, nil
+		}
+		o.PaymentURL, o.ProviderRef = link.URL, link.ProviderRef
+		return &JournalEntry{Source: SourceAPI, Verdict: VerdictAccepted, Provider: o.Provider, ProviderRef: link.ProviderRef,
+			StatusBefore: o.Status, StatusAfter: o.Status, Reason: "payment link created"}, nil
+	})
+}
+
+// update re-reads the order and retries fn when another writer got there first.
+// fn returns the journal entry for the change, or nil for no change.
+func (l *Ledger) update(ctx context.Context, id string, fn func(o *Order) (*JournalEntry, error)) (Order, error) {
+	for i := 0; i < maxStaleRetries; i++ {
+		o, err := l.Store.GetOrder(ctx, id)
+		if err != nil {
+			return Order{}, err
+		}
+		j, err := fn(&o)
+		if err != nil || j == nil {
+			return o, err
+		}
+		err = l.Store.Apply(ctx, Change{Journal: j, Order: &o, ExpectedVersion: o.Version, Outbox: l.connectors()})
+		if ErrorCode(err) == ESTALE {
+			continue
+		}
+		return o, err
+	}
+	return Order{}, Errorf(EUNAVAILABLE, "order %s is changing too fast; try again", id)
+}
+
+// EventOutcome is what ApplyEvent concluded and wrote.
+type EventOutcome struct {
+	Verdict Verdict
+	Reason  string
+	Order   *Order // the order after the event; nil when none exists
+	Entry   JournalEntry
+}
+
+// ApplyEvent journals a verified event and applies it to its order under the
+// verification rules (see Decide), in one transaction, retrying when another
+// writer moved the order meanwhile. A repeat of an event already journaled
+// is recorded as a duplicate and changes nothing.
+func (l *Ledger) ApplyEvent(ctx context.Context, ev PaymentEvent) (EventOutcome, error) {
+	if !ev.Verified {
+		return EventOutcome{}, Errorf(EUNAUTHORIZED, "event is not verified")
+	}
+	for i := 0; i < maxStaleRetries; i++ {
+		out, err := l.applyOnce(ctx, ev)
+		if ErrorCode(err) == ESTALE || (ErrorCode(err) == ECONFLICT && out.Verdict == VerdictOrphan) {
+			continue // the order moved, or appeared, under us: decide again
+		}
+		if ErrorCode(err) == EDUPLICATE {
+			entry := l.entry(ev, nil, Decision{Verdict: VerdictDuplicate, Reason: "event " + ev.EventID + " was already processed"})
+			entry.EventID = ""
+			if err := l.Store.Apply(ctx, Change{Journal: &entry}); err != nil {
+				return EventOutcome{}, err
+			}
+			var op *Order
+			if o, gerr := l.Store.GetOrder(ctx, ev.OrderID); gerr == nil {
+				op = &o
+			}
+			return EventOutcome{Verdict: VerdictDuplicate, Reason: entry.Reason, Order: op, Entry: entry}, nil
+		}
+		return out, err
+	}
+	return EventOutcome{}, Errorf(EUNAVAILABLE, "order %s is changing too fast; try again", ev.OrderID)
+}
+
+func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
+	e := JournalEntry{
+		OrderID: ev.OrderID, Provider: ev.Provider, Source: ev.Source, EventType: ev.Type, Verdict: d.Verdict,
+		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: d.Reason,
+		Payload: TruncatePayload(ev.Payload),
+	}
+	if ev.Status == StatusRefunded {
+		e.AmountMinor = ev.RefundedMinor
+	}
+	if ev.Verified {
+		e.EventID = ev.EventID
+	}
+	if o != nil {
+		e.StatusBefore, e.StatusAfter = o.Status, o.Status
+	}
+	if d.To != "" {
+		e.StatusAfter = d.To
+	}
+	return e
+}
+
+func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, error) {
+	var op *Order
+	o, err := l.Store.GetOrder(ctx, ev.OrderID)
+	switch {
+	case err == nil:
+		op = &o
+	case ErrorCode(err) != ENOTFOUND:
+		return EventOutcome{}, err
+	}
+	now := l.now()
+	if op == nil && ev.FixedLink != "" && l.FixedLinks != nil && (ev.Status == StatusPaid) {
+		if fl, ok := l.FixedLinks(ev.FixedLink); ok {
+			return l.applyFixedLink(ctx, ev, fl, now)
+		}
+	}
+	d := Decide(op, ev)
+	entry := l.entry(ev, op, d)
+	switch {
+	case op == nil && d.Verdict == VerdictOrphan:
+		// Money for an order we do not know is never dropped.
+		orphan := Order{ID: ev.OrderID, Status: StatusManualReview, AmountMinor: ev.AmountMinor, Currency: ev.Currency,
+			Provider: ev.Provider, ProviderRef: ev.ProviderRef, Orphan: true, Reason: d.Reason, CreatedAt: now,
+			StatusChangedAt: now, Items: []Item{}, FixedLink: ev.FixedLink}
+		if ValidateOrderID(orphan.ID) != nil {
+			orphan.ID = "orphan-" + ev.Provider + "-" + ev.EventID
+			entry.OrderID = orphan.ID
+		}
+		if ev.Status == StatusRefunded {
+			orphan.RefundedMinor = ev.RefundedMinor
+		}
+		err := l.Store.Apply(ctx, Change{Journal: &entry, Order: &orphan, Outbox: l.connectors()})
+		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &orphan, Entry: entry}, err
+	case op == nil || d.To == "":
+		if op == nil {
+			entry.OrderID = ""
+			if ValidateOrderID(ev.OrderID) == nil {
+				entry.OrderID = ev.OrderID
+			}
+		}
+		err := l.Store.Apply(ctx, Change{Journal: &entry})
+		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: op, Entry: entry}, err
+	}
+	next := *op
+	next.Status = d.To
+	next.StatusChangedAt = now
+	if d.Reason != "" || d.To == StatusManualReview {
+		next.Reason = d.Reason
+	}
+	if ev.ProviderRef != "" {
+		next.ProviderRef = ev.ProviderRef
+	}
+	switch d.To {
+	case StatusPaid:
+		paid := now
+		if !ev.OccurredAt.IsZero() {
+			paid = ev.OccurredAt.UTC()
+		}
+		next.PaidAt = &paid
+	case StatusRefunded:
+		next.RefundedMinor = ev.RefundedMinor
+		if next.RefundedMinor == 0 {
+			next.RefundedMinor = next.AmountMinor
+		}
+	}
+	err = l.Store.Apply(ctx, Change{Journal: &entry, Order: &next, ExpectedVersion: op.Version, Outbox: l.connectors()})
+	return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &next, Entry: entry}, err
+}
+
+// applyFixedLink creates the order a fixed-link payment stands for, paid at
+// once when the money matches the configured price, else in manual review.
+func (l *Ledger) applyFixedLink(ctx context.Context, ev PaymentEvent, fl FixedLink, now time.Time) (EventOutcome, error) {
+	o := Order{ID: ev.OrderID, AmountMinor: fl.AmountMinor, Currency: fl.Currency, Provider: ev.Provider,
+		ProviderRef: ev.ProviderRef, FixedLink: fl.Slug, CreatedAt: now, StatusChangedAt: now,
+		Items: []Item{{SKU: fl.Slug, Name: fl.Product, Quantity: 1, PriceMinor: fl.AmountMinor}}}
+	d := Decision{Verdict: VerdictAccepted, To: StatusPaid}
+	if ev.AmountMinor != fl.AmountMinor || ev.Currency != fl.Currency {
+		d = Decision{Verdict: VerdictAmountMismatch, To: StatusManualReview,
+			Reason: "fixed link " + fl.Slug + " costs " + Money{fl.AmountMinor, fl.Currency}.String() + ", paid " + Money{ev.AmountMinor, ev.Currency}.String()}
+	}
+	o.Status, o.Reason = d.To, d.Reason
+	if d.To == StatusPaid {
+		paid := now
+		if !ev.OccurredAt.IsZero() {
+			paid = ev.OccurredAt.UTC()
+		}
+		o.PaidAt = &paid
+	}
+	o.RequestHash = o.Hash()
+	entry := l.entry(ev, nil, d)
+	entry.StatusBefore = ""
+	err := l.Store.Apply(ctx, Change{Journal: &entry, Order: &o, Outbox: l.connectors()})
+	if ErrorCode(err) == ECONFLICT {
+		return EventOutcome{Verdict: VerdictOrphan}, err // created concurrently: decide again
+	}
+	return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &o, Entry: entry}, err
+}
+
+// Record journals an inbound request that did not become a verified event
+// (bad signature, malformed body, …). It never carries an event id, so a
+// forged request cannot burn a real event's id.
+func (l *Ledger) Record(ctx context.Context, e JournalEntry) error {
+	e.EventID = ""
+	if e.OrderID != "" && ValidateOrderID(e.OrderID) != nil {
+		e.OrderID = ""
+	}
+	return l.Store.Apply(ctx, Change{Journal: &e})
+}
+
+// Review settles an order in manual_review with a person's decision.
+func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, who string) (Order, error) {
+	if decision != StatusPaid && decision != StatusFailed {
+		return Order{}, Errorf(EINVALID, "decision must be paid or failed (got %q)", decision)
+	}
+	if note == "" {
+		return Order{}, Errorf(EINVALID, "a note is required: say why, for the journal")
+	}
+	return l.update(ctx, id, func(o *Order) (*JournalEntry, error) {
+		if o.Status != StatusManualReview {
+			return nil, Errorf(ECONFLICT, "order %s is %s, not manual_review; only orders in review can be settled", id, o.Status)
+		}
+		from := o.Status
+		now := l.now()
+		o.Status, o.StatusChangedAt, o.Reason = decision, now, note
+		if decision == StatusPaid && o.PaidAt == nil {
+			o.PaidAt = &now
+		}
+		reason := note
+		if who != "" {
+			reason = who + ": " + note
+		}
+		return &JournalEntry{Source: SourceManual, Verdict: VerdictManual, StatusBefore: from, StatusAfter: decision,
+			AmountMinor: o.AmountMinor, Currency: o.Currency, Reason: reason}, nil
+	})
+}
+
+// Expire moves an unpaid order past its expiry to expired.
+func (l *Ledger) Expire(ctx context.Context, id string) (Order, error) {
+	return l.update(ctx, id, func(o *Order) (*JournalEntry, error) {
+		now := l.now()
+		if o.ExpiresAt == nil || o.ExpiresAt.After(now) || !CanTransition(o.Status, StatusExpired) {
+			return nil, nil
+		}
+		from := o.Status
+		o.Status, o.StatusChangedAt = StatusExpired, now
+		return &JournalEntry{Source: SourceScheduler, Verdict: VerdictExpired, StatusBefore: from, StatusAfter: StatusExpired,
+			Reason: "not paid before " + o.ExpiresAt.Format(time.RFC3339)}, nil
+	})
+}

@@ -1,0 +1,206 @@
+// Package httpapi serves paysync's HTTP interface: the admin API, health and
+// readiness, metrics, and mounts for webhooks and the console.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/paysync/paysync/core"
+)
+
+// OrderService creates orders (and their payment links) and settles reviews.
+// core.Ledger satisfies it; the payments layer wraps it to create links.
+type OrderService interface {
+	CreateOrder(ctx context.Context, o core.Order) (core.Order, bool, error)
+	Review(ctx context.Context, id string, decision core.Status, note, who string) (core.Order, error)
+}
+
+// Server is the HTTP interface. Fields are set before Handler is called.
+type Server struct {
+	Store      core.Store
+	Orders     OrderService
+	AdminToken string
+	Logger     *slog.Logger
+	// Ready reports whether the database is reachable and migrated.
+	Ready func(ctx context.Context) error
+	// Webhooks serves /webhooks/ (signature-authenticated; no admin token).
+	Webhooks http.Handler
+	// Console serves /ui/ (admin token checked here first).
+	Console http.Handler
+	// Registry is exposed at /metrics.
+	Registry *prometheus.Registry
+	// Connectors lists enabled connector names, for re-sync requests.
+	Connectors func() []string
+	Now        func() time.Time
+}
+
+// MaxBodyBytes bounds every request body (webhooks included).
+const MaxBodyBytes = 256 << 10
+
+// Handler returns the routed handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	}
+	mux.Handle("POST /v1/orders", s.admin(s.createOrder))
+	mux.Handle("GET /v1/orders", s.admin(s.listOrders))
+	mux.Handle("GET /v1/orders/{order_id}", s.admin(s.getOrder))
+	mux.Handle("POST /v1/orders/{order_id}/review", s.admin(s.review))
+	mux.Handle("POST /v1/orders/{order_id}/resync", s.admin(s.resync))
+	mux.Handle("GET /v1/outbox/stats", s.admin(s.outboxStats))
+	mux.Handle("GET /v1/outbox", s.admin(s.listOutbox))
+	mux.Handle("POST /v1/outbox/{id}/retry", s.admin(s.retryOutbox))
+	mux.Handle("POST /v1/outbox/retry-dead", s.admin(s.retryAllDead))
+	if s.Webhooks != nil {
+		mux.Handle("/webhooks/", s.Webhooks)
+	}
+	if s.Console != nil {
+		mux.Handle("/ui/", s.Console)
+	}
+	return s.recoverer(mux)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log().Error("panic serving request", "path", r.URL.Path, "panic", v)
+				s.Error(w, r, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// admin requires the bearer admin token; with no token configured the admin
+// API is closed, never open.
+func (s *Server) admin(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.Authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="paysync"`)
+			msg := "missing or wrong admin token: send Authorization: Bearer $PAYSYNC_ADMIN_TOKEN"
+			if s.AdminToken == "" {
+				msg = "the admin API is closed: set PAYSYNC_ADMIN_TOKEN and restart"
+			}
+			s.Error(w, r, core.Errorf(core.EUNAUTHORIZED, "%s", msg))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// Authorized checks the admin bearer token in constant time.
+func (s *Server) Authorized(r *http.Request) bool {
+	if s.AdminToken == "" {
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.AdminToken)) == 1
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.log().Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": core.ErrorMessage(err)})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// StatusFor maps an error code onto an HTTP status.
+func StatusFor(code string) int {
+	switch code {
+	case core.EINVALID:
+		return http.StatusBadRequest
+	case core.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case core.ENOTFOUND:
+		return http.StatusNotFound
+	case core.ECONFLICT, core.ESTALE:
+		return http.StatusConflict
+	case core.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case core.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Error writes err as JSON `{"error":{"code","message"}}`; internal details are
+// logged, never sent.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := core.ErrorCode(err)
+	if code == core.EINTERNAL {
+		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, StatusFor(code), map[string]any{"error": map[string]string{"code": code, "message": core.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decode reads a JSON body of at most MaxBodyBytes, refusing unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxBodyBytes)
+		}
+		return core.Errorf(core.EINVALID, "malformed JSON body: %v", err)
+	}
+	return nil
+}
+
+func atoi(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}

@@ -1,0 +1,188 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/internal/testdb"
+)
+
+const token = "test-admin-token"
+
+func newServer(t *testing.T, dialect string) (*httptest.Server, *core.Ledger) {
+	db := testdb.Open(t, dialect)
+	l := &core.Ledger{Store: db, Connectors: func() []string { return []string{"bitrix24"} }}
+	s := &httpapi.Server{Store: db, Orders: l, AdminToken: token, Connectors: l.Connectors,
+		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts, l
+}
+
+func do(t *testing.T, ts *httptest.Server, method, path, body string, auth bool) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+const orderBody = `{"order_id":"IG-1001","amount_minor":1500000,"currency":"AMD",
+ "customer":{"handle":"anna.shop","name":"<script>alert(1)</script>'; DROP TABLE orders;--","phone":"+37491000001"},
+ "items":[{"sku":"D1","name":"Dress","quantity":1,"price_minor":1500000}],"delivery":{"city":"Yerevan"},"expires_in":"24h"}`
+
+func TestOrdersAPI(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, _ := newServer(t, dialect)
+		code, out := do(t, ts, "POST", "/v1/orders", orderBody, true)
+		if code != 201 || out["status"] != "pending" || out["order_id"] != "IG-1001" || out["expires_at"] == nil {
+			t.Fatalf("create: %d %v", code, out)
+		}
+		if code, again := do(t, ts, "POST", "/v1/orders", orderBody, true); code != 200 || again["version"] != out["version"] {
+			t.Fatalf("repeat: %d %v", code, again)
+		}
+		changed := strings.Replace(orderBody, "1500000,\"currency\"", "1400000,\"currency\"", 1)
+		if code, body := do(t, ts, "POST", "/v1/orders", changed, true); code != 409 {
+			t.Fatalf("conflict: %d %v", code, body)
+		}
+		code, view := do(t, ts, "GET", "/v1/orders/IG-1001", "", true)
+		if code != 200 {
+			t.Fatalf("get: %d %v", code, view)
+		}
+		order := view["order"].(map[string]any)
+		cust := order["customer"].(map[string]any)
+		if cust["name"] != "<script>alert(1)</script>'; DROP TABLE orders;--" {
+			t.Fatalf("customer name not stored verbatim: %v", cust["name"])
+		}
+		if j := view["journal"].([]any); len(j) != 1 || j[0].(map[string]any)["verdict"] != "created" {
+			t.Fatalf("journal: %v", j)
+		}
+		d := view["deliveries"].([]any)
+		if len(d) != 1 || d[0].(map[string]any)["connector"] != "bitrix24" || d[0].(map[string]any)["state"] != "pending" {
+			t.Fatalf("deliveries: %v", d)
+		}
+		if code, list := do(t, ts, "GET", "/v1/orders?q=anna", "", true); code != 200 || len(list["orders"].([]any)) != 1 {
+			t.Fatalf("list: %d %v", code, list)
+		}
+		if code, list := do(t, ts, "GET", "/v1/orders?status=paid", "", true); code != 200 || len(list["orders"].([]any)) != 0 {
+			t.Fatalf("list paid: %d %v", code, list)
+		}
+		if code, _ := do(t, ts, "GET", "/v1/orders?status=bogus", "", true); code != 400 {
+			t.Fatalf("bad status filter: %d", code)
+		}
+		if code, _ := do(t, ts, "GET", "/v1/orders/NOPE", "", true); code != 404 {
+			t.Fatalf("missing: %d", code)
+		}
+		if code, body := do(t, ts, "POST", "/v1/orders/IG-1001/review", `{"decision":"paid","note":"x"}`, true); code != 409 {
+			t.Fatalf("review of a pending order: %d %v", code, body)
+		}
+		if code, stats := do(t, ts, "GET", "/v1/outbox/stats", "", true); code != 200 || len(stats["connectors"].([]any)) != 1 {
+			t.Fatalf("stats: %d %v", code, stats)
+		}
+		if code, _ := do(t, ts, "POST", "/v1/outbox/999/retry", "", true); code != 404 {
+			t.Fatalf("retry missing: %d", code)
+		}
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	ts, _ := newServer(t, "sqlite")
+	cases := map[string]struct {
+		body string
+		want int
+	}{
+		"negative amount":  {`{"order_id":"A","amount_minor":-1,"currency":"AMD"}`, 400},
+		"overflow":         {`{"order_id":"A","amount_minor":99999999999999999999,"currency":"AMD"}`, 400},
+		"unknown currency": {`{"order_id":"A","amount_minor":100,"currency":"XYZ"}`, 400},
+		"unknown field":    {`{"order_id":"A","amount_minor":100,"currency":"AMD","colour":"red"}`, 400},
+		"malformed":        {`{"order_id":`, 400},
+		"bad expiry":       {`{"order_id":"A","amount_minor":100,"currency":"AMD","expires_in":"-5m"}`, 400},
+		"too large":        {`{"order_id":"A","pad":"` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`, 413},
+	}
+	for name, c := range cases {
+		code, out := do(t, ts, "POST", "/v1/orders", c.body, true)
+		if code != c.want {
+			t.Errorf("%s: %d %v, want %d", name, code, out, c.want)
+			continue
+		}
+		e, _ := out["error"].(map[string]any)
+		if e == nil || e["message"] == "" {
+			t.Errorf("%s: no error message: %v", name, out)
+		}
+	}
+}
+
+func TestAdminAuth(t *testing.T) {
+	ts, _ := newServer(t, "sqlite")
+	if code, _ := do(t, ts, "GET", "/v1/orders", "", false); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/orders", nil)
+	req.Header.Set("Authorization", "Bearer wrong")
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("wrong token: %d", resp.StatusCode)
+	}
+	if code, _ := do(t, ts, "GET", "/healthz", "", false); code != 200 {
+		t.Fatalf("healthz needs no token: %d", code)
+	}
+	if code, _ := do(t, ts, "GET", "/readyz", "", false); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
+	// With no token configured the admin API is closed, not open.
+	closed := httptest.NewServer((&httpapi.Server{Store: nil}).Handler())
+	defer closed.Close()
+	resp, err := http.Get(closed.URL + "/v1/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !bytes.Contains(b, []byte("PAYSYNC_ADMIN_TOKEN")) {
+		t.Fatalf("closed admin API: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestNotReady(t *testing.T) {
+	s := &httpapi.Server{Ready: func(context.Context) error { return errors.New("db down: password=hunter2") }}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	resp, _ := http.Get(ts.URL + "/readyz")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || bytes.Contains(b, []byte("hunter2")) {
+		t.Fatalf("readyz: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestSummarizeDeliveries(t *testing.T) {
+	recs := []core.OutboxRecord{
+		{Connector: "bitrix24", State: core.DeliveryDelivered, Attempts: 1, ExternalID: "10"},
+		{Connector: "bitrix24", State: core.DeliveryDead, Attempts: 1, LastError: "CURRENCY"},
+		{Connector: "sheets", State: core.DeliveryPending, Attempts: 2, LastError: "429"},
+	}
+	got := httpapi.SummarizeDeliveries(recs)
+	if len(got) != 2 || got[0].State != core.DeliveryDead || got[0].LastError != "CURRENCY" || got[0].ExternalID != "10" || got[0].Attempts != 2 ||
+		got[1].State != core.DeliveryPending || got[1].LastError != "429" {
+		t.Fatalf("%+v", got)
+	}
+}
