@@ -13,7 +13,7 @@ func TestTransitionTable(t *testing.T) {
 		{"pending", "paid"}: true, {"pending", "failed"}: true, {"pending", "expired"}: true, {"pending", "manual_review"}: true,
 		{"failed", "paid"}: true, {"failed", "expired"}: true, {"failed", "manual_review"}: true,
 		{"expired", "manual_review"}: true,
-		{"manual_review", "paid"}: true, {"manual_review", "failed"}: true,
+		{"manual_review", "paid"}:    true, {"manual_review", "failed"}: true,
 		{"paid", "refunded"}: true,
 	}
 	for _, from := range core.Statuses {

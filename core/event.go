@@ -29,28 +29,28 @@ type PaymentEvent struct {
 	// FixedLink names the configured fixed payment link the payment came
 	// through, when the provider tells; it lets a payment create its order.
 	FixedLink string `json:"fixed_link,omitempty"`
-	Payload       []byte    `json:"-"` // raw body, stored size-limited in the journal
+	Payload   []byte `json:"-"` // raw body, stored size-limited in the journal
 }
 
 // Verdict is what paysync concluded about one inbound request or event.
 type Verdict string
 
 const (
-	VerdictAccepted        Verdict = "accepted"         // moved the order
-	VerdictDuplicate       Verdict = "duplicate"        // seen before, or the order is already there
-	VerdictStale           Verdict = "stale"            // older than what the order already reflects
-	VerdictIgnored         Verdict = "ignored"          // an event type that does not move payments
-	VerdictRejected        Verdict = "rejected"         // bad signature, checksum or timestamp
-	VerdictMalformed       Verdict = "malformed"        // could not be parsed
-	VerdictAmountMismatch  Verdict = "amount_mismatch"  // money differs from the order: manual review
-	VerdictOrphan          Verdict = "orphan"           // money for an order paysync does not know
-	VerdictRefused         Verdict = "refused"          // the state machine does not allow it
-	VerdictCreated         Verdict = "created"          // order created
-	VerdictManual          Verdict = "manual_decision"  // settled by a person
-	VerdictLookupFailed    Verdict = "lookup_failed"    // provider did not answer; retried later
-	VerdictExpired         Verdict = "expired"          // expired by the scheduler
-	VerdictNeedsReview     Verdict = "needs_review"     // a payment that cannot apply cleanly
-	VerdictUnconfirmed     Verdict = "unconfirmed"      // a webhook the status lookup did not confirm
+	VerdictAccepted       Verdict = "accepted"        // moved the order
+	VerdictDuplicate      Verdict = "duplicate"       // seen before, or the order is already there
+	VerdictStale          Verdict = "stale"           // older than what the order already reflects
+	VerdictIgnored        Verdict = "ignored"         // an event type that does not move payments
+	VerdictRejected       Verdict = "rejected"        // bad signature, checksum or timestamp
+	VerdictMalformed      Verdict = "malformed"       // could not be parsed
+	VerdictAmountMismatch Verdict = "amount_mismatch" // money differs from the order: manual review
+	VerdictOrphan         Verdict = "orphan"          // money for an order paysync does not know
+	VerdictRefused        Verdict = "refused"         // the state machine does not allow it
+	VerdictCreated        Verdict = "created"         // order created
+	VerdictManual         Verdict = "manual_decision" // settled by a person
+	VerdictLookupFailed   Verdict = "lookup_failed"   // provider did not answer; retried later
+	VerdictExpired        Verdict = "expired"         // expired by the scheduler
+	VerdictNeedsReview    Verdict = "needs_review"    // a payment that cannot apply cleanly
+	VerdictUnconfirmed    Verdict = "unconfirmed"     // a webhook the status lookup did not confirm
 )
 
 // Decision is the outcome of Decide: a verdict and, when the order moves, where to.

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/storage"
+)
+
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PAYSYNC_DATA_DIR", dir)
+	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+	if code, out, errs := cli(t, "--config", "../../config.example.yaml", "config", "check"); code != 0 || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("example config: %d %q %q", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("http_addr: 127.0.0.1:1\nadmin_tokn: x\n"), 0o600)
+	code, _, errs := cli(t, "config", "check", "--config", bad)
+	if code == 0 || !strings.Contains(errs, bad+":2: unknown key \"admin_tokn\"") {
+		t.Fatalf("bad config: %d %q", code, errs)
+	}
+	// A broken mapping file fails the check with its file:line:col.
+	mdir := filepath.Join(dir, "mapping")
+	os.Mkdir(mdir, 0o755)
+	src, _ := os.ReadFile("../../mapping/bitrix24.yaml")
+	os.WriteFile(filepath.Join(mdir, "bitrix24.yaml"), append(src, []byte("\nbogus_top_level_key: 1\n")...), 0o600)
+	t.Setenv("PAYSYNC_MAPPING_DIR", mdir)
+	code, _, errs = cli(t, "config", "check")
+	if code == 0 || !strings.Contains(errs, "bitrix24.yaml:") {
+		t.Fatalf("bad mapping: %d %q", code, errs)
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_ADMIN_TOKEN", "adm-secret-1")
+	t.Setenv("PAYSYNC_BITRIX24_WEBHOOK_URL", "https://shop.bitrix24.ru/rest/1/hooksecret2/")
+	code, out, errs := cli(t, "config", "show")
+	if code != 0 || strings.Contains(out+errs, "adm-secret-1") || strings.Contains(out+errs, "hooksecret2") {
+		t.Fatalf("config show leaked a secret or failed: %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestOutboxCommands(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PAYSYNC_DATA_DIR", dir)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storage.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Migrate(ctx)
+	l := &core.Ledger{Store: db, Connectors: func() []string { return []string{"bitrix24"} }}
+	if _, _, err := l.CreateOrder(ctx, core.Order{ID: "IG-9", AmountMinor: 100, Currency: "AMD"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := db.ClaimOutbox(ctx, core.ClaimRequest{Connector: "bitrix24", Owner: "t", Token: "tok", Limit: 5, Lease: time.Minute})
+	db.CompleteOutbox(ctx, core.Completion{ID: recs[0].ID, Token: "tok", Outcome: core.OutcomeDead, Error: "Bitrix24 rejected CURRENCY_ID AMD"})
+	db.Close()
+
+	if code, out, errs := cli(t, "outbox", "stats"); code != 0 || !strings.Contains(out, "bitrix24") {
+		t.Fatalf("stats: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := cli(t, "outbox", "dead"); code != 0 || !strings.Contains(out, "Bitrix24 rejected CURRENCY_ID AMD") || !strings.Contains(out, "IG-9") {
+		t.Fatalf("dead: %d %q", code, out)
+	}
+	if code, _, errs := cli(t, "outbox", "retry", "12345"); code == 0 || !strings.Contains(errs, "no dead outbox record") {
+		t.Fatalf("retry missing: %d %q", code, errs)
+	}
+	if code, out, _ := cli(t, "outbox", "retry", "--all-dead"); code != 0 || !strings.Contains(out, "requeued 1") {
+		t.Fatalf("retry all: %d %q", code, out)
+	}
+	if code, out, _ := cli(t, "outbox", "dead"); code != 0 || !strings.Contains(out, "no dead letters") {
+		t.Fatalf("after retry: %q", out)
+	}
+	if code, _, errs := cli(t, "nonsense"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Fatalf("unknown command: %d %q", code, errs)
+	}
+	if code, out, _ := cli(t, "version"); code != 0 || !strings.HasPrefix(out, "paysync ") {
+		t.Fatalf("version: %q", out)
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/paysync/paysync/core"
+)
+
+func init() {
+	register(command{name: "outbox", usage: "outbox stats|dead|retry ID|retry --all-dead|resync ORDER_ID", run: runOutbox})
+}
+
+func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := env.flags("outbox")
+	asJSON := fs.Bool("json", false, "print JSON as the HTTP API does")
+	allDead := fs.Bool("all-dead", false, "with retry: requeue every dead letter")
+	connector := fs.String("connector", "", "limit to one connector")
+	var sub string
+	var rest []string
+	if len(args) > 0 {
+		sub, rest = args[0], args[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	out := env.stdout
+	switch sub {
+	case "stats":
+		stats, err := a.store.OutboxStats(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(out).Encode(map[string]any{"connectors": stats})
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONNECTOR\tPENDING\tDEAD\tDELIVERED\tOLDEST PENDING")
+		for _, s := range stats {
+			age := "-"
+			if !s.OldestPending.IsZero() && s.Pending > 0 {
+				age = time.Since(s.OldestPending).Round(time.Second).String()
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", s.Connector, s.Pending, s.Dead, s.Delivered, age)
+		}
+		return tw.Flush()
+	case "dead":
+		recs, err := a.store.ListOutbox(ctx, *connector, core.DeliveryDead, 500)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(out).Encode(map[string]any{"records": recs})
+		}
+		if len(recs) == 0 {
+			fmt.Fprintln(out, "no dead letters")
+			return nil
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCONNECTOR\tORDER\tATTEMPTS\tREASON")
+		for _, r := range recs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", r.ID, r.Connector, r.OrderID, r.Attempts, r.LastError)
+		}
+		return tw.Flush()
+	case "retry":
+		if *allDead {
+			n, err := a.store.RetryAllDead(ctx, *connector, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "requeued %d dead letters\n", n)
+			return nil
+		}
+		if fs.NArg() != 1 {
+			return &exitError{code: 2, msg: "usage: paysync outbox retry ID | paysync outbox retry --all-dead"}
+		}
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil {
+			return &exitError{code: 2, msg: "paysync outbox retry: ID must be a number (see paysync outbox dead)"}
+		}
+		if err := a.store.RetryOutbox(ctx, id, time.Now()); err != nil {
+			return &exitError{code: 1, msg: "paysync outbox retry: " + core.ErrorMessage(err)}
+		}
+		fmt.Fprintf(out, "requeued %d\n", id)
+		return nil
+	case "resync":
+		if fs.NArg() != 1 {
+			return &exitError{code: 2, msg: "usage: paysync outbox resync ORDER_ID [--connector NAME]"}
+		}
+		conns := a.ledger.Connectors()
+		if *connector != "" {
+			conns = []string{*connector}
+		}
+		if len(conns) == 0 {
+			return &exitError{code: 2, msg: "no connector is enabled: set its credentials (see config.example.yaml)"}
+		}
+		if err := a.store.Enqueue(ctx, fs.Arg(0), conns, time.Now()); err != nil {
+			return &exitError{code: 1, msg: "paysync outbox resync: " + core.ErrorMessage(err)}
+		}
+		fmt.Fprintf(out, "enqueued %s for %v\n", fs.Arg(0), conns)
+		return nil
+	}
+	return &exitError{code: 2, msg: "usage: paysync outbox stats|dead|retry ID|retry --all-dead|resync ORDER_ID [--json] [--connector NAME]"}
+}
