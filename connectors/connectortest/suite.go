@@ -1,0 +1,347 @@
+// Package connectortest is the conformance suite every CRM connector passes
+// (Bitrix24, amoCRM, Google Sheets): create, update, stage moves that only go
+// forward, no duplicate after a lost answer, a batch with one invalid item,
+// recovery from rate limiting, and wrong credentials. A connector's test
+// supplies a Harness around the connector and its local double and calls Run.
+//
+// Error reasons are checked the way operators read them: "what happened: how
+// to fix it", never holding a secret.
+package connectortest
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paysync/paysync/core"
+)
+
+// Record is what the CRM double holds for an order, in CRM-neutral terms.
+type Record struct {
+	ExternalID string // the id the connector reports (deal id, lead id, row key)
+	Stage      string // the CRM's stage or status of the record
+	// AmountMinor is the record's amount converted back to minor units of
+	// the order's currency.
+	AmountMinor int64
+}
+
+// Harness adapts one connector and its double to the suite. The suite runs
+// its cases one after another; each starts with NewConnector, and the other
+// methods act on the double behind the connector it returned last.
+type Harness interface {
+	// NewConnector returns a connector writing to a fresh, empty double.
+	NewConnector(t *testing.T) core.Connector
+	// Records lists the records the double holds for an order.
+	Records(t *testing.T, orderID string) []Record
+	// StageFor is the stage the connector's mapping gives an order in status s.
+	StageFor(s core.Status) string
+	// LaterStage is a stage after StageFor(paid), where a manager moves a
+	// record once the order is paid (e.g. "shipped").
+	LaterStage() string
+	// SetStage moves an order's record to stage, as a manager would.
+	SetStage(t *testing.T, orderID, stage string)
+	// LoseNextCreateResponse makes the double create the next record and
+	// then lose its answer (a 5xx, a closed connection or a timeout).
+	LoseNextCreateResponse(t *testing.T)
+	// ExhaustRateLimit makes the double answer with its rate-limit error, as
+	// after a burst, until WaitRateLimit.
+	ExhaustRateLimit(t *testing.T)
+	// WaitRateLimit lets the rate limit recover, e.g. by advancing the double's clock.
+	WaitRateLimit(t *testing.T)
+	// MakeInvalid changes o so that the CRM refuses it, and returns text the
+	// Permanent error's Reason must contain (the CRM's reason or the fix).
+	MakeInvalid(t *testing.T, o *core.Order) string
+	// BreakCredentials makes the double refuse the connector's credentials.
+	BreakCredentials(t *testing.T)
+	// Secrets lists strings that must never appear in an error.
+	Secrets() []string
+}
+
+// Run runs every case against h.
+func Run(t *testing.T, h Harness) {
+	cases := []struct {
+		name string
+		run  func(*testing.T, Harness)
+	}{
+		{"Create", testCreate},
+		{"Update", testUpdate},
+		{"StageMove", testStageMove},
+		{"ForwardOnly", testForwardOnly},
+		{"RedeliverWithoutLink", testRedeliverWithoutLink},
+		{"LostResponseAfterCreate", testLostResponse},
+		{"BatchPartialFailure", testBatchPartialFailure},
+		{"FullBatch", testFullBatch},
+		{"RateLimitRecovery", testRateLimit},
+		{"WrongCredentials", testWrongCredentials},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, h) })
+	}
+}
+
+var created = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// Order returns a pending order for the suite: 15,000.00 AMD for one item.
+func Order(id string) core.Order {
+	return core.Order{
+		ID: id, Status: core.StatusPending, AmountMinor: 1500000, Currency: "AMD",
+		Customer: core.Customer{Handle: "ani.shop.fan", ID: "1784", Name: "Ani Petrosyan",
+			Phone: phoneFor(id), Email: strings.ToLower(id) + "@example.com"},
+		Items:     []core.Item{{SKU: "SKU-1", Name: "Silver ring", Quantity: 1, PriceMinor: 1500000}},
+		Provider:  "vpos",
+		CreatedAt: created, UpdatedAt: created, StatusChangedAt: created,
+		Version: 1,
+	}
+}
+
+// phoneFor gives each order id its own Armenian mobile number.
+func phoneFor(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("+37491%06d", h.Sum32()%1000000)
+}
+
+// next returns o moved to status at the next version, with its journal entry.
+func next(o core.Order, to core.Status) (core.Order, []core.JournalEntry) {
+	from := o.Status
+	o.Status = to
+	o.Version++
+	o.UpdatedAt = o.UpdatedAt.Add(time.Minute)
+	o.StatusChangedAt = o.UpdatedAt
+	if to == core.StatusPaid {
+		paid := o.UpdatedAt
+		o.PaidAt = &paid
+	}
+	return o, []core.JournalEntry{{OrderID: o.ID, Source: core.SourceWebhook, Verdict: core.VerdictAccepted,
+		StatusBefore: from, StatusAfter: to, AmountMinor: o.AmountMinor, Currency: o.Currency, OrderVersion: o.Version, CreatedAt: o.UpdatedAt}}
+}
+
+// deliver calls Deliver and checks the contract every connector keeps:
+// exactly one result per item, and no secret in any error.
+func deliver(t *testing.T, h Harness, c core.Connector, ds ...core.Delivery) []core.DeliveryResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := c.Deliver(ctx, ds)
+	if len(res) != len(ds) {
+		t.Fatalf("Deliver returned %d results for %d deliveries", len(res), len(ds))
+	}
+	for i, r := range res {
+		if r.Err == nil {
+			continue
+		}
+		msg := r.Err.Error() + " " + core.ClassifyDelivery(r.Err).Reason
+		for _, s := range h.Secrets() {
+			if s != "" && strings.Contains(msg, s) {
+				t.Fatalf("item %d: error leaks a secret: %v", i, r.Err)
+			}
+		}
+	}
+	return res
+}
+
+// ok fails unless r succeeded with an external id.
+func ok(t *testing.T, what string, r core.DeliveryResult) {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("%s: %v", what, r.Err)
+	}
+	if r.ExternalID == "" {
+		t.Fatalf("%s: no external id", what)
+	}
+}
+
+// link is what the dispatcher stores after a successful delivery.
+func link(c core.Connector, o core.Order, r core.DeliveryResult) *core.CRMLink {
+	return &core.CRMLink{Connector: c.Name(), OrderID: o.ID, ExternalID: r.ExternalID,
+		SyncedVersion: o.Version, SyncedStatus: o.Status, Data: r.LinkData, UpdatedAt: o.UpdatedAt}
+}
+
+// one returns the single record of an order.
+func one(t *testing.T, h Harness, orderID string) Record {
+	t.Helper()
+	recs := h.Records(t, orderID)
+	if len(recs) != 1 {
+		t.Fatalf("order %s has %d records in the CRM, want 1: %+v", orderID, len(recs), recs)
+	}
+	return recs[0]
+}
+
+func errClass(t *testing.T, what string, err error, want core.ErrorClass) *core.DeliveryError {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: succeeded, want a %s error", what, want)
+	}
+	de := core.ClassifyDelivery(err)
+	if de.Class != want {
+		t.Fatalf("%s: class %s, want %s: %v", what, de.Class, want, err)
+	}
+	return de
+}
+
+func testCreate(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1001")
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "create", r)
+	rec := one(t, h, o.ID)
+	if rec.ExternalID != r.ExternalID {
+		t.Fatalf("reported id %s, CRM record %s", r.ExternalID, rec.ExternalID)
+	}
+	if rec.Stage != h.StageFor(core.StatusPending) || rec.AmountMinor != o.AmountMinor {
+		t.Fatalf("record %+v, want stage %s amount %d", rec, h.StageFor(core.StatusPending), o.AmountMinor)
+	}
+}
+
+func testUpdate(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1002")
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "create", r)
+	o2 := o
+	o2.Version++
+	o2.AmountMinor, o2.Items[0].PriceMinor = 1800000, 1800000
+	r2 := deliver(t, h, c, core.Delivery{Order: o2, Link: link(c, o, r)})[0]
+	ok(t, "update", r2)
+	if r2.ExternalID != r.ExternalID {
+		t.Fatalf("update moved the order to record %s (was %s)", r2.ExternalID, r.ExternalID)
+	}
+	if rec := one(t, h, o.ID); rec.AmountMinor != 1800000 {
+		t.Fatalf("amount after update: %d", rec.AmountMinor)
+	}
+	// The same version again changes nothing and creates nothing.
+	r3 := deliver(t, h, c, core.Delivery{Order: o2, Link: link(c, o2, r2)})[0]
+	ok(t, "redelivery", r3)
+	one(t, h, o.ID)
+}
+
+func testStageMove(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1003")
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "create", r)
+	paid, tr := next(o, core.StatusPaid)
+	r2 := deliver(t, h, c, core.Delivery{Order: paid, Link: link(c, o, r), Transitions: tr})[0]
+	ok(t, "paid", r2)
+	if rec := one(t, h, o.ID); rec.Stage != h.StageFor(core.StatusPaid) {
+		t.Fatalf("stage after paid: %s, want %s", rec.Stage, h.StageFor(core.StatusPaid))
+	}
+}
+
+func testForwardOnly(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1004")
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "create", r)
+	// A manager moves the record on; a late "paid" must not pull it back.
+	h.SetStage(t, o.ID, h.LaterStage())
+	paid, tr := next(o, core.StatusPaid)
+	r2 := deliver(t, h, c, core.Delivery{Order: paid, Link: link(c, o, r), Transitions: tr})[0]
+	ok(t, "late paid", r2)
+	if rec := one(t, h, o.ID); rec.Stage != h.LaterStage() {
+		t.Fatalf("a late paid moved the record back from %s to %s", h.LaterStage(), rec.Stage)
+	}
+}
+
+func testRedeliverWithoutLink(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1005")
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "create", r)
+	// The link was not stored (crash after the CRM answered): find, don't duplicate.
+	paid, tr := next(o, core.StatusPaid)
+	r2 := deliver(t, h, c, core.Delivery{Order: paid, Transitions: tr})[0]
+	ok(t, "redelivery without link", r2)
+	if r2.ExternalID != r.ExternalID {
+		t.Fatalf("redelivery reported %s, first delivery %s", r2.ExternalID, r.ExternalID)
+	}
+	if rec := one(t, h, o.ID); rec.Stage != h.StageFor(core.StatusPaid) {
+		t.Fatalf("stage %s, want %s", rec.Stage, h.StageFor(core.StatusPaid))
+	}
+}
+
+func testLostResponse(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1006")
+	h.LoseNextCreateResponse(t)
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	errClass(t, "create with a lost answer", r.Err, core.Retryable)
+	r2 := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "retry", r2)
+	if rec := one(t, h, o.ID); rec.ExternalID != r2.ExternalID {
+		t.Fatalf("retry reported %s, CRM record %s", r2.ExternalID, rec.ExternalID)
+	}
+}
+
+func testBatchPartialFailure(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	if c.MaxBatch() < 3 {
+		t.Skipf("MaxBatch %d < 3", c.MaxBatch())
+	}
+	a, b, d := Order("CT-2001"), Order("CT-2002"), Order("CT-2003")
+	want := h.MakeInvalid(t, &b)
+	res := deliver(t, h, c, core.Delivery{Order: a}, core.Delivery{Order: b}, core.Delivery{Order: d})
+	ok(t, "valid item 1", res[0])
+	ok(t, "valid item 3", res[2])
+	if res[0].ExternalID == res[2].ExternalID {
+		t.Fatalf("two orders got one record %s", res[0].ExternalID)
+	}
+	de := errClass(t, "invalid item", res[1].Err, core.Permanent)
+	if !strings.Contains(de.Reason, want) {
+		t.Fatalf("reason %q does not say %q", de.Reason, want)
+	}
+	one(t, h, a.ID)
+	one(t, h, d.ID)
+	if recs := h.Records(t, b.ID); len(recs) != 0 {
+		t.Fatalf("the refused order has records: %+v", recs)
+	}
+}
+
+func testFullBatch(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	n := min(c.MaxBatch(), 60)
+	ds := make([]core.Delivery, n)
+	for i := range ds {
+		ds[i] = core.Delivery{Order: Order(fmt.Sprintf("CT-3%03d", i))}
+	}
+	res := deliver(t, h, c, ds...)
+	seen := map[string]bool{}
+	for i, r := range res {
+		ok(t, ds[i].Order.ID, r)
+		if seen[r.ExternalID] {
+			t.Fatalf("external id %s reported twice", r.ExternalID)
+		}
+		seen[r.ExternalID] = true
+		if rec := one(t, h, ds[i].Order.ID); rec.ExternalID != r.ExternalID {
+			t.Fatalf("result %d is %s but the order's record is %s: results out of order", i, r.ExternalID, rec.ExternalID)
+		}
+	}
+}
+
+func testRateLimit(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	o := Order("CT-1007")
+	h.ExhaustRateLimit(t)
+	r := deliver(t, h, c, core.Delivery{Order: o})[0]
+	de := errClass(t, "rate limited", r.Err, core.Retryable)
+	if !de.SlowDown {
+		t.Fatalf("a rate-limit answer must ask the whole connector to slow down: %v", r.Err)
+	}
+	h.WaitRateLimit(t)
+	r2 := deliver(t, h, c, core.Delivery{Order: o})[0]
+	ok(t, "after waiting", r2)
+	one(t, h, o.ID)
+}
+
+func testWrongCredentials(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	h.BreakCredentials(t)
+	r := deliver(t, h, c, core.Delivery{Order: Order("CT-1008")})[0]
+	de := errClass(t, "wrong credentials", r.Err, core.NeedsReauth)
+	if len(de.Reason) < 20 || de.Reason == "delivery failed" || !strings.ContainsAny(de.Reason, ":") {
+		t.Fatalf("the reason must say what is wrong and how to fix it: %q", de.Reason)
+	}
+}

@@ -1,0 +1,24 @@
+package mapping
+
+import (
+	"embed"
+	"fmt"
+)
+
+// shipped holds the mapping files of this directory, so that a binary run
+// away from the source tree (demo, a container) still has working defaults.
+//
+//go:embed *.yaml
+var shipped embed.FS
+
+// loadShipped parses the built-in copy of <connector>.yaml.
+func loadShipped(connector string) (*Mapping, error) {
+	data, err := shipped.ReadFile(connector + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("mapping: no built-in mapping for connector %q", connector)
+	}
+	return Parse("mapping/"+connector+".yaml", data)
+}
+
+// Shipped returns the built-in mapping for connector, as shipped in mapping/<connector>.yaml.
+func Shipped(connector string) (*Mapping, error) { return loadShipped(connector) }
