@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paysync/paysync/core"
+	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -92,5 +94,24 @@ func TestOutboxCommands(t *testing.T) {
 	}
 	if code, out, _ := cli(t, "version"); code != 0 || !strings.HasPrefix(out, "paysync ") {
 		t.Fatalf("version: %q", out)
+	}
+}
+
+func TestConnectorsCheckAgainstSandbox(t *testing.T) {
+	p := bitrix24sandbox.New(bitrix24sandbox.Options{})
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	defer p.Close()
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+	t.Setenv("PAYSYNC_BITRIX24_WEBHOOK_URL", p.WebhookURL(srv.URL))
+	code, out, errs := cli(t, "connectors", "check")
+	if code != 0 || !strings.Contains(out, "stages of pipeline 0: NEW") || !strings.Contains(out, "ok") {
+		t.Fatalf("check: %d\n%s\n%s", code, out, errs)
+	}
+	p.DisableCurrency("AMD")
+	code, _, errs = cli(t, "connectors", "check")
+	if code != 1 || !strings.Contains(errs, "enable AMD in CRM > Settings > Currencies") || strings.Contains(out+errs, p.WebhookURL(srv.URL)) {
+		t.Fatalf("disabled AMD: %d %q", code, errs)
 	}
 }
