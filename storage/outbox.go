@@ -87,14 +87,14 @@ const claimSQLite = `
 UPDATE outbox SET lease_owner = ?4, lease_token = ?5, lease_expires_at = ?6,
 	attempts = attempts + 1, updated_at = ?2
 WHERE id IN (
-	SELECT g.id FROM outbox g
+	SELECT g.id FROM outbox g INDEXED BY outbox_order
 	WHERE g.connector = ?1 AND g.state = 'pending'
 	  AND (g.lease_expires_at IS NULL OR g.lease_expires_at <= ?2)
 	  AND g.order_id IN (
 		SELECT o.order_id FROM outbox o
 		WHERE o.connector = ?1 AND o.state = 'pending' AND o.available_at <= ?2
 		  AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= ?2)
-		  AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.connector = o.connector AND b.order_id = o.order_id
+		  AND NOT EXISTS (SELECT 1 FROM outbox b INDEXED BY outbox_order WHERE b.connector = o.connector AND b.order_id = o.order_id
 		                  AND b.state = 'pending' AND b.lease_expires_at > ?2)
 		ORDER BY o.available_at, o.id
 		LIMIT ?3))

@@ -1,0 +1,194 @@
+package dispatcher
+
+import (
+	"sync"
+	"time"
+)
+
+// Breaker configures the circuit breaker each connector has. It counts calls
+// to Deliver: a call fails when nothing in it was delivered and at least one
+// item failed with a retryable error (a permanent refusal means the CRM is up
+// and answering, and a rate-limit answer pauses the connector instead).
+type Breaker struct {
+	// Failures opens the breaker after this many failed calls in a row (default 5).
+	Failures int
+	// Ratio opens it when at least this share of the last Window calls failed,
+	// once MinCalls calls were seen (defaults 0.7 over 20, at least 10; Convoy
+	// uses 70% over at least 10 requests).
+	Ratio    float64
+	Window   int
+	MinCalls int
+	// Cooldown is the wait before an open breaker lets one probe call through
+	// (default 30s). Each failed probe doubles it, up to MaxCooldown (default 10m).
+	Cooldown    time.Duration
+	MaxCooldown time.Duration
+}
+
+func (b Breaker) withDefaults() Breaker {
+	if b.Failures <= 0 {
+		b.Failures = 5
+	}
+	if b.Ratio <= 0 || b.Ratio > 1 {
+		b.Ratio = 0.7
+	}
+	if b.Window <= 0 {
+		b.Window = 20
+	}
+	if b.MinCalls <= 0 {
+		b.MinCalls = 10
+	}
+	if b.MinCalls > b.Window {
+		b.MinCalls = b.Window
+	}
+	if b.Cooldown <= 0 {
+		b.Cooldown = 30 * time.Second
+	}
+	if b.MaxCooldown < b.Cooldown {
+		b.MaxCooldown = max(10*time.Minute, b.Cooldown)
+	}
+	return b
+}
+
+// Connector states as Stats and the metrics report them.
+const (
+	StateRunning  = "running"   // delivering
+	StateOpen     = "open"      // breaker open: waiting for the cool-down to end
+	StateHalfOpen = "half_open" // the next call is a probe of one order
+	StatePaused   = "paused"    // stopped by the CRM (rate limit, credentials, account)
+	StateStandby  = "standby"   // another replica holds this connector's lease
+	StateStopped  = "stopped"   // the dispatcher is not running
+)
+
+type callResult int
+
+const (
+	callOK      callResult = iota // the CRM answered
+	callFailed                    // nothing delivered, something retryable failed
+	callNeutral                   // says nothing about health (rate limited, shut down)
+)
+
+// gate decides when a connector may call its CRM: its circuit breaker and
+// its pause (rate-limit answers, dead credentials, a blocked account).
+type gate struct {
+	opt Breaker
+
+	mu          sync.Mutex
+	open        bool
+	halfOpen    bool
+	openUntil   time.Time
+	cooldown    time.Duration
+	streak      int    // failed calls in a row
+	ring        []bool // last calls, true = failed
+	ringPos     int
+	ringLen     int
+	pausedUntil time.Time
+	reason      string // why paused or open, for the operator
+	probeNext   bool   // after a pause for credentials or the account, probe with one order
+}
+
+func newGate(b Breaker) *gate {
+	b = b.withDefaults()
+	return &gate{opt: b, cooldown: b.Cooldown, ring: make([]bool, b.Window)}
+}
+
+// admit says how long to wait before the next call, and whether that call
+// must be a probe of one order.
+func (g *gate) admit(now time.Time) (wait time.Duration, probe bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Before(g.pausedUntil) {
+		return g.pausedUntil.Sub(now), false
+	}
+	if g.open {
+		if now.Before(g.openUntil) {
+			return g.openUntil.Sub(now), false
+		}
+		g.open, g.halfOpen = false, true
+	}
+	return 0, g.halfOpen || g.probeNext
+}
+
+// record notes the result of one call; it reports whether the breaker opened
+// and whether a probe succeeded, so the caller can tell the operator.
+func (g *gate) record(now time.Time, r callResult, reason string) (opened, recovered bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch r {
+	case callOK:
+		recovered = g.halfOpen || g.probeNext
+		g.halfOpen, g.probeNext, g.streak = false, false, 0
+		g.cooldown = g.opt.Cooldown
+		g.push(false)
+		if recovered {
+			g.reason = ""
+			g.ringLen, g.ringPos = 0, 0
+		}
+	case callFailed:
+		g.streak++
+		g.push(true)
+		switch {
+		case g.halfOpen:
+			g.cooldown = min(g.cooldown*2, g.opt.MaxCooldown)
+			opened = true
+		case g.streak >= g.opt.Failures || g.ratioTripped():
+			g.cooldown = g.opt.Cooldown
+			opened = true
+		}
+		if opened {
+			g.open, g.halfOpen = true, false
+			g.openUntil = now.Add(g.cooldown)
+			g.reason = reason
+		}
+	}
+	return opened, recovered
+}
+
+func (g *gate) push(failed bool) {
+	g.ring[g.ringPos] = failed
+	g.ringPos = (g.ringPos + 1) % len(g.ring)
+	if g.ringLen < len(g.ring) {
+		g.ringLen++
+	}
+}
+
+func (g *gate) ratioTripped() bool {
+	if g.ringLen < g.opt.MinCalls {
+		return false
+	}
+	n := 0
+	for i := 0; i < g.ringLen; i++ {
+		if g.ring[i] {
+			n++
+		}
+	}
+	return float64(n) >= g.opt.Ratio*float64(g.ringLen)
+}
+
+// pause stops calls until now+d. probe makes the first call after it a probe
+// of one order (dead credentials: no point sending a full batch to find out).
+func (g *gate) pause(now time.Time, d time.Duration, reason string, probe bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if until := now.Add(d); until.After(g.pausedUntil) {
+		g.pausedUntil = until
+	}
+	g.reason = reason
+	if probe {
+		g.probeNext = true
+	}
+}
+
+// state reports the gate for Stats.
+func (g *gate) state(now time.Time) (state string, until time.Time, reason string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case now.Before(g.pausedUntil):
+		return StatePaused, g.pausedUntil, g.reason
+	case g.open && now.Before(g.openUntil):
+		return StateOpen, g.openUntil, g.reason
+	case g.open || g.halfOpen || g.probeNext:
+		return StateHalfOpen, time.Time{}, g.reason
+	}
+	return StateRunning, time.Time{}, ""
+}
