@@ -17,7 +17,7 @@ func (db *DB) Subscribe(ctx context.Context) <-chan string {
 	db.subs[ch] = struct{}{}
 	db.subMu.Unlock()
 	if db.dialect == Postgres {
-		go db.listen(ctx)
+		db.listenOnce.Do(func() { go db.listen(db.listenStop) })
 	}
 	go func() {
 		<-ctx.Done()
@@ -29,7 +29,8 @@ func (db *DB) Subscribe(ctx context.Context) <-chan string {
 	return ch
 }
 
-func (db *DB) listen(ctx context.Context) {
+// listen runs one LISTEN connection for the whole process until Close.
+func (db *DB) listen(stop <-chan struct{}) {
 	l := pq.NewListener(db.dsn, 100*time.Millisecond, 10*time.Second, nil)
 	defer l.Close()
 	if err := l.Listen("paysync_outbox"); err != nil {
@@ -37,7 +38,7 @@ func (db *DB) listen(ctx context.Context) {
 	}
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case n := <-l.Notify:
 			if n != nil {

@@ -48,8 +48,11 @@ type DB struct {
 
 	rebound sync.Map // query -> dialect-specific query
 
-	subMu sync.Mutex
-	subs  map[chan string]struct{}
+	subMu      sync.Mutex
+	subs       map[chan string]struct{}
+	listenOnce sync.Once
+	listenStop chan struct{}
+	closeOnce  sync.Once
 }
 
 var _ core.Store = (*DB)(nil)
@@ -73,7 +76,7 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	x.SetMaxOpenConns(20)
 	x.SetMaxIdleConns(20)
 	x.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{dialect: Postgres, w: x, r: x, dsn: o.DatabaseURL, hook: o.FaultHook, subs: map[chan string]struct{}{}}
+	db := &DB{dialect: Postgres, w: x, r: x, dsn: o.DatabaseURL, hook: o.FaultHook, subs: map[chan string]struct{}{}, listenStop: make(chan struct{})}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := x.PingContext(pctx); err != nil {
@@ -111,7 +114,7 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	db := &DB{dialect: SQLite, w: w, r: r, dsn: path, hook: o.FaultHook, subs: map[chan string]struct{}{}}
+	db := &DB{dialect: SQLite, w: w, r: r, dsn: path, hook: o.FaultHook, subs: map[chan string]struct{}{}, listenStop: make(chan struct{})}
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, core.Errorf(core.EUNAVAILABLE, "cannot open SQLite database %s: %v", path, err)
@@ -149,6 +152,7 @@ func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 
 // Close releases the pools.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { close(db.listenStop) })
 	err := db.w.Close()
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {

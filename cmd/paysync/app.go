@@ -55,7 +55,7 @@ func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
 		log.Info("migrations applied", "dialect", db.Dialect(), "versions", strings.Join(applied, ","))
 	}
 	a := &app{cfg: cfg, store: db, log: log}
-	conns := cfg.EnabledConnectors()
+	conns := activeConnectors(cfg)
 	a.ledger = &core.Ledger{
 		Store:      db,
 		Connectors: func() []string { return conns },

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/payments"
+)
+
+func init() {
+	register(command{name: "orders", usage: "orders create --file FILE.json|show ID|list [--status S] [--q TEXT]", run: runOrders})
+}
+
+const ordersUsage = "usage: paysync orders create --file FILE.json (or - for stdin) | show ID | list [--status S] [--q TEXT] [--limit N]; add --json for the HTTP API's JSON"
+
+// splitPositional lets a positional argument come before the flags
+// ("orders show A-1 --json"): Go's flag package stops at the first one.
+func splitPositional(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+func runOrders(ctx context.Context, env *cmdEnv, args []string) error {
+	if len(args) == 0 {
+		return &exitError{code: 2, msg: ordersUsage}
+	}
+	sub, rest := args[0], args[1:]
+	fs := env.flags("orders " + sub)
+	asJSON := fs.Bool("json", false, "print JSON as the HTTP API does")
+	var file, status, q *string
+	var limit *int
+	switch sub {
+	case "create":
+		file = fs.String("file", "", "order JSON as for POST /v1/orders (- reads stdin)")
+	case "list":
+		status = fs.String("status", "", "only orders in this status (pending, paid, failed, expired, manual_review, refunded)")
+		q = fs.String("q", "", "search order id, customer handle or phone")
+		limit = fs.Int("limit", 100, "at most this many orders (max 500)")
+	case "show":
+	default:
+		return &exitError{code: 2, msg: ordersUsage}
+	}
+	id, rest := splitPositional(rest)
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	switch sub {
+	case "show":
+		if id == "" {
+			return &exitError{code: 2, msg: "usage: paysync orders show ID [--json]"}
+		}
+	case "create":
+		if *file == "" && id != "" {
+			*file = id // "orders create order.json"
+		}
+		if *file == "" {
+			return &exitError{code: 2, msg: "usage: paysync orders create --file FILE.json (the body of POST /v1/orders; - reads stdin)"}
+		}
+	}
+	a, err := openApp(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch sub {
+	case "create":
+		return ordersCreate(ctx, env, a, *file, *asJSON)
+	case "show":
+		return ordersShow(ctx, env, a, id, *asJSON)
+	default:
+		return ordersList(ctx, env, a, core.Status(*status), *q, *limit, *asJSON)
+	}
+}
+
+// printJSON prints v the way the HTTP API does.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// userError turns an error into the one line a user sees (internal details
+// are logged by the layers below, never printed).
+func userError(cmd string, err error) error {
+	return &exitError{code: 1, msg: "paysync " + cmd + ": " + core.ErrorMessage(err)}
+}
+
+func ordersCreate(ctx context.Context, env *cmdEnv, a *app, file string, asJSON bool) error {
+	var r io.Reader
+	if file == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(file)
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("paysync orders create: cannot read %s: %v", file, err)}
+		}
+		defer f.Close()
+		r = f
+	}
+	var req httpapi.CreateOrderRequest
+	dec := json.NewDecoder(io.LimitReader(r, httpapi.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders create: %s is not an order body: %v (see POST /v1/orders in README)", file, err)}
+	}
+	o, err := req.Order(time.Now())
+	if err != nil {
+		return userError("orders create", err)
+	}
+	svc, err := payments.FromConfig(a.cfg, a.ledger, a.store, a.log)
+	if err != nil {
+		return userError("orders create", err)
+	}
+	defer svc.Close()
+	got, created, err := svc.CreateOrder(ctx, o)
+	if err != nil && got.ID == "" {
+		return userError("orders create", err)
+	}
+	if asJSON {
+		if perr := printJSON(env.stdout, got); perr != nil {
+			return perr
+		}
+	} else {
+		verb := "created"
+		if !created {
+			verb = "already exists:"
+		}
+		fmt.Fprintf(env.stdout, "%s order %s (%s, %s)\n", verb, got.ID, got.Status, got.Money())
+		if got.PaymentURL != "" {
+			fmt.Fprintf(env.stdout, "payment link: %s\n", got.PaymentURL)
+		}
+	}
+	if err != nil {
+		return userError("orders create", err)
+	}
+	return nil
+}
+
+func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/orders/"+id, nil)
+	v, err := httpapi.LoadOrderView(req, a.store, id)
+	if err != nil {
+		return userError("orders show", err)
+	}
+	if asJSON {
+		return printJSON(env.stdout, v)
+	}
+	o := v.Order
+	w := env.stdout
+	fmt.Fprintf(w, "order      %s\nstatus     %s (version %d)\namount     %s\n", o.ID, o.Status, o.Version, o.Money())
+	if o.RefundedMinor > 0 {
+		fmt.Fprintf(w, "refunded   %s\n", core.Money{AmountMinor: o.RefundedMinor, Currency: o.Currency})
+	}
+	c := o.Customer
+	fmt.Fprintf(w, "customer   %s\n", strings.Join(nonEmpty(c.Name, "@"+strings.TrimPrefix(c.Handle, "@"), c.Phone, c.Email), ", "))
+	if o.Provider != "" {
+		fmt.Fprintf(w, "provider   %s %s\n", o.Provider, o.ProviderRef)
+	}
+	if o.PaymentURL != "" {
+		fmt.Fprintf(w, "link       %s\n", o.PaymentURL)
+	}
+	if o.Reason != "" {
+		fmt.Fprintf(w, "reason     %s\n", o.Reason)
+	}
+	if o.Orphan {
+		fmt.Fprintln(w, "orphan     yes: a payment for an order paysync did not know")
+	}
+	fmt.Fprintln(w, "\njournal:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME\tSOURCE\tVERDICT\tSTATUS\tREASON")
+	for _, e := range v.Journal {
+		st := string(e.StatusAfter)
+		if e.StatusBefore != "" && e.StatusBefore != e.StatusAfter {
+			st = string(e.StatusBefore) + " -> " + st
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.CreatedAt.Local().Format("2006-01-02 15:04:05"),
+			strings.Trim(e.Source+" "+e.Provider, " "), e.Verdict, st, e.Reason)
+	}
+	tw.Flush()
+	if len(v.Deliveries) > 0 {
+		fmt.Fprintln(w, "\ndeliveries:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CONNECTOR\tSTATE\tATTEMPTS\tEXTERNAL ID\tLAST ERROR")
+		for _, d := range v.Deliveries {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", d.Connector, d.State, d.Attempts, d.ExternalID, d.LastError)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" && s != "@" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func ordersList(ctx context.Context, env *cmdEnv, a *app, status core.Status, q string, limit int, asJSON bool) error {
+	if status != "" && !status.Valid() {
+		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders list: unknown status %q (pending, paid, failed, expired, manual_review, refunded)", status)}
+	}
+	orders, err := a.store.ListOrders(ctx, core.OrderQuery{Status: status, Q: q, Limit: limit})
+	if err != nil {
+		return userError("orders list", err)
+	}
+	if orders == nil {
+		orders = []core.Order{}
+	}
+	if asJSON {
+		return printJSON(env.stdout, map[string]any{"orders": orders})
+	}
+	if len(orders) == 0 {
+		fmt.Fprintln(env.stdout, "no orders")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tSTATUS\tAMOUNT\tCUSTOMER\tPROVIDER\tCREATED")
+	for _, o := range orders {
+		who := o.Customer.Handle
+		if who == "" {
+			who = o.Customer.Name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status, o.Money(), who, o.Provider, o.CreatedAt.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
