@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysync/paysync/connectors/generic"
 	"github.com/paysync/paysync/internal/testdb"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
@@ -81,6 +83,32 @@ func (e *e2e) api(method, path string, body any) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+const e2eSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// webhook posts a body to /webhooks/generic signed the Standard Webhooks way.
+func (e *e2e) webhook(body []byte) int {
+	e.t.Helper()
+	var ev struct {
+		EventID string `json:"event_id"`
+	}
+	json.Unmarshal(body, &ev)
+	ts := time.Now().Unix()
+	sig, err := generic.SignStandard(e2eSecret, ev.EventID, ts, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.base+"/webhooks/generic", bytes.NewReader(body))
+	req.Header.Set("webhook-id", ev.EventID)
+	req.Header.Set("webhook-timestamp", fmt.Sprint(ts))
+	req.Header.Set("webhook-signature", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // eventually polls cond until it holds or a generous deadline passes.
 func (e *e2e) eventually(what string, cond func() bool) {
 	e.t.Helper()
@@ -100,7 +128,7 @@ func TestOrderBecomesBitrixDeal(t *testing.T) {
 			if dialect == "postgres" {
 				testdb.PostgresURL(t)
 			}
-			e := startE2E(t, dialect, nil)
+			e := startE2E(t, dialect, map[string]string{"PAYSYNC_GENERIC_WEBHOOK_SECRET": e2eSecret})
 			code, out := e.api("POST", "/v1/orders", map[string]any{
 				"order_id": "IG-42", "amount_minor": 1500000, "currency": "AMD",
 				"customer": map[string]any{"handle": "anna.shop", "name": "Anna", "phone": "+37491000001"},
@@ -129,6 +157,35 @@ func TestOrderBecomesBitrixDeal(t *testing.T) {
 			}
 			if n := len(e.portal.Deals()); n != 1 {
 				t.Fatalf("%d deals, want 1", n)
+			}
+			// A signed paid webhook, delivered twice, moves the order and the deal once.
+			body := []byte(`{"event_id":"evt_1","order_id":"IG-42","status":"paid","amount_minor":1500000,"currency":"AMD","provider_ref":"pay_1","occurred_at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)
+			for i := 0; i < 2; i++ {
+				if code := e.webhook(body); code/100 != 2 {
+					t.Fatalf("webhook answered %d", code)
+				}
+			}
+			_, view := e.api("GET", "/v1/orders/IG-42", nil)
+			if o := view["order"].(map[string]any); o["status"] != "paid" || o["version"] != float64(2) {
+				t.Fatalf("order after paid webhook: %v", o)
+			}
+			e.eventually("the deal moved to the paid stage", func() bool {
+				d := e.portal.DealsByOrigin("paysync", "IG-42")
+				return len(d) == 1 && d[0].StageID == "EXECUTING"
+			})
+			// A forged webhook is refused and changes nothing.
+			forged := []byte(`{"event_id":"evt_2","order_id":"IG-42","status":"refunded","amount_minor":1500000,"currency":"AMD"}`)
+			req, _ := http.NewRequest("POST", e.base+"/webhooks/generic", bytes.NewReader(forged))
+			req.Header.Set("webhook-id", "evt_2")
+			req.Header.Set("webhook-timestamp", fmt.Sprint(time.Now().Unix()))
+			req.Header.Set("webhook-signature", "v1,AAAA")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("forged webhook: %d", resp.StatusCode)
 			}
 		})
 	}

@@ -93,7 +93,7 @@ func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *promethe
 	})
 	d.workers = append(d.workers, disp.Run)
 	d.workers = append(d.workers, func(ctx context.Context) error { reloadOnHUP(ctx, a, set); return nil })
-	return wirePayments(ctx, a, api, d)
+	return wirePayments(ctx, a, api, reg, d)
 }
 
 // reloadOnHUP re-reads the mapping files on SIGHUP; a broken file is

@@ -2,11 +2,54 @@ package main
 
 import (
 	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/payments"
+	"github.com/paysync/paysync/scheduler"
 )
 
-// wirePayments connects the payment providers and the scheduler.
-func wirePayments(ctx context.Context, a *app, api *httpapi.Server, d *daemon) error {
+// wirePayments connects the payment providers (order links, webhooks,
+// confirmations) and the scheduler (expiry, reconcile, retention).
+func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon) error {
+	svc, err := payments.FromConfig(a.cfg, a.ledger, a.store, a.log)
+	if err != nil {
+		return &exitError{code: 2, msg: "paysync: " + err.Error()}
+	}
+	api.Orders, api.Webhooks = svc, svc.Webhooks()
+	reg.MustRegister(svc.Collectors()...)
+	sch, err := scheduler.FromConfig(a.cfg, a.store, svc, a.log)
+	if err != nil {
+		return &exitError{code: 2, msg: "paysync: " + err.Error()}
+	}
+	keep := a.cfg.Dispatcher.KeepDelivered.D()
+	if err := sch.Add("purge-delivered", a.cfg.Scheduler.PurgeSchedule, func(ctx context.Context) error {
+		n, err := a.store.PurgeDelivered(ctx, time.Now().Add(-keep))
+		if n > 0 {
+			a.log.Info("purged delivered outbox records", "count", n, "older_than", keep)
+		}
+		return err
+	}); err != nil {
+		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
+	}
+	grace := a.cfg.ShutdownTimeout.D()
+	d.workers = append(d.workers,
+		func(ctx context.Context) error {
+			sch.Start(ctx)
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			return sch.Stop(sctx)
+		},
+		func(ctx context.Context) error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			err := svc.Shutdown(sctx)
+			svc.Close()
+			return err
+		})
 	return nil
 }

@@ -1,0 +1,255 @@
+package generic
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paysync/paysync/core"
+)
+
+// The Standard Webhooks reference vector (standard-webhooks libraries/go/webhook_test.go).
+const (
+	vecSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	vecID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	vecTS     = int64(1614265330)
+	vecBody   = `{"test": 2432232314}`
+	vecSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+func TestStandardWebhooksVector(t *testing.T) {
+	sig, err := SignStandard(vecSecret, vecID, vecTS, []byte(vecBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig != vecSig {
+		t.Fatalf("SignStandard = %s, want %s", sig, vecSig)
+	}
+	ts, err := VerifyStandard([]string{vecSecret}, vecID, strconv.FormatInt(vecTS, 10), vecSig, []byte(vecBody), time.Unix(vecTS, 0))
+	if err != nil {
+		t.Fatalf("VerifyStandard: %v", err)
+	}
+	if ts.Unix() != vecTS {
+		t.Fatalf("timestamp = %v", ts)
+	}
+}
+
+func TestStandardVerify(t *testing.T) {
+	now := time.Unix(vecTS, 0)
+	other := "whsec_" + "c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24="
+	otherSig, _ := SignStandard(other, vecID, vecTS, []byte(vecBody))
+	ts := strconv.FormatInt(vecTS, 10)
+	cases := []struct {
+		name    string
+		secrets []string
+		id, ts  string
+		sig     string
+		body    string
+		now     time.Time
+		ok      bool
+	}{
+		{"valid", []string{vecSecret}, vecID, ts, vecSig, vecBody, now, true},
+		{"one of several entries", []string{vecSecret}, vecID, ts, "v1,Zm9v " + vecSig + " v2,bar", vecBody, now, true},
+		{"previous secret during rotation", []string{other, vecSecret}, vecID, ts, vecSig, vecBody, now, true},
+		{"new secret during rotation", []string{other, vecSecret}, vecID, ts, otherSig, vecBody, now, true},
+		{"4m59s late", []string{vecSecret}, vecID, ts, vecSig, vecBody, now.Add(299 * time.Second), true},
+		{"5m01s late", []string{vecSecret}, vecID, ts, vecSig, vecBody, now.Add(301 * time.Second), false},
+		{"from the future", []string{vecSecret}, vecID, ts, vecSig, vecBody, now.Add(-301 * time.Second), false},
+		{"wrong secret", []string{other}, vecID, ts, vecSig, vecBody, now, false},
+		{"body changed", []string{vecSecret}, vecID, ts, vecSig, `{"test": 2432232315}`, now, false},
+		{"id changed", []string{vecSecret}, "msg_other", ts, vecSig, vecBody, now, false},
+		{"timestamp changed", []string{vecSecret}, vecID, strconv.FormatInt(vecTS+1, 10), vecSig, vecBody, now, false},
+		{"missing signature", []string{vecSecret}, vecID, ts, "", vecBody, now, false},
+		{"missing id", []string{vecSecret}, "", ts, vecSig, vecBody, now, false},
+		{"missing timestamp", []string{vecSecret}, vecID, "", vecSig, vecBody, now, false},
+		{"timestamp not a number", []string{vecSecret}, vecID, "yesterday", vecSig, vecBody, now, false},
+		{"other scheme only", []string{vecSecret}, vecID, ts, strings.Replace(vecSig, "v1,", "v1a,", 1), vecBody, now, false},
+		{"bad base64", []string{vecSecret}, vecID, ts, "v1,!!!", vecBody, now, false},
+		{"truncated signature", []string{vecSecret}, vecID, ts, vecSig[:20], vecBody, now, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := VerifyStandard(c.secrets, c.id, c.ts, c.sig, []byte(c.body), c.now)
+			if c.ok && err != nil {
+				t.Fatalf("want ok, got %v", err)
+			}
+			if !c.ok {
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				if core.ErrorCode(err) != core.EUNAUTHORIZED {
+					t.Fatalf("code = %s, want unauthorized (%v)", core.ErrorCode(err), err)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeSecret(t *testing.T) {
+	if _, err := DecodeSecret("whsec_***"); core.ErrorCode(err) != core.EINVALID {
+		t.Fatalf("bad whsec_ secret: %v", err)
+	}
+	if k, err := DecodeSecret("plain shared secret"); err != nil || string(k) != "plain shared secret" {
+		t.Fatalf("raw secret: %q %v", k, err)
+	}
+	if _, err := NewStandard("", ""); err == nil {
+		t.Fatal("no secret accepted")
+	}
+}
+
+// signed builds a request as a Standard Webhooks sender would.
+func signed(t testing.TB, secret, id string, ts time.Time, body string) core.InboundRequest {
+	sig, err := SignStandard(secret, id, ts.Unix(), []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	h.Set(HeaderSignature, sig)
+	return core.InboundRequest{Method: "POST", Header: h, Body: []byte(body), ReceivedAt: ts}
+}
+
+const testSecret = "whsec_dGVzdC1nZW5lcmljLXNlY3JldC0xMjM0NTY3OA=="
+
+func TestVerifyEvents(t *testing.T) {
+	p, err := New(Options{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		body string
+		code string // "" ok
+		want core.PaymentEvent
+	}{
+		{"paid", `{"event_id":"e1","order_id":"A-1","status":"paid","amount_minor":1500000,"currency":"amd","provider_ref":"r1","occurred_at":"2025-03-01T11:59:00Z"}`, "",
+			core.PaymentEvent{EventID: "e1", OrderID: "A-1", Status: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", ProviderRef: "r1", OccurredAt: now.Add(-time.Minute)}},
+		{"event id from header", `{"order_id":"A-1","status":"failed"}`, "",
+			core.PaymentEvent{EventID: "msg_1", OrderID: "A-1", Status: core.StatusFailed, OccurredAt: now}},
+		{"partial refund", `{"event_id":"e2","order_id":"A-1","status":"refunded","amount_minor":1500000,"refunded_minor":500000,"currency":"AMD"}`, "",
+			core.PaymentEvent{EventID: "e2", OrderID: "A-1", Status: core.StatusRefunded, AmountMinor: 1500000, RefundedMinor: 500000, Currency: "AMD", OccurredAt: now}},
+		{"unknown status is an ignored event", `{"event_id":"e3","order_id":"A-1","status":"authorized","amount_minor":1,"currency":"AMD"}`, "",
+			core.PaymentEvent{EventID: "e3", OrderID: "A-1", Status: "", AmountMinor: 1, Currency: "AMD", OccurredAt: now}},
+		{"unknown fields are allowed", `{"event_id":"e4","order_id":"A-1","status":"expired","extra":{"x":1}}`, "",
+			core.PaymentEvent{EventID: "e4", OrderID: "A-1", Status: core.StatusExpired, OccurredAt: now}},
+		{"not JSON", `order=A-1&status=paid`, core.EINVALID, core.PaymentEvent{}},
+		{"trailing data", `{"order_id":"A-1","status":"paid","amount_minor":1,"currency":"AMD"} {}`, core.EINVALID, core.PaymentEvent{}},
+		{"negative amount", `{"order_id":"A-1","status":"paid","amount_minor":-1,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"overflowing amount", `{"order_id":"A-1","status":"paid","amount_minor":99999999999999999999,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"amount above 2^53", `{"order_id":"A-1","status":"paid","amount_minor":9007199254740993,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"fractional amount", `{"order_id":"A-1","status":"paid","amount_minor":15.5,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"amount as string", `{"order_id":"A-1","status":"paid","amount_minor":"15","currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"unknown currency", `{"order_id":"A-1","status":"paid","amount_minor":1,"currency":"XYZ"}`, core.EINVALID, core.PaymentEvent{}},
+		{"paid without amount", `{"order_id":"A-1","status":"paid"}`, core.EINVALID, core.PaymentEvent{}},
+		{"missing order id", `{"status":"paid","amount_minor":1,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"order id with spaces", `{"order_id":"A 1","status":"paid","amount_minor":1,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"missing status", `{"order_id":"A-1"}`, core.EINVALID, core.PaymentEvent{}},
+		{"bad occurred_at", `{"order_id":"A-1","status":"failed","occurred_at":"yesterday"}`, core.EINVALID, core.PaymentEvent{}},
+		{"negative refund", `{"order_id":"A-1","status":"refunded","amount_minor":5,"refunded_minor":-5,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			evs, err := p.Verify(context.Background(), signed(t, testSecret, "msg_1", now, c.body))
+			if c.code != "" {
+				if core.ErrorCode(err) != c.code {
+					t.Fatalf("code = %q (%v), want %s", core.ErrorCode(err), err, c.code)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 1 {
+				t.Fatalf("%d events", len(evs))
+			}
+			got := evs[0]
+			if !got.Verified || got.Provider != Name || got.Source != core.SourceWebhook {
+				t.Fatalf("event not marked verified generic webhook: %+v", got)
+			}
+			w := c.want
+			if got.EventID != w.EventID || got.OrderID != w.OrderID || got.Status != w.Status || got.AmountMinor != w.AmountMinor ||
+				got.Currency != w.Currency || got.RefundedMinor != w.RefundedMinor || got.ProviderRef != w.ProviderRef || !got.OccurredAt.Equal(w.OccurredAt) {
+				t.Fatalf("got  %+v\nwant %+v", got, w)
+			}
+		})
+	}
+}
+
+func TestVerifyRefusesUnsigned(t *testing.T) {
+	p, _ := New(Options{Secret: testSecret, PreviousSecret: vecSecret})
+	now := time.Now()
+	body := `{"event_id":"e1","order_id":"A-1","status":"paid","amount_minor":1,"currency":"AMD"}`
+	req := signed(t, "whsec_Zm9yZ2VkLXNlY3JldC1mb3JnZWQtc2VjcmV0", "msg_1", now, body)
+	if _, err := p.Verify(context.Background(), req); core.ErrorCode(err) != core.EUNAUTHORIZED {
+		t.Fatalf("forged: %v", err)
+	}
+	req = signed(t, vecSecret, "msg_1", now, body) // the previous secret still works
+	if _, err := p.Verify(context.Background(), req); err != nil {
+		t.Fatalf("previous secret: %v", err)
+	}
+	req = signed(t, testSecret, "msg_1", now.Add(-10*time.Minute), body)
+	req.ReceivedAt = now
+	if _, err := p.Verify(context.Background(), req); core.ErrorCode(err) != core.EUNAUTHORIZED {
+		t.Fatalf("old timestamp: %v", err)
+	}
+	if _, err := p.Lookup(context.Background(), core.Order{}); err == nil {
+		t.Fatal("Lookup should be unsupported")
+	}
+	if _, err := p.CreateLink(context.Background(), core.Order{}); err == nil {
+		t.Fatal("CreateLink should be unsupported")
+	}
+}
+
+// FuzzVerifyGeneric signs arbitrary bodies and checks that the parser never
+// panics, only fails with EINVALID, and only returns events it would store.
+func FuzzVerifyGeneric(f *testing.F) {
+	f.Add([]byte(`{"event_id":"e1","order_id":"A-1","status":"paid","amount_minor":1500000,"currency":"AMD"}`), "msg_1", false)
+	f.Add([]byte(`{"order_id":"A-1","status":"refunded","amount_minor":1,"refunded_minor":1,"currency":"usd"}`), "msg_2", true)
+	f.Add([]byte(`{"order_id":"","status":""}`), "", false)
+	p, err := New(Options{Secret: testSecret})
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Unix(1700000000, 0)
+	f.Fuzz(func(t *testing.T, body []byte, id string, tamper bool) {
+		req := core.InboundRequest{Header: http.Header{}, Body: body, ReceivedAt: now}
+		if id != "" {
+			r := signed(t, testSecret, id, now, string(body))
+			req.Header = r.Header
+		}
+		if tamper {
+			req.Body = append(append([]byte(nil), body...), ' ')
+		}
+		evs, err := p.Verify(context.Background(), req)
+		if err != nil {
+			if c := core.ErrorCode(err); c != core.EINVALID && c != core.EUNAUTHORIZED {
+				t.Fatalf("unexpected error class %s: %v", c, err)
+			}
+			if (id == "" || tamper) && core.ErrorCode(err) != core.EUNAUTHORIZED {
+				t.Fatalf("unsigned or tampered body got past the signature: %v", err)
+			}
+			return
+		}
+		if id == "" || tamper {
+			t.Fatal("unsigned or tampered body accepted")
+		}
+		for _, ev := range evs {
+			if !ev.Verified || core.ValidateOrderID(ev.OrderID) != nil || ev.EventID == "" {
+				t.Fatalf("bad event %+v", ev)
+			}
+			if ev.Currency != "" || ev.AmountMinor != 0 {
+				if err := core.ValidateMoney(ev.AmountMinor, ev.Currency); err != nil {
+					t.Fatalf("event with invalid money: %v", err)
+				}
+			}
+			if ev.RefundedMinor < 0 {
+				t.Fatalf("negative refund %d", ev.RefundedMinor)
+			}
+		}
+	})
+}

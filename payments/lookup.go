@@ -1,0 +1,391 @@
+package payments
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/paysync/paysync/core"
+)
+
+// lookupJob asks a provider where one order stands.
+type lookupJob struct {
+	provider string
+	orderID  string
+	ref      string             // the provider's reference, for orders paysync does not know
+	claimed  *core.PaymentEvent // the webhook this lookup confirms; nil for a plain check
+	attempt  int                // confirmations of claimed tried so far
+}
+
+// flight marks a lookup queued or running; rerun asks for one more
+// afterwards (a webhook arrived while it ran).
+type flight struct {
+	rerun   bool
+	claimed *core.PaymentEvent
+}
+
+func (j lookupJob) key() string { return j.provider + "\x00" + j.orderID }
+
+// enqueue schedules a lookup unless one for the order is already queued or
+// running. When the queue is full the lookup is left to Reconcile.
+func (s *Service) enqueue(j lookupJob) bool {
+	if core.ValidateOrderID(j.orderID) != nil {
+		return false
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if f, ok := s.inflight[j.key()]; ok {
+		f.rerun = true
+		if j.claimed != nil {
+			f.claimed = j.claimed
+		}
+		s.mu.Unlock()
+		return true
+	}
+	s.inflight[j.key()] = &flight{}
+	s.mu.Unlock()
+	select {
+	case s.queue <- j:
+		return true
+	default:
+		s.mu.Lock()
+		delete(s.inflight, j.key())
+		s.mu.Unlock()
+		s.log.Warn("status lookup queue is full; the next reconcile run looks the order up", "order_id", j.orderID, "provider", j.provider)
+		return false
+	}
+}
+
+func (s *Service) worker() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stopping:
+			return
+		default:
+		}
+		select {
+		case <-s.stopping:
+			return
+		case j := <-s.queue:
+			s.confirm(j)
+			s.mu.Lock()
+			f := s.inflight[j.key()]
+			delete(s.inflight, j.key())
+			s.mu.Unlock()
+			if f != nil && f.rerun {
+				next := lookupJob{provider: j.provider, orderID: j.orderID, ref: j.ref, claimed: f.claimed}
+				if next.claimed == nil {
+					next.claimed = j.claimed
+				}
+				s.enqueue(next)
+			}
+		}
+	}
+}
+
+// later re-enqueues j after d, unless the service stops first.
+func (s *Service) later(d time.Duration, j lookupJob) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			s.enqueue(j)
+		case <-s.stopping:
+		}
+	}()
+}
+
+// dbContext bounds a journal write that must happen even when the lookup's
+// own context has run out.
+func dbContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 15*time.Second)
+}
+
+// confirm runs one queued lookup.
+func (s *Service) confirm(j lookupJob) {
+	p, ok := s.providers[j.provider]
+	if !ok || !looksUp(p) {
+		return
+	}
+	dctx, dcancel := dbContext()
+	defer dcancel()
+	o, err := s.store.GetOrder(dctx, j.orderID)
+	exists := err == nil
+	switch {
+	case core.ErrorCode(err) == core.ENOTFOUND:
+		// Money may have come for an order paysync does not know: ask anyway,
+		// so that a confirmed payment becomes an orphan for review.
+		o = core.Order{ID: j.orderID, Provider: j.provider, ProviderRef: j.ref}
+	case err != nil:
+		s.log.Error("status lookup skipped: cannot read the order; the next reconcile run retries", "order_id", j.orderID, "err", err)
+		return
+	}
+	if o.ProviderRef == "" {
+		o.ProviderRef = j.ref
+	}
+	lctx, lcancel := context.WithTimeout(s.ctx, s.o.LookupTimeout)
+	ev, err := p.Lookup(lctx, o)
+	lcancel()
+	if err != nil {
+		s.lookupFailed(dctx, p.Name(), o, err)
+		return
+	}
+	s.applyLookup(dctx, p.Name(), o, exists, ev, &j)
+}
+
+// lookupFailed journals a lookup that got no answer. Nothing is guessed:
+// the order stays where it is until a later lookup answers.
+func (s *Service) lookupFailed(ctx context.Context, provider string, o core.Order, err error) {
+	s.metrics.lookups.WithLabelValues(provider, string(core.VerdictLookupFailed)).Inc()
+	s.log.Warn("status lookup failed", "provider", provider, "order_id", o.ID, "err", err)
+	entry := core.JournalEntry{OrderID: o.ID, Provider: provider, Source: core.SourceLookup, Verdict: core.VerdictLookupFailed,
+		StatusBefore: o.Status, StatusAfter: o.Status, ProviderRef: o.ProviderRef,
+		Reason: displayName(provider) + " status lookup failed: " + core.ErrorMessage(err) + "; the next reconcile run asks again"}
+	if jerr := s.ledger.Record(ctx, entry); jerr != nil {
+		s.log.Error("lookup failure not journaled", "order_id", o.ID, "err", jerr)
+	}
+}
+
+// LookupEventID names a lookup result so that the same answer seen twice is
+// one event: lookup:<provider>:<ref>:<status>, plus the refunded amount for
+// refunds (each further partial refund is news).
+func LookupEventID(provider, ref string, ev core.PaymentEvent) string {
+	id := "lookup:" + provider + ":" + ref + ":" + string(ev.Status)
+	if ev.Status == core.StatusRefunded {
+		id += ":" + strconv.FormatInt(ev.RefundedMinor, 10)
+	}
+	return id
+}
+
+// applyLookup hands a lookup's answer to the ledger. job is nil for
+// Reconcile, which skips answers that would change nothing, so that a
+// pending order looked up every few minutes does not fill its journal.
+func (s *Service) applyLookup(ctx context.Context, provider string, o core.Order, exists bool, ev core.PaymentEvent, job *lookupJob) {
+	ev.Provider, ev.Source, ev.Verified, ev.OrderID = provider, core.SourceLookup, true, o.ID
+	ref := ev.ProviderRef
+	if ref == "" {
+		ref = o.ProviderRef
+	}
+	if ref == "" {
+		ref = o.ID
+	}
+	ev.EventID = LookupEventID(provider, ref, ev)
+	var claimed *core.PaymentEvent
+	if job != nil {
+		claimed = job.claimed
+	}
+	moving := ev.Status != "" && ev.Status != core.StatusPending
+	if !moving {
+		s.metrics.lookups.WithLabelValues(provider, "no_change").Inc()
+		if claimed == nil {
+			return
+		}
+		if job.attempt < len(s.o.ConfirmRetry) {
+			next := *job
+			next.attempt++
+			s.later(s.o.ConfirmRetry[job.attempt], next)
+			return
+		}
+		s.unconfirmed(ctx, provider, o, exists, *claimed, ev, false)
+		return
+	}
+	if job == nil && exists {
+		if d := core.Decide(&o, ev); d.Verdict == core.VerdictDuplicate || d.Verdict == core.VerdictIgnored {
+			s.metrics.lookups.WithLabelValues(provider, "no_change").Inc()
+			return
+		}
+	}
+	paid := ev
+	paid.Status = core.StatusPaid
+	out, err := s.applyEvent(ctx, ev, LookupEventID(provider, ref, paid))
+	if err != nil {
+		s.log.Error("lookup result not applied; the next reconcile run retries", "order_id", o.ID, "provider", provider, "err", err)
+		return
+	}
+	s.metrics.lookups.WithLabelValues(provider, string(out.Verdict)).Inc()
+	s.log.Info("status lookup applied", "order_id", o.ID, "provider", provider, "status", ev.Status, "verdict", out.Verdict)
+	if claimed != nil && claimed.Status != ev.Status {
+		s.unconfirmed(ctx, provider, o, exists, *claimed, ev, true)
+	}
+}
+
+// unconfirmed journals that a lookup did not confirm what a webhook said.
+func (s *Service) unconfirmed(ctx context.Context, provider string, o core.Order, exists bool, claimed, got core.PaymentEvent, applied bool) {
+	said := string(got.Status)
+	if said == "" {
+		said = "no payment change (" + got.Type + ")"
+	}
+	reason := "webhook said " + string(claimed.Status) + ", but the " + displayName(provider) + " status lookup says " + said
+	if applied {
+		reason += "; the lookup's answer was applied"
+	} else {
+		reason += "; the order was not moved"
+	}
+	entry := core.JournalEntry{OrderID: o.ID, Provider: provider, Source: core.SourceLookup, EventType: claimed.Type,
+		Verdict: core.VerdictUnconfirmed, AmountMinor: claimed.AmountMinor, Currency: claimed.Currency,
+		ProviderRef: claimed.ProviderRef, Reason: reason}
+	if exists {
+		if cur, err := s.store.GetOrder(ctx, o.ID); err == nil {
+			entry.StatusBefore, entry.StatusAfter = cur.Status, cur.Status
+		}
+	}
+	s.log.Warn("webhook not confirmed by status lookup", "order_id", o.ID, "provider", provider, "reason", reason)
+	if err := s.ledger.Record(ctx, entry); err != nil {
+		s.log.Error("unconfirmed webhook not journaled", "order_id", o.ID, "err", err)
+	}
+}
+
+// ReconcileResult counts what one Reconcile run did.
+type ReconcileResult struct {
+	Checked int // orders looked up
+	Changed int // lookups that changed an order (or journaled a finding)
+	Failed  int // lookups with no answer (journaled lookup_failed)
+	Skipped int // due orders whose provider cannot look up, never linked, or too old
+}
+
+// Reconcile looks up pending and failed orders whose status has not changed
+// for ReconcileAfter, and applies what each provider says. It is how a
+// webhook that never arrived, or a lookup that timed out, gets settled.
+func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
+	now := s.now()
+	cutoff := now.Add(-s.o.ReconcileAfter)
+	var res ReconcileResult
+	var mu sync.Mutex
+	sem := make(chan struct{}, s.o.LookupWorkers)
+	var wg sync.WaitGroup
+	// One query per status, so that a backlog of old failed orders cannot
+	// starve pending ones (DueOrders returns the oldest first).
+	for _, st := range []core.Status{core.StatusPending, core.StatusFailed} {
+		orders, err := s.store.DueOrders(ctx, []core.Status{st}, cutoff, s.o.ReconcileBatch)
+		if err != nil {
+			wg.Wait()
+			return res, err
+		}
+		for _, o := range orders {
+			p, ok := s.providers[o.Provider]
+			tooOld := s.o.ReconcileMaxAge > 0 && o.StatusChangedAt.Before(now.Add(-s.o.ReconcileMaxAge))
+			// An order that never got a link or a provider reference never
+			// reached a checkout page: nobody can have paid it there.
+			neverLinked := o.ProviderRef == "" && o.PaymentURL == ""
+			if !ok || !looksUp(p) || tooOld || neverLinked {
+				res.Skipped++
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				wg.Wait()
+				return res, ctx.Err()
+			}
+			wg.Add(1)
+			go func(o core.Order, p core.Provider) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				lctx, cancel := context.WithTimeout(ctx, s.o.LookupTimeout)
+				ev, err := p.Lookup(lctx, o)
+				cancel()
+				dctx, dcancel := dbContext()
+				defer dcancel()
+				mu.Lock()
+				res.Checked++
+				mu.Unlock()
+				if err != nil {
+					s.lookupFailed(dctx, p.Name(), o, err)
+					mu.Lock()
+					res.Failed++
+					mu.Unlock()
+					return
+				}
+				before, _ := s.store.GetOrder(dctx, o.ID)
+				s.applyLookup(dctx, p.Name(), o, true, ev, nil)
+				after, _ := s.store.GetOrder(dctx, o.ID)
+				if after.Version != before.Version {
+					mu.Lock()
+					res.Changed++
+					mu.Unlock()
+				}
+			}(o, p)
+		}
+	}
+	wg.Wait()
+	if res.Checked > 0 || res.Failed > 0 {
+		s.log.Info("reconcile run", "checked", res.Checked, "changed", res.Changed, "failed", res.Failed, "skipped", res.Skipped)
+	}
+	return res, nil
+}
+
+// ExpireDue expires unpaid (pending or failed) orders past their expiry.
+// It returns how many it expired.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	total := 0
+	// Expired orders leave the due set, so each pass reaches further; stop
+	// when a pass expires nothing (the rest of the page has no expiry yet).
+	for pass := 0; pass < 50; pass++ {
+		now := s.now()
+		orders, err := s.store.DueOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, now, s.o.ReconcileBatch)
+		if err != nil {
+			return total, err
+		}
+		moved := 0
+		for _, o := range orders {
+			if o.ExpiresAt == nil || o.ExpiresAt.After(now) {
+				continue
+			}
+			got, err := s.ledger.Expire(ctx, o.ID)
+			if err != nil {
+				s.log.Error("order not expired", "order_id", o.ID, "err", err)
+				continue
+			}
+			if got.Status == core.StatusExpired {
+				moved++
+			}
+		}
+		total += moved
+		if moved == 0 || len(orders) < s.o.ReconcileBatch {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("orders expired", "count", total)
+	}
+	return total, nil
+}
+
+// applyEvent hands a verified event to the ledger. A refund for an order
+// paysync still has as pending or failed proves a payment it missed (its
+// webhook was lost, or came after the refund's): the payment is applied
+// first, under impliedPaidID, so that the order moves paid -> refunded
+// instead of the refund being refused.
+func (s *Service) applyEvent(ctx context.Context, ev core.PaymentEvent, impliedPaidID string) (core.EventOutcome, error) {
+	if ev.Verified && ev.Status == core.StatusRefunded {
+		if o, err := s.store.GetOrder(ctx, ev.OrderID); err == nil && (o.Status == core.StatusPending || o.Status == core.StatusFailed) {
+			paid := ev
+			paid.Status, paid.RefundedMinor, paid.EventID = core.StatusPaid, 0, impliedPaidID
+			paid.Type = "payment implied by " + ev.Type
+			if paid.AmountMinor == 0 {
+				paid.AmountMinor = o.AmountMinor
+			}
+			if paid.Currency == "" {
+				paid.Currency = o.Currency
+			}
+			if _, err := s.ledger.ApplyEvent(ctx, paid); err != nil {
+				return core.EventOutcome{}, err
+			}
+		}
+	}
+	return s.ledger.ApplyEvent(ctx, ev)
+}

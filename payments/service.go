@@ -1,0 +1,358 @@
+// Package payments is paysync's inbound side: it creates orders with their
+// payment links, receives provider webhooks, confirms them by status lookup
+// where the provider needs it, reconciles orders whose webhook never came and
+// expires unpaid orders. Every decision is the ledger's (core.Ledger); this
+// package only feeds it verified events.
+//
+// The path of one webhook: read (at most 256 KiB) -> provider.Verify ->
+// journaled in one transaction (applied at once, or, for providers confirmed
+// by lookup, recorded as "unconfirmed") -> 2xx -> background status lookup ->
+// ledger.ApplyEvent. A lookup that fails is journaled as lookup_failed and
+// retried by the next Reconcile run; nothing is ever guessed.
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paysync/paysync/config"
+	"github.com/paysync/paysync/connectors/arca"
+	"github.com/paysync/paysync/connectors/generic"
+	"github.com/paysync/paysync/connectors/vpos"
+	"github.com/paysync/paysync/core"
+)
+
+// MaxWebhookBytes bounds a webhook body; larger ones get 413.
+const MaxWebhookBytes = 256 << 10
+
+// Defaults for Options.
+const (
+	DefaultLookupWorkers   = 4
+	DefaultLookupQueue     = 1024
+	DefaultLookupTimeout   = 20 * time.Second
+	DefaultLinkTimeout     = 30 * time.Second
+	DefaultReconcileBatch  = 200
+	DefaultReconcileMaxAge = 7 * 24 * time.Hour
+	DefaultShutdownTimeout = 15 * time.Second
+)
+
+// DefaultConfirmRetry is when a webhook the lookup does not yet confirm is
+// looked up again (the provider's API may lag its own webhook briefly).
+var DefaultConfirmRetry = []time.Duration{2 * time.Second, 10 * time.Second, 30 * time.Second}
+
+// Options configure a Service. Ledger and Store are required.
+type Options struct {
+	Ledger    *core.Ledger
+	Store     core.Store
+	Providers []core.Provider
+	Logger    *slog.Logger
+	// ReconcileAfter: Reconcile looks up pending and failed orders whose
+	// status has not changed for this long (0: every such order).
+	ReconcileAfter time.Duration
+	// ReconcileMaxAge: orders whose status changed longer ago than this are
+	// no longer looked up (default 7 days; negative: no limit).
+	ReconcileMaxAge time.Duration
+	// ReconcileBatch bounds the orders per status one Reconcile or ExpireDue
+	// pass reads (default 200).
+	ReconcileBatch int
+	// LookupWorkers bounds concurrent status lookups (default 4);
+	// LookupQueue bounds the lookups waiting (default 1024; beyond it a
+	// lookup is left to Reconcile).
+	LookupWorkers int
+	LookupQueue   int
+	// LookupTimeout bounds one status lookup (default 20s); LinkTimeout one
+	// payment-link creation (default 30s).
+	LookupTimeout time.Duration
+	LinkTimeout   time.Duration
+	// ConfirmRetry: when a lookup does not (yet) confirm what a webhook
+	// said, it is repeated after each of these delays (default 2s, 10s, 30s;
+	// empty slice: never) before the webhook is left unconfirmed.
+	ConfirmRetry []time.Duration
+	Now          func() time.Time
+}
+
+// Service is the payments service; see the package comment.
+type Service struct {
+	ledger    *core.Ledger
+	store     core.Store
+	log       *slog.Logger
+	providers map[string]core.Provider
+	names     []string
+	o         Options
+	now       func() time.Time
+	metrics   *metrics
+
+	// linkLocks serialise link creation per order (striped by id), so that
+	// concurrent creates of one order in this process make one link.
+	linkLocks [64]sync.Mutex
+
+	queue    chan lookupJob
+	mu       sync.Mutex
+	inflight map[string]*flight
+	closed   bool
+	stopping chan struct{}
+	wg       sync.WaitGroup
+	ctx      context.Context // lookups; cancelled when shutdown gives up waiting
+	cancel   context.CancelFunc
+}
+
+// New starts a Service (and its lookup workers); Close stops it.
+func New(o Options) (*Service, error) {
+	if o.Ledger == nil || o.Store == nil {
+		return nil, errors.New("payments: Ledger and Store are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ReconcileMaxAge == 0 {
+		o.ReconcileMaxAge = DefaultReconcileMaxAge
+	}
+	if o.ReconcileBatch <= 0 {
+		o.ReconcileBatch = DefaultReconcileBatch
+	}
+	if o.LookupWorkers <= 0 {
+		o.LookupWorkers = DefaultLookupWorkers
+	}
+	if o.LookupQueue <= 0 {
+		o.LookupQueue = DefaultLookupQueue
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = DefaultLookupTimeout
+	}
+	if o.LinkTimeout <= 0 {
+		o.LinkTimeout = DefaultLinkTimeout
+	}
+	if o.ConfirmRetry == nil {
+		o.ConfirmRetry = DefaultConfirmRetry
+	}
+	s := &Service{ledger: o.Ledger, store: o.Store, log: o.Logger, providers: map[string]core.Provider{}, o: o, now: o.Now,
+		metrics: newMetrics(), queue: make(chan lookupJob, o.LookupQueue), inflight: map[string]*flight{}, stopping: make(chan struct{})}
+	for _, p := range o.Providers {
+		if _, dup := s.providers[p.Name()]; dup {
+			return nil, fmt.Errorf("payments: provider %s given twice", p.Name())
+		}
+		s.providers[p.Name()] = p
+		s.names = append(s.names, p.Name())
+	}
+	sort.Strings(s.names)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for i := 0; i < o.LookupWorkers; i++ {
+		s.wg.Add(1)
+		go s.worker()
+	}
+	return s, nil
+}
+
+// FromConfig builds the providers whose credentials are set and the Service.
+// Return and callback URLs point at cfg.PublicURL (else http://HTTPAddr).
+func FromConfig(cfg *config.Config, ledger *core.Ledger, store core.Store, logger *slog.Logger) (*Service, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	base := strings.TrimRight(cfg.PublicURL, "/")
+	if base == "" {
+		base = "http://" + cfg.HTTPAddr
+	}
+	pc := cfg.Providers
+	var provs []core.Provider
+	if pc.Generic.Enabled() {
+		g, err := generic.New(generic.Options{Secret: string(pc.Generic.WebhookSecret), PreviousSecret: string(pc.Generic.WebhookSecretPrevious)})
+		if err != nil {
+			return nil, err
+		}
+		provs = append(provs, g)
+	}
+	if pc.VPOS.Enabled() {
+		v, err := vpos.New(vpos.Options{
+			BaseURL: pc.VPOS.BaseURL, APIToken: string(pc.VPOS.APIToken),
+			WebhookSecret: string(pc.VPOS.WebhookSecret), PreviousWebhookSecret: string(pc.VPOS.WebhookSecretPrevious),
+			ConfirmWithLookup: pc.VPOS.ConfirmWithLookup, ProviderName: pc.VPOS.ProviderName,
+			ReturnURL:  base + "/webhooks/vpos/return?order_id={order_id}",
+			LookupPath: pc.VPOS.LookupPath, SignatureHeader: pc.VPOS.SignatureHeader, IDHeader: pc.VPOS.IDHeader,
+			TimestampHeader: pc.VPOS.TimestampHeader, Fields: pc.VPOS.Fields, Statuses: pc.VPOS.Statuses,
+		})
+		if err != nil {
+			return nil, err
+		}
+		provs = append(provs, v)
+	}
+	if pc.ArCa.Enabled() {
+		a, err := arca.New(arca.Options{
+			BaseURL: pc.ArCa.BaseURL, Username: pc.ArCa.Username, Password: string(pc.ArCa.Password),
+			CallbackKey: string(pc.ArCa.CallbackKey), CallbackKeyPrevious: string(pc.ArCa.CallbackKeyPrevious),
+			Language: pc.ArCa.Language, SessionTimeout: pc.ArCa.SessionTimeout.D(),
+			ReturnURL:   base + "/webhooks/arca/return?order_id={order_id}",
+			CallbackURL: base + "/webhooks/arca",
+		})
+		if err != nil {
+			return nil, err
+		}
+		provs = append(provs, a)
+	}
+	if cfg.PublicURL == "" && (pc.VPOS.Enabled() || pc.ArCa.Enabled()) {
+		logger.Warn("PAYSYNC_PUBLIC_URL is not set: payment return and callback URLs point at " + base +
+			", which buyers and banks cannot reach; set it to paysync's public https URL")
+	}
+	return New(Options{Ledger: ledger, Store: store, Providers: provs, Logger: logger,
+		ReconcileAfter: cfg.Scheduler.ReconcileAfter.D()})
+}
+
+// Providers lists the enabled provider names, sorted.
+func (s *Service) Providers() []string { return append([]string(nil), s.names...) }
+
+// Provider returns an enabled provider by name.
+func (s *Service) Provider(name string) (core.Provider, bool) {
+	p, ok := s.providers[name]
+	return p, ok
+}
+
+// Collectors are the service's Prometheus metrics, for the caller's registry.
+func (s *Service) Collectors() []prometheus.Collector { return s.metrics.collectors() }
+
+// capability reads an optional method of a provider; providers without it
+// can do everything core.Provider promises.
+func createsLinks(p core.Provider) bool {
+	if c, ok := p.(interface{ CreatesLinks() bool }); ok {
+		return c.CreatesLinks()
+	}
+	return true
+}
+
+func looksUp(p core.Provider) bool {
+	if c, ok := p.(interface{ LooksUp() bool }); ok {
+		return c.LooksUp()
+	}
+	return true
+}
+
+func confirmsByLookup(p core.Provider) bool {
+	if c, ok := p.(interface{ ConfirmsByLookup() bool }); ok {
+		return c.ConfirmsByLookup() && looksUp(p)
+	}
+	return false
+}
+
+// displayName is how errors name a provider.
+func displayName(provider string) string {
+	switch provider {
+	case vpos.Name:
+		return "VPOS.am"
+	case arca.Name:
+		return "ArCa"
+	}
+	return provider
+}
+
+func (s *Service) lockOrder(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	mu := &s.linkLocks[h.Sum32()%uint32(len(s.linkLocks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// CreateOrder stores the order (see core.Ledger.CreateOrder: a repeat of the
+// same body returns the stored order, created=false) and, when it names a
+// provider that creates links and has none yet, creates its payment link.
+// When the provider fails, the order stays pending without a link and the
+// error (EUNAVAILABLE) says so; the same request again retries the link.
+func (s *Service) CreateOrder(ctx context.Context, o core.Order) (core.Order, bool, error) {
+	if o.Provider != "" {
+		if _, ok := s.providers[o.Provider]; !ok {
+			if len(s.names) == 0 {
+				return core.Order{}, false, core.Errorf(core.EINVALID, "provider %q is not enabled: no payment provider is configured (set PAYSYNC_VPOS_API_TOKEN, PAYSYNC_ARCA_USERNAME/PASSWORD or PAYSYNC_GENERIC_WEBHOOK_SECRET)", o.Provider)
+			}
+			return core.Order{}, false, core.Errorf(core.EINVALID, "provider %q is not enabled; enabled providers: %s", o.Provider, strings.Join(s.names, ", "))
+		}
+	}
+	got, created, err := s.ledger.CreateOrder(ctx, o)
+	if err != nil || got.Provider == "" {
+		return got, created, err
+	}
+	p := s.providers[got.Provider]
+	if !createsLinks(p) || got.PaymentURL != "" || got.Status != core.StatusPending {
+		return got, created, nil
+	}
+	unlock := s.lockOrder(got.ID)
+	defer unlock()
+	if cur, err := s.store.GetOrder(ctx, got.ID); err == nil && cur.PaymentURL != "" {
+		return cur, created, nil // another request made the link meanwhile
+	}
+	lctx, cancel := context.WithTimeout(ctx, s.o.LinkTimeout)
+	link, err := p.CreateLink(lctx, got)
+	cancel()
+	if err != nil {
+		s.log.Warn("payment link not created", "order_id", got.ID, "provider", got.Provider, "err", err)
+		return got, created, &core.Error{Code: core.EUNAVAILABLE, Err: err, Message: fmt.Sprintf(
+			"order %s is saved as pending, but %s did not create a payment link: %s; send the same request again to retry",
+			got.ID, displayName(got.Provider), core.ErrorMessage(err))}
+	}
+	if link.URL == "" && link.ProviderRef == "" {
+		return got, created, core.Errorf(core.EUNAVAILABLE, "order %s is saved as pending, but %s returned no payment link; send the same request again to retry", got.ID, displayName(got.Provider))
+	}
+	updated, err := s.ledger.AttachLink(ctx, got.ID, link)
+	if err != nil {
+		return got, created, err
+	}
+	if link.URL == "" {
+		// The provider knew the order already (e.g. its first answer was
+		// lost) and does not hand the page out twice: find out where it stands.
+		s.enqueue(lookupJob{provider: got.Provider, orderID: got.ID, ref: link.ProviderRef})
+		return updated, created, core.Errorf(core.EUNAVAILABLE,
+			"%s already had order %s (registered by an earlier attempt) and does not give its payment page again; paysync is checking its status. If the buyer has not paid, create the order again under a new order_id",
+			displayName(got.Provider), got.ID)
+	}
+	return updated, created, nil
+}
+
+// Review settles an order in manual_review (see core.Ledger.Review).
+func (s *Service) Review(ctx context.Context, id string, decision core.Status, note, who string) (core.Order, error) {
+	return s.ledger.Review(ctx, id, decision, note, who)
+}
+
+// Shutdown stops taking lookups and waits for those running until ctx is
+// done, then cancels them. Lookups still queued are left to Reconcile.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stopping)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cancel()
+		<-done
+		err = ctx.Err()
+	}
+	s.cancel()
+	if n := len(s.queue); n > 0 {
+		s.log.Info("payments stopped with status lookups still queued; the next reconcile run does them", "queued", n)
+	}
+	return err
+}
+
+// Close is Shutdown with a 15-second grace.
+func (s *Service) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}

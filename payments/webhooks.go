@@ -1,0 +1,250 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/paysync/paysync/core"
+)
+
+// Webhooks returns the handler for /webhooks/ (mount it there, unstripped):
+//
+//	POST     /webhooks/vpos       VPOS.am events
+//	GET|POST /webhooks/arca       ArCa callbacks
+//	POST     /webhooks/generic    Standard Webhooks-signed normalized events
+//	GET      /webhooks/{provider}/return?order_id=ID   the buyer's return page
+//
+// Answers: accepted, duplicate, ignored or awaiting confirmation -> 200;
+// bad signature, checksum or timestamp -> 401; malformed -> 400; larger than
+// 256 KiB -> 413; a provider that is not configured -> 404. Every request
+// that reaches a configured provider is journaled, and 2xx is sent only
+// after the journal entry is committed.
+func (s *Service) Webhooks() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /webhooks/vpos", s.webhook("vpos"))
+	m.HandleFunc("GET /webhooks/arca", s.webhook("arca"))
+	m.HandleFunc("POST /webhooks/arca", s.webhook("arca"))
+	m.HandleFunc("POST /webhooks/generic", s.webhook("generic"))
+	m.HandleFunc("GET /webhooks/{provider}/return", s.returnPage)
+	return m
+}
+
+// WebhookResult is the body of a 2xx webhook answer.
+type WebhookResult struct {
+	Verdicts []core.Verdict `json:"verdicts"`
+}
+
+func (s *Service) webhook(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.providers[name]
+		if !ok {
+			writeError(w, core.Errorf(core.ENOTFOUND, "%s is not configured on this paysync", displayName(name)))
+			return
+		}
+		start := time.Now()
+		defer func() { s.metrics.ingest.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
+		ctx := r.Context()
+		r.Body = http.MaxBytesReader(w, r.Body, MaxWebhookBytes)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				err = core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBytes)
+				s.refuse(ctx, w, name, core.VerdictMalformed, err, nil)
+				return
+			}
+			writeError(w, core.Errorf(core.EINVALID, "cannot read the body"))
+			return
+		}
+		req := core.InboundRequest{Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: s.now()}
+		events, err := p.Verify(ctx, req)
+		if err != nil {
+			raw := body
+			if len(raw) == 0 {
+				raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
+			}
+			switch core.ErrorCode(err) {
+			case core.EUNAUTHORIZED:
+				s.refuse(ctx, w, name, core.VerdictRejected, err, raw)
+			case core.EINVALID:
+				s.refuse(ctx, w, name, core.VerdictMalformed, err, raw)
+			default:
+				s.log.Error("webhook verification failed", "provider", name, "err", err)
+				writeError(w, err)
+			}
+			return
+		}
+		res := WebhookResult{Verdicts: []core.Verdict{}}
+		for _, ev := range events {
+			v, err := s.receive(ctx, p, ev)
+			if v == core.VerdictRejected {
+				s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
+				writeError(w, err)
+				return
+			}
+			if err != nil {
+				// Not journaled: answer 5xx so the sender delivers it again.
+				s.log.Error("webhook not journaled", "provider", name, "order_id", ev.OrderID, "err", err)
+				if core.ErrorCode(err) == core.EINTERNAL {
+					err = &core.Error{Code: core.EUNAVAILABLE, Message: "the event could not be recorded; deliver it again later", Err: err}
+				}
+				writeError(w, err)
+				return
+			}
+			s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
+			res.Verdicts = append(res.Verdicts, v)
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// refuse journals a request that did not become a verified event and answers it.
+func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, provider string, v core.Verdict, cause error, body []byte) {
+	s.metrics.webhooks.WithLabelValues(provider, string(v)).Inc()
+	entry := core.JournalEntry{Provider: provider, Source: core.SourceWebhook, Verdict: v,
+		Reason: core.ErrorMessage(cause), Payload: core.TruncatePayload(body)}
+	if err := s.ledger.Record(ctx, entry); err != nil {
+		// The answer stays a refusal: the sender must not retry a forgery.
+		s.log.Error("refused webhook not journaled", "provider", provider, "verdict", v, "err", err)
+	}
+	s.log.Warn("webhook refused", "provider", provider, "verdict", v, "reason", core.ErrorMessage(cause))
+	writeError(w, cause)
+}
+
+// receive journals one parsed event. Providers confirmed by lookup get an
+// "unconfirmed" entry and a lookup; the others go straight to the ledger.
+func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentEvent) (core.Verdict, error) {
+	ev.Provider = p.Name()
+	ev.Source = core.SourceWebhook
+	moving := ev.Status != "" && ev.Status != core.StatusPending
+	if !confirmsByLookup(p) || !moving {
+		if !ev.Verified && moving {
+			// Only a status lookup could make an unsigned event count, and
+			// this provider is not confirmed by one.
+			err := core.Errorf(core.EUNAUTHORIZED, "%s event is not signed", displayName(p.Name()))
+			if jerr := s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictRejected, core.ErrorMessage(err))); jerr != nil {
+				return "", jerr
+			}
+			return core.VerdictRejected, err
+		}
+		if !ev.Verified {
+			// An unsigned notice that does not move a payment: note it.
+			return core.VerdictIgnored, s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictIgnored,
+				"unsigned notice "+ev.Type+" does not change a payment"))
+		}
+		out, err := s.applyEvent(ctx, ev, ev.EventID+":implied-paid")
+		return out.Verdict, err
+	}
+	reason := "signature valid; the order moves once a " + displayName(p.Name()) + " status lookup confirms " + string(ev.Status)
+	if !ev.Verified {
+		reason = "unsigned callback; the order moves only if a " + displayName(p.Name()) + " status lookup says " + string(ev.Status)
+	}
+	entry := s.entry(ctx, ev, core.VerdictUnconfirmed, reason)
+	verdict := core.VerdictUnconfirmed
+	if ev.Verified {
+		// Journaled with its event id, so that a redelivery is a duplicate.
+		entry.EventID = ev.EventID
+		err := s.store.Apply(ctx, core.Change{Journal: &entry})
+		if core.ErrorCode(err) == core.EDUPLICATE {
+			verdict = core.VerdictDuplicate
+			dup := s.entry(ctx, ev, core.VerdictDuplicate, "event "+ev.EventID+" was already received")
+			if err := s.ledger.Record(ctx, dup); err != nil {
+				return "", err
+			}
+			if o, err := s.store.GetOrder(ctx, ev.OrderID); err == nil && o.Status == ev.Status {
+				return verdict, nil // already confirmed: no new lookup
+			}
+		} else if err != nil {
+			return "", err
+		}
+	} else if err := s.ledger.Record(ctx, entry); err != nil {
+		return "", err
+	}
+	evCopy := ev
+	evCopy.Payload = nil
+	s.enqueue(lookupJob{provider: p.Name(), orderID: ev.OrderID, ref: ev.ProviderRef, claimed: &evCopy})
+	return verdict, nil
+}
+
+// entry is a journal line for ev that does not go through the state machine.
+func (s *Service) entry(ctx context.Context, ev core.PaymentEvent, v core.Verdict, reason string) core.JournalEntry {
+	e := core.JournalEntry{OrderID: ev.OrderID, Provider: ev.Provider, Source: ev.Source, EventType: ev.Type, Verdict: v,
+		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: reason,
+		Payload: core.TruncatePayload(ev.Payload)}
+	if ev.Status == core.StatusRefunded {
+		e.AmountMinor = ev.RefundedMinor
+	}
+	if core.ValidateOrderID(e.OrderID) != nil {
+		e.OrderID = ""
+	} else if o, err := s.store.GetOrder(ctx, e.OrderID); err == nil {
+		e.StatusBefore, e.StatusAfter = o.Status, o.Status
+	}
+	return e
+}
+
+var returnTmpl = template.Must(template.New("return").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Payment</title></head>
+<body style="font-family:sans-serif;max-width:32em;margin:3em auto">
+<h1>Thank you</h1>
+<p>{{if .}}Your payment for order <b>{{.}}</b> is being confirmed with the bank.{{else}}Your payment is being confirmed with the bank.{{end}}
+You can close this page; the shop will message you.</p>
+</body></html>`))
+
+// returnPage is where the provider sends the buyer back. The visit proves
+// nothing, but it is a good moment to ask the provider.
+func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.providers[r.PathValue("provider")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	id := r.URL.Query().Get("order_id")
+	if core.ValidateOrderID(id) != nil {
+		id = ""
+	}
+	if id != "" && looksUp(p) {
+		if o, err := s.store.GetOrder(r.Context(), id); err == nil && o.Provider == p.Name() &&
+			(o.Status == core.StatusPending || o.Status == core.StatusFailed) {
+			s.enqueue(lookupJob{provider: p.Name(), orderID: o.ID, ref: o.ProviderRef})
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	returnTmpl.Execute(w, id)
+}
+
+func statusFor(code string) int {
+	switch code {
+	case core.EINVALID:
+		return http.StatusBadRequest
+	case core.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case core.ENOTFOUND:
+		return http.StatusNotFound
+	case core.ECONFLICT:
+		return http.StatusConflict
+	case core.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case core.EUNAVAILABLE, core.ESTALE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers like the admin API: {"error":{"code","message"}}.
+func writeError(w http.ResponseWriter, err error) {
+	code := core.ErrorCode(err)
+	writeJSON(w, statusFor(code), map[string]any{"error": map[string]string{"code": code, "message": core.ErrorMessage(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
