@@ -445,7 +445,7 @@ func (c *Config) validate(path string, lines map[string]int) Problems {
 	return ps
 }
 
-var bitrixWebhookPath = regexp.MustCompile(`^/rest/\d+/[A-Za-z0-9]+/?$`)
+var bitrixWebhookPath = regexp.MustCompile(`^(/[^?#]*)?/rest/\d+/[A-Za-z0-9]+/?$`)
 
 // envHint names the environment variable for a key, for problems that come from the environment.
 func envHint(key string) string {

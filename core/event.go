@@ -46,6 +46,7 @@ const (
 	VerdictOrphan         Verdict = "orphan"          // money for an order paysync does not know
 	VerdictRefused        Verdict = "refused"         // the state machine does not allow it
 	VerdictCreated        Verdict = "created"         // order created
+	VerdictLinkCreated    Verdict = "link_created"    // the provider issued a payment link
 	VerdictManual         Verdict = "manual_decision" // settled by a person
 	VerdictLookupFailed   Verdict = "lookup_failed"   // provider did not answer; retried later
 	VerdictExpired        Verdict = "expired"         // expired by the scheduler

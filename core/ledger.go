@@ -87,7 +87,7 @@ func (l *Ledger) AttachLink(ctx context.Context, id string, link PaymentLink) (O
 			return nil, nil
 		}
 		o.PaymentURL, o.ProviderRef = link.URL, link.ProviderRef
-		return &JournalEntry{Source: SourceAPI, Verdict: VerdictAccepted, Provider: o.Provider, ProviderRef: link.ProviderRef,
+		return &JournalEntry{Source: SourceAPI, Verdict: VerdictLinkCreated, Provider: o.Provider, ProviderRef: link.ProviderRef,
 			StatusBefore: o.Status, StatusAfter: o.Status, Reason: "payment link created"}, nil
 	})
 }

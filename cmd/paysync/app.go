@@ -41,6 +41,11 @@ func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openAppWith(ctx, env, cfg)
+}
+
+// openAppWith opens the database of cfg and applies migrations.
+func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, error) {
 	log := newLogger(env, cfg.LogLevel)
 	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir})
 	if err != nil {

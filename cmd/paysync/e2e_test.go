@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,23 @@ func TestOrderBecomesBitrixDeal(t *testing.T) {
 				t.Fatalf("forged webhook: %d", resp.StatusCode)
 			}
 		})
+	}
+}
+
+func TestDemoRunsOnce(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PAYSYNC_DATA_DIR", dir)
+	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+	code, out, errs := cli(t, "demo", "--once", "--addr", "127.0.0.1:0", "--sandbox-addr", "127.0.0.1:0")
+	if code != 0 {
+		t.Fatalf("demo exited %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"IG-1001  paid", "IG-1003  paid", "IG-1004  failed", "IG-1005  pending", "EXECUTING"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errs, "sandbox-vpos-token") {
+		t.Error("a secret reached the demo output")
 	}
 }
