@@ -18,5 +18,22 @@ echo "   $PAYSYNC_TEST_DATABASE_URL"
 echo "== go vet"
 go vet ./...
 
-echo "== go test -race"
-go test -race -count=1 -timeout 20m "$@" ./...
+echo "== go test -race (storage-backed tests run on sqlite and postgres)"
+log="$pgdir/go-test.log"
+status=0
+go test -race -count=1 -v -timeout 20m "$@" ./... >"$log" 2>&1 || status=$?
+# Package results, plus each storage-backed suite per database.
+grep -E '^(ok|FAIL|panic:)|^\s*--- (PASS|FAIL|SKIP): Test[A-Za-z]+/(sqlite|postgres) ' "$log" || true
+if [ "$status" -ne 0 ]; then
+  echo "== failures"
+  grep -E -B2 -A25 -- '--- FAIL|^panic:|\[build failed\]|race detected' "$log" | head -400
+  exit "$status"
+fi
+if grep -q 'PostgreSQL test skipped' "$log"; then
+  echo "PostgreSQL tests were skipped; they must run here" >&2
+  exit 1
+fi
+passed=$(grep -cE '^\s*--- PASS' "$log" || true)
+failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
+skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
+echo "tests: $passed passed, $failed failed, $skipped skipped"
