@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/httpapi"
 )
 
 // Webhooks returns the handler for /webhooks/ (mount it there, unstripped):
@@ -218,22 +219,13 @@ func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
 	returnTmpl.Execute(w, id)
 }
 
+// statusFor is the HTTP layer's mapping, except that a sender meeting a
+// concurrent change (ESTALE) is asked to retry rather than told it conflicts.
 func statusFor(code string) int {
-	switch code {
-	case core.EINVALID:
-		return http.StatusBadRequest
-	case core.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case core.ENOTFOUND:
-		return http.StatusNotFound
-	case core.ECONFLICT:
-		return http.StatusConflict
-	case core.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case core.EUNAVAILABLE, core.ESTALE:
+	if code == core.ESTALE {
 		return http.StatusServiceUnavailable
 	}
-	return http.StatusInternalServerError
+	return httpapi.StatusFor(code)
 }
 
 // writeError answers like the admin API: {"error":{"code","message"}}.

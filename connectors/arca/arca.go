@@ -24,12 +24,12 @@ package arca
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-resty/resty/v2"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/restclient"
 )
 
 // Name is the provider name in orders, journal entries and the webhook path.
@@ -109,17 +109,7 @@ func New(o Options) (*Provider, error) {
 			p.keys = append(p.keys, []byte(k))
 		}
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	p.client = resty.NewWithClient(hc).
-		SetBaseURL(strings.TrimRight(o.BaseURL, "/")).
-		SetTimeout(o.Timeout).
-		SetHeader("Accept", "application/json").
-		SetHeader("User-Agent", "paysync").
-		SetResponseBodyLimit(1 << 20).
-		SetLogger(quietLogger{})
+	p.client = restclient.New(o.BaseURL, o.Timeout, o.HTTPClient)
 	return p, nil
 }
 
@@ -135,11 +125,3 @@ func (p *Provider) LooksUp() bool { return true }
 // ConfirmsByLookup reports that every callback is confirmed with
 // getOrderStatusExtended.do before an order moves.
 func (p *Provider) ConfirmsByLookup() bool { return true }
-
-// quietLogger keeps resty from writing to stderr (it must never print a
-// request, which holds the password).
-type quietLogger struct{}
-
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Debugf(string, ...any) {}

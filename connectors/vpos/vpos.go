@@ -23,6 +23,7 @@ import (
 
 	"github.com/paysync/paysync/connectors/generic"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/restclient"
 )
 
 // Name is the provider name in orders, journal entries and the webhook path.
@@ -188,17 +189,7 @@ func New(o Options) (*Provider, error) {
 		}
 		p.std = std
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	p.client = resty.NewWithClient(hc).
-		SetBaseURL(strings.TrimRight(o.BaseURL, "/")).
-		SetTimeout(o.Timeout).
-		SetHeader("Accept", "application/json").
-		SetHeader("User-Agent", "paysync").
-		SetResponseBodyLimit(1 << 20).
-		SetLogger(quietLogger{})
+	p.client = restclient.New(o.BaseURL, o.Timeout, o.HTTPClient)
 	if o.APIToken != "" {
 		// Set as a plain header: resty's SetAuthToken warns in logs over
 		// http://, and the sandbox is http.
@@ -242,10 +233,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
-
-// quietLogger keeps resty from writing to stderr; errors reach callers as values.
-type quietLogger struct{}
-
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Debugf(string, ...any) {}
