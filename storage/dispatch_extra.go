@@ -7,7 +7,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"time"
 
@@ -177,36 +176,11 @@ func (db *DB) settlePostgres(ctx context.Context, tx *sqlx.Tx, cs []core.Complet
 // record inside the one transaction is cheap.
 func (db *DB) settleEach(ctx context.Context, tx *sqlx.Tx, cs []core.Completion, applied []bool) error {
 	for i, c := range cs {
-		now := micros(nowOr(c.Now))
-		var res sql.Result
-		var err error
-		switch c.Outcome {
-		case core.OutcomeDelivered:
-			ext := ""
-			if c.Link != nil {
-				ext = c.Link.ExternalID
-			}
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = 'delivered', delivered_at = ?, updated_at = ?,
-				lease_token = '', lease_expires_at = NULL, last_error = '', external_id = ?
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), now, now, ext, c.ID, c.Token)
-		case core.OutcomeRetry:
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?, last_error = ?,
-				lease_token = '', lease_expires_at = NULL
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(c.AvailableAt), now, c.Error, c.ID, c.Token)
-		case core.OutcomeRelease:
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?, attempts = attempts - 1,
-				lease_token = '', lease_expires_at = NULL
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(c.AvailableAt), now, c.ID, c.Token)
-		case core.OutcomeDead:
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = 'dead', updated_at = ?, last_error = ?,
-				lease_token = '', lease_expires_at = NULL
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), now, c.Error, c.ID, c.Token)
-		}
+		ok, err := db.settle(ctx, tx, c)
 		if err != nil {
-			return db.wrap(err)
+			return err
 		}
-		n, _ := res.RowsAffected()
-		applied[i] = n > 0
+		applied[i] = ok
 	}
 	return nil
 }

@@ -125,48 +125,56 @@ func (db *DB) ClaimOutbox(ctx context.Context, r core.ClaimRequest) ([]core.Outb
 // the record is no longer held under c.Token (the lease expired and another
 // holder reclaimed it, or it was settled already).
 func (db *DB) CompleteOutbox(ctx context.Context, c core.Completion) error {
-	now := c.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
-		var res sql.Result
-		var err error
-		switch c.Outcome {
-		case core.OutcomeDelivered:
-			ext := ""
-			if c.Link != nil {
-				ext = c.Link.ExternalID
-			}
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = 'delivered', delivered_at = ?, updated_at = ?,
-				lease_token = '', lease_expires_at = NULL, last_error = '', external_id = ?
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(now), micros(now), ext, c.ID, c.Token)
-		case core.OutcomeRetry:
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?, last_error = ?,
-				lease_token = '', lease_expires_at = NULL
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(c.AvailableAt), micros(now), c.Error, c.ID, c.Token)
-		case core.OutcomeRelease:
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?, attempts = attempts - 1,
-				lease_token = '', lease_expires_at = NULL
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(c.AvailableAt), micros(now), c.ID, c.Token)
-		case core.OutcomeDead:
-			res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = 'dead', updated_at = ?, last_error = ?,
-				lease_token = '', lease_expires_at = NULL
-				WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(now), c.Error, c.ID, c.Token)
-		default:
-			return core.Errorf(core.EINVALID, "unknown outcome %q", c.Outcome)
-		}
+		ok, err := db.settle(ctx, tx, c)
 		if err != nil {
-			return db.wrap(err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !ok {
 			return core.Errorf(core.ELEASELOST, "outbox record %d is no longer held under this lease", c.ID)
 		}
 		if c.Outcome == core.OutcomeDelivered && c.Link != nil {
-			return db.upsertLink(ctx, tx, *c.Link, now)
+			return db.upsertLink(ctx, tx, *c.Link, nowOr(c.Now))
 		}
 		return nil
 	})
+}
+
+// settle applies one completion inside tx; false when the record is no
+// longer held under c.Token.
+func (db *DB) settle(ctx context.Context, tx *sqlx.Tx, c core.Completion) (bool, error) {
+	now := micros(nowOr(c.Now))
+	var res sql.Result
+	var err error
+	switch c.Outcome {
+	case core.OutcomeDelivered:
+		ext := ""
+		if c.Link != nil {
+			ext = c.Link.ExternalID
+		}
+		res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = 'delivered', delivered_at = ?, updated_at = ?,
+			lease_token = '', lease_expires_at = NULL, last_error = '', external_id = ?
+			WHERE id = ? AND lease_token = ? AND state = 'pending'`), now, now, ext, c.ID, c.Token)
+	case core.OutcomeRetry:
+		res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?, last_error = ?,
+			lease_token = '', lease_expires_at = NULL
+			WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(c.AvailableAt), now, c.Error, c.ID, c.Token)
+	case core.OutcomeRelease:
+		res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?, attempts = attempts - 1,
+			lease_token = '', lease_expires_at = NULL
+			WHERE id = ? AND lease_token = ? AND state = 'pending'`), micros(c.AvailableAt), now, c.ID, c.Token)
+	case core.OutcomeDead:
+		res, err = tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = 'dead', updated_at = ?, last_error = ?,
+			lease_token = '', lease_expires_at = NULL
+			WHERE id = ? AND lease_token = ? AND state = 'pending'`), now, c.Error, c.ID, c.Token)
+	default:
+		return false, core.Errorf(core.EINVALID, "unknown outcome %q", c.Outcome)
+	}
+	if err != nil {
+		return false, db.wrap(err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 // upsertLink records what the CRM holds for an order, never moving the synced
