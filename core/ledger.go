@@ -320,3 +320,16 @@ func (l *Ledger) Expire(ctx context.Context, id string) (Order, error) {
 			Reason: "not paid before " + o.ExpiresAt.Format(time.RFC3339)}, nil
 	})
 }
+
+// Receive journals a verified event that waits for confirmation (a status
+// lookup) with its event id, so that a redelivery is EDUPLICATE; the order
+// does not move until the confirmation is applied with ApplyEvent.
+func (l *Ledger) Receive(ctx context.Context, e JournalEntry) error {
+	if e.EventID == "" || e.Provider == "" {
+		return Errorf(EINVALID, "a received event needs its provider and event id")
+	}
+	if e.OrderID != "" && ValidateOrderID(e.OrderID) != nil {
+		e.OrderID = ""
+	}
+	return l.Store.Apply(ctx, Change{Journal: &e})
+}

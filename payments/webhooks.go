@@ -150,7 +150,7 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 	if ev.Verified {
 		// Journaled with its event id, so that a redelivery is a duplicate.
 		entry.EventID = ev.EventID
-		err := s.store.Apply(ctx, core.Change{Journal: &entry})
+		err := s.ledger.Receive(ctx, entry)
 		if core.ErrorCode(err) == core.EDUPLICATE {
 			verdict = core.VerdictDuplicate
 			dup := s.entry(ctx, ev, core.VerdictDuplicate, "event "+ev.EventID+" was already received")
