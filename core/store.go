@@ -31,8 +31,11 @@ type Store interface {
 	Apply(ctx context.Context, c Change) error
 	GetOrder(ctx context.Context, id string) (Order, error)
 	ListOrders(ctx context.Context, q OrderQuery) ([]Order, error)
-	// DueOrders lists orders in one of statuses changed before the cutoff, oldest first.
-	DueOrders(ctx context.Context, statuses []Status, changedBefore time.Time, limit int) ([]Order, error)
+	// DueOrders lists orders in one of statuses whose status last changed in
+	// [changedAfter, changedBefore), oldest first; a zero changedAfter has no lower bound.
+	DueOrders(ctx context.Context, statuses []Status, changedAfter, changedBefore time.Time, limit int) ([]Order, error)
+	// ExpiredOrders lists orders in one of statuses whose expiry is at or before now, soonest expired first.
+	ExpiredOrders(ctx context.Context, statuses []Status, now time.Time, limit int) ([]Order, error)
 	ListJournal(ctx context.Context, orderID string) ([]JournalEntry, error)
 
 	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxRecord, error)

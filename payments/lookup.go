@@ -263,6 +263,10 @@ type ReconcileResult struct {
 func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	now := s.now()
 	cutoff := now.Add(-s.o.ReconcileAfter)
+	var oldest time.Time // orders older than ReconcileMaxAge are left alone
+	if s.o.ReconcileMaxAge > 0 {
+		oldest = now.Add(-s.o.ReconcileMaxAge)
+	}
 	var res ReconcileResult
 	var mu sync.Mutex
 	sem := make(chan struct{}, s.o.LookupWorkers)
@@ -270,18 +274,17 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	// One query per status, so that a backlog of old failed orders cannot
 	// starve pending ones (DueOrders returns the oldest first).
 	for _, st := range []core.Status{core.StatusPending, core.StatusFailed} {
-		orders, err := s.store.DueOrders(ctx, []core.Status{st}, cutoff, s.o.ReconcileBatch)
+		orders, err := s.store.DueOrders(ctx, []core.Status{st}, oldest, cutoff, s.o.ReconcileBatch)
 		if err != nil {
 			wg.Wait()
 			return res, err
 		}
 		for _, o := range orders {
 			p, ok := s.providers[o.Provider]
-			tooOld := s.o.ReconcileMaxAge > 0 && o.StatusChangedAt.Before(now.Add(-s.o.ReconcileMaxAge))
 			// An order that never got a link or a provider reference never
 			// reached a checkout page: nobody can have paid it there.
 			neverLinked := o.ProviderRef == "" && o.PaymentURL == ""
-			if !ok || !looksUp(p) || tooOld || neverLinked {
+			if !ok || !looksUp(p) || neverLinked {
 				res.Skipped++
 				continue
 			}
@@ -332,19 +335,13 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 // It returns how many it expired.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	total := 0
-	// Expired orders leave the due set, so each pass reaches further; stop
-	// when a pass expires nothing (the rest of the page has no expiry yet).
-	for pass := 0; pass < 50; pass++ {
-		now := s.now()
-		orders, err := s.store.DueOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, now, s.o.ReconcileBatch)
+	for {
+		orders, err := s.store.ExpiredOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, s.now(), s.o.ReconcileBatch)
 		if err != nil {
 			return total, err
 		}
 		moved := 0
 		for _, o := range orders {
-			if o.ExpiresAt == nil || o.ExpiresAt.After(now) {
-				continue
-			}
 			got, err := s.ledger.Expire(ctx, o.ID)
 			if err != nil {
 				s.log.Error("order not expired", "order_id", o.ID, "err", err)
@@ -355,6 +352,8 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 			}
 		}
 		total += moved
+		// Expired orders leave the set, so the next page is new work; a page
+		// that moved nothing (errors) would only repeat itself.
 		if moved == 0 || len(orders) < s.o.ReconcileBatch {
 			break
 		}

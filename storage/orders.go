@@ -267,19 +267,35 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// DueOrders lists orders in the given statuses whose status changed before the cutoff.
-func (db *DB) DueOrders(ctx context.Context, statuses []core.Status, before time.Time, limit int) ([]core.Order, error) {
-	if len(statuses) == 0 {
+// DueOrders lists orders in the given statuses whose status changed in [after, before).
+func (db *DB) DueOrders(ctx context.Context, statuses []core.Status, after, before time.Time, limit int) ([]core.Order, error) {
+	ph, args := statusArgs(statuses)
+	if ph == "" {
 		return nil, nil
 	}
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(statuses)), ", ")
-	args := make([]any, 0, len(statuses)+2)
+	args = append(args, micros(after), micros(before), limit)
+	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN (`+ph+`)
+		AND status_changed_at >= ? AND status_changed_at < ? ORDER BY status_changed_at, id LIMIT ?`, args...)
+}
+
+// ExpiredOrders lists orders in the given statuses whose expiry has passed.
+func (db *DB) ExpiredOrders(ctx context.Context, statuses []core.Status, now time.Time, limit int) ([]core.Order, error) {
+	ph, args := statusArgs(statuses)
+	if ph == "" {
+		return nil, nil
+	}
+	args = append(args, micros(now), limit)
+	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN (`+ph+`)
+		AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, args...)
+}
+
+// statusArgs returns "?, ?" placeholders and arguments for a status list.
+func statusArgs(statuses []core.Status) (string, []any) {
+	args := make([]any, 0, len(statuses)+3)
 	for _, s := range statuses {
 		args = append(args, string(s))
 	}
-	args = append(args, micros(before), limit)
-	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN (`+ph+`)
-		AND status_changed_at < ? ORDER BY status_changed_at, id LIMIT ?`, args...)
+	return strings.TrimSuffix(strings.Repeat("?, ", len(statuses)), ", "), args
 }
 
 type journalRow struct {

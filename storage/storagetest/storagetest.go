@@ -637,11 +637,32 @@ func testDueOrders(t *testing.T, open Factory) {
 	paid := NewOrder("E-2")
 	paid.Status = core.StatusPaid
 	create(t, s, paid)
-	due, err := s.DueOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, time.Now().Add(time.Second), 10)
+	due, err := s.DueOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, time.Time{}, time.Now().Add(time.Second), 10)
 	if err != nil || len(due) != 1 || due[0].ID != "E-1" {
 		t.Fatalf("due: %+v %v", due, err)
 	}
-	if none, _ := s.DueOrders(ctx, []core.Status{core.StatusPending}, time.Now().Add(-time.Hour), 10); len(none) != 0 {
+	if none, _ := s.DueOrders(ctx, []core.Status{core.StatusPending}, time.Time{}, time.Now().Add(-time.Hour), 10); len(none) != 0 {
 		t.Fatalf("cutoff ignored: %+v", none)
+	}
+	if none, _ := s.DueOrders(ctx, []core.Status{core.StatusPending}, time.Now().Add(time.Minute), time.Now().Add(time.Hour), 10); len(none) != 0 {
+		t.Fatalf("lower bound ignored: %+v", none)
+	}
+	// Expiry: only orders whose expires_at has passed, soonest first,
+	// however many older orders without an expiry there are.
+	for i := 0; i < 5; i++ {
+		o := NewOrder(fmt.Sprintf("E-noexp-%d", i))
+		o.ExpiresAt = nil
+		create(t, s, o)
+	}
+	now := time.Now()
+	for i, ago := range []time.Duration{time.Minute, time.Hour} {
+		o := NewOrder(fmt.Sprintf("E-exp-%d", i))
+		exp := now.Add(-ago)
+		o.ExpiresAt = &exp
+		create(t, s, o)
+	}
+	exp, err := s.ExpiredOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, now, 10)
+	if err != nil || len(exp) != 2 || exp[0].ID != "E-exp-1" || exp[1].ID != "E-exp-0" {
+		t.Fatalf("expired orders: %+v %v", exp, err)
 	}
 }
