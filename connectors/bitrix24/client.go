@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/restclient"
 )
 
 // Name is the connector's name in config, the outbox and links.
@@ -130,7 +131,7 @@ func New(cfg Config) (*Client, error) {
 		http: resty.NewWithClient(hc).
 			SetTimeout(timeout).
 			SetRetryCount(0).
-			SetLogger(discardLogger{}).
+			SetLogger(restclient.Quiet{}).
 			SetDisableWarn(true).
 			SetResponseBodyLimit(maxAnswer),
 		limiter: rate.NewLimiter(r, burst),
@@ -241,6 +242,19 @@ func (c *Client) Call(ctx context.Context, method string, params map[string]any)
 		resp.Total = *env.Total
 	}
 	return resp, nil
+}
+
+// nextSlot is how long a request would now wait for the client's limiter.
+func (c *Client) nextSlot() time.Duration {
+	limit := c.limiter.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return 0
+	}
+	tokens := c.limiter.Tokens()
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(limit) * float64(time.Second))
 }
 
 // Result is one command's outcome in a batch.
@@ -465,9 +479,3 @@ func currencyOf(params map[string]any) string {
 	s, _ := fields["CURRENCY_ID"].(string)
 	return s
 }
-
-type discardLogger struct{}
-
-func (discardLogger) Errorf(string, ...any) {}
-func (discardLogger) Warnf(string, ...any)  {}
-func (discardLogger) Debugf(string, ...any) {}

@@ -1,7 +1,8 @@
 // Package connectortest is the conformance suite every CRM connector passes
 // (Bitrix24, amoCRM, Google Sheets): create, update, stage moves that only go
-// forward, no duplicate after a lost answer, a batch with one invalid item,
-// recovery from rate limiting, and wrong credentials. A connector's test
+// forward, no duplicate after a lost answer, a batch with one invalid item, a
+// large batch mixing new and linked orders, recovery from rate limiting, and
+// wrong credentials. A connector's test
 // supplies a Harness around the connector and its local double and calls Run.
 //
 // Error reasons are checked the way operators read them: "what happened: how
@@ -74,6 +75,7 @@ func Run(t *testing.T, h Harness) {
 		{"LostResponseAfterCreate", testLostResponse},
 		{"BatchPartialFailure", testBatchPartialFailure},
 		{"FullBatch", testFullBatch},
+		{"MixedBatch", testMixedBatch},
 		{"RateLimitRecovery", testRateLimit},
 		{"WrongCredentials", testWrongCredentials},
 	}
@@ -317,6 +319,45 @@ func testFullBatch(t *testing.T, h Harness) {
 		seen[r.ExternalID] = true
 		if rec := one(t, h, ds[i].Order.ID); rec.ExternalID != r.ExternalID {
 			t.Fatalf("result %d is %s but the order's record is %s: results out of order", i, r.ExternalID, rec.ExternalID)
+		}
+	}
+}
+
+// testMixedBatch interleaves stage moves of linked orders with new orders in
+// one batch, larger than one CRM request for connectors that batch: every
+// result must be its own order's record, updates must stay on their record.
+func testMixedBatch(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	n := min(c.MaxBatch(), 120)
+	if n < 4 {
+		t.Skipf("MaxBatch %d < 4", c.MaxBatch())
+	}
+	old := make([]core.Delivery, n/2)
+	for i := range old {
+		old[i] = core.Delivery{Order: Order(fmt.Sprintf("CT-4%03d", i))}
+	}
+	first := deliver(t, h, c, old...)
+	for i, r := range first {
+		ok(t, old[i].Order.ID, r)
+	}
+	var ds []core.Delivery
+	for i := range old {
+		paid, tr := next(old[i].Order, core.StatusPaid)
+		ds = append(ds, core.Delivery{Order: paid, Link: link(c, old[i].Order, first[i]), Transitions: tr},
+			core.Delivery{Order: Order(fmt.Sprintf("CT-5%03d", i))})
+	}
+	for i, r := range deliver(t, h, c, ds...) {
+		o := ds[i].Order
+		ok(t, o.ID, r)
+		rec := one(t, h, o.ID)
+		if rec.ExternalID != r.ExternalID {
+			t.Fatalf("result %d (%s) is %s but the order's record is %s: results out of order", i, o.ID, r.ExternalID, rec.ExternalID)
+		}
+		if i%2 == 0 && r.ExternalID != first[i/2].ExternalID {
+			t.Fatalf("the update of %s moved it from record %s to %s", o.ID, first[i/2].ExternalID, r.ExternalID)
+		}
+		if rec.Stage != h.StageFor(o.Status) {
+			t.Fatalf("%s (%s) is in stage %s, want %s", o.ID, o.Status, rec.Stage, h.StageFor(o.Status))
 		}
 	}
 }
