@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/paysync/paysync/sandbox/internal/outbound"
 )
 
 func (g *Gateway) routes() {
@@ -280,17 +282,6 @@ func (g *Gateway) controlFaults(w http.ResponseWriter, r *http.Request) {
 	if f.HangNext > 0 {
 		g.HangNext(f.HangNext)
 	}
-	if f.DropCallbacks > 0 {
-		g.DropCallbacks(f.DropCallbacks)
-	}
-	if f.DuplicateCallbacks > 0 {
-		if f.Copies < 2 {
-			f.Copies = 2
-		}
-		g.DuplicateCallbacks(f.DuplicateCallbacks, f.Copies)
-	}
-	if f.HoldCallbacks {
-		g.HoldCallbacks()
-	}
+	g.out.Inject(outbound.Faults{Drop: f.DropCallbacks, Duplicate: f.DuplicateCallbacks, Copies: f.Copies, Hold: f.HoldCallbacks})
 	writeJSON(w, map[string]bool{"ok": true})
 }

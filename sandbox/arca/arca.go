@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/internal/outbound"
 )
 
 // Defaults of a sandbox merchant.
@@ -104,7 +106,7 @@ type Gateway struct {
 	opts Options
 	now  func() time.Time
 	mux  *http.ServeMux
-	out  *deliverer
+	out  *outbound.Deliverer
 
 	mu       sync.Mutex
 	orders   map[string]*Order // by mdOrder
@@ -147,8 +149,8 @@ func New(o Options) *Gateway {
 		now = time.Now
 	}
 	g := &Gateway{opts: o, now: now, orders: map[string]*Order{}, byNumber: map[string]string{}, closed: make(chan struct{})}
-	g.out = newDeliverer(o.Client, o.CallbackRetries, o.CallbackRetryDelay, now, o.CallbackMethod)
-	g.out.setURL(o.CallbackURL)
+	g.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.CallbackRetries, RetryDelay: o.CallbackRetryDelay, Now: now, Noun: "callback"})
+	g.out.SetURL(o.CallbackURL)
 	g.routes()
 	return g
 }
@@ -159,11 +161,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // Close stops callbacks (waiting for those in flight) and releases hung requests.
 func (g *Gateway) Close() {
 	g.once.Do(func() { close(g.closed) })
-	g.out.close()
+	g.out.Close()
 }
 
 // SetCallbackURL changes where callbacks go for orders without a dynamicCallbackUrl.
-func (g *Gateway) SetCallbackURL(u string) { g.out.setURL(u) }
+func (g *Gateway) SetCallbackURL(u string) { g.out.SetURL(u) }
 
 // CallbackKey is the checksum key ("" when callbacks are unsigned).
 func (g *Gateway) CallbackKey() string { return g.opts.CallbackKey }
@@ -202,11 +204,11 @@ func (g *Gateway) Stats() Stats {
 }
 
 // Deliveries lists every callback attempt so far.
-func (g *Gateway) Deliveries() []Delivery { return g.out.list() }
+func (g *Gateway) Deliveries() []Delivery { return g.out.Deliveries() }
 
 // WaitCallbacks blocks until the callbacks sent so far were delivered or
 // given up (held ones excepted).
-func (g *Gateway) WaitCallbacks() { g.out.wait() }
+func (g *Gateway) WaitCallbacks() { g.out.Wait() }
 
 // Checksum signs callback parameters the RBS way. It is written
 // independently of connectors/arca so that the two check each other.

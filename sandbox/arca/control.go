@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+
+	"github.com/paysync/paysync/sandbox/internal/outbound"
 )
 
 // Pay deposits the order (orderStatus 2) and sends a "deposited" callback.
@@ -101,7 +103,7 @@ func (g *Gateway) callback(o Order, op, status string, amount int64) {
 		p.Set("sign_alias", "SHA-256")
 	}
 	id := o.MdOrder + ":" + op + ":" + status
-	g.out.enqueue(outgoing{id: id, typ: op, url: o.CallbackURL, params: p})
+	g.out.Enqueue(outbound.Message{ID: id, Type: op, URL: o.CallbackURL, Request: callbackRequest(g.opts.CallbackMethod, p)})
 }
 
 // SendCallback sends a callback about the order with any operation and
@@ -142,26 +144,14 @@ func (g *Gateway) ErrorNext(n int, code, message string) {
 func (g *Gateway) HangNext(n int) { g.addFaults(n, fault{hang: true}) }
 
 // DropCallbacks silently drops the next n callbacks.
-func (g *Gateway) DropCallbacks(n int) {
-	g.out.mu.Lock()
-	g.out.drop += n
-	g.out.mu.Unlock()
-}
+func (g *Gateway) DropCallbacks(n int) { g.out.Drop(n) }
 
 // DuplicateCallbacks delivers each of the next n callbacks copies times, concurrently.
-func (g *Gateway) DuplicateCallbacks(n, copies int) {
-	g.out.mu.Lock()
-	g.out.duplicate, g.out.copies = n, copies
-	g.out.mu.Unlock()
-}
+func (g *Gateway) DuplicateCallbacks(n, copies int) { g.out.Duplicate(n, copies) }
 
 // HoldCallbacks keeps callbacks back until ReleaseCallbacks.
-func (g *Gateway) HoldCallbacks() {
-	g.out.mu.Lock()
-	g.out.holding = true
-	g.out.mu.Unlock()
-}
+func (g *Gateway) HoldCallbacks() { g.out.Hold() }
 
 // ReleaseCallbacks sends the held callbacks one after another, newest first
 // when reverse is set (out-of-order delivery).
-func (g *Gateway) ReleaseCallbacks(reverse bool) { g.out.release(reverse) }
+func (g *Gateway) ReleaseCallbacks(reverse bool) { g.out.Release(reverse) }

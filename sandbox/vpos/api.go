@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/paysync/paysync/sandbox/internal/outbound"
 )
 
 func (s *Server) routes() {
@@ -274,17 +276,6 @@ func (s *Server) controlFaults(w http.ResponseWriter, r *http.Request) {
 	if f.HangNext > 0 {
 		s.HangNext(f.HangNext)
 	}
-	if f.DropWebhooks > 0 {
-		s.DropWebhooks(f.DropWebhooks)
-	}
-	if f.DuplicateWebhooks > 0 {
-		if f.Copies < 2 {
-			f.Copies = 2
-		}
-		s.DuplicateWebhooks(f.DuplicateWebhooks, f.Copies)
-	}
-	if f.HoldWebhooks {
-		s.HoldWebhooks()
-	}
+	s.out.Inject(outbound.Faults{Drop: f.DropWebhooks, Duplicate: f.DuplicateWebhooks, Copies: f.Copies, Hold: f.HoldWebhooks})
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }

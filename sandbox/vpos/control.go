@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/internal/outbound"
 )
 
 // Pay marks the order's latest session paid and sends payment.succeeded.
@@ -108,7 +110,7 @@ type webhookEvent struct {
 func (s *Server) emit(typ string, ss Session) {
 	ev := webhookEvent{ID: newID("evt_"), Type: typ, CreatedAt: s.now().UTC(), Data: ss}
 	body, _ := json.Marshal(ev)
-	s.out.enqueue(outgoing{id: ev.ID, typ: typ, body: body})
+	s.out.Enqueue(outbound.Message{ID: ev.ID, Type: typ, Request: s.webhookRequest(ev.ID, body)})
 }
 
 // FailNext makes the next n API requests (after auth) answer status without
@@ -132,26 +134,14 @@ func (s *Server) HangNext(n int) {
 }
 
 // DropWebhooks silently drops the next n webhooks.
-func (s *Server) DropWebhooks(n int) {
-	s.out.mu.Lock()
-	s.out.drop += n
-	s.out.mu.Unlock()
-}
+func (s *Server) DropWebhooks(n int) { s.out.Drop(n) }
 
 // DuplicateWebhooks delivers each of the next n webhooks copies times, concurrently.
-func (s *Server) DuplicateWebhooks(n, copies int) {
-	s.out.mu.Lock()
-	s.out.duplicate, s.out.copies = n, copies
-	s.out.mu.Unlock()
-}
+func (s *Server) DuplicateWebhooks(n, copies int) { s.out.Duplicate(n, copies) }
 
 // HoldWebhooks keeps webhooks back until ReleaseWebhooks.
-func (s *Server) HoldWebhooks() {
-	s.out.mu.Lock()
-	s.out.holding = true
-	s.out.mu.Unlock()
-}
+func (s *Server) HoldWebhooks() { s.out.Hold() }
 
 // ReleaseWebhooks sends the held webhooks one after another, newest first
 // when reverse is set (out-of-order delivery).
-func (s *Server) ReleaseWebhooks(reverse bool) { s.out.release(reverse) }
+func (s *Server) ReleaseWebhooks(reverse bool) { s.out.Release(reverse) }

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/internal/outbound"
 )
 
 // Defaults of a sandbox merchant.
@@ -106,7 +108,7 @@ type Server struct {
 	opts Options
 	now  func() time.Time
 	mux  *http.ServeMux
-	out  *deliverer
+	out  *outbound.Deliverer
 
 	mu       sync.Mutex
 	sessions map[string]*Session // by id
@@ -141,8 +143,8 @@ func New(o Options) *Server {
 	}
 	s := &Server{opts: o, now: now, sessions: map[string]*Session{}, byOrder: map[string]string{},
 		idem: map[string]idemEntry{}, closed: make(chan struct{})}
-	s.out = newDeliverer(o.Client, o.WebhookRetries, o.WebhookRetryDelay, now, s.signHeaders)
-	s.out.setURL(o.WebhookURL)
+	s.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.WebhookRetries, RetryDelay: o.WebhookRetryDelay, Now: now, Noun: "webhook", LateURL: true})
+	s.out.SetURL(o.WebhookURL)
 	s.routes()
 	return s
 }
@@ -153,11 +155,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Close stops webhook deliveries (waiting for those in flight) and releases hung requests.
 func (s *Server) Close() {
 	s.once.Do(func() { close(s.closed) })
-	s.out.close()
+	s.out.Close()
 }
 
 // SetWebhookURL points webhooks somewhere else.
-func (s *Server) SetWebhookURL(u string) { s.out.setURL(u) }
+func (s *Server) SetWebhookURL(u string) { s.out.SetURL(u) }
 
 // WebhookSecret is the secret webhooks are signed with.
 func (s *Server) WebhookSecret() string { return s.opts.WebhookSecret }
@@ -228,8 +230,8 @@ func (s *Server) Sessions() []Session {
 }
 
 // Deliveries lists every webhook delivery attempt so far.
-func (s *Server) Deliveries() []Delivery { return s.out.list() }
+func (s *Server) Deliveries() []Delivery { return s.out.Deliveries() }
 
 // WaitWebhooks blocks until the webhooks sent so far were delivered or given
 // up (held ones excepted).
-func (s *Server) WaitWebhooks() { s.out.wait() }
+func (s *Server) WaitWebhooks() { s.out.Wait() }
