@@ -189,14 +189,24 @@ func (p *Portal) dealAdd(params *omap) (callResult, *apiError) {
 	return callResult{result: e.id, created: true}, nil
 }
 
-func (p *Portal) dealUpdate(params *omap) (callResult, *apiError) {
+// byID finds the entity an `id` parameter names, with the portal's errors
+// for a missing or malformed id and an unknown entity.
+func byID(m map[int]*entity, params *omap) (int, *entity, *apiError) {
 	id, ok := idParam(params)
 	if !ok {
-		return callResult{}, errIDInvalid
+		return 0, nil, errIDInvalid
 	}
-	cur, ok := p.deals[id]
+	e, ok := m[id]
 	if !ok {
-		return callResult{}, errNotFound
+		return id, nil, errNotFound
+	}
+	return id, e, nil
+}
+
+func (p *Portal) dealUpdate(params *omap) (callResult, *apiError) {
+	id, cur, aerr := byID(p.deals, params)
+	if aerr != nil {
+		return callResult{}, aerr
 	}
 	fields := fieldsParam(params)
 	if fields == nil {
@@ -219,13 +229,9 @@ func (p *Portal) dealUpdate(params *omap) (callResult, *apiError) {
 }
 
 func (p *Portal) dealGet(params *omap) (callResult, *apiError) {
-	id, ok := idParam(params)
-	if !ok {
-		return callResult{}, errIDInvalid
-	}
-	e, ok := p.deals[id]
-	if !ok {
-		return callResult{}, errNotFound
+	_, e, aerr := byID(p.deals, params)
+	if aerr != nil {
+		return callResult{}, aerr
 	}
 	return callResult{result: p.output("deal", e, nil)}, nil
 }
@@ -343,13 +349,9 @@ func (p *Portal) contactAdd(params *omap) (callResult, *apiError) {
 }
 
 func (p *Portal) contactUpdate(params *omap) (callResult, *apiError) {
-	id, ok := idParam(params)
-	if !ok {
-		return callResult{}, errIDInvalid
-	}
-	cur, ok := p.contacts[id]
-	if !ok {
-		return callResult{}, errNotFound
+	id, cur, aerr := byID(p.contacts, params)
+	if aerr != nil {
+		return callResult{}, aerr
 	}
 	fields := fieldsParam(params)
 	if fields == nil {
@@ -365,13 +367,9 @@ func (p *Portal) contactUpdate(params *omap) (callResult, *apiError) {
 }
 
 func (p *Portal) contactGet(params *omap) (callResult, *apiError) {
-	id, ok := idParam(params)
-	if !ok {
-		return callResult{}, errIDInvalid
-	}
-	e, ok := p.contacts[id]
-	if !ok {
-		return callResult{}, errNotFound
+	_, e, aerr := byID(p.contacts, params)
+	if aerr != nil {
+		return callResult{}, aerr
 	}
 	return callResult{result: p.output("contact", e, nil)}, nil
 }
