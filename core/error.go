@@ -11,16 +11,18 @@ import (
 
 // Error codes. They map onto HTTP statuses in the HTTP layer.
 const (
-	ECONFLICT     = "conflict"      // 409: the request conflicts with what is stored
-	EINTERNAL     = "internal"      // 500: a bug or an outage; details are logged, not shown
-	EINVALID      = "invalid"       // 400: the input is wrong
-	ENOTFOUND     = "not_found"     // 404
-	EUNAUTHORIZED = "unauthorized"  // 401: missing or bad credentials or signature
-	ETOOLARGE     = "too_large"     // 413
-	EUNAVAILABLE  = "unavailable"   // 503: a dependency is down; try again
-	ESTALE        = "stale_version" // the row changed since it was read; re-read and retry
-	ELEASELOST    = "lease_lost"    // the lease this work belonged to expired or moved on
-	EDUPLICATE    = "duplicate"     // the event was seen before
+	ECONFLICT     = "conflict"           // 409: the request conflicts with what is stored
+	EINTERNAL     = "internal"           // 500: a bug or an outage; details are logged, not shown
+	EINVALID      = "invalid"            // 400: the input is wrong
+	ENOTFOUND     = "not_found"          // 404
+	EUNAUTHORIZED = "unauthorized"       // 401: missing or bad credentials or signature
+	ETOOLARGE     = "too_large"          // 413
+	EUNAVAILABLE  = "unavailable"        // 503: a dependency is down; try again
+	EMETHOD       = "method_not_allowed" // 405: the path exists, the method does not
+	ETOOMANY      = "rate_limited"       // 429: too many requests; wait as Retry-After says
+	ESTALE        = "stale_version"      // the row changed since it was read; re-read and retry
+	ELEASELOST    = "lease_lost"         // the lease this work belonged to expired or moved on
+	EDUPLICATE    = "duplicate"          // the event was seen before
 )
 
 // Error is paysync's one error type. Message is safe to show to a user; anything

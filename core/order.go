@@ -35,7 +35,7 @@ type Order struct {
 	RefundedMinor   int64          `json:"refunded_minor,omitempty" db:"refunded_minor"`
 	Customer        Customer       `json:"customer"`
 	Items           []Item         `json:"items"`
-	Delivery        map[string]any `json:"delivery,omitempty"`
+	Shipping        map[string]any `json:"delivery,omitempty"` // where and how the goods go (the API's "delivery")
 	Provider        string         `json:"provider,omitempty" db:"provider"`
 	ProviderRef     string         `json:"provider_ref,omitempty" db:"provider_ref"`
 	PaymentURL      string         `json:"payment_url,omitempty" db:"payment_url"`
@@ -110,7 +110,7 @@ func (o *Order) Hash() string {
 		Delivery map[string]any `json:"delivery"`
 		Provider string         `json:"provider"`
 		Fixed    string         `json:"fixed_link"`
-	}{o.ID, o.AmountMinor, o.Currency, o.Customer, o.Items, o.Delivery, o.Provider, o.FixedLink}
+	}{o.ID, o.AmountMinor, o.Currency, o.Customer, o.Items, o.Shipping, o.Provider, o.FixedLink}
 	b, _ := json.Marshal(sub)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:16])

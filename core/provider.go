@@ -22,9 +22,28 @@ type PaymentLink struct {
 	ProviderRef string
 }
 
-// Provider is a payment provider adapter (connectors/vpos, connectors/arca, …).
+// Capabilities say what a provider can do beyond verifying inbound requests.
+type Capabilities struct {
+	// Title is how messages name the provider ("VPOS.am"); default its Name.
+	Title string
+	// WebhookMethods are the HTTP methods /webhooks/{name} accepts
+	// (default POST).
+	WebhookMethods []string
+	// CreatesLinks: CreateLink registers orders and returns checkout URLs.
+	CreatesLinks bool
+	// LooksUp: Lookup answers where an order's payment stands.
+	LooksUp bool
+	// ConfirmsByLookup: a webhook moves an order only once a status lookup
+	// confirms it (the webhook alone is journaled as unconfirmed).
+	ConfirmsByLookup bool
+}
+
+// Provider is a payment provider adapter (providers/vpos, providers/arca, …).
 type Provider interface {
 	Name() string
+	// Capabilities say which of Lookup and CreateLink work, and whether
+	// webhooks are confirmed by a lookup before they move an order.
+	Capabilities() Capabilities
 	// Verify authenticates an inbound request and parses the events it carries.
 	// A request that fails authentication returns an EUNAUTHORIZED error; one
 	// that cannot be parsed returns EINVALID.

@@ -27,7 +27,7 @@ const MaxExpiresIn = 90 * 24 * time.Hour
 // Order turns the request into an order, checking expires_in.
 func (req CreateOrderRequest) Order(now time.Time) (core.Order, error) {
 	o := core.Order{ID: req.OrderID, AmountMinor: req.AmountMinor, Currency: strings.ToUpper(req.Currency),
-		Customer: req.Customer, Items: req.Items, Delivery: req.Delivery, Provider: req.Provider}
+		Customer: req.Customer, Items: req.Items, Shipping: req.Delivery, Provider: req.Provider}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 || d > MaxExpiresIn {

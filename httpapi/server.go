@@ -159,6 +159,10 @@ func StatusFor(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case core.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case core.EMETHOD:
+		return http.StatusMethodNotAllowed
+	case core.ETOOMANY:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

@@ -229,13 +229,13 @@ func TestRenderErrorHasPosition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := mapping.Input{Order: core.Order{ID: "A", Status: core.StatusPaid, Currency: "AMD", Delivery: map[string]any{"method": "drone"}}}
+	in := mapping.Input{Order: core.Order{ID: "A", Status: core.StatusPaid, Currency: "AMD", Shipping: map[string]any{"method": "drone"}}}
 	_, err = m.Render(in)
 	want := `t.yaml:4:3: entity.Method: "drone" has no id under values: add it, or a "*" entry for any other value`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant  %s", err, want)
 	}
-	in.Order.Delivery["method"] = "courier"
+	in.Order.Shipping["method"] = "courier"
 	if p, err := m.Render(in); err != nil || p.Entity["Method"] != int64(1) {
 		t.Errorf("mapped enum: %v, %v", p.Entity["Method"], err)
 	}

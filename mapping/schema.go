@@ -151,7 +151,7 @@ func renderData(o *core.Order, lastReason string, loc *time.Location) map[string
 	for i, it := range o.Items {
 		items[i] = map[string]any{"sku": it.SKU, "name": it.Name, "quantity": it.Quantity, "price_minor": it.PriceMinor}
 	}
-	delivery := o.Delivery
+	delivery := o.Shipping
 	if delivery == nil {
 		delivery = map[string]any{}
 	}

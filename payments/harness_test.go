@@ -14,13 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/connectors/arca"
-	"github.com/paysync/paysync/connectors/generic"
-	"github.com/paysync/paysync/connectors/vpos"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/payments"
+	"github.com/paysync/paysync/providers/arca"
+	"github.com/paysync/paysync/providers/generic"
+	"github.com/paysync/paysync/providers/vpos"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 	"github.com/paysync/paysync/storage"
@@ -216,7 +217,7 @@ func (h *harness) signedRequest(secret, msgID string, ts time.Time, body []byte)
 	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/webhooks/generic", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if secret != "" {
-		sig, err := generic.SignStandard(secret, msgID, ts.Unix(), body)
+		sig, err := standardwebhooks.Sign(secret, msgID, ts.Unix(), body)
 		if err != nil {
 			h.t.Fatal(err)
 		}

@@ -118,7 +118,7 @@ func dbContext() (context.Context, context.CancelFunc) {
 // confirm runs one queued lookup.
 func (s *Service) confirm(j lookupJob) {
 	p, ok := s.providers[j.provider]
-	if !ok || !looksUp(p) {
+	if !ok || !p.Capabilities().LooksUp {
 		return
 	}
 	dctx, dcancel := dbContext()
@@ -154,7 +154,7 @@ func (s *Service) lookupFailed(ctx context.Context, provider string, o core.Orde
 	s.log.Warn("status lookup failed", "provider", provider, "order_id", o.ID, "err", err)
 	entry := core.JournalEntry{OrderID: o.ID, Provider: provider, Source: core.SourceLookup, Verdict: core.VerdictLookupFailed,
 		StatusBefore: o.Status, StatusAfter: o.Status, ProviderRef: o.ProviderRef,
-		Reason: displayName(provider) + " status lookup failed: " + core.ErrorMessage(err) + "; the next reconcile run asks again"}
+		Reason: s.displayName(provider) + " status lookup failed: " + core.ErrorMessage(err) + "; the next reconcile run asks again"}
 	if jerr := s.ledger.Record(ctx, entry); jerr != nil {
 		s.log.Error("lookup failure not journaled", "order_id", o.ID, "err", jerr)
 	}
@@ -229,7 +229,7 @@ func (s *Service) unconfirmed(ctx context.Context, provider string, o core.Order
 	if said == "" {
 		said = "no payment change (" + got.Type + ")"
 	}
-	reason := "webhook said " + string(claimed.Status) + ", but the " + displayName(provider) + " status lookup says " + said
+	reason := "webhook said " + string(claimed.Status) + ", but the " + s.displayName(provider) + " status lookup says " + said
 	if applied {
 		reason += "; the lookup's answer was applied"
 	} else {
@@ -284,7 +284,7 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 			// An order that never got a link or a provider reference never
 			// reached a checkout page: nobody can have paid it there.
 			neverLinked := o.ProviderRef == "" && o.PaymentURL == ""
-			if !ok || !looksUp(p) || neverLinked {
+			if !ok || !p.Capabilities().LooksUp || neverLinked {
 				res.Skipped++
 				continue
 			}

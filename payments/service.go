@@ -25,10 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysync/paysync/config"
-	"github.com/paysync/paysync/connectors/arca"
-	"github.com/paysync/paysync/connectors/generic"
-	"github.com/paysync/paysync/connectors/vpos"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/providers/arca"
+	"github.com/paysync/paysync/providers/generic"
+	"github.com/paysync/paysync/providers/vpos"
 )
 
 // MaxWebhookBytes bounds a webhook body; larger ones get 413.
@@ -221,36 +221,12 @@ func (s *Service) Provider(name string) (core.Provider, bool) {
 // Collectors are the service's Prometheus metrics, for the caller's registry.
 func (s *Service) Collectors() []prometheus.Collector { return s.metrics.collectors() }
 
-// capability reads an optional method of a provider; providers without it
-// can do everything core.Provider promises.
-func createsLinks(p core.Provider) bool {
-	if c, ok := p.(interface{ CreatesLinks() bool }); ok {
-		return c.CreatesLinks()
-	}
-	return true
-}
-
-func looksUp(p core.Provider) bool {
-	if c, ok := p.(interface{ LooksUp() bool }); ok {
-		return c.LooksUp()
-	}
-	return true
-}
-
-func confirmsByLookup(p core.Provider) bool {
-	if c, ok := p.(interface{ ConfirmsByLookup() bool }); ok {
-		return c.ConfirmsByLookup() && looksUp(p)
-	}
-	return false
-}
-
-// displayName is how errors name a provider.
-func displayName(provider string) string {
-	switch provider {
-	case vpos.Name:
-		return "VPOS.am"
-	case arca.Name:
-		return "ArCa"
+// displayName is how messages name a provider: its title, else its name.
+func (s *Service) displayName(provider string) string {
+	if p, ok := s.providers[provider]; ok {
+		if t := p.Capabilities().Title; t != "" {
+			return t
+		}
 	}
 	return provider
 }
@@ -282,7 +258,7 @@ func (s *Service) CreateOrder(ctx context.Context, o core.Order) (core.Order, bo
 		return got, created, err
 	}
 	p := s.providers[got.Provider]
-	if !createsLinks(p) || got.PaymentURL != "" || got.Status != core.StatusPending {
+	if !p.Capabilities().CreatesLinks || got.PaymentURL != "" || got.Status != core.StatusPending {
 		return got, created, nil
 	}
 	unlock := s.lockOrder(got.ID)
@@ -297,10 +273,10 @@ func (s *Service) CreateOrder(ctx context.Context, o core.Order) (core.Order, bo
 		s.log.Warn("payment link not created", "order_id", got.ID, "provider", got.Provider, "err", err)
 		return got, created, &core.Error{Code: core.EUNAVAILABLE, Err: err, Message: fmt.Sprintf(
 			"order %s is saved as pending, but %s did not create a payment link: %s; send the same request again to retry",
-			got.ID, displayName(got.Provider), core.ErrorMessage(err))}
+			got.ID, s.displayName(got.Provider), core.ErrorMessage(err))}
 	}
 	if link.URL == "" && link.ProviderRef == "" {
-		return got, created, core.Errorf(core.EUNAVAILABLE, "order %s is saved as pending, but %s returned no payment link; send the same request again to retry", got.ID, displayName(got.Provider))
+		return got, created, core.Errorf(core.EUNAVAILABLE, "order %s is saved as pending, but %s returned no payment link; send the same request again to retry", got.ID, s.displayName(got.Provider))
 	}
 	updated, err := s.ledger.AttachLink(ctx, got.ID, link)
 	if err != nil {
@@ -312,7 +288,7 @@ func (s *Service) CreateOrder(ctx context.Context, o core.Order) (core.Order, bo
 		s.enqueue(lookupJob{provider: got.Provider, orderID: got.ID, ref: link.ProviderRef})
 		return updated, created, core.Errorf(core.EUNAVAILABLE,
 			"%s already had order %s (registered by an earlier attempt) and does not give its payment page again; paysync is checking its status. If the buyer has not paid, create the order again under a new order_id",
-			displayName(got.Provider), got.ID)
+			s.displayName(got.Provider), got.ID)
 	}
 	return updated, created, nil
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/connectors/generic"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 )
@@ -144,7 +144,7 @@ func TestVerdicts(t *testing.T) {
 			// status lookup does not show: journaled, never applied.
 			body := []byte(`{"id":"evt_x","type":"payment.succeeded","data":{"id":"` + o.ProviderRef + `","merchantOrderId":"V-1","amountMinor":1000,"currency":"AMD","status":"paid"}}`)
 			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/webhooks/vpos", strings.NewReader(string(body)))
-			sig, _ := generic.SignStandard(vpossandbox.DefaultWebhookSecret, "evt_x", time.Now().Unix(), body)
+			sig, _ := standardwebhooks.Sign(vpossandbox.DefaultWebhookSecret, "evt_x", time.Now().Unix(), body)
 			req.Header.Set("webhook-id", "evt_x")
 			req.Header.Set("webhook-timestamp", itoa(time.Now().Unix()))
 			req.Header.Set("webhook-signature", sig)

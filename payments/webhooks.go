@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/paysync/paysync/core"
@@ -27,12 +29,17 @@ import (
 // after the journal entry is committed.
 func (s *Service) Webhooks() http.Handler {
 	m := http.NewServeMux()
-	m.HandleFunc("POST /webhooks/vpos", s.webhook("vpos"))
-	m.HandleFunc("GET /webhooks/arca", s.webhook("arca"))
-	m.HandleFunc("POST /webhooks/arca", s.webhook("arca"))
-	m.HandleFunc("POST /webhooks/generic", s.webhook("generic"))
+	m.HandleFunc("/webhooks/{provider}", s.webhook)
 	m.HandleFunc("GET /webhooks/{provider}/return", s.returnPage)
 	return m
+}
+
+// webhookMethods are the methods a provider's webhook accepts.
+func webhookMethods(p core.Provider) []string {
+	if ms := p.Capabilities().WebhookMethods; len(ms) > 0 {
+		return ms
+	}
+	return []string{http.MethodPost}
 }
 
 // WebhookResult is the body of a 2xx webhook answer.
@@ -40,68 +47,77 @@ type WebhookResult struct {
 	Verdicts []core.Verdict `json:"verdicts"`
 }
 
-func (s *Service) webhook(name string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.providers[name]
-		if !ok {
-			writeError(w, core.Errorf(core.ENOTFOUND, "%s is not configured on this paysync", displayName(name)))
-			return
+// webhook serves /webhooks/{provider} for every configured provider.
+func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("provider")
+	p, ok := s.providers[name]
+	if !ok {
+		configured := strings.Join(s.names, ", ")
+		if configured == "" {
+			configured = "none"
 		}
-		start := time.Now()
-		defer func() { s.metrics.ingest.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
-		ctx := r.Context()
-		r.Body = http.MaxBytesReader(w, r.Body, MaxWebhookBytes)
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				err = core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBytes)
-				s.refuse(ctx, w, name, core.VerdictMalformed, err, nil)
-				return
-			}
-			writeError(w, core.Errorf(core.EINVALID, "cannot read the body"))
-			return
-		}
-		req := core.InboundRequest{Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: s.now()}
-		events, err := p.Verify(ctx, req)
-		if err != nil {
-			raw := body
-			if len(raw) == 0 {
-				raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
-			}
-			switch core.ErrorCode(err) {
-			case core.EUNAUTHORIZED:
-				s.refuse(ctx, w, name, core.VerdictRejected, err, raw)
-			case core.EINVALID:
-				s.refuse(ctx, w, name, core.VerdictMalformed, err, raw)
-			default:
-				s.log.Error("webhook verification failed", "provider", name, "err", err)
-				writeError(w, err)
-			}
-			return
-		}
-		res := WebhookResult{Verdicts: []core.Verdict{}}
-		for _, ev := range events {
-			v, err := s.receive(ctx, p, ev)
-			if v == core.VerdictRejected {
-				s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
-				writeError(w, err)
-				return
-			}
-			if err != nil {
-				// Not journaled: answer 5xx so the sender delivers it again.
-				s.log.Error("webhook not journaled", "provider", name, "order_id", ev.OrderID, "err", err)
-				if core.ErrorCode(err) == core.EINTERNAL {
-					err = &core.Error{Code: core.EUNAVAILABLE, Message: "the event could not be recorded; deliver it again later", Err: err}
-				}
-				writeError(w, err)
-				return
-			}
-			s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
-			res.Verdicts = append(res.Verdicts, v)
-		}
-		writeJSON(w, http.StatusOK, res)
+		writeError(w, core.Errorf(core.ENOTFOUND, "no payment provider %q is configured on this paysync (configured: %s)", name, configured))
+		return
 	}
+	if methods := webhookMethods(p); !slices.Contains(methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		writeError(w, core.Errorf(core.EMETHOD, "%s webhooks are sent with %s, not %s", s.displayName(name), strings.Join(methods, " or "), r.Method))
+		return
+	}
+	start := time.Now()
+	defer func() { s.metrics.ingest.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxWebhookBytes)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBytes)
+			s.refuse(ctx, w, name, core.VerdictMalformed, err, nil)
+			return
+		}
+		writeError(w, core.Errorf(core.EINVALID, "cannot read the body"))
+		return
+	}
+	req := core.InboundRequest{Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: s.now()}
+	events, err := p.Verify(ctx, req)
+	if err != nil {
+		raw := body
+		if len(raw) == 0 {
+			raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
+		}
+		switch core.ErrorCode(err) {
+		case core.EUNAUTHORIZED:
+			s.refuse(ctx, w, name, core.VerdictRejected, err, raw)
+		case core.EINVALID:
+			s.refuse(ctx, w, name, core.VerdictMalformed, err, raw)
+		default:
+			s.log.Error("webhook verification failed", "provider", name, "err", err)
+			writeError(w, err)
+		}
+		return
+	}
+	res := WebhookResult{Verdicts: []core.Verdict{}}
+	for _, ev := range events {
+		v, err := s.receive(ctx, p, ev)
+		if v == core.VerdictRejected {
+			s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
+			writeError(w, err)
+			return
+		}
+		if err != nil {
+			// Not journaled: answer 5xx so the sender delivers it again.
+			s.log.Error("webhook not journaled", "provider", name, "order_id", ev.OrderID, "err", err)
+			if core.ErrorCode(err) == core.EINTERNAL {
+				err = &core.Error{Code: core.EUNAVAILABLE, Message: "the event could not be recorded; deliver it again later", Err: err}
+			}
+			writeError(w, err)
+			return
+		}
+		s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
+		res.Verdicts = append(res.Verdicts, v)
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // refuse journals a request that did not become a verified event and answers it.
@@ -123,11 +139,11 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 	ev.Provider = p.Name()
 	ev.Source = core.SourceWebhook
 	moving := ev.Status != "" && ev.Status != core.StatusPending
-	if !confirmsByLookup(p) || !moving {
+	if !p.Capabilities().ConfirmsByLookup || !moving {
 		if !ev.Verified && moving {
 			// Only a status lookup could make an unsigned event count, and
 			// this provider is not confirmed by one.
-			err := core.Errorf(core.EUNAUTHORIZED, "%s event is not signed", displayName(p.Name()))
+			err := core.Errorf(core.EUNAUTHORIZED, "%s event is not signed", s.displayName(p.Name()))
 			if jerr := s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictRejected, core.ErrorMessage(err))); jerr != nil {
 				return "", jerr
 			}
@@ -141,9 +157,9 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 		out, err := s.applyEvent(ctx, ev, ev.EventID+":implied-paid")
 		return out.Verdict, err
 	}
-	reason := "signature valid; the order moves once a " + displayName(p.Name()) + " status lookup confirms " + string(ev.Status)
+	reason := "signature valid; the order moves once a " + s.displayName(p.Name()) + " status lookup confirms " + string(ev.Status)
 	if !ev.Verified {
-		reason = "unsigned callback; the order moves only if a " + displayName(p.Name()) + " status lookup says " + string(ev.Status)
+		reason = "unsigned callback; the order moves only if a " + s.displayName(p.Name()) + " status lookup says " + string(ev.Status)
 	}
 	entry := s.entry(ctx, ev, core.VerdictUnconfirmed, reason)
 	verdict := core.VerdictUnconfirmed
@@ -208,7 +224,7 @@ func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
 	if core.ValidateOrderID(id) != nil {
 		id = ""
 	}
-	if id != "" && looksUp(p) {
+	if id != "" && p.Capabilities().LooksUp {
 		if o, err := s.store.GetOrder(r.Context(), id); err == nil && o.Provider == p.Name() &&
 			(o.Status == core.StatusPending || o.Status == core.StatusFailed) {
 			s.enqueue(lookupJob{provider: p.Name(), orderID: o.ID, ref: o.ProviderRef})

@@ -57,7 +57,7 @@ func (r *orderRow) order() (core.Order, error) {
 		return o, err
 	}
 	if r.Delivery != "" && r.Delivery != "{}" && r.Delivery != "null" {
-		if err := json.Unmarshal([]byte(r.Delivery), &o.Delivery); err != nil {
+		if err := json.Unmarshal([]byte(r.Delivery), &o.Shipping); err != nil {
 			return o, err
 		}
 	}
@@ -149,7 +149,7 @@ func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expect
 		o.Items = []core.Item{}
 	}
 	args := []any{string(o.Status), o.AmountMinor, o.Currency, o.RefundedMinor, mustJSON(o.Customer),
-		mustJSON(o.Items), mustJSON(o.Delivery), strings.ToLower(o.Customer.Handle), o.Customer.Phone,
+		mustJSON(o.Items), mustJSON(o.Shipping), strings.ToLower(o.Customer.Handle), o.Customer.Phone,
 		o.Provider, o.ProviderRef, o.PaymentURL, o.FixedLink, o.Orphan, o.Reason, o.RequestHash,
 		micros(o.UpdatedAt), micros(o.StatusChangedAt), nullMicros(o.PaidAt), nullMicros(o.ExpiresAt)}
 	if expected == 0 {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/connectors/generic"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
@@ -94,7 +94,7 @@ func (e *e2e) webhook(body []byte) int {
 	}
 	json.Unmarshal(body, &ev)
 	ts := time.Now().Unix()
-	sig, err := generic.SignStandard(e2eSecret, ev.EventID, ts, body)
+	sig, err := standardwebhooks.Sign(e2eSecret, ev.EventID, ts, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}

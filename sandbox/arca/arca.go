@@ -8,7 +8,7 @@
 //
 // Mount it at the root of a server: the REST API is under /payment/rest/,
 // so the adapter's base URL is <server>/payment/rest.
-package arcasandbox
+package arca
 
 import (
 	"crypto/hmac"
@@ -211,7 +211,7 @@ func (g *Gateway) Deliveries() []Delivery { return g.out.Deliveries() }
 func (g *Gateway) WaitCallbacks() { g.out.Wait() }
 
 // Checksum signs callback parameters the RBS way. It is written
-// independently of connectors/arca so that the two check each other.
+// independently of providers/arca so that the two check each other.
 func Checksum(params url.Values, key string) string {
 	names := make([]string, 0, len(params))
 	for n := range params {

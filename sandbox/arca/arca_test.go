@@ -1,4 +1,4 @@
-package arcasandbox_test
+package arca_test
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/connectors/arca"
+	"github.com/paysync/paysync/providers/arca"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
 )
 

@@ -1,4 +1,4 @@
-package arcasandbox
+package arca
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package bitrix24sandbox
+package bitrix24
 
 import (
 	"bytes"

@@ -7,7 +7,7 @@
 //
 // It lives in sandbox/bitrix24 but is named bitrix24sandbox so that tests can
 // import it next to connectors/bitrix24 without renaming.
-package bitrix24sandbox
+package bitrix24
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package vpossandbox
+package vpos
 
 import (
 	"bytes"

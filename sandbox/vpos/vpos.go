@@ -7,13 +7,13 @@
 // reordered webhooks.
 //
 // The session and webhook shapes are paysync's defaults for the UNCONFIRMED
-// parts of the real API (see connectors/vpos): sessions answer
+// parts of the real API (see providers/vpos): sessions answer
 // {"id","merchantOrderId","amountMinor","currency","status","checkoutUrl",…};
 // webhooks are {"id","type","createdAt","data":<session>}.
 //
 // It lives in sandbox/vpos but is named vpossandbox so that tests can import
-// it next to connectors/vpos.
-package vpossandbox
+// it next to providers/vpos.
+package vpos
 
 import (
 	"crypto/hmac"
@@ -168,7 +168,7 @@ func (s *Server) WebhookSecret() string { return s.opts.WebhookSecret }
 func (s *Server) Token() string { return s.opts.Token }
 
 // signHeaders signs a webhook the Standard Webhooks way. It is written
-// independently of connectors/generic so that the two check each other.
+// independently of internal/standardwebhooks so that the two check each other.
 func (s *Server) signHeaders(id string, ts int64, body []byte) http.Header {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s.opts.WebhookSecret, "whsec_"))
 	if err != nil {

@@ -1,4 +1,4 @@
-package vpossandbox_test
+package vpos_test
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/connectors/generic"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 )
 
@@ -101,7 +101,7 @@ func TestSessionsAndWebhooks(t *testing.T) {
 		t.Fatalf("%d webhooks", len(rec.reqs))
 	}
 	for i, r := range rec.reqs {
-		if _, err := generic.VerifyStandard([]string{vpossandbox.DefaultWebhookSecret}, r.Header.Get("webhook-id"),
+		if _, err := standardwebhooks.Verify([]string{vpossandbox.DefaultWebhookSecret}, r.Header.Get("webhook-id"),
 			r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), rec.body[i], time.Now()); err != nil {
 			t.Fatalf("webhook %d does not verify: %v", i, err)
 		}

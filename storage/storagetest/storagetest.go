@@ -53,7 +53,7 @@ func NewOrder(id string) *core.Order {
 		ID: id, Status: core.StatusPending, AmountMinor: 1500000, Currency: "AMD",
 		Customer: core.Customer{Handle: "anna.shop", Name: "Anna <b>O'Neil</b>", Phone: "+37491000001", Email: "anna@example.com"},
 		Items:    []core.Item{{SKU: "DRESS-1", Name: "Dress", Quantity: 1, PriceMinor: 1500000}},
-		Delivery: map[string]any{"city": "Yerevan"},
+		Shipping: map[string]any{"city": "Yerevan"},
 		Provider: "vpos", ExpiresAt: &exp,
 	}
 }
@@ -102,7 +102,7 @@ func testOrderCRUD(t *testing.T, open Factory) {
 		t.Fatal(err)
 	}
 	if got.Customer != o.Customer || got.AmountMinor != 1500000 || got.Currency != "AMD" || got.Status != core.StatusPending ||
-		len(got.Items) != 1 || got.Items[0] != o.Items[0] || got.Delivery["city"] != "Yerevan" || got.RequestHash != o.Hash() {
+		len(got.Items) != 1 || got.Items[0] != o.Items[0] || got.Shipping["city"] != "Yerevan" || got.RequestHash != o.Hash() {
 		t.Fatalf("round trip lost data:\n got %+v\nwant %+v", got, *o)
 	}
 	if got.ExpiresAt == nil || !got.ExpiresAt.Equal(*o.ExpiresAt) || got.CreatedAt.IsZero() || got.PaidAt != nil {

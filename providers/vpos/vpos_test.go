@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/connectors/generic"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 )
 
@@ -181,7 +181,7 @@ func TestVerifySandboxWebhooks(t *testing.T) {
 	h := hooks[0]
 	forged := h
 	forged.Header = h.Header.Clone()
-	sig, _ := generic.SignStandard("whsec_Zm9yZ2VyLXNlY3JldC0xMjM0NTY3ODkw", h.Header.Get("webhook-id"), time.Now().Unix(), h.Body)
+	sig, _ := standardwebhooks.Sign("whsec_Zm9yZ2VyLXNlY3JldC0xMjM0NTY3ODkw", h.Header.Get("webhook-id"), time.Now().Unix(), h.Body)
 	forged.Header.Set("webhook-signature", sig)
 	if _, err := e.p.Verify(ctx, forged); core.ErrorCode(err) != core.EUNAUTHORIZED {
 		t.Fatalf("forged: %v", err)
@@ -206,7 +206,7 @@ func TestConfigurableFormat(t *testing.T) {
 	}
 	body := []byte(`{"eventUuid":"u-1","payment":{"orderRef":"A-9","state":"SETTLED","total":{"minor":"2500","ccy":"usd"}}}`)
 	now := time.Now()
-	sig, _ := generic.SignStandard(secret, "hdr-1", now.Unix(), body)
+	sig, _ := standardwebhooks.Sign(secret, "hdr-1", now.Unix(), body)
 	h := http.Header{}
 	h.Set("X-Vpos-Signature", sig)
 	h.Set("X-Vpos-Id", "hdr-1")
@@ -258,7 +258,7 @@ func FuzzVerifyVPOS(f *testing.F) {
 	}
 	now := time.Unix(1700000000, 0)
 	f.Fuzz(func(t *testing.T, body []byte, tamper bool) {
-		sig, _ := generic.SignStandard(vpossandbox.DefaultWebhookSecret, "msg_f", now.Unix(), body)
+		sig, _ := standardwebhooks.Sign(vpossandbox.DefaultWebhookSecret, "msg_f", now.Unix(), body)
 		if tamper {
 			sig = "v1,AAAA"
 		}

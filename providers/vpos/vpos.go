@@ -21,9 +21,9 @@ import (
 
 	"github.com/go-resty/resty/v2"
 
-	"github.com/paysync/paysync/connectors/generic"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/restclient"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 )
 
 // Name is the provider name in orders, journal entries and the webhook path.
@@ -116,7 +116,7 @@ type Options struct {
 type Provider struct {
 	o        Options
 	client   *resty.Client
-	std      *generic.Standard // nil: no webhook secret configured
+	std      *standardwebhooks.Verifier // nil: no webhook secret configured
 	fields   map[string][]string
 	statuses map[string]core.Status
 	confirm  bool
@@ -139,13 +139,13 @@ func New(o Options) (*Provider, error) {
 		return nil, core.Errorf(core.EINVALID, "providers.vpos.lookup_path %q must start with / (e.g. %s)", o.LookupPath, DefaultLookupPath)
 	}
 	if o.SignatureHeader == "" {
-		o.SignatureHeader = generic.HeaderSignature
+		o.SignatureHeader = standardwebhooks.HeaderSignature
 	}
 	if o.IDHeader == "" {
-		o.IDHeader = generic.HeaderID
+		o.IDHeader = standardwebhooks.HeaderID
 	}
 	if o.TimestampHeader == "" {
-		o.TimestampHeader = generic.HeaderTimestamp
+		o.TimestampHeader = standardwebhooks.HeaderTimestamp
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -180,7 +180,7 @@ func New(o Options) (*Provider, error) {
 		p.statuses[strings.ToLower(strings.TrimSpace(k))] = st
 	}
 	if o.WebhookSecret != "" || o.PreviousWebhookSecret != "" {
-		std, err := generic.NewStandard(o.WebhookSecret, o.PreviousWebhookSecret)
+		std, err := standardwebhooks.New(o.WebhookSecret, o.PreviousWebhookSecret)
 		if err != nil {
 			return nil, core.Errorf(core.EINVALID, "PAYSYNC_VPOS_WEBHOOK_SECRET: %s", core.ErrorMessage(err))
 		}
@@ -201,15 +201,13 @@ func New(o Options) (*Provider, error) {
 // Name returns "vpos".
 func (p *Provider) Name() string { return Name }
 
-// CreatesLinks reports whether payment sessions can be created (an API token is set).
-func (p *Provider) CreatesLinks() bool { return p.o.APIToken != "" }
+// Capabilities: sessions and lookups need an API token; webhooks are
+// confirmed by a lookup unless that is turned off.
+func (p *Provider) Capabilities() core.Capabilities {
+	api := p.o.APIToken != ""
+	return core.Capabilities{Title: "VPOS.am", CreatesLinks: api, LooksUp: api, ConfirmsByLookup: api && p.confirm}
+}
 
-// LooksUp reports whether statuses can be looked up (an API token is set).
-func (p *Provider) LooksUp() bool { return p.o.APIToken != "" }
-
-// ConfirmsByLookup reports whether a webhook only moves an order once a
-// status lookup agrees (the default; see the package comment).
-func (p *Provider) ConfirmsByLookup() bool { return p.confirm }
 
 // IdempotencyKey is the Idempotency-Key of an order's payment session. It is
 // stable, so a retried create (after a lost answer) returns the same session.

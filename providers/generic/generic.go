@@ -1,6 +1,5 @@
 // Package generic accepts normalized payment events from any trusted backend,
-// signed the Standard Webhooks way, at POST /webhooks/generic. It also holds
-// the Standard Webhooks signing and verification that other adapters reuse.
+// signed the Standard Webhooks way, at POST /webhooks/generic.
 //
 // The body is
 //
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/standardwebhooks"
 )
 
 // Name is the provider name in orders, journal entries and the webhook path.
@@ -34,14 +34,14 @@ type Options struct {
 
 // Provider is the generic adapter; it implements core.Provider.
 type Provider struct {
-	std *Standard
+	std *standardwebhooks.Verifier
 }
 
 var _ core.Provider = (*Provider)(nil)
 
 // New checks the secrets and returns the adapter.
 func New(o Options) (*Provider, error) {
-	std, err := NewStandard(o.Secret, o.PreviousSecret)
+	std, err := standardwebhooks.New(o.Secret, o.PreviousSecret)
 	if err != nil {
 		return nil, core.Errorf(core.EINVALID, "generic webhooks: %s: set PAYSYNC_GENERIC_WEBHOOK_SECRET to a whsec_ secret", core.ErrorMessage(err))
 	}
@@ -54,11 +54,9 @@ func New(o Options) (*Provider, error) {
 // Name returns "generic".
 func (p *Provider) Name() string { return Name }
 
-// CreatesLinks reports that the generic adapter cannot create payment links.
-func (p *Provider) CreatesLinks() bool { return false }
-
-// LooksUp reports that the generic adapter cannot look payments up.
-func (p *Provider) LooksUp() bool { return false }
+// Capabilities: the generic adapter only receives events; it cannot create
+// links or look payments up.
+func (p *Provider) Capabilities() core.Capabilities { return core.Capabilities{} }
 
 // Event is the body of a generic webhook.
 type Event struct {
@@ -90,7 +88,7 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ts, err := p.std.Verify(req.Header.Get(HeaderID), req.Header.Get(HeaderTimestamp), req.Header.Get(HeaderSignature), req.Body, now)
+	ts, err := p.std.Verify(req.Header.Get(standardwebhooks.HeaderID), req.Header.Get(standardwebhooks.HeaderTimestamp), req.Header.Get(standardwebhooks.HeaderSignature), req.Body, now)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +98,7 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 	}
 	ev.Verified = true
 	if ev.EventID == "" {
-		ev.EventID = req.Header.Get(HeaderID) // webhook-id is the sender's idempotency key
+		ev.EventID = req.Header.Get(standardwebhooks.HeaderID) // webhook-id is the sender's idempotency key
 	}
 	if ev.OccurredAt.IsZero() {
 		ev.OccurredAt = ts
@@ -171,4 +169,14 @@ func (p *Provider) Lookup(ctx context.Context, o core.Order) (core.PaymentEvent,
 // CreateLink is not supported: the sender creates its own links.
 func (p *Provider) CreateLink(ctx context.Context, o core.Order) (core.PaymentLink, error) {
 	return core.PaymentLink{}, ErrUnsupported
+}
+
+// maxIDLen bounds event ids, as Standard Webhooks bounds webhook-id.
+const maxIDLen = 255
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

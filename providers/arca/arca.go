@@ -116,12 +116,9 @@ func New(o Options) (*Provider, error) {
 // Name returns "arca".
 func (p *Provider) Name() string { return Name }
 
-// CreatesLinks reports that ArCa creates payment pages.
-func (p *Provider) CreatesLinks() bool { return true }
-
-// LooksUp reports that ArCa answers status lookups.
-func (p *Provider) LooksUp() bool { return true }
-
-// ConfirmsByLookup reports that every callback is confirmed with
-// getOrderStatusExtended.do before an order moves.
-func (p *Provider) ConfirmsByLookup() bool { return true }
+// Capabilities: ArCa creates payment pages, answers status lookups, and
+// every callback is confirmed with getOrderStatusExtended.do (a checksum
+// proves who sent it, not that the money arrived).
+func (p *Provider) Capabilities() core.Capabilities {
+	return core.Capabilities{Title: "ArCa", WebhookMethods: []string{http.MethodGet, http.MethodPost}, CreatesLinks: true, LooksUp: true, ConfirmsByLookup: true}
+}

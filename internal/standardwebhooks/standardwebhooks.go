@@ -1,4 +1,7 @@
-package generic
+// Package standardwebhooks signs and verifies webhooks the Standard Webhooks
+// way (standardwebhooks.com, the Svix scheme). The generic and VPOS.am
+// providers verify with it; the sandbox doubles sign with it.
+package standardwebhooks
 
 import (
 	"crypto/hmac"
@@ -46,16 +49,16 @@ func DecodeSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// Standard verifies Standard Webhooks signatures against one or more secrets.
-type Standard struct {
+// Verifier verifies Standard Webhooks signatures against one or more secrets.
+type Verifier struct {
 	keys      [][]byte
 	Tolerance time.Duration
 }
 
-// NewStandard accepts every non-empty secret given (the current one and,
+// New accepts every non-empty secret given (the current one and,
 // during a rotation, the previous one). At least one is required.
-func NewStandard(secrets ...string) (*Standard, error) {
-	s := &Standard{Tolerance: DefaultTolerance}
+func New(secrets ...string) (*Verifier, error) {
+	s := &Verifier{Tolerance: DefaultTolerance}
 	for _, sec := range secrets {
 		if sec == "" {
 			continue
@@ -72,9 +75,9 @@ func NewStandard(secrets ...string) (*Standard, error) {
 	return s, nil
 }
 
-// SignStandard returns the "v1,<base64>" signature of body for a message id
+// Sign returns the "v1,<base64>" signature of body for a message id
 // and unix timestamp, as a sender would put it in webhook-signature.
-func SignStandard(secret, id string, timestamp int64, body []byte) (string, error) {
+func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
 	key, err := DecodeSecret(secret)
 	if err != nil {
 		return "", err
@@ -82,10 +85,10 @@ func SignStandard(secret, id string, timestamp int64, body []byte) (string, erro
 	return "v1," + base64.StdEncoding.EncodeToString(sign(key, id, strconv.FormatInt(timestamp, 10), body)), nil
 }
 
-// VerifyStandard checks one request against the given secrets with the
-// default tolerance. It is the one-call form of NewStandard + Verify.
-func VerifyStandard(secrets []string, id, timestamp, signature string, body []byte, now time.Time) (time.Time, error) {
-	s, err := NewStandard(secrets...)
+// Verify checks one request against the given secrets with the
+// default tolerance. It is the one-call form of New + Verifier.Verify.
+func Verify(secrets []string, id, timestamp, signature string, body []byte, now time.Time) (time.Time, error) {
+	s, err := New(secrets...)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -105,7 +108,7 @@ func sign(key []byte, id, ts string, body []byte) []byte {
 // Verify authenticates a message: id and timestamp must be present, the
 // timestamp within Tolerance of now, and one v1 entry of signature must match
 // one key. Every failure is EUNAUTHORIZED; the returned time is the timestamp.
-func (s *Standard) Verify(id, timestamp, signature string, body []byte, now time.Time) (time.Time, error) {
+func (s *Verifier) Verify(id, timestamp, signature string, body []byte, now time.Time) (time.Time, error) {
 	if id == "" || timestamp == "" || signature == "" {
 		return time.Time{}, core.Errorf(core.EUNAUTHORIZED, "missing %s, %s or %s header: the request is not signed", HeaderID, HeaderTimestamp, HeaderSignature)
 	}
