@@ -10,14 +10,18 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/sethvargo/go-envconfig"
 	"gopkg.in/yaml.v3"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 )
 
@@ -44,6 +48,15 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := ParseDuration(string(b))
 	*d = Duration(v)
 	return err
+}
+
+// UnmarshalYAML reports a bad duration with its line and lets decoding go
+// on, so that every problem of a file is reported at once.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	return nil
 }
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
@@ -90,6 +103,9 @@ type Config struct {
 
 	// Source is the file the config came from ("" for built-in defaults).
 	Source string `yaml:"-"`
+
+	lines  map[string]int     // dotted key -> its line in Source
+	lookup envconfig.Lookuper // the environment the config was read with
 }
 
 // FixedLink is a reusable link for one product at one price.
@@ -148,49 +164,98 @@ type Generic struct {
 
 func (g Generic) Enabled() bool { return g.WebhookSecret != "" }
 
-type Connectors struct {
-	Bitrix24 Bitrix24 `yaml:"bitrix24"`
-	AmoCRM   AmoCRM   `yaml:"amocrm"`
-	Sheets   Sheets   `yaml:"sheets"`
+// Connectors holds each registered connector's section (`connectors.<name>`),
+// by name. Every registered connector has an entry, with its defaults when
+// the file says nothing of it; the types live in the connector packages.
+type Connectors map[string]connectors.Settings
+
+// Get returns a connector's settings (nil when no such connector is registered).
+func (c Connectors) Get(name string) connectors.Settings { return c[name] }
+
+// UnmarshalYAML decodes each section into its connector's settings. An
+// unknown connector or key is reported with its line, like every other key.
+func (c *Connectors) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return nil
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: connectors must be a mapping of connector name to its settings", n.Line)}}
+	}
+	if *c == nil {
+		*c = Connectors{}
+	}
+	var msgs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		spec, ok := connectors.Lookup(k.Value)
+		if !ok {
+			msgs = append(msgs, fmt.Sprintf("line %d: unknown connector %q (this release has: %s)", k.Line, k.Value, strings.Join(connectors.Names(), ", ")))
+			continue
+		}
+		s := (*c)[k.Value]
+		if s == nil {
+			s = spec.Settings()
+			(*c)[k.Value] = s
+		}
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			continue
+		}
+		msgs = append(msgs, unknownKeys(v, reflect.TypeOf(s))...)
+		if err := v.Decode(s); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				msgs = append(msgs, te.Errors...)
+			} else {
+				msgs = append(msgs, fmt.Sprintf("line %d: %v", v.Line, err))
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return &yaml.TypeError{Errors: msgs}
+	}
+	return nil
 }
 
-type Bitrix24 struct {
-	WebhookURL   Secret  `yaml:"webhook_url" env:"PAYSYNC_BITRIX24_WEBHOOK_URL, overwrite"`
-	ClientID     string  `yaml:"client_id" env:"PAYSYNC_BITRIX24_CLIENT_ID, overwrite"`
-	ClientSecret Secret  `yaml:"client_secret" env:"PAYSYNC_BITRIX24_CLIENT_SECRET, overwrite"`
-	PortalURL    string  `yaml:"portal_url" env:"PAYSYNC_BITRIX24_PORTAL_URL, overwrite"`
-	OAuthURL     string  `yaml:"oauth_url" env:"PAYSYNC_BITRIX24_OAUTH_URL, overwrite"`
-	RateLimit    float64 `yaml:"rate_limit"` // requests per second
-	Burst        int     `yaml:"burst"`
+// unknownKeys reports the keys of n that no yaml tag of t names, the way
+// yaml.v3's KnownFields does (which a custom unmarshaler cannot switch on).
+func unknownKeys(n *yaml.Node, t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []string
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			ft, ok := fields[n.Content[i].Value]
+			if !ok {
+				out = append(out, fmt.Sprintf("line %d: field %s not found in type %s", n.Content[i].Line, n.Content[i].Value, t))
+				continue
+			}
+			out = append(out, unknownKeys(n.Content[i+1], ft)...)
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
+		for _, c := range n.Content {
+			out = append(out, unknownKeys(c, t.Elem())...)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			out = append(out, unknownKeys(n.Content[i], t.Elem())...)
+		}
+	}
+	return out
 }
-
-func (b Bitrix24) Enabled() bool {
-	return b.WebhookURL != "" || (b.ClientID != "" && b.ClientSecret != "")
-}
-
-type AmoCRM struct {
-	BaseURL      string  `yaml:"base_url" env:"PAYSYNC_AMOCRM_BASE_URL, overwrite"`
-	AccessToken  Secret  `yaml:"access_token" env:"PAYSYNC_AMOCRM_ACCESS_TOKEN, overwrite"`
-	ClientID     string  `yaml:"client_id" env:"PAYSYNC_AMOCRM_CLIENT_ID, overwrite"`
-	ClientSecret Secret  `yaml:"client_secret" env:"PAYSYNC_AMOCRM_CLIENT_SECRET, overwrite"`
-	RefreshToken Secret  `yaml:"refresh_token" env:"PAYSYNC_AMOCRM_REFRESH_TOKEN, overwrite"`
-	RedirectURI  string  `yaml:"redirect_uri" env:"PAYSYNC_AMOCRM_REDIRECT_URI, overwrite"`
-	RateLimit    float64 `yaml:"rate_limit"`
-}
-
-func (a AmoCRM) Enabled() bool {
-	return a.BaseURL != "" && (a.AccessToken != "" || (a.ClientID != "" && a.RefreshToken != ""))
-}
-
-type Sheets struct {
-	SpreadsheetID   string  `yaml:"spreadsheet_id" env:"PAYSYNC_SHEETS_SPREADSHEET_ID, overwrite"`
-	CredentialsFile string  `yaml:"credentials_file" env:"PAYSYNC_SHEETS_CREDENTIALS_FILE, overwrite"`
-	Endpoint        string  `yaml:"endpoint" env:"PAYSYNC_SHEETS_ENDPOINT, overwrite"`
-	Sheet           string  `yaml:"sheet"`
-	WritesPerMinute float64 `yaml:"writes_per_minute"`
-}
-
-func (s Sheets) Enabled() bool { return s.SpreadsheetID != "" && s.CredentialsFile != "" }
 
 type Dispatcher struct {
 	Lease         Duration   `yaml:"lease"`
@@ -207,17 +272,13 @@ type Scheduler struct {
 	PurgeSchedule     string   `yaml:"purge_schedule"`
 }
 
-// EnabledConnectors lists the CRM connectors whose credentials are set.
+// EnabledConnectors lists the CRM connectors whose credentials are set, sorted.
 func (c *Config) EnabledConnectors() []string {
 	var out []string
-	if c.Connectors.Bitrix24.Enabled() {
-		out = append(out, "bitrix24")
-	}
-	if c.Connectors.AmoCRM.Enabled() {
-		out = append(out, "amocrm")
-	}
-	if c.Connectors.Sheets.Enabled() {
-		out = append(out, "sheets")
+	for _, name := range connectors.Names() {
+		if s := c.Connectors[name]; s != nil && s.Enabled() {
+			out = append(out, name)
+		}
 	}
 	return out
 }
@@ -233,16 +294,21 @@ func Defaults() Config {
 				SignatureHeader: "webhook-signature", IDHeader: "webhook-id", TimestampHeader: "webhook-timestamp"},
 			ArCa: ArCa{BaseURL: "https://ipaytest.arca.am:8445/payment/rest", Language: "en", SessionTimeout: Duration(20 * time.Minute)},
 		},
-		Connectors: Connectors{
-			Bitrix24: Bitrix24{OAuthURL: "https://oauth.bitrix.info/oauth/token/", RateLimit: 2, Burst: 2},
-			AmoCRM:   AmoCRM{RateLimit: 7},
-			Sheets:   Sheets{Endpoint: "https://sheets.googleapis.com/", Sheet: "Orders", WritesPerMinute: 60},
-		},
+		Connectors: defaultConnectors(),
 		Dispatcher: Dispatcher{Lease: Duration(time.Minute), PollInterval: Duration(time.Second),
 			DeadAfter: Duration(72 * time.Hour), KeepDelivered: Duration(30 * 24 * time.Hour)},
 		Scheduler: Scheduler{ExpireSchedule: "@every 1m", ReconcileSchedule: "@every 5m",
 			ReconcileAfter: Duration(10 * time.Minute), PurgeSchedule: "@every 1h"},
 	}
+}
+
+// defaultConnectors holds every registered connector's default settings.
+func defaultConnectors() Connectors {
+	out := Connectors{}
+	for _, spec := range connectors.All() {
+		out[spec.Name] = spec.Settings()
+	}
+	return out
 }
 
 // Problem is one thing wrong with the config, at a place in a file.
@@ -289,45 +355,136 @@ func Path(flagValue string, lookup func(string) (string, bool)) string {
 }
 
 // Load reads the file (if any), applies environment overrides and validates.
+// Its error is Problems: every problem found, each at its file:line or
+// naming the environment variable its value came from. Unless the file
+// cannot be read or parsed, the Config is returned with its Problems.
 func Load(ctx context.Context, path string, lookup envconfig.Lookuper) (*Config, error) {
 	cfg := Defaults()
-	lines := map[string]int{}
+	if lookup == nil {
+		lookup = envconfig.OsLookuper()
+	}
+	cfg.lines, cfg.lookup = map[string]int{}, lookup
+	var ps Problems
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, Problems{{File: path, Reason: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
 		}
-		if err := decode(path, data, &cfg, lines); err != nil {
-			return nil, err
+		fatal, err := decode(path, data, &cfg, cfg.lines)
+		if err != nil {
+			if fatal {
+				return nil, err
+			}
+			ps = append(ps, err.(Problems)...)
 		}
 		cfg.Source = path
 	}
-	if lookup == nil {
-		lookup = envconfig.OsLookuper()
-	}
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
-		return nil, Problems{{Reason: "environment: " + err.Error()}}
+		ps = append(ps, Problem{Reason: "environment: " + err.Error()})
 	}
-	if ps := cfg.validate(path, lines); len(ps) > 0 {
-		return nil, ps
+	for _, name := range connectors.Names() {
+		if s := cfg.Connectors[name]; s != nil {
+			if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: s, Lookuper: lookup}); err != nil {
+				ps = append(ps, Problem{Reason: "environment: " + err.Error()})
+			}
+		}
+	}
+	ps = append(ps, cfg.validate()...)
+	if len(ps) > 0 {
+		// The config comes back too, so that a checker can look further
+		// (build what it can) and report every problem at once.
+		return &cfg, ps
 	}
 	return &cfg, nil
 }
 
+// Problem returns a problem with the value of key (a dotted path such as
+// "connectors.bitrix24.webhook_url" or "fixed_links[2]"): blamed on the
+// environment variable when one set it, else on the key's line in the file.
+func (c *Config) Problem(key, reason string) Problem {
+	if v := envVar(c, key); v != "" && c.lookup != nil {
+		if _, set := c.lookup.Lookup(v); set {
+			return Problem{Reason: v + ": " + reason}
+		}
+	}
+	if line := c.lines[key]; line > 0 {
+		return Problem{File: c.Source, Line: line, Reason: reason}
+	}
+	if c.Source != "" {
+		// A default the file did not set, or a key under a section the file
+		// names: point at the nearest enclosing key.
+		for k := key; k != ""; {
+			i := strings.LastIndexAny(k, ".[")
+			if i < 0 {
+				break
+			}
+			k = k[:i]
+			if line := c.lines[k]; line > 0 {
+				return Problem{File: c.Source, Line: line, Reason: reason}
+			}
+		}
+	}
+	return Problem{Reason: reason}
+}
+
+// envVar names the PAYSYNC_* variable that overrides key, "" when none does.
+func envVar(c *Config, key string) string {
+	v := reflect.ValueOf(c).Elem()
+	var tag string
+	for _, part := range strings.Split(key, ".") {
+		if strings.Contains(part, "[") {
+			return "" // a list element: no variable sets one element
+		}
+		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			if v.IsNil() {
+				return ""
+			}
+			v = v.Elem()
+		}
+		switch v.Kind() {
+		case reflect.Map:
+			v = v.MapIndex(reflect.ValueOf(part))
+			if !v.IsValid() {
+				return ""
+			}
+			tag = ""
+		case reflect.Struct:
+			found := false
+			for i := 0; i < v.NumField(); i++ {
+				f := v.Type().Field(i)
+				if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == part {
+					tag, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+					v, found = v.Field(i), true
+					break
+				}
+			}
+			if !found {
+				return ""
+			}
+		default:
+			return ""
+		}
+	}
+	return strings.TrimSpace(tag)
+}
+
 var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 
-func decode(path string, data []byte, cfg *Config, lines map[string]int) error {
+// decode reads the file into cfg. A syntax error is fatal; type errors and
+// unknown keys are not (decoding goes on, so that all are reported at once).
+func decode(path string, data []byte, cfg *Config, lines map[string]int) (fatal bool, err error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return yamlProblems(path, err)
+		return true, yamlProblems(path, err)
 	}
 	collectLines(&root, "", lines)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && err.Error() != "EOF" {
-		return yamlProblems(path, err)
+		var te *yaml.TypeError
+		return !errors.As(err, &te), yamlProblems(path, err)
 	}
-	return nil
+	return false, nil
 }
 
 // yamlProblems turns yaml.v3's "line N: ..." messages into file:line problems.
@@ -384,15 +541,9 @@ func collectLines(n *yaml.Node, prefix string, out map[string]int) {
 	}
 }
 
-func (c *Config) validate(path string, lines map[string]int) Problems {
+func (c *Config) validate() Problems {
 	var ps Problems
-	bad := func(key, reason string) {
-		ps = append(ps, Problem{File: path, Line: lines[key], Reason: reason})
-		if path == "" || lines[key] == 0 {
-			ps[len(ps)-1].File = ""
-			ps[len(ps)-1].Reason = envHint(key) + reason
-		}
-	}
+	bad := func(key, reason string) { ps = append(ps, c.Problem(key, reason)) }
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		bad("http_addr", fmt.Sprintf("http_addr %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTPAddr))
 	}
@@ -409,9 +560,8 @@ func (c *Config) validate(path string, lines map[string]int) Problems {
 	default:
 		bad("log_level", fmt.Sprintf("log_level %q must be debug, info, warn or error", c.LogLevel))
 	}
-	for key, u := range map[string]string{"providers.vpos.base_url": c.Providers.VPOS.BaseURL, "providers.arca.base_url": c.Providers.ArCa.BaseURL,
-		"connectors.amocrm.base_url": c.Connectors.AmoCRM.BaseURL, "connectors.sheets.endpoint": c.Connectors.Sheets.Endpoint,
-		"public_url": c.PublicURL, "connectors.bitrix24.oauth_url": c.Connectors.Bitrix24.OAuthURL} {
+	for _, key := range []string{"providers.vpos.base_url", "providers.arca.base_url", "public_url"} {
+		u := map[string]string{"providers.vpos.base_url": c.Providers.VPOS.BaseURL, "providers.arca.base_url": c.Providers.ArCa.BaseURL, "public_url": c.PublicURL}[key]
 		if u == "" {
 			continue
 		}
@@ -419,17 +569,30 @@ func (c *Config) validate(path string, lines map[string]int) Problems {
 			bad(key, fmt.Sprintf("%s %q is not an http(s) URL", key, u))
 		}
 	}
-	if w := string(c.Connectors.Bitrix24.WebhookURL); w != "" {
-		pu, err := url.Parse(w)
-		if err != nil || pu.Host == "" || !bitrixWebhookPath.MatchString(pu.Path) {
-			bad("connectors.bitrix24.webhook_url", "the Bitrix24 webhook URL must look like https://PORTAL/rest/USER_ID/CODE/ (copy it from Developer resources > Incoming webhook)")
-		}
-	}
 	if g := string(c.Providers.Generic.WebhookSecret); g != "" && !strings.HasPrefix(g, "whsec_") {
 		bad("providers.generic.webhook_secret", "the generic webhook secret must start with whsec_ (Standard Webhooks format)")
 	}
-	if c.ShutdownTimeout.D() <= 0 {
-		bad("shutdown_timeout", "shutdown_timeout must be positive")
+	positive := func(key string, d Duration) {
+		if d.D() <= 0 {
+			bad(key, fmt.Sprintf("%s must be a positive duration such as 90s, 15m or 24h (got %s)", key, d.D()))
+		}
+	}
+	positive("shutdown_timeout", c.ShutdownTimeout)
+	positive("dispatcher.lease", c.Dispatcher.Lease)
+	positive("dispatcher.poll_interval", c.Dispatcher.PollInterval)
+	positive("dispatcher.dead_after", c.Dispatcher.DeadAfter)
+	positive("dispatcher.keep_delivered", c.Dispatcher.KeepDelivered)
+	for i, d := range c.Dispatcher.Backoff {
+		positive(fmt.Sprintf("dispatcher.backoff[%d]", i), d)
+	}
+	if c.Scheduler.ReconcileAfter.D() < 0 {
+		bad("scheduler.reconcile_after", "scheduler.reconcile_after must not be negative")
+	}
+	for key, spec := range map[string]string{"scheduler.expire_schedule": c.Scheduler.ExpireSchedule,
+		"scheduler.reconcile_schedule": c.Scheduler.ReconcileSchedule, "scheduler.purge_schedule": c.Scheduler.PurgeSchedule} {
+		if _, err := ParseSchedule(spec); err != nil {
+			bad(key, fmt.Sprintf("%s %q: %v (use a cron expression such as \"*/5 * * * *\" or \"@every 5m\")", key, spec, err))
+		}
 	}
 	slugs := map[string]bool{}
 	for i, fl := range c.FixedLinks {
@@ -442,24 +605,47 @@ func (c *Config) validate(path string, lines map[string]int) Problems {
 			bad(key, fmt.Sprintf("fixed link %q needs a positive amount_minor and a known currency", fl.Slug))
 		}
 	}
+	for _, name := range connectors.Names() {
+		if v, ok := c.Connectors[name].(connectors.Validator); ok {
+			v.Validate(func(key, reason string) { bad("connectors."+name+"."+key, reason) })
+		}
+	}
+	// File problems in line order, then those from the environment.
+	sort.SliceStable(ps, func(i, j int) bool {
+		if (ps[i].File == "") != (ps[j].File == "") {
+			return ps[i].File != ""
+		}
+		return ps[i].Line < ps[j].Line
+	})
 	return ps
 }
 
-var bitrixWebhookPath = regexp.MustCompile(`^(/[^?#]*)?/rest/\d+/[A-Za-z0-9]+/?$`)
+// ParseSchedule parses a scheduler entry the way the scheduler does
+// (standard five-field cron, or descriptors such as "@every 5m").
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return cron.ParseStandard(spec)
+}
 
-// envHint names the environment variable for a key, for problems that come from the environment.
-func envHint(key string) string {
-	switch key {
-	case "http_addr":
-		return "PAYSYNC_HTTP_ADDR: "
-	case "database_url":
-		return "PAYSYNC_DATABASE_URL: "
-	case "connectors.bitrix24.webhook_url":
-		return "PAYSYNC_BITRIX24_WEBHOOK_URL: "
-	case "providers.generic.webhook_secret":
-		return "PAYSYNC_GENERIC_WEBHOOK_SECRET: "
+// ProblemsFrom turns an error from building a part of paysync out of this
+// config into Problems: a core.Error with a Field is blamed on the key
+// prefix+Field (file:line or its environment variable), anything else is
+// reported as it is.
+func (c *Config) ProblemsFrom(prefix string, err error) Problems {
+	if err == nil {
+		return nil
 	}
-	return ""
+	var ps Problems
+	if errors.As(err, &ps) {
+		return ps
+	}
+	if f := core.ErrorField(err); f != "" {
+		return Problems{c.Problem(prefix+f, core.ErrorMessage(err))}
+	}
+	msg := core.ErrorMessage(err)
+	if core.ErrorCode(err) == core.EINTERNAL {
+		msg = err.Error()
+	}
+	return Problems{{Reason: msg}}
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/paysync/paysync/config"
+	_ "github.com/paysync/paysync/connectors/all" // their config sections
 )
 
 func write(t *testing.T, body string) string {
@@ -58,12 +59,16 @@ func TestUnknownKeyHasFileAndLine(t *testing.T) {
 
 func TestInvalidValues(t *testing.T) {
 	cases := map[string]string{
-		"http_addr: nope\n":                                 ":1: http_addr \"nope\" is not HOST:PORT",
-		"database_url: mysql://x\n":                         ":1: database_url must start with postgres://",
-		"time_zone: Mars/Base\n":                            ":1: unknown time_zone",
-		"log_level: loud\n":                                 ":1: log_level \"loud\"",
-		"shutdown_timeout: soon\n":                          "bad duration \"soon\"",
-		"providers:\n  generic:\n    webhook_secret: abc\n": ":3: the generic webhook secret must start with whsec_",
+		"http_addr: nope\n":                                                       ":1: http_addr \"nope\" is not HOST:PORT",
+		"database_url: mysql://x\n":                                               ":1: database_url must start with postgres://",
+		"time_zone: Mars/Base\n":                                                  ":1: unknown time_zone",
+		"log_level: loud\n":                                                       ":1: log_level \"loud\"",
+		"shutdown_timeout: soon\n":                                                ":1: bad duration \"soon\"",
+		"dispatcher:\n  lease: -1m\n":                                             ":2: dispatcher.lease must be a positive duration",
+		"dispatcher:\n  backoff: [5s, 0s]\n":                                      ":2: dispatcher.backoff[1] must be a positive duration",
+		"scheduler:\n  expire_schedule: every minute\n":                           ":2: scheduler.expire_schedule \"every minute\"",
+		"connectors:\n  hubspot: {}\n":                                            ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, sheets)",
+		"providers:\n  generic:\n    webhook_secret: abc\n":                       ":3: the generic webhook secret must start with whsec_",
 		"connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/api/\n": ":3: the Bitrix24 webhook URL must look like",
 		"fixed_links:\n  - slug: a\n    amount_minor: -5\n    currency: AMD\n":    ":2: fixed link \"a\" needs a positive amount_minor",
 	}
@@ -119,5 +124,42 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if cfg.HTTPAddr == "" {
 		t.Fatal("empty http_addr")
+	}
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	p := write(t, "log_level: loud\nshutdown_timeout: soon\ndispatcher:\n  lease: -1m\n  bogus: 1\nscheduler:\n  purge_schedule: \"61 * * * *\"\n")
+	_, err := load(t, p, nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{p + ":1: log_level", p + ":2: bad duration", p + ":4: dispatcher.lease", p + ":5: unknown key \"bogus\"", p + ":7: scheduler.purge_schedule"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestEnvProblemNamesTheVariableNotALine(t *testing.T) {
+	// The file sets the key on line 3, the environment overrides it with a
+	// bad value: the problem is the variable's, not the line's.
+	p := write(t, "connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/rest/1/abc/\n")
+	_, err := load(t, p, map[string]string{"PAYSYNC_BITRIX24_WEBHOOK_URL": "https://x.bitrix24.ru/api/"})
+	if err == nil || !strings.Contains(err.Error(), "PAYSYNC_BITRIX24_WEBHOOK_URL: the Bitrix24 webhook URL") || strings.Contains(err.Error(), ":3:") {
+		t.Fatalf("error = %v", err)
+	}
+	// And the other way round: the file's bad value is the line's.
+	p = write(t, "connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/api/\n")
+	_, err = load(t, p, nil)
+	if err == nil || !strings.Contains(err.Error(), p+":3: the Bitrix24 webhook URL") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestBitrixWebhookWithExampleMethodAccepted(t *testing.T) {
+	// docs/bitrix24.md: the URL Bitrix24 shows ends with an example method.
+	_, err := load(t, "", map[string]string{"PAYSYNC_BITRIX24_WEBHOOK_URL": "https://shop.bitrix24.ru/rest/1/abc123/profile.json"})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -30,7 +30,10 @@ const (
 type Error struct {
 	Code    string
 	Message string
-	Err     error
+	// Field, when set, names the input the error is about: a config key
+	// inside its section ("language"), or a JSON field ("items[0].quantity").
+	Field string
+	Err   error
 }
 
 func (e *Error) Error() string {
@@ -48,6 +51,20 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf returns an *Error with code and a formatted, user-safe message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an EINVALID *Error about one input field.
+func FieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorField returns the Field of the first *Error in err's chain.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for

@@ -37,19 +37,11 @@ type RateLimit struct {
 	Burst     int        // calls allowed at once (at least 1)
 }
 
-// DefaultRateLimits are the CRMs' published limits. A Deliver call is one
-// request in these terms: connectors batch (Bitrix24 batch takes 50 commands,
-// amoCRM 250 entities, Sheets a whole batchUpdate) and keep their own finer
-// limiter if one call makes several requests.
-var DefaultRateLimits = map[string]RateLimit{
-	"bitrix24": {PerSecond: 2, Burst: 2},
-	"amocrm":   {PerSecond: 7, Burst: 7},
-	"sheets":   {PerSecond: rate.Every(time.Second), Burst: 1}, // 60 write requests a minute
-}
-
-// DefaultRateLimit applies to connectors not listed in Options.RateLimits or
-// DefaultRateLimits.
-var DefaultRateLimit = RateLimit{PerSecond: 5, Burst: 5}
+// DefaultRateLimit applies to connectors not listed in Options.RateLimits:
+// none. Connectors pace their own requests to their CRM's budget (a Deliver
+// call is several batch requests, so only the connector knows what it
+// spends); the dispatcher's limiter is for tests and special cases.
+var DefaultRateLimit = RateLimit{PerSecond: rate.Inf, Burst: 1}
 
 // Options tune a Dispatcher. The zero value works.
 type Options struct {
@@ -69,8 +61,8 @@ type Options struct {
 	// Backoff is the retry schedule (default: 5s, 30s, 2m, 10m, 30m, 1h, 3h,
 	// 6h, then every 12h, dead 3 days after the record was enqueued).
 	Backoff Backoff
-	// RateLimits by connector name override DefaultRateLimits; connectors in
-	// neither get DefaultRateLimit. A zero PerSecond means the default.
+	// RateLimits by connector name limit calls to Deliver; connectors not
+	// listed get DefaultRateLimit (none). A zero PerSecond means the default.
 	RateLimits map[string]RateLimit
 	// Breaker configures every connector's circuit breaker.
 	Breaker Breaker
@@ -130,9 +122,6 @@ func (o Options) withDefaults() Options {
 func (o Options) rateLimit(connector string) RateLimit {
 	r, ok := o.RateLimits[connector]
 	if !ok || r.PerSecond <= 0 {
-		r, ok = DefaultRateLimits[connector]
-	}
-	if !ok {
 		r = DefaultRateLimit
 	}
 	if r.Burst < 1 {

@@ -156,23 +156,36 @@ func New(o Options) (*Service, error) {
 }
 
 // FromConfig builds the providers whose credentials are set and the Service.
-// Return and callback URLs point at cfg.PublicURL (else http://HTTPAddr).
 func FromConfig(cfg *config.Config, ledger *core.Ledger, store core.Store, logger *slog.Logger) (*Service, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	provs, err := ProvidersFromConfig(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	return New(Options{Ledger: ledger, Store: store, Providers: provs, Logger: logger,
+		ReconcileAfter: cfg.Scheduler.ReconcileAfter.D()})
+}
+
+// ProvidersFromConfig builds the providers whose credentials are set; serve
+// and `config check` both call it, so they refuse the same settings. Its
+// error is config.Problems, each at the key's line or environment variable.
+// Return and callback URLs point at cfg.PublicURL (else http://HTTPAddr).
+func ProvidersFromConfig(cfg *config.Config, logger *slog.Logger) ([]core.Provider, error) {
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	if base == "" {
 		base = "http://" + cfg.HTTPAddr
 	}
 	pc := cfg.Providers
 	var provs []core.Provider
+	var ps config.Problems
 	if pc.Generic.Enabled() {
 		g, err := generic.New(generic.Options{Secret: string(pc.Generic.WebhookSecret), PreviousSecret: string(pc.Generic.WebhookSecretPrevious)})
-		if err != nil {
-			return nil, err
+		ps = append(ps, cfg.ProblemsFrom("providers.generic.", err)...)
+		if err == nil {
+			provs = append(provs, g)
 		}
-		provs = append(provs, g)
 	}
 	if pc.VPOS.Enabled() {
 		v, err := vpos.New(vpos.Options{
@@ -183,10 +196,10 @@ func FromConfig(cfg *config.Config, ledger *core.Ledger, store core.Store, logge
 			LookupPath: pc.VPOS.LookupPath, SignatureHeader: pc.VPOS.SignatureHeader, IDHeader: pc.VPOS.IDHeader,
 			TimestampHeader: pc.VPOS.TimestampHeader, Fields: pc.VPOS.Fields, Statuses: pc.VPOS.Statuses,
 		})
-		if err != nil {
-			return nil, err
+		ps = append(ps, cfg.ProblemsFrom("providers.vpos.", err)...)
+		if err == nil {
+			provs = append(provs, v)
 		}
-		provs = append(provs, v)
 	}
 	if pc.ArCa.Enabled() {
 		a, err := arca.New(arca.Options{
@@ -196,17 +209,19 @@ func FromConfig(cfg *config.Config, ledger *core.Ledger, store core.Store, logge
 			ReturnURL:   base + "/webhooks/arca/return?order_id={order_id}",
 			CallbackURL: base + "/webhooks/arca",
 		})
-		if err != nil {
-			return nil, err
+		ps = append(ps, cfg.ProblemsFrom("providers.arca.", err)...)
+		if err == nil {
+			provs = append(provs, a)
 		}
-		provs = append(provs, a)
 	}
-	if cfg.PublicURL == "" && (pc.VPOS.Enabled() || pc.ArCa.Enabled()) {
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	if cfg.PublicURL == "" && (pc.VPOS.Enabled() || pc.ArCa.Enabled()) && logger != nil {
 		logger.Warn("PAYSYNC_PUBLIC_URL is not set: payment return and callback URLs point at " + base +
 			", which buyers and banks cannot reach; set it to paysync's public https URL")
 	}
-	return New(Options{Ledger: ledger, Store: store, Providers: provs, Logger: logger,
-		ReconcileAfter: cfg.Scheduler.ReconcileAfter.D()})
+	return provs, nil
 }
 
 // Providers lists the enabled provider names, sorted.

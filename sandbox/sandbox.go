@@ -1,15 +1,18 @@
 // Package sandbox serves every local double on one address, each under its
 // own prefix: /vpos (VPOS.am), /arca (ArCa/RBS, REST at /arca/payment/rest)
-// and /bitrix24 (a Bitrix24 portal). `paysync sandbox` and `paysync demo`
-// run it; tests use the doubles one by one.
+// and one prefix per registered CRM connector, named after it (/bitrix24,
+// /amocrm, /sheets: see package connectors). `paysync sandbox` and
+// `paysync demo` run it; tests use the doubles one by one.
 package sandbox
 
 import (
 	"net/http"
+	"sort"
 	"strings"
 
+	"github.com/paysync/paysync/connectors"
+	_ "github.com/paysync/paysync/connectors/all" // every CRM double of this release
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
-	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 )
 
@@ -20,13 +23,17 @@ type Options struct {
 	// PaysyncURL is the paysync that receives webhooks and callbacks, e.g.
 	// http://127.0.0.1:8080; empty drops them.
 	PaysyncURL string
+	// Dir is where doubles may write files (a service-account key, say);
+	// default a temporary folder.
+	Dir string
 }
 
 // Sandbox is the composed doubles.
 type Sandbox struct {
-	VPOS    *vpossandbox.Server
-	ArCa    *arcasandbox.Gateway
-	Bitrix  *bitrix24sandbox.Portal
+	VPOS *vpossandbox.Server
+	ArCa *arcasandbox.Gateway
+	// CRMs are the registered connectors' doubles, by connector name.
+	CRMs    map[string]connectors.Double
 	mux     *http.ServeMux
 	baseURL string
 }
@@ -34,7 +41,7 @@ type Sandbox struct {
 // New builds the doubles with their default credentials.
 func New(o Options) *Sandbox {
 	base := strings.TrimSuffix(o.BaseURL, "/")
-	s := &Sandbox{baseURL: base, mux: http.NewServeMux()}
+	s := &Sandbox{baseURL: base, mux: http.NewServeMux(), CRMs: map[string]connectors.Double{}}
 	vo := vpossandbox.Options{PublicURL: base + "/vpos"}
 	ao := arcasandbox.Options{PublicURL: base + "/arca"}
 	if o.PaysyncURL != "" {
@@ -44,10 +51,17 @@ func New(o Options) *Sandbox {
 	}
 	s.VPOS = vpossandbox.New(vo)
 	s.ArCa = arcasandbox.New(ao)
-	s.Bitrix = bitrix24sandbox.New(bitrix24sandbox.Options{PublicURL: base + "/bitrix24"})
 	s.mux.Handle("/vpos/", http.StripPrefix("/vpos", s.VPOS))
 	s.mux.Handle("/arca/", http.StripPrefix("/arca", s.ArCa))
-	s.mux.Handle("/bitrix24/", http.StripPrefix("/bitrix24", s.Bitrix))
+	for _, spec := range connectors.All() {
+		if spec.Sandbox == nil {
+			continue
+		}
+		prefix := "/" + spec.Name
+		d := spec.Sandbox(connectors.SandboxOptions{PublicURL: base + prefix, Dir: o.Dir})
+		s.CRMs[spec.Name] = d
+		s.mux.Handle(prefix+"/", http.StripPrefix(prefix, d))
+	}
 	s.mux.HandleFunc("GET /{$}", s.index)
 	return s
 }
@@ -58,25 +72,57 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serv
 func (s *Sandbox) Close() {
 	s.VPOS.Close()
 	s.ArCa.Close()
-	s.Bitrix.Close()
+	for _, d := range s.CRMs {
+		d.Close()
+	}
 }
 
 // Env is the paysync environment that points every provider and connector at this sandbox.
 func (s *Sandbox) Env() map[string]string {
-	return map[string]string{
-		"PAYSYNC_VPOS_BASE_URL":        s.baseURL + "/vpos",
-		"PAYSYNC_VPOS_API_TOKEN":       s.VPOS.Token(),
-		"PAYSYNC_VPOS_WEBHOOK_SECRET":  s.VPOS.WebhookSecret(),
-		"PAYSYNC_ARCA_BASE_URL":        s.baseURL + "/arca/payment/rest",
-		"PAYSYNC_ARCA_USERNAME":        arcasandbox.DefaultUsername,
-		"PAYSYNC_ARCA_PASSWORD":        arcasandbox.DefaultPassword,
-		"PAYSYNC_ARCA_CALLBACK_KEY":    arcasandbox.DefaultCallbackKey,
-		"PAYSYNC_BITRIX24_WEBHOOK_URL": s.Bitrix.WebhookURL(s.baseURL + "/bitrix24"),
+	env := map[string]string{
+		"PAYSYNC_VPOS_BASE_URL":       s.baseURL + "/vpos",
+		"PAYSYNC_VPOS_API_TOKEN":      s.VPOS.Token(),
+		"PAYSYNC_VPOS_WEBHOOK_SECRET": s.VPOS.WebhookSecret(),
+		"PAYSYNC_ARCA_BASE_URL":       s.baseURL + "/arca/payment/rest",
+		"PAYSYNC_ARCA_USERNAME":       arcasandbox.DefaultUsername,
+		"PAYSYNC_ARCA_PASSWORD":       arcasandbox.DefaultPassword,
+		"PAYSYNC_ARCA_CALLBACK_KEY":   arcasandbox.DefaultCallbackKey,
 	}
+	for _, d := range s.CRMs {
+		for k, v := range d.Env() {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// Describe says what each CRM double holds for an order, by connector name.
+func (s *Sandbox) Describe(orderID string) map[string]string {
+	out := map[string]string{}
+	for name, d := range s.CRMs {
+		out[name] = d.Describe(orderID)
+	}
+	return out
+}
+
+// CRMNames lists the CRM doubles, sorted.
+func (s *Sandbox) CRMNames() []string {
+	var out []string
+	for name := range s.CRMs {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("paysync sandbox: local doubles of VPOS.am (/vpos), ArCa (/arca/payment/rest) and Bitrix24 (/bitrix24/rest/…).\n" +
-		"Point paysync at them with the environment printed by `paysync sandbox`.\n"))
+	var b strings.Builder
+	b.WriteString("paysync sandbox: local doubles of VPOS.am (/vpos/), ArCa (/arca/payment/rest/)")
+	for _, name := range s.CRMNames() {
+		spec, _ := connectors.Lookup(name)
+		b.WriteString(", " + spec.Title + " (/" + name + "/)")
+	}
+	b.WriteString(".\nPoint paysync at them with the environment printed by `paysync sandbox`.\n")
+	w.Write([]byte(b.String()))
 }

@@ -60,7 +60,7 @@ func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, er
 		log.Info("migrations applied", "dialect", db.Dialect(), "versions", strings.Join(applied, ","))
 	}
 	a := &app{cfg: cfg, store: db, log: log}
-	conns := activeConnectors(cfg)
+	conns := cfg.EnabledConnectors()
 	a.ledger = &core.Ledger{
 		Store:      db,
 		Connectors: func() []string { return conns },

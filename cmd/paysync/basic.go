@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/paysync/paysync/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -70,12 +74,17 @@ func runConfigCheck(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := env.flags("config check").Parse(args); err != nil {
 		return err
 	}
-	cfg, err := env.loadConfig(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkMappings(cfg); err != nil {
+	cfg, err := config.Load(ctx, config.Path(env.configPath, os.LookupEnv), nil)
+	var ps config.Problems
+	if err != nil && (cfg == nil || !errors.As(err, &ps)) {
 		return &exitError{code: 2, msg: err.Error()}
+	}
+	// Build what serve builds (mappings, connectors, providers), without a
+	// database: the same checks, so that "ok" here means serve starts.
+	_, more := build(ctx, cfg, nil, nil)
+	ps = append(ps, more...)
+	if len(ps) > 0 {
+		return problemsExit(ps)
 	}
 	fmt.Fprintln(env.stdout, "ok")
 	return nil

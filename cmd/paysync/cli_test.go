@@ -115,3 +115,44 @@ func TestConnectorsCheckAgainstSandbox(t *testing.T) {
 		t.Fatalf("disabled AMD: %d %q", code, errs)
 	}
 }
+
+// TestConfigCheckEqualsServe: every config that serve refuses, config check
+// refuses too, with the same lines, and the other way round.
+func TestConfigCheckEqualsServe(t *testing.T) {
+	cases := []struct {
+		name, file string
+		env        map[string]string
+		want       string // in both outputs
+	}{
+		{"bad cron", "scheduler:\n  expire_schedule: \"@every\"\n", nil, ":2: scheduler.expire_schedule"},
+		{"arca language", "providers:\n  arca:\n    language: de\n", map[string]string{"PAYSYNC_ARCA_USERNAME": "shop-api", "PAYSYNC_ARCA_PASSWORD": "pw"}, ":3: providers.arca.language \"de\""},
+		{"whsec not base64", "providers:\n  generic:\n    webhook_secret: whsec_%%%\n", nil, ":3: generic webhooks: webhook secret: the part after whsec_ is not base64"},
+		{"whsec from env", "", map[string]string{"PAYSYNC_GENERIC_WEBHOOK_SECRET": "whsec_%%%"}, "PAYSYNC_GENERIC_WEBHOOK_SECRET: generic webhooks"},
+		{"vpos status", "providers:\n  vpos:\n    statuses:\n      captured: shipped\n", map[string]string{"PAYSYNC_VPOS_API_TOKEN": "t"}, ":4: providers.vpos.statuses: \"captured\" maps to \"shipped\""},
+		{"negative lease", "dispatcher:\n  lease: -1m\n", nil, ":2: dispatcher.lease must be a positive duration"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv("PAYSYNC_DATA_DIR", dir)
+			t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+			t.Setenv("PAYSYNC_HTTP_ADDR", "127.0.0.1:0")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			p := filepath.Join(dir, "config.yaml")
+			os.WriteFile(p, []byte(c.file), 0o600)
+			code, _, checkErr := cli(t, "--config", p, "config", "check")
+			if code != 2 || !strings.Contains(checkErr, c.want) {
+				t.Errorf("config check: exit %d, want 2 and %q in:\n%s", code, c.want, checkErr)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out, serveErr bytes.Buffer
+			code = run(ctx, []string{"--config", p, "serve"}, &out, &serveErr)
+			if code != 2 || !strings.Contains(serveErr.String(), c.want) {
+				t.Errorf("serve: exit %d, want 2 and %q in:\n%s", code, c.want, serveErr.String())
+			}
+		})
+	}
+}

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/sandbox"
 )
@@ -179,9 +181,16 @@ func demoTraffic(ctx context.Context, env *cmdEnv, a *app, sb *sandbox.Sandbox, 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	fmt.Fprintln(out, "\n3. paysync verified each payment, journaled it, and synced Bitrix24 deals through the outbox:")
+	fmt.Fprintln(out, "\n3. paysync verified each payment, journaled it, and synced the CRMs through the outbox:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "   ORDER\tSTATUS\tAMOUNT\tJOURNAL\tBITRIX24 DEAL\tSTAGE")
+	crms := sb.CRMNames()
+	header := "   ORDER\tSTATUS\tAMOUNT\tJOURNAL"
+	for _, name := range crms {
+		if spec, ok := connectors.Lookup(name); ok && slices.Contains(a.cfg.EnabledConnectors(), name) {
+			header += "\t" + strings.ToUpper(spec.Title)
+		}
+	}
+	fmt.Fprintln(tw, header)
 	for _, o := range orders {
 		id := o.body["order_id"].(string)
 		got, _ := a.store.GetOrder(ctx, id)
@@ -190,11 +199,18 @@ func demoTraffic(ctx context.Context, env *cmdEnv, a *app, sb *sandbox.Sandbox, 
 		for _, e := range j {
 			verdicts = append(verdicts, string(e.Verdict))
 		}
-		deal, stage := "-", "-"
-		if ds := sb.Bitrix.DealsByOrigin("paysync", id); len(ds) == 1 {
-			deal, stage = fmt.Sprint(ds[0].ID), ds[0].StageID
+		line := fmt.Sprintf("   %s\t%s\t%s\t%s", id, got.Status, got.Money(), strings.Join(verdicts, ","))
+		desc := sb.Describe(id)
+		for _, name := range crms {
+			if slices.Contains(a.cfg.EnabledConnectors(), name) {
+				d := desc[name]
+				if d == "" {
+					d = "-"
+				}
+				line += "\t" + d
+			}
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%s\t%s\n", id, got.Status, got.Money(), strings.Join(verdicts, ","), deal, stage)
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }

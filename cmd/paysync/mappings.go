@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/paysync/paysync/config"
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/mapping"
 )
 
@@ -31,7 +32,7 @@ func checkMappings(cfg *config.Config) error {
 	if _, err := mapping.LoadDir(dir, nil); err != nil {
 		return err
 	}
-	if conns := cfg.EnabledConnectors(); len(conns) > 0 {
+	if conns := connectors.WithMapping(cfg.EnabledConnectors()); len(conns) > 0 {
 		if _, err := mapping.LoadDir(dir, conns); err != nil {
 			return err
 		}

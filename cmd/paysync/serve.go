@@ -27,9 +27,6 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer a.Close()
-	if err := checkMappings(a.cfg); err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
 	d, err := startDaemon(ctx, a, nil)
 	if err != nil {
 		return err

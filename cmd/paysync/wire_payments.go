@@ -13,8 +13,9 @@ import (
 
 // wirePayments connects the payment providers (order links, webhooks,
 // confirmations) and the scheduler (expiry, reconcile, retention).
-func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon) error {
-	svc, err := payments.FromConfig(a.cfg, a.ledger, a.store, a.log)
+func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts) error {
+	svc, err := payments.New(payments.Options{Ledger: a.ledger, Store: a.store, Providers: p.providers, Logger: a.log,
+		ReconcileAfter: a.cfg.Scheduler.ReconcileAfter.D()})
 	if err != nil {
 		return &exitError{code: 2, msg: "paysync: " + err.Error()}
 	}

@@ -82,17 +82,17 @@ func New(o Options) (*Provider, error) {
 		o.BaseURL = TestBaseURL
 	}
 	if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, core.Errorf(core.EINVALID, "providers.arca.base_url %q is not an http(s) URL (e.g. %s)", o.BaseURL, TestBaseURL)
+		return nil, core.FieldErrorf("base_url", "providers.arca.base_url %q is not an http(s) URL (e.g. %s)", o.BaseURL, TestBaseURL)
 	}
 	if o.Username == "" || o.Password == "" {
-		return nil, core.Errorf(core.EINVALID, "ArCa needs PAYSYNC_ARCA_USERNAME and PAYSYNC_ARCA_PASSWORD (the API user the bank issued, usually ending in -api)")
+		return nil, core.FieldErrorf("username", "ArCa needs PAYSYNC_ARCA_USERNAME and PAYSYNC_ARCA_PASSWORD (the API user the bank issued, usually ending in -api)")
 	}
 	switch o.Language {
 	case "":
 		o.Language = "en"
 	case "en", "ru", "hy":
 	default:
-		return nil, core.Errorf(core.EINVALID, "providers.arca.language %q must be en, ru or hy", o.Language)
+		return nil, core.FieldErrorf("language", "providers.arca.language %q must be en, ru or hy", o.Language)
 	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = DefaultSessionTimeout

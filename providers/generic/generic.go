@@ -43,7 +43,7 @@ var _ core.Provider = (*Provider)(nil)
 func New(o Options) (*Provider, error) {
 	std, err := standardwebhooks.New(o.Secret, o.PreviousSecret)
 	if err != nil {
-		return nil, core.Errorf(core.EINVALID, "generic webhooks: %s: set PAYSYNC_GENERIC_WEBHOOK_SECRET to a whsec_ secret", core.ErrorMessage(err))
+		return nil, core.FieldErrorf("webhook_secret", "generic webhooks: %s: set PAYSYNC_GENERIC_WEBHOOK_SECRET to a whsec_ secret", core.ErrorMessage(err))
 	}
 	if o.Tolerance > 0 {
 		std.Tolerance = o.Tolerance

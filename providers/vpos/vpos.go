@@ -130,13 +130,13 @@ func New(o Options) (*Provider, error) {
 		o.BaseURL = DefaultBaseURL
 	}
 	if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, core.Errorf(core.EINVALID, "providers.vpos.base_url %q is not an http(s) URL", o.BaseURL)
+		return nil, core.FieldErrorf("base_url", "providers.vpos.base_url %q is not an http(s) URL", o.BaseURL)
 	}
 	if o.LookupPath == "" {
 		o.LookupPath = DefaultLookupPath
 	}
 	if !strings.HasPrefix(o.LookupPath, "/") {
-		return nil, core.Errorf(core.EINVALID, "providers.vpos.lookup_path %q must start with / (e.g. %s)", o.LookupPath, DefaultLookupPath)
+		return nil, core.FieldErrorf("lookup_path", "providers.vpos.lookup_path %q must start with / (e.g. %s)", o.LookupPath, DefaultLookupPath)
 	}
 	if o.SignatureHeader == "" {
 		o.SignatureHeader = standardwebhooks.HeaderSignature
@@ -155,14 +155,14 @@ func New(o Options) (*Provider, error) {
 		p.confirm = *o.ConfirmWithLookup
 	}
 	if p.confirm && o.APIToken == "" && o.WebhookSecret != "" {
-		return nil, core.Errorf(core.EINVALID, "VPOS.am webhooks are confirmed by a status lookup, which needs PAYSYNC_VPOS_API_TOKEN: set it, or set providers.vpos.confirm_with_lookup: false")
+		return nil, core.FieldErrorf("confirm_with_lookup", "VPOS.am webhooks are confirmed by a status lookup, which needs PAYSYNC_VPOS_API_TOKEN: set it, or set providers.vpos.confirm_with_lookup: false")
 	}
 	for k, v := range DefaultFields {
 		p.fields[k] = splitPaths(v)
 	}
 	for k, v := range o.Fields {
 		if _, ok := DefaultFields[k]; !ok {
-			return nil, core.Errorf(core.EINVALID, "providers.vpos.fields: unknown field %q (known: %s)", k, strings.Join(sortedKeys(DefaultFields), ", "))
+			return nil, core.FieldErrorf("fields."+k, "providers.vpos.fields: unknown field %q (known: %s)", k, strings.Join(sortedKeys(DefaultFields), ", "))
 		}
 		p.fields[k] = splitPaths(v)
 	}
@@ -172,7 +172,7 @@ func New(o Options) (*Provider, error) {
 	for k, v := range o.Statuses {
 		st := core.Status(strings.ToLower(strings.TrimSpace(v)))
 		if st != "" && st != "ignore" && st != useStatus && (!st.Valid() || st == core.StatusManualReview) {
-			return nil, core.Errorf(core.EINVALID, "providers.vpos.statuses: %q maps to %q, which is not pending, paid, failed, expired or refunded (or \"ignore\", or \"status\" to follow the status field)", k, v)
+			return nil, core.FieldErrorf("statuses."+k, "providers.vpos.statuses: %q maps to %q, which is not pending, paid, failed, expired or refunded (or \"ignore\", or \"status\" to follow the status field)", k, v)
 		}
 		if st == "ignore" {
 			st = ""
@@ -182,7 +182,7 @@ func New(o Options) (*Provider, error) {
 	if o.WebhookSecret != "" || o.PreviousWebhookSecret != "" {
 		std, err := standardwebhooks.New(o.WebhookSecret, o.PreviousWebhookSecret)
 		if err != nil {
-			return nil, core.Errorf(core.EINVALID, "PAYSYNC_VPOS_WEBHOOK_SECRET: %s", core.ErrorMessage(err))
+			return nil, core.FieldErrorf("webhook_secret", "the VPOS.am webhook secret: %s", core.ErrorMessage(err))
 		}
 		if o.Tolerance > 0 {
 			std.Tolerance = o.Tolerance
@@ -207,7 +207,6 @@ func (p *Provider) Capabilities() core.Capabilities {
 	api := p.o.APIToken != ""
 	return core.Capabilities{Title: "VPOS.am", CreatesLinks: api, LooksUp: api, ConfirmsByLookup: api && p.confirm}
 }
-
 
 // IdempotencyKey is the Idempotency-Key of an order's payment session. It is
 // stable, so a retried create (after a lost answer) returns the same session.

@@ -1,0 +1,183 @@
+// Package connectors is the registry of CRM connectors. Each connector
+// package (connectors/bitrix24, …) registers itself once, in an init
+// function: its name, its config section, its constructor, its account check
+// for `paysync connectors check`, the link to a record for the console, and
+// its local double for `paysync sandbox`. Package connectors/all imports every
+// connector of this release; adding a connector is a new package plus one
+// line there. Nothing else in paysync names a CRM.
+package connectors
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/mapping"
+)
+
+// Settings is a connector's section of the config file, `connectors.<name>`,
+// decoded from YAML (its fields' yaml tags) and overridden by PAYSYNC_*
+// environment variables (its fields' env tags). Settings are pointers to
+// structs.
+type Settings interface {
+	// Enabled reports whether the credentials that turn the connector on are set.
+	Enabled() bool
+}
+
+// Validator is implemented by settings that check their values. Validate
+// calls bad once per problem with the key inside the section (e.g.
+// "webhook_url") and a reason that says how to fix it; the config loader
+// turns the key into file:line or the environment variable it came from.
+type Validator interface {
+	Validate(bad func(key, reason string))
+}
+
+// Deps is what a connector is built from.
+type Deps struct {
+	// Settings is the connector's own section, as returned by Spec.Settings
+	// and filled from the config.
+	Settings Settings
+	// Store keeps connector state (OAuth tokens) and leases.
+	Store core.Store
+	// Mappings hands out the connector's live mapping (reloaded on SIGHUP).
+	Mappings Mappings
+	// Owner names this replica in leases.
+	Owner  string
+	Logger *slog.Logger
+	// HTTPClient, when set, is the transport for the CRM's API (tests).
+	HTTPClient *http.Client
+}
+
+// Mappings hands out the live mapping of a connector; *mapping.Set has it.
+type Mappings interface {
+	Get(connector string) *mapping.Mapping
+}
+
+// Spec is one connector's registration.
+type Spec struct {
+	// Name is the connector's name in config, mapping files, the outbox and links.
+	Name string
+	// Title is how people call the CRM ("Bitrix24").
+	Title string
+	// Settings returns the connector's config section with its defaults.
+	Settings func() Settings
+	// NoMapping: the connector reads no mapping file (mapping/<name>.yaml);
+	// Deps.Mappings holds none for it.
+	NoMapping bool
+	// New builds the connector from enabled settings. It must not call the
+	// CRM: serve and `config check` both build every enabled connector, so
+	// its errors are configuration problems.
+	New func(ctx context.Context, d Deps) (core.Connector, error)
+	// Check, when set, reads the live account for `paysync connectors
+	// check`: it prints what the mapping needs to know (stage ids,
+	// currencies, fields) to w and returns one problem per mismatch between
+	// m and the account, each with its fix. A non-nil error means the
+	// account could not be read.
+	Check func(ctx context.Context, d Deps, m *mapping.Mapping, w io.Writer) ([]string, error)
+	// RecordURL, when set, is the web address of the record behind a link,
+	// for the console; "" when unknown.
+	RecordURL func(s Settings, link core.CRMLink) string
+	// Sandbox, when set, builds the connector's local double for `paysync
+	// sandbox` and the demo.
+	Sandbox func(o SandboxOptions) Double
+}
+
+// SandboxOptions tell a double where it is served.
+type SandboxOptions struct {
+	// PublicURL is where the double is reached, e.g.
+	// http://127.0.0.1:8090/bitrix24 (the sandbox mounts each double under
+	// its connector's name).
+	PublicURL string
+	// Dir is a folder the double may write files to (a key file to point
+	// paysync at, say).
+	Dir string
+}
+
+// Double is a connector's local stand-in for its CRM.
+type Double interface {
+	http.Handler
+	// Env is the PAYSYNC_* environment that points paysync at this double.
+	Env() map[string]string
+	// Describe says in a few words what the double holds for an order
+	// ("deal 3 at stage WON"), "" when nothing: the demo prints it.
+	Describe(orderID string) string
+	// Close stops the double's background work.
+	Close()
+}
+
+var (
+	mu    sync.RWMutex
+	specs = map[string]Spec{}
+)
+
+// Register adds a connector. It panics on a missing name, settings or
+// constructor, and on a second registration of a name: both are
+// programming errors found at start.
+func Register(s Spec) {
+	if s.Name == "" || s.Settings == nil || s.New == nil {
+		panic("connectors: Register needs Name, Settings and New")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := specs[s.Name]; dup {
+		panic(fmt.Sprintf("connectors: %q registered twice", s.Name))
+	}
+	if s.Title == "" {
+		s.Title = s.Name
+	}
+	specs[s.Name] = s
+}
+
+// Unregister removes a connector; tests that register one of their own
+// remove it when they end.
+func Unregister(name string) {
+	mu.Lock()
+	defer mu.Unlock()
+	delete(specs, name)
+}
+
+// Lookup returns the registration of name.
+func Lookup(name string) (Spec, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	s, ok := specs[name]
+	return s, ok
+}
+
+// All lists every registered connector, sorted by name.
+func All() []Spec {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]Spec, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// WithMapping keeps the names of connectors that read a mapping file.
+func WithMapping(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if s, ok := Lookup(n); ok && !s.NoMapping {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Names lists every registered connector's name, sorted.
+func Names() []string {
+	all := All()
+	out := make([]string, len(all))
+	for i, s := range all {
+		out[i] = s.Name
+	}
+	return out
+}
