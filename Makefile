@@ -1,8 +1,15 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: test demo build bench fuzz
+.PHONY: test lint demo build bench
 
-test:            ## the whole suite on SQLite and a throwaway PostgreSQL (what CI runs)
+test:            ## lint, then the whole suite on SQLite and a throwaway PostgreSQL (what CI runs)
 	scripts/test.sh
+
+# gofmt, go vet and staticcheck (pinned in go.mod as a tool: `go tool staticcheck`).
+# No check is turned off.
+lint:            ## gofmt check, go vet, staticcheck
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go tool staticcheck ./...
 
 demo:            ## serve + sandbox CRMs + sample Direct orders, on SQLite in ./data
 	go run ./cmd/paysync demo

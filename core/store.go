@@ -21,6 +21,19 @@ type Change struct {
 	Outbox []string
 }
 
+// BatchStore is what a store offers beyond Store for the dispatcher to
+// settle a batch in a few statements (storage.DB has it). Without it the
+// dispatcher makes the same reads and writes one order and one record at a time.
+type BatchStore interface {
+	// LoadDeliveries returns the deliveries of the known orders among
+	// orderIDs: order, link in connector, journal entries past the link.
+	LoadDeliveries(ctx context.Context, connector string, orderIDs []string) ([]Delivery, error)
+	// CompleteOutboxBatch settles records in one transaction; each one is
+	// guarded by its own token (ELEASELOST in its slot), a non-nil error means
+	// nothing applied.
+	CompleteOutboxBatch(ctx context.Context, cs []Completion) ([]error, error)
+}
+
 // Store is what a storage driver provides. Both drivers (PostgreSQL and
 // SQLite) pass the same conformance suite in storage/storagetest.
 type Store interface {

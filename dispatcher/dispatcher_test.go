@@ -16,6 +16,7 @@ import (
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -29,12 +30,12 @@ func init() {
 
 // fast are options for tests on the wall clock: short polls and retries, so
 // that work moves quickly; the assertions still only count.
-func fast(owner string) dispatcher.Options {
+func fast(t testing.TB, owner string) dispatcher.Options {
 	return dispatcher.Options{
 		Owner: owner, Lease: 5 * time.Second, PollInterval: 10 * time.Millisecond,
 		Backoff:    dispatcher.Backoff{Steps: []time.Duration{5 * time.Millisecond}, Every: 10 * time.Millisecond},
 		Breaker:    dispatcher.Breaker{Cooldown: 20 * time.Millisecond},
-		RateLimits: unlimited, Logger: quiet(), ShutdownTimeout: 5 * time.Second,
+		RateLimits: unlimited, Logger: testutil.Logger(t), ShutdownTimeout: 5 * time.Second,
 	}
 }
 
@@ -55,7 +56,7 @@ func TestCrashBetweenWriteAndAck(t *testing.T) {
 		crm.SetAfterWrite(func(string) {
 			once.Do(func() { a.killed.Store(true); killA() })
 		})
-		optA := dispatcher.Options{Owner: "replica-a", Clock: clock, Logger: quiet(), RateLimits: unlimited}
+		optA := dispatcher.Options{Owner: "replica-a", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited}
 		doneA := make(chan error, 1)
 		go func() { doneA <- dispatcher.New(a, []core.Connector{crm}, optA).Run(ctxA) }()
 		if err := <-doneA; err != nil {
@@ -72,14 +73,14 @@ func TestCrashBetweenWriteAndAck(t *testing.T) {
 		}
 
 		b := &killable{DB: db}
-		optB := dispatcher.Options{Owner: "replica-b", Clock: clock, Logger: quiet(), RateLimits: unlimited}
+		optB := dispatcher.Options{Owner: "replica-b", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited}
 		db2 := dispatcher.New(b, []core.Connector{crm}, optB)
 		stale := clock.Timers() // left behind by replica a
 		start(t, db2)
 		// b asked for the lease and sleeps on its follower timer.
-		eventually(t, "replica b tried to lead", func() bool { return b.leases.Load() >= 1 && clock.Timers() == stale+1 })
+		testutil.Eventually(t, "replica b tried to lead", func() bool { return b.leases.Load() >= 1 && clock.Timers() == stale+1 })
 		clock.Advance(30 * time.Second) // half the lease: a's claim still stands
-		eventually(t, "replica b tried again", func() bool { return b.leases.Load() >= 2 && clock.Timers() == 1 })
+		testutil.Eventually(t, "replica b tried again", func() bool { return b.leases.Load() >= 2 && clock.Timers() == 1 })
 		if n := len(crm.Writes("o-1")); n != 1 {
 			t.Fatalf("redelivered before the lease expired: %d writes", n)
 		}
@@ -88,7 +89,7 @@ func TestCrashBetweenWriteAndAck(t *testing.T) {
 		}
 
 		clock.Advance(31 * time.Second) // past the lease
-		eventually(t, "redelivered and acked", func() bool {
+		testutil.Eventually(t, "redelivered and acked", func() bool {
 			return countState(t, db, "crm", core.DeliveryDelivered) == 1
 		})
 		if crm.Len() != 1 {
@@ -156,7 +157,7 @@ func propertyRun(t *testing.T, dialect string, seed uint64) {
 		if current != nil {
 			current.stop(t)
 		}
-		opt := fast(fmt.Sprintf("replica-%d", roll(1000)))
+		opt := fast(t, fmt.Sprintf("replica-%d", roll(1000)))
 		current = start(t, dispatcher.New(db, []core.Connector{crm}, opt))
 	}
 	restart()
@@ -181,7 +182,7 @@ func propertyRun(t *testing.T, dialect string, seed uint64) {
 		time.Sleep(time.Duration(roll(1500)) * time.Microsecond)
 	}
 
-	eventually(t, "every record delivered", func() bool {
+	testutil.Eventually(t, "every record delivered", func() bool {
 		return countState(t, db, "crm", core.DeliveryPending) == 0
 	})
 	if n := countState(t, db, "crm", core.DeliveryDead); n != 0 {
@@ -227,24 +228,24 @@ func TestFailingConnectorDoesNotDelayAnother(t *testing.T) {
 		for i := range n / 2 {
 			create(t, db, fmt.Sprintf("o-%d", i), "good", "bad")
 		}
-		opt := fast("replica")
+		opt := fast(t, "replica")
 		opt.DeliverTimeout = time.Minute
 		r := start(t, dispatcher.New(db, []core.Connector{bad, good}, opt))
 
-		eventually(t, "bad connector called", func() bool { return bad.Calls() >= 1 })
-		eventually(t, "good connector delivered the first half", func() bool {
+		testutil.Eventually(t, "bad connector called", func() bool { return bad.Calls() >= 1 })
+		testutil.Eventually(t, "good connector delivered the first half", func() bool {
 			return countState(t, db, "good", core.DeliveryDelivered) == n/2
 		})
 		if bad.Calls() != 1 {
 			t.Fatalf("bad connector calls = %d while the first hangs", bad.Calls())
 		}
 		close(hang)
-		eventually(t, "bad connector failing", func() bool { return bad.Calls() >= 2 })
+		testutil.Eventually(t, "bad connector failing", func() bool { return bad.Calls() >= 2 })
 
 		for i := n / 2; i < n; i++ {
 			create(t, db, fmt.Sprintf("o-%d", i), "good", "bad")
 		}
-		eventually(t, "good connector delivered everything", func() bool {
+		testutil.Eventually(t, "good connector delivered everything", func() bool {
 			return countState(t, db, "good", core.DeliveryDelivered) == n
 		})
 		if good.Len() != n {
@@ -272,8 +273,8 @@ func TestPermanentErrorDeadLettersAtOnce(t *testing.T) {
 		for _, id := range []string{"o-1", "o-2", "o-3"} {
 			create(t, db, id, "crm")
 		}
-		start(t, dispatcher.New(db, []core.Connector{crm}, fast("replica")))
-		eventually(t, "settled", func() bool {
+		start(t, dispatcher.New(db, []core.Connector{crm}, fast(t, "replica")))
+		testutil.Eventually(t, "settled", func() bool {
 			return countState(t, db, "crm", core.DeliveryDelivered) == 2 && countState(t, db, "crm", core.DeliveryDead) == 1
 		})
 		dead := records(t, db, "crm", core.DeliveryDead)
@@ -301,7 +302,7 @@ func TestBackoffSchedule(t *testing.T) {
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
 		backoff := dispatcher.Backoff{NoJitter: true}
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Backoff: backoff, Logger: quiet(),
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Backoff: backoff, Logger: testutil.Logger(t),
 			RateLimits: unlimited,
 			// A breaker that never trips: this test is about the schedule alone.
 			Breaker: dispatcher.Breaker{Failures: 1 << 30, Ratio: 1, Window: 1000, MinCalls: 1000}}
@@ -311,7 +312,7 @@ func TestBackoffSchedule(t *testing.T) {
 		for attempt := 1; ; attempt++ {
 			at := clock.Now()
 			var r core.OutboxRecord
-			eventually(t, fmt.Sprintf("attempt %d settled", attempt), func() bool {
+			testutil.Eventually(t, fmt.Sprintf("attempt %d settled", attempt), func() bool {
 				r = onlyRecord(t, db, "o-1")
 				return r.Attempts == attempt && r.LeaseToken == ""
 			})
@@ -390,9 +391,9 @@ func TestBackoffJitterApplied(t *testing.T) {
 			create(t, db, fmt.Sprintf("o-%d", i), "crm")
 		}
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Logger: quiet(), RateLimits: unlimited}
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited}
 		start(t, dispatcher.New(db, []core.Connector{crm}, opt))
-		eventually(t, "all tried", func() bool {
+		testutil.Eventually(t, "all tried", func() bool {
 			for _, r := range records(t, db, "crm", "") {
 				if r.Attempts != 1 || r.LeaseToken != "" {
 					return false
@@ -442,7 +443,7 @@ func TestTwoReplicasNeverOverlap(t *testing.T) {
 		}
 		ds := make([]*dispatcher.Dispatcher, 2)
 		replica := func(i, gen int) *running {
-			opt := fast(fmt.Sprintf("replica-%d-%d", i, gen))
+			opt := fast(t, fmt.Sprintf("replica-%d-%d", i, gen))
 			opt.Lease = time.Second
 			opt.ShutdownTimeout = 50 * time.Millisecond
 			opt.Wake = stores[i].Subscribe(t.Context())
@@ -484,14 +485,14 @@ func TestTwoReplicasNeverOverlap(t *testing.T) {
 			if step%15 == 14 { // restart a replica once the other has taken its connectors over
 				i := (step / 15) % 2
 				live[i].stop(t)
-				eventually(t, "fail-over", func() bool { return leadsAll(1 - i) })
+				testutil.Eventually(t, "fail-over", func() bool { return leadsAll(1 - i) })
 				failovers++
 				live[i] = replica(i, step)
 			}
 			time.Sleep(time.Duration(roll(5)) * time.Millisecond)
 		}
 
-		eventually(t, "everything delivered", func() bool {
+		testutil.Eventually(t, "everything delivered", func() bool {
 			n := 0
 			for _, c := range names {
 				n += countState(t, stores[0], c, core.DeliveryDelivered)
@@ -529,14 +530,14 @@ func TestCircuitBreaker(t *testing.T) {
 		create(t, db, "o-1", "crm")
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: quiet(), RateLimits: unlimited,
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
 			Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Second}, Every: time.Second, NoJitter: true},
 			Breaker: dispatcher.Breaker{Failures: 3, Cooldown: time.Minute}}
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
 		start(t, d)
 
 		for call := 1; call <= 3; call++ {
-			eventually(t, fmt.Sprintf("call %d", call), func() bool {
+			testutil.Eventually(t, fmt.Sprintf("call %d", call), func() bool {
 				r := onlyRecord(t, db, "o-1")
 				return crm.Calls() == call && r.Attempts == call && r.LeaseToken == ""
 			})
@@ -564,7 +565,7 @@ func TestCircuitBreaker(t *testing.T) {
 		}
 
 		clock.Advance(30 * time.Second) // cool-down over: one probe, still failing
-		eventually(t, "failed probe", func() bool { return crm.Calls() == 4 && stateOf(t, d, "crm").State == dispatcher.StateOpen })
+		testutil.Eventually(t, "failed probe", func() bool { return crm.Calls() == 4 && stateOf(t, d, "crm").State == dispatcher.StateOpen })
 		if s := stateOf(t, d, "crm"); !s.Until.Equal(clock.Now().Add(2 * time.Minute)) {
 			t.Fatalf("after a failed probe: open until %s, want +2m", s.Until)
 		}
@@ -573,7 +574,7 @@ func TestCircuitBreaker(t *testing.T) {
 		create(t, db, "o-3", "crm")
 		crm.SetDown(nil)
 		clock.Advance(2 * time.Minute)
-		eventually(t, "all delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		testutil.Eventually(t, "all delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
 		sizes := crm.BatchSizes()
 		if len(sizes) != 6 || sizes[4] != 1 || sizes[5] != 2 {
 			t.Fatalf("batch sizes = %v, want a probe of 1 then the other 2", sizes)
@@ -602,7 +603,7 @@ func TestGracefulShutdown(t *testing.T) {
 					case <-ctx.Done():
 					}
 				})
-				opt := fast("replica")
+				opt := fast(t, "replica")
 				opt.ShutdownTimeout = 200 * time.Millisecond
 				if finishes {
 					opt.ShutdownTimeout = time.Minute
@@ -650,7 +651,7 @@ func TestNeedsReauthPauses(t *testing.T) {
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
 		start(t, d)
 
-		eventually(t, "released", func() bool {
+		testutil.Eventually(t, "released", func() bool {
 			rs := records(t, db, "crm", core.DeliveryPending)
 			return crm.Calls() == 1 && len(rs) == 2 && rs[0].LeaseToken == "" && rs[1].LeaseToken == ""
 		})
@@ -677,7 +678,7 @@ func TestNeedsReauthPauses(t *testing.T) {
 
 		crm.SetDown(nil)
 		clock.Advance(time.Minute)
-		eventually(t, "all delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		testutil.Eventually(t, "all delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
 		for _, r := range records(t, db, "crm", "") {
 			if r.Attempts != 1 {
 				t.Fatalf("record %d has %d attempts, want 1: the paused try must not count", r.ID, r.Attempts)
@@ -699,10 +700,10 @@ func TestSlowDownPausesConnector(t *testing.T) {
 		create(t, db, "o-1", "crm")
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: quiet(), RateLimits: unlimited}
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited}
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
 		start(t, d)
-		eventually(t, "rate limited", func() bool {
+		testutil.Eventually(t, "rate limited", func() bool {
 			r := onlyRecord(t, db, "o-1")
 			return r.Attempts == 1 && r.LeaseToken == ""
 		})
@@ -720,7 +721,7 @@ func TestSlowDownPausesConnector(t *testing.T) {
 			t.Fatalf("called while paused: %d", crm.Calls())
 		}
 		clock.Advance(30 * time.Second)
-		eventually(t, "both delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 2 })
+		testutil.Eventually(t, "both delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 2 })
 	})
 }
 
@@ -751,11 +752,11 @@ func TestCoalesceAndResync(t *testing.T) {
 					seen = append(seen, b...)
 				})
 				reg := prometheus.NewRegistry()
-				opt := fast("replica")
+				opt := fast(t, "replica")
 				opt.Registerer = reg
 				d := dispatcher.New(store, []core.Connector{crm}, opt)
 				start(t, d)
-				eventually(t, "delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+				testutil.Eventually(t, "delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
 				mu.Lock()
 				first := seen[0]
 				mu.Unlock()
@@ -777,7 +778,7 @@ func TestCoalesceAndResync(t *testing.T) {
 				if err := move(db, o, core.StatusRefunded, "crm"); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, "refund delivered", func() bool { return len(crm.Writes("")) == 2 })
+				testutil.Eventually(t, "refund delivered", func() bool { return len(crm.Writes("")) == 2 })
 				mu.Lock()
 				second := seen[len(seen)-1]
 				mu.Unlock()
@@ -788,11 +789,11 @@ func TestCoalesceAndResync(t *testing.T) {
 				if err := d.Resync(bg, "o-1", "crm"); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, "resync written", func() bool { return len(crm.Writes("")) == 3 })
+				testutil.Eventually(t, "resync written", func() bool { return len(crm.Writes("")) == 3 })
 				if err := d.Resync(bg, "o-1", "nope"); core.ErrorCode(err) != core.EINVALID {
 					t.Fatalf("resync to an unknown connector: %v", err)
 				}
-				eventually(t, "all settled", func() bool { return countState(t, db, "crm", core.DeliveryPending) == 0 })
+				testutil.Eventually(t, "all settled", func() bool { return countState(t, db, "crm", core.DeliveryPending) == 0 })
 				crm.Check(t)
 
 				text := gather(t, reg)
@@ -822,9 +823,9 @@ func TestRetryDead(t *testing.T) {
 		crm.Refuse("o-2", "refused for now")
 		o1 := create(t, db, "o-1", "crm")
 		create(t, db, "o-2", "crm")
-		d := dispatcher.New(db, []core.Connector{crm}, fast("replica"))
+		d := dispatcher.New(db, []core.Connector{crm}, fast(t, "replica"))
 		start(t, d)
-		eventually(t, "dead", func() bool { return countState(t, db, "crm", core.DeliveryDead) == 2 })
+		testutil.Eventually(t, "dead", func() bool { return countState(t, db, "crm", core.DeliveryDead) == 2 })
 		crm.Refuse("o-1", "")
 		crm.Refuse("o-2", "")
 
@@ -832,7 +833,7 @@ func TestRetryDead(t *testing.T) {
 		if err := move(db, o1, core.StatusPaid, "crm"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "o-1 v2 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 1 })
+		testutil.Eventually(t, "o-1 v2 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 1 })
 
 		var o2dead int64
 		for _, r := range records(t, db, "crm", core.DeliveryDead) {
@@ -843,11 +844,11 @@ func TestRetryDead(t *testing.T) {
 		if err := d.RetryDead(bg, o2dead); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "o-2 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 2 })
+		testutil.Eventually(t, "o-2 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 2 })
 		if n, err := d.RetryAllDead(bg, "crm"); err != nil || n != 1 {
 			t.Fatalf("RetryAllDead = %d, %v; want the one superseded record", n, err)
 		}
-		eventually(t, "all delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		testutil.Eventually(t, "all delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
 		if w1, w2 := len(crm.Writes("o-1")), len(crm.Writes("o-2")); w1 != 1 || w2 != 1 {
 			t.Fatalf("writes o-1 %d, o-2 %d; want 1 each (the superseded v1 is not written)", w1, w2)
 		}
@@ -911,9 +912,9 @@ func TestLeaseLostIsDropped(t *testing.T) {
 			})
 		})
 		reg := prometheus.NewRegistry()
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Logger: quiet(), RateLimits: unlimited, Registerer: reg}
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited, Registerer: reg}
 		start(t, dispatcher.New(db, []core.Connector{crm}, opt))
-		eventually(t, "lease loss counted", func() bool {
+		testutil.Eventually(t, "lease loss counted", func() bool {
 			return strings.Contains(gather(t, reg), `paysync_delivery_attempts_total{connector="crm",outcome="lease_lost"} 1`)
 		})
 		if len(stolen) != 1 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,14 +18,6 @@ import (
 )
 
 var bg = context.Background()
-
-// quiet is the test logger: silent unless PAYSYNC_TEST_LOG is set.
-func quiet() *slog.Logger {
-	if os.Getenv("PAYSYNC_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
 
 // slogTo logs everything to w.
 func slogTo(w io.Writer) *slog.Logger {
@@ -84,19 +75,6 @@ func move(s core.Store, o *core.Order, to core.Status, connectors ...string) err
 	}
 	*o = next
 	return nil
-}
-
-// eventually polls cond until it holds, failing after a generous deadline:
-// the tests count what happened, they never time it.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(3 * time.Millisecond)
-	}
 }
 
 // running is a dispatcher started in the background.

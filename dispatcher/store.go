@@ -7,25 +7,12 @@ import (
 	"github.com/paysync/paysync/core"
 )
 
-// batchStore is what a store offers beyond core.Store to settle a batch in a
-// few statements (storage.DB has it). Without it the dispatcher makes the
-// same reads and writes one order and one record at a time.
-type batchStore interface {
-	// LoadDeliveries returns the deliveries of the known orders among
-	// orderIDs: order, link in connector, journal entries past the link.
-	LoadDeliveries(ctx context.Context, connector string, orderIDs []string) ([]core.Delivery, error)
-	// CompleteOutboxBatch settles records in one transaction; each one is
-	// guarded by its own token (ELEASELOST in its slot), a non-nil error means
-	// nothing applied.
-	CompleteOutboxBatch(ctx context.Context, cs []core.Completion) ([]error, error)
-}
-
 // loadDeliveries reads the deliveries for orderIDs; an order that cannot be
 // read is in failed with the reason (ENOTFOUND for an unknown order).
 func loadDeliveries(ctx context.Context, s core.Store, connector string, orderIDs []string) (found map[string]core.Delivery, failed map[string]error, err error) {
 	found = make(map[string]core.Delivery, len(orderIDs))
 	failed = map[string]error{}
-	if b, ok := s.(batchStore); ok {
+	if b, ok := s.(core.BatchStore); ok {
 		ds, err := b.LoadDeliveries(ctx, connector, orderIDs)
 		if err != nil {
 			return nil, nil, err
@@ -82,7 +69,7 @@ func loadOne(ctx context.Context, s core.Store, connector, orderID string) (core
 
 // completeAll settles cs; errs[i] is the outcome of cs[i].
 func completeAll(ctx context.Context, s core.Store, cs []core.Completion) []error {
-	if b, ok := s.(batchStore); ok {
+	if b, ok := s.(core.BatchStore); ok {
 		errs, err := b.CompleteOutboxBatch(ctx, cs)
 		if err == nil {
 			return errs

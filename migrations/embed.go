@@ -8,3 +8,13 @@ import "embed"
 //
 //go:embed postgres/*.sql sqlite/*.sql
 var FS embed.FS
+
+// Names lists a dialect's migration files in the order they apply.
+func Names(dialect string) []string {
+	entries, _ := FS.ReadDir(dialect)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}

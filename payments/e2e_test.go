@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
 )
@@ -80,9 +81,9 @@ func TestEndToEndVPOS(t *testing.T) {
 		}
 		// A partial refund, then the rest: each confirmed by lookup.
 		h.vpos.Refund("V-1", 500000)
-		waitFor(t, "partial refund", func() bool { return h.get("V-1").RefundedMinor == 500000 })
+		testutil.Eventually(t, "partial refund", func() bool { return h.get("V-1").RefundedMinor == 500000 })
 		h.vpos.Refund("V-1", 0)
-		waitFor(t, "full refund", func() bool { return h.get("V-1").RefundedMinor == 1500000 })
+		testutil.Eventually(t, "full refund", func() bool { return h.get("V-1").RefundedMinor == 1500000 })
 		if h.get("V-1").Status != core.StatusRefunded {
 			t.Fatal("not refunded")
 		}
@@ -103,12 +104,12 @@ func TestEndToEndArca(t *testing.T) {
 				}
 				checkPaidOnce(t, h, "R-1")
 				h.arca.Refund("R-1", 300000)
-				waitFor(t, "refund", func() bool {
+				testutil.Eventually(t, "refund", func() bool {
 					o := h.get("R-1")
 					return o.Status == core.StatusRefunded && o.RefundedMinor == 300000
 				})
 				h.arca.Refund("R-1", 200000)
-				waitFor(t, "second refund", func() bool { return h.get("R-1").RefundedMinor == 500000 })
+				testutil.Eventually(t, "second refund", func() bool { return h.get("R-1").RefundedMinor == 500000 })
 			})
 		})
 	}
@@ -177,7 +178,7 @@ func TestDuplicateAndReorderedDeliveries(t *testing.T) {
 		}
 		h.arca.WaitCallbacks()
 		// The late "deposited" callback must not move it back.
-		waitFor(t, "both callbacks looked up", func() bool { return count(h.verdicts("D-2"), core.VerdictUnconfirmed) >= 2 })
+		testutil.Eventually(t, "both callbacks looked up", func() bool { return count(h.verdicts("D-2"), core.VerdictUnconfirmed) >= 2 })
 		if got := h.get("D-2").Status; got != core.StatusRefunded {
 			t.Fatalf("moved back to %s", got)
 		}
@@ -415,7 +416,7 @@ func TestShutdownWithHungLookup(t *testing.T) {
 	h.vpos.HangNext(1)
 	h.vpos.Pay("S-1")
 	h.waitVerdict("S-1", core.VerdictUnconfirmed, 1)
-	waitFor(t, "the lookup to hang", func() bool { return h.vpos.Stats().Injected == 1 })
+	testutil.Eventually(t, "the lookup to hang", func() bool { return h.vpos.Stats().Injected == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := h.svc.Shutdown(ctx); err == nil {

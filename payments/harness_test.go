@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/providers/arca"
 	"github.com/paysync/paysync/providers/generic"
@@ -54,10 +54,6 @@ type harnessOptions struct {
 	arca           arcasandbox.Options
 	vposConfirmOff bool
 	lookupTimeout  time.Duration
-}
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
@@ -100,7 +96,7 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := payments.Options{Ledger: h.ledger, Store: h.db, Providers: []core.Provider{g, v, a}, Logger: quietLogger(),
+	o := payments.Options{Ledger: h.ledger, Store: h.db, Providers: []core.Provider{g, v, a}, Logger: testutil.Logger(t),
 		ConfirmRetry: []time.Duration{}, LookupTimeout: lt}
 	if ho.svc != nil {
 		ho.svc(&o)
@@ -260,22 +256,10 @@ func (h *harness) sendGeneric(ev genericEvent) answer {
 	return h.do(h.signedRequest(genericSecret, id, time.Now(), ev.body()))
 }
 
-// waitFor polls cond until it holds, failing after a generous deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func (h *harness) waitStatus(id string, st core.Status) core.Order {
 	h.t.Helper()
 	var o core.Order
-	waitFor(h.t, "order "+id+" to be "+string(st), func() bool {
+	testutil.Eventually(h.t, "order "+id+" to be "+string(st), func() bool {
 		var err error
 		o, err = h.db.GetOrder(context.Background(), id)
 		return err == nil && o.Status == st
@@ -286,7 +270,7 @@ func (h *harness) waitStatus(id string, st core.Status) core.Order {
 // waitVerdict waits until the order's journal holds n entries with verdict v.
 func (h *harness) waitVerdict(id string, v core.Verdict, n int) {
 	h.t.Helper()
-	waitFor(h.t, fmt.Sprintf("%d %s entries for %s", n, v, id), func() bool {
+	testutil.Eventually(h.t, fmt.Sprintf("%d %s entries for %s", n, v, id), func() bool {
 		return count(h.verdicts(id), v) >= n
 	})
 }

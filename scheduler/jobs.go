@@ -28,7 +28,7 @@ func FromConfig(cfg *config.Config, store Leaser, p *payments.Service, logger *s
 		}
 		loc = l
 	}
-	s, err := New(Options{Store: store, Location: loc, Logger: logger})
+	s, err := New(Options{Store: store, Location: loc, Logger: logger, ShutdownTimeout: cfg.ShutdownTimeout.D()})
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,9 @@ type Options struct {
 	// Location is the time zone of cron specs (default local).
 	Location *time.Location
 	Logger   *slog.Logger
+	// ShutdownTimeout bounds how long Run waits for running jobs once its
+	// context ends (default 15s); then they are cancelled.
+	ShutdownTimeout time.Duration
 }
 
 // Scheduler runs jobs on the leader replica.
@@ -81,7 +84,8 @@ type Scheduler struct {
 	mu       sync.Mutex
 	jobs     map[string]*entry
 	leader   bool
-	until    time.Time // leadership is trusted until then (monotonic clock)
+	until    time.Time       // leadership is trusted until then (monotonic clock)
+	base     context.Context // Start's context without its cancellation: jobs outlive a stop request until Stop's deadline
 	jobCtx   context.Context
 	jobStop  context.CancelFunc
 	started  bool
@@ -173,6 +177,21 @@ func (s *Scheduler) Jobs() []string {
 	return out
 }
 
+// Run takes part in the leader election and runs the jobs while this
+// replica leads, until ctx ends; then it stops as Stop does, giving running
+// jobs Options.ShutdownTimeout to finish.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.Start(ctx)
+	<-ctx.Done()
+	grace := s.o.ShutdownTimeout
+	if grace <= 0 {
+		grace = 15 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	return s.Stop(sctx)
+}
+
 // Start takes part in the leader election and starts the cron clock. It
 // returns at once; Stop ends both.
 func (s *Scheduler) Start(ctx context.Context) {
@@ -182,7 +201,8 @@ func (s *Scheduler) Start(ctx context.Context) {
 		return
 	}
 	s.started = true
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.base = context.WithoutCancel(ctx)
+	loopCtx, cancel := context.WithCancel(s.base)
 	s.stopLoop = cancel
 	s.loopDone = make(chan struct{})
 	s.mu.Unlock()
@@ -214,7 +234,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 	<-s.loopDone
 	wasLeader := s.resign("stopping")
 	if wasLeader {
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rctx, cancel := context.WithTimeout(s.base, 5*time.Second)
 		defer cancel()
 		if rerr := s.o.Store.ReleaseLease(rctx, LeaseName, s.o.Owner); rerr != nil {
 			s.log.Warn("lease not released; another replica takes over when it expires", "err", rerr)
@@ -282,7 +302,7 @@ func (s *Scheduler) elect(ctx context.Context) {
 	// before the lease can expire and another replica start them.
 	s.until = start.Add(s.o.LeaseTTL - s.o.RenewEvery)
 	if s.jobCtx == nil {
-		s.jobCtx, s.jobStop = context.WithCancel(context.Background())
+		s.jobCtx, s.jobStop = context.WithCancel(s.base)
 	}
 	s.mu.Unlock()
 	if !was {

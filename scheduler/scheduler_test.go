@@ -1,12 +1,9 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,22 +11,10 @@ import (
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/scheduler"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestOneLeader runs two replicas on one database: only the leader runs
 // jobs, never both at once, and the other takes over when it stops.
@@ -39,7 +24,7 @@ func TestOneLeader(t *testing.T) {
 		var running, overlap atomic.Int32
 		runs := map[string]*atomic.Int32{"a": {}, "b": {}}
 		mk := func(owner string) *scheduler.Scheduler {
-			s, err := scheduler.New(scheduler.Options{Store: db, Owner: owner, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, Logger: quiet()})
+			s, err := scheduler.New(scheduler.Options{Store: db, Owner: owner, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond, Logger: testutil.Logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,18 +45,18 @@ func TestOneLeader(t *testing.T) {
 		a, b := mk("a"), mk("b")
 		ctx := context.Background()
 		a.Start(ctx)
-		waitFor(t, "a to lead", a.IsLeader)
+		testutil.Eventually(t, "a to lead", a.IsLeader)
 		b.Start(ctx)
 		defer b.Stop(ctx)
-		waitFor(t, "a to run twice", func() bool { return runs["a"].Load() >= 2 })
+		testutil.Eventually(t, "a to run twice", func() bool { return runs["a"].Load() >= 2 })
 		if b.IsLeader() || runs["b"].Load() != 0 {
 			t.Fatalf("b ran %d times while a led", runs["b"].Load())
 		}
 		if err := a.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "b to take over", b.IsLeader)
-		waitFor(t, "b to run", func() bool { return runs["b"].Load() >= 1 })
+		testutil.Eventually(t, "b to take over", b.IsLeader)
+		testutil.Eventually(t, "b to run", func() bool { return runs["b"].Load() >= 1 })
 		if a.IsLeader() {
 			t.Fatal("a still leads after Stop")
 		}
@@ -100,7 +85,7 @@ func TestLeadershipLostCancelsJobs(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dialect string) {
 		db := testdb.Open(t, dialect)
 		fl := &flakyLeaser{Leaser: db}
-		s, _ := scheduler.New(scheduler.Options{Store: fl, Owner: "a", LeaseTTL: 2 * time.Second, RenewEvery: 100 * time.Millisecond, Logger: quiet()})
+		s, _ := scheduler.New(scheduler.Options{Store: fl, Owner: "a", LeaseTTL: 2 * time.Second, RenewEvery: 100 * time.Millisecond, Logger: testutil.Logger(t)})
 		started := make(chan struct{}, 10)
 		var cancelled atomic.Bool
 		s.Add("long", "@every 1s", func(ctx context.Context) error {
@@ -114,35 +99,17 @@ func TestLeadershipLostCancelsJobs(t *testing.T) {
 		defer s.Stop(ctx)
 		<-started
 		fl.lost.Store(true)
-		waitFor(t, "the job to be cancelled", cancelled.Load)
+		testutil.Eventually(t, "the job to be cancelled", cancelled.Load)
 		if s.IsLeader() {
 			t.Fatal("still leader")
 		}
 	})
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNoOverlap: a run still going when the next is due makes cron skip it.
 func TestNoOverlap(t *testing.T) {
 	db := testdb.Open(t, "sqlite")
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, _ := scheduler.New(scheduler.Options{Store: db, LeaseTTL: 3 * time.Second, Logger: log})
 	release := make(chan struct{})
@@ -164,7 +131,7 @@ func TestNoOverlap(t *testing.T) {
 	})
 	ctx := context.Background()
 	s.Start(ctx)
-	waitFor(t, "a run to be skipped", func() bool { return strings.Contains(logs.String(), "cron: skip") })
+	testutil.Eventually(t, "a run to be skipped", func() bool { return strings.Contains(logs.String(), "cron: skip") })
 	close(release)
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -179,7 +146,7 @@ func TestNoOverlap(t *testing.T) {
 
 func TestAddValidates(t *testing.T) {
 	db := testdb.Open(t, "sqlite")
-	s, _ := scheduler.New(scheduler.Options{Store: db, Logger: quiet()})
+	s, _ := scheduler.New(scheduler.Options{Store: db, Logger: testutil.Logger(t)})
 	noop := func(context.Context) error { return nil }
 	if err := s.Add("bad", "every five minutes", noop); err == nil || !strings.Contains(err.Error(), "@every") {
 		t.Fatalf("bad spec: %v", err)
@@ -205,13 +172,13 @@ func TestFromConfig(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dialect string) {
 		db := testdb.Open(t, dialect)
 		ledger := &core.Ledger{Store: db}
-		svc, err := payments.New(payments.Options{Ledger: ledger, Store: db, Logger: quiet()})
+		svc, err := payments.New(payments.Options{Ledger: ledger, Store: db, Logger: testutil.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer svc.Close()
 		cfg := config.Defaults()
-		s, err := scheduler.FromConfig(&cfg, db, svc, quiet())
+		s, err := scheduler.FromConfig(&cfg, db, svc, testutil.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}

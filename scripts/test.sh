@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as `make test` and CI run it: starts a throwaway
-# PostgreSQL cluster (installing PostgreSQL if it is missing), then go vet and
-# go test -race over every package, on SQLite and PostgreSQL.
+# The whole test suite, as `make test` and CI run it: lint (gofmt, go vet,
+# staticcheck), then a throwaway PostgreSQL cluster (installing PostgreSQL if
+# it is missing) and go test -race over every package, on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,12 +11,12 @@ chmod 755 "$pgdir"
 cleanup() { scripts/test-postgres.sh stop "$pgdir/data" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT
 
+echo "== lint (make lint: gofmt, go vet, staticcheck)"
+make --no-print-directory lint
+
 echo "== starting a throwaway PostgreSQL cluster"
 eval "$(scripts/test-postgres.sh start "$pgdir/data")"
 echo "   $PAYSYNC_TEST_DATABASE_URL"
-
-echo "== go vet"
-go vet ./...
 
 echo "== go test -race (storage-backed tests run on sqlite and postgres)"
 log="$pgdir/go-test.log"

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/paysync/paysync/core"
@@ -211,14 +210,6 @@ func (db *DB) wrap(err error) error {
 		return err
 	}
 	return &core.Error{Code: core.EINTERNAL, Message: "database error", Err: scrub(err, db.dsn)}
-}
-
-func isUnique(err error) bool {
-	var pe *pq.Error
-	if errors.As(err, &pe) {
-		return pe.Code == "23505"
-	}
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 // redactURL hides the password of a database URL.

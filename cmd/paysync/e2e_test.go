@@ -16,6 +16,7 @@ import (
 
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
 
@@ -113,14 +114,7 @@ func (e *e2e) webhook(body []byte) int {
 // eventually polls cond until it holds or a generous deadline passes.
 func (e *e2e) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(e.t, what, cond)
 }
 
 func TestOrderBecomesBitrixDeal(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 )
 
 var (
@@ -56,26 +56,14 @@ func freeAddr(t *testing.T) string {
 
 type proc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 	addr string
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startServe runs `paysync serve` in dir with only the given environment.
 func startServe(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
-	p := &proc{addr: freeAddr(t), logs: &syncBuffer{}}
+	p := &proc{addr: freeAddr(t), logs: &testutil.SyncBuffer{}}
 	p.cmd = exec.Command(binary(t), "serve")
 	p.cmd.Dir = dir
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "PAYSYNC_HTTP_ADDR=" + p.addr}, env...)

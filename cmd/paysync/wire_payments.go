@@ -37,16 +37,10 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 	}
 	grace := a.cfg.ShutdownTimeout.D()
 	d.workers = append(d.workers,
-		func(ctx context.Context) error {
-			sch.Start(ctx)
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), grace)
-			defer cancel()
-			return sch.Stop(sctx)
-		},
+		sch.Run,
 		func(ctx context.Context) error {
 			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 			defer cancel()
 			err := svc.Shutdown(sctx)
 			svc.Close()

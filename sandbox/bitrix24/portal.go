@@ -97,7 +97,6 @@ type Portal struct {
 	scopes      []string
 	access      map[string]time.Time // access token -> expiry
 	refresh     map[string]bool      // refresh token -> still valid
-	tokenSeq    int
 	// operating time per method
 	operating map[string]*opWindow
 	forcedOp  map[string]time.Time
