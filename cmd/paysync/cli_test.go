@@ -156,3 +156,36 @@ func TestConfigCheckEqualsServe(t *testing.T) {
 		})
 	}
 }
+
+// TestCLIManners: help for a bare paysync and every command group, and
+// errors that say what is missing.
+func TestCLIManners(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PAYSYNC_DATA_DIR", filepath.Join(dir, "data"))
+	if code, _, errs := cli(t); code != 2 || !strings.Contains(errs, "Usage: paysync") {
+		t.Errorf("bare paysync: exit %d, want 2 with the help on stderr: %q", code, errs)
+	}
+	for _, group := range []string{"mapping", "config", "connectors"} {
+		code, out, _ := cli(t, group, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: paysync "+group+" COMMAND") || !strings.Contains(out, group+" ") {
+			t.Errorf("%s --help: exit %d %q", group, code, out)
+		}
+		if code, _, errs := cli(t, group); code != 2 || !strings.Contains(errs, "Usage: paysync "+group) {
+			t.Errorf("%s alone: exit %d %q", group, code, errs)
+		}
+	}
+	for _, cmd := range []string{"outbox", "orders"} {
+		if code, out, _ := cli(t, cmd, "--help"); code != 0 || !strings.Contains(out, "usage: paysync "+cmd) {
+			t.Errorf("%s --help: exit %d %q", cmd, code, out)
+		}
+	}
+	if code, _, errs := cli(t, "review", "IG-1", "--decision", "paid"); code != 2 || !strings.Contains(errs, "missing --note") {
+		t.Errorf("review without a note: exit %d %q", code, errs)
+	}
+	if code, _, _ := cli(t, "outbox", "stat"); code != 2 {
+		t.Errorf("outbox stat: exit %d, want 2", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("a mistyped command created the data directory")
+	}
+}

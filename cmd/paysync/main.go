@@ -68,7 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if len(args) == 0 || args[0] == "help" {
+	if len(args) == 0 {
+		// A bare paysync is a mistake of use: help, and a failing exit for scripts.
+		usage(stderr)
+		return 2
+	}
+	if args[0] == "help" {
 		usage(stdout)
 		return 0
 	}
@@ -78,6 +83,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c2, ok2 := commands[args[0]+" "+args[1]]; ok2 {
 			cmd, ok, rest = c2, true, args[2:]
 		}
+	}
+	if !ok && isGroup(args[0]) {
+		// `paysync outbox`, `paysync mapping --help`: the group's commands.
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+			groupUsage(stdout, args[0])
+			return 0
+		}
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "paysync: unknown command %q\n", args[0]+" "+args[1])
+		}
+		groupUsage(stderr, args[0])
+		return 2
 	}
 	if !ok {
 		fmt.Fprintf(stderr, "paysync: unknown command %q\n", strings.Join(args[:min(2, len(args))], " "))
@@ -113,6 +130,33 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].usage)
 	}
 	fmt.Fprintln(w, "\nEnvironment variables start with PAYSYNC_; see README.md and config.example.yaml.")
+}
+
+// isGroup reports whether name is the first word of two-word commands
+// ("outbox" of "outbox stats").
+func isGroup(name string) bool {
+	for n := range commands {
+		if strings.HasPrefix(n, name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// groupUsage lists the commands of one group.
+func groupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage: paysync %s COMMAND [flags]\n\nCommands:\n", group)
+	names := make([]string, 0)
+	for n := range commands {
+		if strings.HasPrefix(n, group+" ") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].usage)
+	}
+	fmt.Fprintf(w, "\nRun `paysync %s COMMAND --help` for a command's flags.\n", group)
 }
 
 // flags returns a FlagSet that writes its help to env.stderr and accepts --config too.

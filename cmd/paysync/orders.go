@@ -36,6 +36,10 @@ func runOrders(ctx context.Context, env *cmdEnv, args []string) error {
 		return &exitError{code: 2, msg: ordersUsage}
 	}
 	sub, rest := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fmt.Fprintln(env.stdout, ordersUsage)
+		return nil
+	}
 	fs := env.flags("orders " + sub)
 	asJSON := fs.Bool("json", false, "print JSON as the HTTP API does")
 	var file, status, q *string

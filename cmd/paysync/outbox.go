@@ -15,6 +15,8 @@ func init() {
 	register(command{name: "outbox", usage: "outbox stats|dead|retry ID|retry --all-dead|resync ORDER_ID", run: runOutbox})
 }
 
+const outboxUsage = "usage: paysync outbox stats|dead|retry ID|retry --all-dead|resync ORDER_ID [--json] [--connector NAME]"
+
 func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := env.flags("outbox")
 	asJSON := fs.Bool("json", false, "print JSON as the HTTP API does")
@@ -24,6 +26,14 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 	var rest []string
 	if len(args) > 0 {
 		sub, rest = args[0], args[1:]
+	}
+	switch sub {
+	case "stats", "dead", "retry", "resync":
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.stdout, outboxUsage)
+		return nil
+	default: // before opening the database: a typo creates no ./data
+		return &exitError{code: 2, msg: outboxUsage}
 	}
 	if err := fs.Parse(rest); err != nil {
 		return err
@@ -109,5 +119,5 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 		fmt.Fprintf(out, "enqueued %s for %v\n", fs.Arg(0), conns)
 		return nil
 	}
-	return &exitError{code: 2, msg: "usage: paysync outbox stats|dead|retry ID|retry --all-dead|resync ORDER_ID [--json] [--connector NAME]"}
+	return &exitError{code: 2, msg: outboxUsage}
 }

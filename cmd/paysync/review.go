@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/paysync/paysync/core"
 )
@@ -24,8 +25,18 @@ func runReview(ctx context.Context, env *cmdEnv, args []string) error {
 	if id == "" && fs.NArg() > 0 {
 		id = fs.Arg(0)
 	}
-	if id == "" || *decision == "" || *note == "" {
-		return &exitError{code: 2, msg: "usage: paysync review ID --decision paid|failed --note TEXT"}
+	var missing []string
+	if id == "" {
+		missing = append(missing, "the order id")
+	}
+	if *decision == "" {
+		missing = append(missing, "--decision paid|failed")
+	}
+	if *note == "" {
+		missing = append(missing, "--note TEXT (why, for the journal)")
+	}
+	if len(missing) > 0 {
+		return &exitError{code: 2, msg: "paysync review: missing " + strings.Join(missing, ", ") + "\nusage: paysync review ID --decision paid|failed --note TEXT"}
 	}
 	a, err := openApp(ctx, env)
 	if err != nil {
