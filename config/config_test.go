@@ -4,12 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/paysync/paysync/config"
+	"github.com/paysync/paysync/connectors"
 	_ "github.com/paysync/paysync/connectors/all" // their config sections
 )
 
@@ -161,5 +164,135 @@ func TestBitrixWebhookWithExampleMethodAccepted(t *testing.T) {
 	_, err := load(t, "", map[string]string{"PAYSYNC_BITRIX24_WEBHOOK_URL": "https://shop.bitrix24.ru/rest/1/abc123/profile.json"})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// keys lists every yaml key of v's type as dotted paths (list elements and
+// map entries are not descended into except for struct elements of lists).
+func keys(t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []string
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			p := name
+			if prefix != "" {
+				p = prefix + "." + name
+			}
+			out = append(out, p)
+			if p == "connectors" {
+				continue // by registered connector, below
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct || (ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct) {
+				out = append(out, keys(ft, p)...)
+			}
+		}
+	}
+	return out
+}
+
+// exampleKeys reads the dotted keys that config.example.yaml sets or shows
+// commented out ("# key: value" at the key's indentation).
+func exampleKeys(t *testing.T, path string) map[string]bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyRe := regexp.MustCompile(`^(- )?([a-z0-9_]+):`)
+	type frame struct {
+		indent int
+		path   string
+	}
+	var stack []frame
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		rest := line[indent:]
+		if strings.HasPrefix(rest, "#") {
+			after := strings.TrimPrefix(rest, "#")
+			spaces := len(after) - len(strings.TrimLeft(after, " "))
+			if spaces == 0 {
+				continue
+			}
+			indent += spaces - 1
+			rest = after[spaces:]
+		}
+		m := keyRe.FindStringSubmatch(rest)
+		if m == nil {
+			continue
+		}
+		if m[1] != "" {
+			indent += 2 // "- key:" is a key of a list element
+		}
+		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
+			stack = stack[:len(stack)-1]
+		}
+		p := m[2]
+		if len(stack) > 0 {
+			p = stack[len(stack)-1].path + "." + p
+		}
+		out[p] = true
+		stack = append(stack, frame{indent, p})
+	}
+	return out
+}
+
+// TestExampleShowsEveryKey: every key paysync knows appears in
+// config.example.yaml, set or commented out, and every environment
+// variable in the README.
+func TestExampleShowsEveryKey(t *testing.T) {
+	want := keys(reflect.TypeOf(config.Config{}), "")
+	for _, spec := range connectors.All() {
+		want = append(want, "connectors."+spec.Name)
+		want = append(want, keys(reflect.TypeOf(spec.Settings()), "connectors."+spec.Name)...)
+	}
+	have := exampleKeys(t, "../config.example.yaml")
+	for _, k := range want {
+		if !have[k] {
+			t.Errorf("config.example.yaml does not show %s", k)
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []string
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			if v, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ","); v != "" {
+				vars = append(vars, v)
+			}
+			collect(t.Field(i).Type)
+		}
+	}
+	collect(reflect.TypeOf(config.Config{}))
+	for _, spec := range connectors.All() {
+		collect(reflect.TypeOf(spec.Settings()))
+	}
+	for _, v := range vars {
+		if !strings.Contains(string(readme), v) {
+			t.Errorf("README.md does not document %s", v)
+		}
+	}
+	if len(want) < 40 || len(vars) < 20 {
+		t.Fatalf("found only %d keys and %d variables: the walk is broken", len(want), len(vars))
 	}
 }

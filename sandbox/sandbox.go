@@ -6,6 +6,7 @@
 package sandbox
 
 import (
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -26,6 +27,9 @@ type Options struct {
 	// Dir is where doubles may write files (a service-account key, say);
 	// default a temporary folder.
 	Dir string
+	// Logger hears of webhooks and callbacks paysync did not take
+	// (default: silent).
+	Logger *slog.Logger
 }
 
 // Sandbox is the composed doubles.
@@ -42,8 +46,8 @@ type Sandbox struct {
 func New(o Options) *Sandbox {
 	base := strings.TrimSuffix(o.BaseURL, "/")
 	s := &Sandbox{baseURL: base, mux: http.NewServeMux(), CRMs: map[string]connectors.Double{}}
-	vo := vpossandbox.Options{PublicURL: base + "/vpos"}
-	ao := arcasandbox.Options{PublicURL: base + "/arca"}
+	vo := vpossandbox.Options{PublicURL: base + "/vpos", Logger: o.Logger}
+	ao := arcasandbox.Options{PublicURL: base + "/arca", Logger: o.Logger}
 	if o.PaysyncURL != "" {
 		p := strings.TrimSuffix(o.PaysyncURL, "/")
 		vo.WebhookURL = p + "/webhooks/vpos"

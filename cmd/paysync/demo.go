@@ -57,7 +57,13 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 		return &exitError{code: 1, msg: fmt.Sprintf("paysync demo: cannot listen on %s: %v (pass --addr HOST:PORT)", *addr, err)}
 	}
 	base := "http://" + ln.Addr().String()
-	sb, sbSrv, err := listenSandbox(*sbAddr, base)
+	sbDir, err := os.MkdirTemp("", "paysync-demo-sandbox-")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer os.RemoveAll(sbDir)
+	sb, sbSrv, err := listenSandbox(*sbAddr, sandbox.Options{PaysyncURL: base, Dir: sbDir})
 	if err != nil {
 		ln.Close()
 		return err

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"time"
 
@@ -12,16 +14,18 @@ import (
 )
 
 func init() {
-	register(command{name: "sandbox", usage: "serve the local doubles of VPOS, ArCa and Bitrix24", run: runSandbox})
+	register(command{name: "sandbox", usage: "serve the local doubles of the payment providers and CRMs [--addr HOST:PORT] [--paysync URL]", run: runSandbox})
 }
 
-// listenSandbox starts the composed doubles on addr.
-func listenSandbox(addr, paysyncURL string) (*sandbox.Sandbox, *http.Server, error) {
+// listenSandbox starts the composed doubles on addr; o.BaseURL is set from
+// the address it got.
+func listenSandbox(addr string, o sandbox.Options) (*sandbox.Sandbox, *http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, msg: fmt.Sprintf("paysync: cannot listen on %s: %v (pass --sandbox-addr HOST:PORT)", addr, err)}
 	}
-	sb := sandbox.New(sandbox.Options{BaseURL: "http://" + ln.Addr().String(), PaysyncURL: paysyncURL})
+	o.BaseURL = "http://" + ln.Addr().String()
+	sb := sandbox.New(o)
 	srv := &http.Server{Addr: ln.Addr().String(), Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return sb, srv, nil
@@ -30,11 +34,25 @@ func listenSandbox(addr, paysyncURL string) (*sandbox.Sandbox, *http.Server, err
 func runSandbox(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := env.flags("sandbox")
 	addr := fs.String("addr", "127.0.0.1:8090", "address to serve the doubles on")
-	paysync := fs.String("paysync", "http://127.0.0.1:8080", "paysync base URL that receives the doubles' webhooks")
+	defPaysync := "http://127.0.0.1:8080"
+	if a := os.Getenv("PAYSYNC_HTTP_ADDR"); a != "" {
+		defPaysync = "http://" + a
+	}
+	paysync := fs.String("paysync", defPaysync, "paysync base URL that receives the doubles' webhooks and callbacks (default http://$PAYSYNC_HTTP_ADDR)")
+	dir := fs.String("dir", "", "folder for files the doubles hand out, such as the Google service-account key (default a temporary folder)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sb, srv, err := listenSandbox(*addr, *paysync)
+	if *dir == "" {
+		tmp, err := os.MkdirTemp("", "paysync-sandbox-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dir = tmp
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	sb, srv, err := listenSandbox(*addr, sandbox.Options{PaysyncURL: *paysync, Dir: *dir, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -50,7 +68,7 @@ func runSandbox(ctx context.Context, env *cmdEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "  export %s='%s'\n", k, vars[k])
 	}
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
 }

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -65,6 +66,8 @@ type Options struct {
 	CallbackRetryDelay time.Duration
 	Client             *http.Client
 	Now                func() time.Time
+	// Logger hears of failed deliveries (default: silent).
+	Logger *slog.Logger
 }
 
 // Order is one registered order.
@@ -149,7 +152,7 @@ func New(o Options) *Gateway {
 		now = time.Now
 	}
 	g := &Gateway{opts: o, now: now, orders: map[string]*Order{}, byNumber: map[string]string{}, closed: make(chan struct{})}
-	g.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.CallbackRetries, RetryDelay: o.CallbackRetryDelay, Now: now, Noun: "callback"})
+	g.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.CallbackRetries, RetryDelay: o.CallbackRetryDelay, Now: now, Noun: "callback", Logger: o.Logger})
 	g.out.SetURL(o.CallbackURL)
 	g.routes()
 	return g

@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -64,6 +65,8 @@ type Options struct {
 	WebhookRetryDelay time.Duration
 	Client            *http.Client
 	Now               func() time.Time
+	// Logger hears of failed deliveries (default: silent).
+	Logger *slog.Logger
 }
 
 // Session is one payment session.
@@ -143,7 +146,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{opts: o, now: now, sessions: map[string]*Session{}, byOrder: map[string]string{},
 		idem: map[string]idemEntry{}, closed: make(chan struct{})}
-	s.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.WebhookRetries, RetryDelay: o.WebhookRetryDelay, Now: now, Noun: "webhook", LateURL: true})
+	s.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.WebhookRetries, RetryDelay: o.WebhookRetryDelay, Now: now, Noun: "webhook", Logger: o.Logger, LateURL: true})
 	s.out.SetURL(o.WebhookURL)
 	s.routes()
 	return s

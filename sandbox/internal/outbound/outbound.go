@@ -6,6 +6,7 @@ package outbound
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type Config struct {
 	// delivery starts, so held messages follow a SetURL made while they were
 	// held. Otherwise the message is bound to the URL set when it is enqueued.
 	LateURL bool
+	// Logger, when set, hears of every failed attempt, so that a sandbox
+	// pointed at the wrong paysync says so (default: silent).
+	Logger *slog.Logger
 }
 
 // Deliverer sends messages one goroutine each and records every attempt.
@@ -215,6 +219,7 @@ func (d *Deliverer) send(m Message) {
 		if err != nil {
 			rec.Error = err.Error()
 			d.record(rec)
+			d.logFailure(rec, attempt)
 			continue
 		}
 		resp.Body.Close()
@@ -223,10 +228,28 @@ func (d *Deliverer) send(m Message) {
 		if resp.StatusCode < 300 {
 			return
 		}
+		d.logFailure(rec, attempt)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout {
 			return // the receiver refused it; a retry would be refused too
 		}
 	}
+}
+
+func (d *Deliverer) logFailure(rec Delivery, attempt int) {
+	if d.cfg.Logger == nil || d.ctx.Err() != nil {
+		return
+	}
+	noun := d.cfg.Noun
+	if noun == "" {
+		noun = "message"
+	}
+	args := []any{"event_id", rec.EventID, "url", rec.URL, "attempt", attempt + 1, "of", d.cfg.Retries + 1}
+	if rec.Status != 0 {
+		args = append(args, "status", rec.Status)
+	} else {
+		args = append(args, "err", rec.Error)
+	}
+	d.cfg.Logger.Warn("sandbox "+noun+" delivery failed (is paysync serving there? pass --paysync URL)", args...)
 }
 
 func (d *Deliverer) record(rec Delivery) {

@@ -2,12 +2,15 @@ package outbound
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/paysync/paysync/internal/testutil"
 )
 
 // receiver records the paths it is sent and answers status (200 by default).
@@ -103,6 +106,27 @@ func TestRetries(t *testing.T) {
 		d.Wait()
 		if ds := d.Deliveries(); len(ds) != c.attempts || ds[0].Status != c.status {
 			t.Fatalf("status %d: %+v", c.status, ds)
+		}
+	}
+}
+
+// TestFailedDeliveriesAreLogged: a sandbox pointed at a paysync that is not
+// there, or that refuses, says so instead of failing silently.
+func TestFailedDeliveriesAreLogged(t *testing.T) {
+	var logs testutil.SyncBuffer
+	rc := &receiver{status: http.StatusNotFound}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	d := New(Config{Client: srv.Client(), Retries: 1, RetryDelay: time.Millisecond, Now: time.Now, Noun: "webhook",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer d.Close()
+	d.Enqueue(Message{ID: "evt-404", URL: srv.URL + "/webhooks/vpos", Request: post})
+	d.Enqueue(Message{ID: "evt-down", URL: "http://127.0.0.1:1/webhooks/vpos", Request: post})
+	d.Wait()
+	out := logs.String()
+	for _, want := range []string{"sandbox webhook delivery failed", "event_id=evt-404", "status=404", "event_id=evt-down", "err="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
 }
