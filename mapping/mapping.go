@@ -74,6 +74,14 @@ type Payload struct {
 	Tags    []string       `json:"tags,omitempty"`
 }
 
+// realChange reports whether a journal entry changed the order in a way a
+// note should tell: a new status, or money moving within one (a further
+// refund). A link attached, a webhook awaiting confirmation or a duplicate
+// leaves the status as it was and gets no note of its own.
+func realChange(e *core.JournalEntry) bool {
+	return e.StatusBefore != e.StatusAfter || e.Verdict == core.VerdictAccepted
+}
+
 // LoadFile reads and validates one mapping file. Its error, when it is an
 // Errors, holds every problem as a `file:line:col: reason` line.
 func LoadFile(path string) (*Mapping, error) {
@@ -236,7 +244,7 @@ func (m *Mapping) Render(in Input) (p Payload, err error) {
 	for i := range in.Transitions {
 		tr := &in.Transitions[i]
 		rule := m.statuses[tr.StatusAfter]
-		if tr.StatusAfter == "" || rule == nil || rule.note == nil {
+		if tr.StatusAfter == "" || rule == nil || rule.note == nil || !realChange(tr) {
 			continue
 		}
 		if trans == nil {

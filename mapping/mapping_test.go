@@ -393,3 +393,34 @@ func TestRenderConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestOneNotePerRealChange: entries that leave the status as it was (a link
+// attached, a webhook waiting for its lookup, a duplicate) get no note; a
+// new status, or money moving within one, does.
+func TestOneNotePerRealChange(t *testing.T) {
+	o := core.Order{ID: "IG-7", Status: core.StatusPaid, AmountMinor: 900000, Currency: "AMD", PaymentURL: "https://pay.example/x",
+		Items: []core.Item{{Name: "Scarf", Quantity: 1, PriceMinor: 900000}}}
+	tr := []core.JournalEntry{
+		{Verdict: core.VerdictCreated, StatusAfter: core.StatusPending},
+		{Verdict: core.VerdictLinkCreated, StatusBefore: core.StatusPending, StatusAfter: core.StatusPending},
+		{Verdict: core.VerdictUnconfirmed, StatusBefore: core.StatusPending, StatusAfter: core.StatusPending},
+		{Verdict: core.VerdictDuplicate, StatusBefore: core.StatusPending, StatusAfter: core.StatusPending},
+		{Verdict: core.VerdictAccepted, StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid},
+		{Verdict: core.VerdictDuplicate, StatusBefore: core.StatusPaid, StatusAfter: core.StatusPaid},
+	}
+	for _, c := range mapping.Connectors {
+		p := render(t, load(t, c), mapping.Input{Order: o, Transitions: tr})
+		links := 0
+		for _, n := range p.Notes {
+			if strings.Contains(n, "Payment link sent") || strings.Contains(n, "awaiting payment") {
+				links++
+			}
+		}
+		if links > 1 {
+			t.Errorf("%s: %d notes for one pending change: %q", c, links, p.Notes)
+		}
+		if len(p.Notes) > 2 {
+			t.Errorf("%s: %d notes for two changes: %q", c, len(p.Notes), p.Notes)
+		}
+	}
+}
