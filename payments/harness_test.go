@@ -107,7 +107,10 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	}
 	h.handler.Store(h.svc.Webhooks())
 	// Cleanups run last-in first-out: stop the senders, then the service, then the database.
-	t.Cleanup(func() { h.svc.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	t.Cleanup(func() { h.vpos.Close(); h.vposSrv.Close(); h.arca.Close(); h.arcaSrv.Close() })
 	return h
 }

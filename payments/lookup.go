@@ -110,9 +110,9 @@ func (s *Service) later(d time.Duration, j lookupJob) {
 }
 
 // dbContext bounds a journal write that must happen even when the lookup's
-// own context has run out.
-func dbContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 15*time.Second)
+// own context (a child of parent) has run out.
+func dbContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(parent), 15*time.Second)
 }
 
 // confirm runs one queued lookup.
@@ -121,7 +121,7 @@ func (s *Service) confirm(j lookupJob) {
 	if !ok || !p.Capabilities().LooksUp {
 		return
 	}
-	dctx, dcancel := dbContext()
+	dctx, dcancel := dbContext(s.ctx)
 	defer dcancel()
 	o, err := s.store.GetOrder(dctx, j.orderID)
 	exists := err == nil
@@ -301,7 +301,7 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 				lctx, cancel := context.WithTimeout(ctx, s.o.LookupTimeout)
 				ev, err := p.Lookup(lctx, o)
 				cancel()
-				dctx, dcancel := dbContext()
+				dctx, dcancel := dbContext(ctx)
 				defer dcancel()
 				mu.Lock()
 				res.Checked++

@@ -78,6 +78,9 @@ type Options struct {
 	// empty slice: never) before the webhook is left unconfirmed.
 	ConfirmRetry []time.Duration
 	Now          func() time.Time
+	// ShutdownTimeout bounds how long Run lets lookups in flight finish once
+	// its context ends (default 15s); then they are cancelled.
+	ShutdownTimeout time.Duration
 }
 
 // Service is the payments service; see the package comment.
@@ -99,13 +102,15 @@ type Service struct {
 	mu       sync.Mutex
 	inflight map[string]*flight
 	closed   bool
+	running  bool
 	stopping chan struct{}
 	wg       sync.WaitGroup
-	ctx      context.Context // lookups; cancelled when shutdown gives up waiting
+	ctx      context.Context // lookups (set by Run); cancelled when shutdown gives up waiting
 	cancel   context.CancelFunc
 }
 
-// New starts a Service (and its lookup workers); Close stops it.
+// New returns a Service. Orders and webhooks work at once; status lookups
+// run while Run runs (queued until then).
 func New(o Options) (*Service, error) {
 	if o.Ledger == nil || o.Store == nil {
 		return nil, errors.New("payments: Ledger and Store are required")
@@ -137,6 +142,9 @@ func New(o Options) (*Service, error) {
 	if o.ConfirmRetry == nil {
 		o.ConfirmRetry = DefaultConfirmRetry
 	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	s := &Service{ledger: o.Ledger, store: o.Store, log: o.Logger, providers: map[string]core.Provider{}, o: o, now: o.Now,
 		metrics: newMetrics(), queue: make(chan lookupJob, o.LookupQueue), inflight: map[string]*flight{}, stopping: make(chan struct{})}
 	for _, p := range o.Providers {
@@ -147,12 +155,30 @@ func New(o Options) (*Service, error) {
 		s.names = append(s.names, p.Name())
 	}
 	sort.Strings(s.names)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for i := 0; i < o.LookupWorkers; i++ {
+	return s, nil
+}
+
+// Run does the queued status lookups (Options.LookupWorkers at a time) until
+// ctx ends; then it stops as Shutdown does, letting lookups in flight finish
+// within Options.ShutdownTimeout.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed || s.running {
+		s.mu.Unlock()
+		return errors.New("payments: Run called on a stopped or running service")
+	}
+	s.running = true
+	// Lookups outlive the stop request until the shutdown deadline.
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for i := 0; i < s.o.LookupWorkers; i++ {
 		s.wg.Add(1)
 		go s.worker()
 	}
-	return s, nil
+	s.mu.Unlock()
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
 }
 
 // FromConfig builds the providers whose credentials are set and the Service.
@@ -327,14 +353,21 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error
+	cancelLookups := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.cancel != nil {
+			s.cancel()
+		}
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():
-		s.cancel()
+		cancelLookups()
 		<-done
 		err = ctx.Err()
 	}
-	s.cancel()
+	cancelLookups()
 	if n := len(s.queue); n > 0 {
 		s.log.Info("payments stopped with status lookups still queued; the next reconcile run does them", "queued", n)
 	}

@@ -15,7 +15,7 @@ import (
 // confirmations) and the scheduler (expiry, reconcile, retention).
 func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts) error {
 	svc, err := payments.New(payments.Options{Ledger: a.ledger, Store: a.store, Providers: p.providers, Logger: a.log,
-		ReconcileAfter: a.cfg.Scheduler.ReconcileAfter.D()})
+		ReconcileAfter: a.cfg.Scheduler.ReconcileAfter.D(), ShutdownTimeout: a.cfg.ShutdownTimeout.D()})
 	if err != nil {
 		return &exitError{code: 2, msg: "paysync: " + err.Error()}
 	}
@@ -35,16 +35,6 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 	}); err != nil {
 		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
 	}
-	grace := a.cfg.ShutdownTimeout.D()
-	d.workers = append(d.workers,
-		sch.Run,
-		func(ctx context.Context) error {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-			defer cancel()
-			err := svc.Shutdown(sctx)
-			svc.Close()
-			return err
-		})
+	d.workers = append(d.workers, sch.Run, svc.Run)
 	return nil
 }
