@@ -69,7 +69,7 @@ type OutboxStat struct {
 	Pending       int64     `json:"pending"`
 	Dead          int64     `json:"dead"`
 	Delivered     int64     `json:"delivered"`
-	OldestPending time.Time `json:"oldest_pending,omitempty"`
+	OldestPending time.Time `json:"oldest_pending,omitzero"`
 }
 
 // CRMLink ties an order to the record a connector made for it.

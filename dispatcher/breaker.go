@@ -49,14 +49,15 @@ func (b Breaker) withDefaults() Breaker {
 	return b
 }
 
-// Connector states as Stats and the metrics report them.
+// Connector states as Health, Stats and the metrics report them.
 const (
-	StateRunning  = "running"   // delivering
-	StateOpen     = "open"      // breaker open: waiting for the cool-down to end
-	StateHalfOpen = "half_open" // the next call is a probe of one order
-	StatePaused   = "paused"    // stopped by the CRM (rate limit, credentials, account)
-	StateStandby  = "standby"   // another replica holds this connector's lease
-	StateStopped  = "stopped"   // the dispatcher is not running
+	StateRunning    = "running"     // delivering
+	StateBackingOff = "backing_off" // the CRM asked to slow down, or its last calls failed: orders wait for their retry
+	StateOpen       = "open"        // breaker open: waiting for the cool-down to end
+	StateHalfOpen   = "half_open"   // the next call is a probe of one order
+	StatePaused     = "paused"      // stopped by the CRM: credentials dead or account blocked; a person must act
+	StateStandby    = "standby"     // another replica holds this connector's lease
+	StateStopped    = "stopped"     // the dispatcher is not running
 )
 
 type callResult int
@@ -83,6 +84,7 @@ type gate struct {
 	ringLen     int
 	pausedUntil time.Time
 	reason      string // why paused or open, for the operator
+	failure     string // the last failed call's reason, while calls keep failing
 	probeNext   bool   // after a pause for credentials or the account, probe with one order
 }
 
@@ -116,7 +118,7 @@ func (g *gate) record(now time.Time, r callResult, reason string) (opened, recov
 	switch r {
 	case callOK:
 		recovered = g.halfOpen || g.probeNext
-		g.halfOpen, g.probeNext, g.streak = false, false, 0
+		g.halfOpen, g.probeNext, g.streak, g.failure = false, false, 0, ""
 		g.cooldown = g.opt.Cooldown
 		g.push(false)
 		if recovered {
@@ -125,6 +127,7 @@ func (g *gate) record(now time.Time, r callResult, reason string) (opened, recov
 		}
 	case callFailed:
 		g.streak++
+		g.failure = reason
 		g.push(true)
 		switch {
 		case g.halfOpen:
@@ -183,12 +186,17 @@ func (g *gate) state(now time.Time) (state string, until time.Time, reason strin
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
-	case now.Before(g.pausedUntil):
+	case now.Before(g.pausedUntil) && g.probeNext:
 		return StatePaused, g.pausedUntil, g.reason
+	case now.Before(g.pausedUntil):
+		// A rate-limit pause ends by itself: nothing for a person to do.
+		return StateBackingOff, g.pausedUntil, g.reason
 	case g.open && now.Before(g.openUntil):
 		return StateOpen, g.openUntil, g.reason
 	case g.open || g.halfOpen || g.probeNext:
 		return StateHalfOpen, time.Time{}, g.reason
+	case g.streak > 0:
+		return StateBackingOff, time.Time{}, g.failure
 	}
 	return StateRunning, time.Time{}, ""
 }

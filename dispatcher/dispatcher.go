@@ -255,12 +255,12 @@ func (d *Dispatcher) Stats(ctx context.Context) ([]ConnectorStats, error) {
 			cs.OldestPending = s.OldestPending
 		}
 	}
-	now := d.clock.Now()
+	for _, h := range d.Health() {
+		cs := byName[h.Connector]
+		cs.State, cs.Until, cs.Reason = h.State, h.Until, h.Reason
+	}
 	out := make([]ConnectorStats, 0, len(byName))
-	for name, cs := range byName {
-		if w := d.workers[name]; w != nil {
-			cs.State, cs.Until, cs.Reason = w.state(now, d.running.Load())
-		}
+	for _, cs := range byName {
 		out = append(out, *cs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Connector < out[j].Connector })

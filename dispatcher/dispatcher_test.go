@@ -542,8 +542,9 @@ func TestCircuitBreaker(t *testing.T) {
 				return crm.Calls() == call && r.Attempts == call && r.LeaseToken == ""
 			})
 			if call < 3 {
-				if s := stateOf(t, d, "crm"); s.State != dispatcher.StateRunning {
-					t.Fatalf("after %d failures state = %s", call, s.State)
+				// Failing, but not yet enough to open the breaker: backing off, with the CRM's answer.
+				if s := stateOf(t, d, "crm"); s.State != dispatcher.StateBackingOff || s.Reason != dispatchertest.Unavailable().Reason {
+					t.Fatalf("after %d failures state = %s (%q), want backing_off with the reason", call, s.State, s.Reason)
 				}
 				clock.Advance(time.Second)
 				wake <- "crm"
@@ -665,6 +666,9 @@ func TestNeedsReauthPauses(t *testing.T) {
 		if s.State != dispatcher.StatePaused || s.Reason != dispatchertest.Reauth().Reason || !s.Until.Equal(paused.Add(5*time.Minute)) {
 			t.Fatalf("stats = %+v, want paused with the reason until +5m", s)
 		}
+		if h := d.Health(); len(h) != 1 || h[0].Connector != "crm" || h[0].State != s.State || h[0].Reason != s.Reason || !h[0].Until.Equal(s.Until) {
+			t.Fatalf("health = %+v, want what the stats say: %+v", h, s)
+		}
 		if !strings.Contains(logs.String(), "re-authorise paysync") {
 			t.Fatalf("log does not tell the operator what to do:\n%s", logs.String())
 		}
@@ -711,8 +715,9 @@ func TestSlowDownPausesConnector(t *testing.T) {
 		if r := onlyRecord(t, db, "o-1"); !r.AvailableAt.Equal(at.Add(time.Minute)) {
 			t.Fatalf("retry at %s, want the Retry-After, %s", r.AvailableAt, at.Add(time.Minute))
 		}
-		if s := stateOf(t, d, "crm"); s.State != dispatcher.StatePaused {
-			t.Fatalf("state = %s, want paused", s.State)
+		// A rate-limit pause ends by itself: backing off, not paused for a person.
+		if s := stateOf(t, d, "crm"); s.State != dispatcher.StateBackingOff || !s.Until.Equal(at.Add(time.Minute)) {
+			t.Fatalf("state = %s until %s, want backing_off until the Retry-After", s.State, s.Until)
 		}
 		create(t, db, "o-2", "crm")
 		wake <- "crm"

@@ -100,7 +100,7 @@ var (
 	descDead = prometheus.NewDesc("paysync_outbox_dead",
 		"Dead-lettered outbox records, by connector; requeue with `paysync outbox retry`.", []string{"connector"}, nil)
 	descState = prometheus.NewDesc("paysync_connector_state",
-		"1 for the state each connector is in on this replica (running, open, half_open, paused, standby, stopped).",
+		"1 for the state each connector is in on this replica (running, backing_off, open, half_open, paused, standby, stopped).",
 		[]string{"connector", "state"}, nil)
 )
 

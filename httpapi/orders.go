@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/dispatcher"
 )
 
 // CreateOrderRequest is the body of POST /v1/orders.
@@ -198,14 +199,32 @@ func (s *Server) resync(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"enqueued": conns})
 }
 
+// outboxStats answers each connector's backlog and, from the dispatcher,
+// its state and the reason (oldest_pending and until only when set).
 func (s *Server) outboxStats(w http.ResponseWriter, r *http.Request) {
-	stats, err := s.Store.OutboxStats(r.Context())
-	if err != nil {
-		s.Error(w, r, err)
-		return
+	var stats []dispatcher.ConnectorStats
+	if s.Outbox != nil {
+		var err error
+		if stats, err = s.Outbox.Stats(r.Context()); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	} else {
+		all, err := s.Store.OutboxStats(r.Context())
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		for _, st := range all {
+			cs := dispatcher.ConnectorStats{Connector: st.Connector, Pending: st.Pending, Dead: st.Dead, Delivered: st.Delivered}
+			if st.Pending > 0 {
+				cs.OldestPending = st.OldestPending
+			}
+			stats = append(stats, cs)
+		}
 	}
 	if stats == nil {
-		stats = []core.OutboxStat{}
+		stats = []dispatcher.ConnectorStats{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"connectors": stats})
 }

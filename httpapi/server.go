@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/dispatcher"
 )
 
 // OrderService creates orders (and their payment links) and settles reviews.
@@ -40,9 +41,19 @@ type Server struct {
 	Console http.Handler
 	// Registry is exposed at /metrics.
 	Registry *prometheus.Registry
+	// Outbox, when set, reports each connector's backlog and its state on
+	// this replica (the dispatcher has it); without it GET /v1/outbox/stats
+	// has the store's counts only.
+	Outbox OutboxStats
 	// Connectors lists enabled connector names, for re-sync requests.
 	Connectors func() []string
 	Now        func() time.Time
+}
+
+// OutboxStats reports the backlog and state of every connector;
+// *dispatcher.Dispatcher has it.
+type OutboxStats interface {
+	Stats(ctx context.Context) ([]dispatcher.ConnectorStats, error)
 }
 
 // MaxBodyBytes bounds every request body (webhooks included).
