@@ -1,0 +1,117 @@
+package present
+
+import (
+	"time"
+
+	"github.com/paysync/paysync/core"
+)
+
+// Step is one journal entry told in plain words.
+type Step struct {
+	EntryID int64
+	At      time.Time
+	When    string
+	// What arrived or happened: "Webhook from VPOS.am (payment.succeeded)".
+	What string
+	// Verdict is how paysync judged it, in words; Why explains the verdict.
+	Verdict string
+	Why     string
+	// Detail is the journal's own reason, as recorded (the system's words,
+	// and for a person's decision who decided and their note).
+	Detail string
+	// Change is "Awaiting payment → Paid", or the status the order kept.
+	Change  string
+	Moved   bool
+	Amount  string
+	Refund  string // "Refunded 5,000 ֏; 10,000 ֏ of 15,000 ֏ left"
+	Tone    string // good, info, warn or bad
+	Payload bool   // the entry kept the raw request
+}
+
+// Timeline tells an order's journal entries, oldest first. providerTitle
+// names a provider ("vpos" -> "VPOS.am"); nil prints names as they are.
+func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTitle func(string) string) []Step {
+	title := func(name string) string {
+		if providerTitle != nil {
+			if t := providerTitle(name); t != "" {
+				return t
+			}
+		}
+		if name == "" {
+			return p.T("what.unknown_provider")
+		}
+		return name
+	}
+	var refunded int64
+	out := make([]Step, 0, len(entries))
+	for _, e := range entries {
+		s := Step{EntryID: e.ID, At: e.CreatedAt, When: p.TimeExact(e.CreatedAt), Verdict: p.Verdict(e.Verdict),
+			Detail: e.Reason, Payload: e.Payload != "", Tone: verdictTone(e.Verdict)}
+		switch {
+		case e.Verdict == core.VerdictCreated:
+			s.What = p.T("what.created")
+		case e.Verdict == core.VerdictLinkCreated:
+			s.What = p.T("what.link", title(e.Provider))
+		case e.Source == core.SourceWebhook:
+			s.What = p.T("what.webhook", title(e.Provider))
+		case e.Source == core.SourceLookup:
+			s.What = p.T("what.lookup", title(e.Provider))
+		case e.Source == core.SourceManual:
+			s.What = p.T("what.manual")
+		case e.Source == core.SourceScheduler:
+			s.What = p.T("what.scheduler")
+		default:
+			s.What = p.T("what.api")
+		}
+		if e.EventType != "" && (e.Source == core.SourceWebhook || e.Source == core.SourceLookup) {
+			s.What += " (" + e.EventType + ")"
+		}
+
+		refund := (e.StatusAfter == core.StatusRefunded || e.StatusAfter == "partially_refunded") &&
+			(e.Verdict == core.VerdictAccepted || e.Verdict == core.VerdictOrphan) && e.AmountMinor > 0
+		switch {
+		case refund:
+			this := e.AmountMinor - refunded
+			refunded = e.AmountMinor
+			if left := o.AmountMinor - refunded; left > 0 {
+				s.Refund = p.T("refund.left", p.Money(this, o.Currency), p.Money(left, o.Currency), p.Money(o.AmountMinor, o.Currency))
+			} else {
+				s.Refund = p.T("refund.all", p.Money(this, o.Currency))
+			}
+		case e.AmountMinor != 0 && e.Currency != "":
+			s.Amount = p.Money(e.AmountMinor, e.Currency)
+		}
+
+		switch {
+		case e.Verdict == core.VerdictAccepted && e.StatusAfter == core.StatusPaid && e.AmountMinor != 0:
+			s.Why = p.T("why.paid", p.Money(e.AmountMinor, e.Currency))
+		case e.Verdict == core.VerdictAmountMismatch && e.AmountMinor != 0 && e.StatusAfter != core.StatusRefunded && o.Currency != "":
+			s.Why = p.T("why.amount_mismatch.amounts", p.Money(e.AmountMinor, e.Currency), p.Money(o.AmountMinor, o.Currency))
+		default:
+			s.Why = p.VerdictWhy(e.Verdict)
+		}
+
+		switch {
+		case e.StatusBefore != "" && e.StatusAfter != "" && e.StatusBefore != e.StatusAfter:
+			s.Change, s.Moved = p.Status(e.StatusBefore)+" → "+p.Status(e.StatusAfter), true
+		case e.StatusBefore == "" && e.StatusAfter != "":
+			s.Change, s.Moved = p.Status(e.StatusAfter), true
+		case e.StatusAfter != "":
+			s.Change = p.T("change.stays", p.Status(e.StatusAfter))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func verdictTone(v core.Verdict) string {
+	switch v {
+	case core.VerdictAccepted, core.VerdictManual:
+		return "good"
+	case core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview, core.VerdictLookupFailed:
+		return "warn"
+	case core.VerdictRejected, core.VerdictMalformed, core.VerdictRefused:
+		return "bad"
+	}
+	return "info"
+}
