@@ -128,7 +128,8 @@ func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w 
 }
 
 // recordURL is the deal's page on the portal: the portal's address only,
-// never the webhook's secret path.
+// never the webhook's secret path (what precedes /rest/ is kept: a portal
+// served under a path, as the sandbox's is, has its pages there too).
 func recordURL(st connectors.Settings, link core.CRMLink) string {
 	s, ok := st.(*Settings)
 	if !ok || link.ExternalID == "" {
@@ -142,7 +143,13 @@ func recordURL(st connectors.Settings, link core.CRMLink) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host + "/crm/deal/details/" + url.PathEscape(link.ExternalID) + "/"
+	base := strings.TrimRight(u.Path, "/")
+	if i := strings.Index(u.Path, "/rest/"); i >= 0 {
+		base = u.Path[:i]
+	} else if s.WebhookURL != "" {
+		base = ""
+	}
+	return u.Scheme + "://" + u.Host + base + "/crm/deal/details/" + url.PathEscape(link.ExternalID) + "/"
 }
 
 // double is the sandbox portal as `paysync sandbox` serves it.

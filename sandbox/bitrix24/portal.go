@@ -243,6 +243,8 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveToken(w, r)
 	case strings.HasPrefix(path, "/rest/"):
 		p.serveREST(w, r)
+	case strings.HasPrefix(path, "/crm/deal/details/"):
+		p.servePage(w, r)
 	default:
 		writeJSON(w, http.StatusNotFound, (&apiError{code: "ERROR_NOT_FOUND", descr: "Not found"}).body())
 	}
