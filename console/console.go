@@ -1,0 +1,344 @@
+// Package console is the operator console at /ui/: server-rendered pages
+// (html/template, assets embedded in the binary, no JavaScript needed) where
+// a manager finds an order by id, Instagram handle or phone and reads its
+// payment story, the owner settles payments that need a person, and anyone
+// sees whether a CRM is behind and why. It opens only with the admin token;
+// a login gives a signed session cookie, every form carries a CSRF token.
+// Words, money and times come from package present, in English, Russian or
+// Armenian and in the shop's time zone.
+package console
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/paysync/paysync/connectors"
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/dispatcher"
+	"github.com/paysync/paysync/present"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Reviewer settles orders in manual review; core.Ledger and the payments
+// service have it.
+type Reviewer interface {
+	Review(ctx context.Context, id string, decision core.Status, note, who string) (core.Order, error)
+}
+
+// Outbox is the dispatcher's side of the console: backlog and connector
+// state, and requeueing dead letters (which wakes the workers at once).
+type Outbox interface {
+	Stats(ctx context.Context) ([]dispatcher.ConnectorStats, error)
+	RetryDead(ctx context.Context, id int64) error
+	RetryAllDead(ctx context.Context, connector string) (int64, error)
+}
+
+// CRM is how the console names a connector and links to its records.
+type CRM struct {
+	Title string
+	// RecordURL is the web address of the CRM record behind a link (the
+	// Bitrix24 deal, the amoCRM lead, the Sheets row); "" when unknown.
+	RecordURL func(core.CRMLink) string
+}
+
+// Options configure the console. Store, Reviews and Outbox are required.
+type Options struct {
+	Store   core.Store
+	Reviews Reviewer
+	Outbox  Outbox
+	// AdminToken opens the console; without one every page says it is closed.
+	AdminToken string
+	// Zone is the shop's time zone (config time_zone); default UTC.
+	Zone *time.Location
+	// CRMs by connector name; Providers names payment providers ("vpos" ->
+	// "VPOS.am"). Names without an entry print as they are.
+	CRMs      map[string]CRM
+	Providers map[string]string
+	// Secrets are values that must never appear on a page (the config's
+	// tokens, keys, passwords and webhook URLs); every page is scrubbed of them.
+	Secrets []string
+	// SessionTTL is how long a login lasts (default 12h).
+	SessionTTL time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Console serves /ui/.
+type Console struct {
+	opt      Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	pages    map[string]*template.Template
+	sessions *sessions
+	scrub    *strings.Replacer
+}
+
+// New builds the console. Mount the result at /ui/.
+func New(o Options) *Console {
+	if o.Zone == nil {
+		o.Zone = time.UTC
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 12 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &Console{opt: o, log: o.Logger, pages: parsePages(), scrub: scrubber(o.Secrets)}
+	c.sessions = newSessions(o.AdminToken, o.SessionTTL, o.Now)
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	m.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", staticFiles(http.FileServerFS(static))))
+	m.HandleFunc("GET /ui/login", c.loginPage)
+	m.HandleFunc("POST /ui/login", c.login)
+	m.HandleFunc("GET /ui/lang", c.switchLang)
+	m.Handle("POST /ui/logout", c.authed(c.logout))
+	m.Handle("GET /ui/{$}", c.authed(func(w http.ResponseWriter, r *http.Request, s *session) {
+		http.Redirect(w, r, "/ui/orders", http.StatusSeeOther)
+	}))
+	m.Handle("GET /ui/orders", c.authed(c.ordersPage))
+	m.Handle("GET /ui/orders/{id}", c.authed(c.orderPage))
+	m.Handle("GET /ui/orders/{id}/journal/{entry}", c.authed(c.payloadPage))
+	m.Handle("POST /ui/orders/{id}/review", c.authed(c.settle))
+	m.Handle("GET /ui/review", c.authed(c.reviewPage))
+	m.Handle("GET /ui/outbox", c.authed(c.outboxPage))
+	m.Handle("POST /ui/outbox/{id}/retry", c.authed(c.retry))
+	m.Handle("POST /ui/outbox/retry-dead", c.authed(c.retryAll))
+	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		c.fail(w, r, http.StatusNotFound, "error.not_found")
+	})
+	c.mux = m
+	return c
+}
+
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// No script runs here, nothing is framed, forms post only to the console,
+	// and no console address leaks to a CRM through the Referer.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	if c.opt.AdminToken == "" {
+		// Never open without a token, not even the login page.
+		c.fail(w, r, http.StatusServiceUnavailable, "error.closed")
+		return
+	}
+	if r.Method == http.MethodPost && crossSite(r) {
+		c.fail(w, r, http.StatusForbidden, "error.csrf")
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// crossSite reports a request that a browser says comes from another site.
+func crossSite(r *http.Request) bool {
+	if s := r.Header.Get("Sec-Fetch-Site"); s == "cross-site" || s == "same-site" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		return !strings.EqualFold(strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://"), r.Host)
+	}
+	return false
+}
+
+func staticFiles(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// printer is the request's language in the shop's zone.
+func (c *Console) printer(r *http.Request) present.Printer {
+	return present.New(langOf(r), c.opt.Zone)
+}
+
+func langOf(r *http.Request) present.Lang {
+	if ck, err := r.Cookie(langCookie); err == nil {
+		if l, ok := present.ParseLang(ck.Value); ok {
+			return l
+		}
+	}
+	return present.FromAcceptLanguage(r.Header.Get("Accept-Language"))
+}
+
+// view is what every page template gets.
+type view struct {
+	P     present.Printer
+	Title string
+	Nav   string // the menu entry to highlight
+	User  string
+	CSRF  string
+	Langs []langLink
+	Zone  string
+	Flash string
+	Tone  string // of the flash: good or bad
+	Data  any
+}
+
+type langLink struct {
+	Name, Href string
+	Current    bool
+}
+
+func (c *Console) view(r *http.Request, s *session, nav, title string, data any) view {
+	p := c.printer(r)
+	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now())}
+	if s != nil {
+		v.User, v.CSRF = s.Name, c.sessions.csrf(s)
+	}
+	back := r.URL.RequestURI()
+	for _, l := range present.Langs {
+		v.Langs = append(v.Langs, langLink{Name: l.Name(), Href: "/ui/lang?to=" + string(l) + "&back=" + urlQueryEscape(back), Current: l == p.Lang})
+	}
+	if key := r.URL.Query().Get("done"); key != "" && present.Has("done."+key) {
+		v.Flash, v.Tone = p.T("done."+key), "good"
+	}
+	return v
+}
+
+// render writes a page, scrubbed of every configured secret.
+func (c *Console) render(w http.ResponseWriter, status int, page string, v view) {
+	var buf bytes.Buffer
+	if err := c.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
+		c.log.Error("console page failed", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Language", string(v.P.Lang))
+	w.WriteHeader(status)
+	w.Write([]byte(c.scrub.Replace(buf.String())))
+}
+
+// fail answers with an error page for browsers and the API's JSON error for
+// everything else.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {
+	p := c.printer(r)
+	msg := c.scrub.Replace(p.T(key, args...))
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": errorCode(status), "message": present.Printer{}.T(key, args...)}})
+		return
+	}
+	v := c.view(r, nil, "", p.T("error.title"), msg)
+	if s, ok := c.sessions.from(r); ok {
+		v.User, v.CSRF = s.Name, c.sessions.csrf(s)
+	}
+	v.Flash, v.Tone = "", ""
+	c.render(w, status, "error", v)
+}
+
+func errorCode(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return core.ENOTFOUND
+	case http.StatusUnauthorized:
+		return core.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusBadRequest:
+		return core.EINVALID
+	case http.StatusConflict:
+		return core.ECONFLICT
+	case http.StatusTooManyRequests:
+		return core.ETOOMANY
+	case http.StatusServiceUnavailable:
+		return core.EUNAVAILABLE
+	}
+	return core.EINTERNAL
+}
+
+// failErr answers a failed store or ledger call: its user-safe message for
+// what the user can fix, a generic one (and a log line) for the rest.
+func (c *Console) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	code := core.ErrorCode(err)
+	status := map[string]int{core.ENOTFOUND: 404, core.EINVALID: 400, core.ECONFLICT: 409, core.ESTALE: 409, core.EUNAVAILABLE: 503}[code]
+	if status == 0 {
+		c.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		c.fail(w, r, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	c.fail(w, r, status, "error.message", core.ErrorMessage(err))
+}
+
+// settleForm is what the shared "settle-form" template needs.
+type settleForm struct {
+	V              view
+	ID, Href, Back string
+}
+
+var funcs = template.FuncMap{
+	"settle": func(v view, id, href, back string) settleForm {
+		return settleForm{V: v, ID: id, Href: href, Back: back}
+	},
+}
+
+func parsePages() map[string]*template.Template {
+	layout := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	pages := map[string]*template.Template{}
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
+	}
+	return pages
+}
+
+// scrubber replaces every secret, and its HTML-escaped form, with [redacted].
+func scrubber(secrets []string) *strings.Replacer {
+	var pairs []string
+	seen := map[string]bool{}
+	for _, s := range secrets {
+		if len(s) < 4 { // too short to tell from ordinary text
+			continue
+		}
+		for _, form := range []string{s, template.HTMLEscapeString(s), template.JSEscapeString(s), template.URLQueryEscaper(s)} {
+			if !seen[form] {
+				seen[form] = true
+				pairs = append(pairs, form, "[redacted]")
+			}
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+func urlQueryEscape(s string) string { return template.URLQueryEscaper(s) }
+
+// CRMs names every registered connector and links to its records with the
+// connector's settings (settings returns a connector's config section).
+func CRMs(specs []connectors.Spec, settings func(name string) connectors.Settings) map[string]CRM {
+	out := make(map[string]CRM, len(specs))
+	for _, spec := range specs {
+		crm := CRM{Title: spec.Title}
+		if st := settings(spec.Name); spec.RecordURL != nil && st != nil {
+			recordURL := spec.RecordURL
+			crm.RecordURL = func(l core.CRMLink) string { return recordURL(st, l) }
+		}
+		out[spec.Name] = crm
+	}
+	return out
+}
