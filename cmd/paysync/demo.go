@@ -104,7 +104,8 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 	if *once {
 		return d.shutdown()
 	}
-	fmt.Fprintf(out, "\nLook an order up:\n  curl -H 'Authorization: Bearer %s' %s/v1/orders/IG-1001\n", token, base)
+	fmt.Fprintf(out, "\nOpen the operator console: %s/ui/ and log in with the admin token %q.\n", base, token)
+	fmt.Fprintf(out, "Or look an order up:\n  curl -H 'Authorization: Bearer %s' %s/v1/orders/IG-1001\n", token, base)
 	fmt.Fprintf(out, "List orders in review or search:  %s/v1/orders?status=manual_review   %s/v1/orders?q=anna\n", base, base)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	<-ctx.Done()
@@ -116,6 +117,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 // verified every payment and synced every order to the sandbox Bitrix24.
 func demoTraffic(ctx context.Context, env *cmdEnv, a *app, sb *sandbox.Sandbox, base, token string) error {
 	out := env.stdout
+	p := printer(a.cfg)
 	orders := demoOrders()
 	fmt.Fprintln(out, "1. A manager creates each Direct order; paysync asks the provider for a payment link:")
 	for _, o := range orders {
@@ -132,7 +134,7 @@ func demoTraffic(ctx context.Context, env *cmdEnv, a *app, sb *sandbox.Sandbox, 
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("creating %s: HTTP %d", o.body["order_id"], resp.StatusCode)
 		}
-		fmt.Fprintf(out, "   %-8s @%-12s %14s  %s\n", created.ID, created.Customer.Handle, created.Money(), created.PaymentURL)
+		fmt.Fprintf(out, "   %-8s @%-12s %14s  %s\n", created.ID, created.Customer.Handle, p.Money(created.AmountMinor, created.Currency), created.PaymentURL)
 	}
 	fmt.Fprintln(out, "\n2. Customers pay on the checkout pages; the providers send signed webhooks and callbacks:")
 	for _, o := range orders {
@@ -203,9 +205,9 @@ func demoTraffic(ctx context.Context, env *cmdEnv, a *app, sb *sandbox.Sandbox, 
 		j, _ := a.store.ListJournal(ctx, id)
 		var verdicts []string
 		for _, e := range j {
-			verdicts = append(verdicts, string(e.Verdict))
+			verdicts = append(verdicts, p.Verdict(e.Verdict))
 		}
-		line := fmt.Sprintf("   %s\t%s\t%s\t%s", id, got.Status, got.Money(), strings.Join(verdicts, ","))
+		line := fmt.Sprintf("   %s\t%s\t%s\t%s", id, p.Status(got.Status), p.Money(got.AmountMinor, got.Currency), strings.Join(verdicts, " → "))
 		desc := sb.Describe(id)
 		for _, name := range crms {
 			if slices.Contains(a.cfg.EnabledConnectors(), name) {

@@ -194,7 +194,7 @@ func TestDemoRunsOnce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"IG-1001  paid", "IG-1003  paid", "IG-1004  failed", "IG-1005  pending", "EXECUTING"} {
+	for _, want := range []string{"IG-1001  paid", "IG-1003  paid", "IG-1004  failed", "Awaiting payment", "Payment failed", "15,000 AMD", "Accepted", "EXECUTING"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/payments"
@@ -143,7 +144,8 @@ func ordersCreate(ctx context.Context, env *cmdEnv, a *app, file string, asJSON 
 		if !created {
 			verb = "already exists:"
 		}
-		fmt.Fprintf(env.stdout, "%s order %s (%s, %s)\n", verb, got.ID, got.Status, got.Money())
+		p := printer(a.cfg)
+		fmt.Fprintf(env.stdout, "%s order %s (%s, %s)\n", verb, got.ID, p.Status(got.Status), p.Money(got.AmountMinor, got.Currency))
 		if got.PaymentURL != "" {
 			fmt.Fprintf(env.stdout, "payment link: %s\n", got.PaymentURL)
 		}
@@ -165,12 +167,17 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 	}
 	o := v.Order
 	w := env.stdout
-	fmt.Fprintf(w, "order      %s\nstatus     %s (version %d)\namount     %s\n", o.ID, o.Status, o.Version, o.Money())
+	p := printer(a.cfg)
+	fmt.Fprintf(w, "order      %s\nstatus     %s (%s, version %d)\namount     %s\n", o.ID, p.Status(o.Status), o.Status, o.Version, p.Money(o.AmountMinor, o.Currency))
 	if o.RefundedMinor > 0 {
-		fmt.Fprintf(w, "refunded   %s\n", core.Money{AmountMinor: o.RefundedMinor, Currency: o.Currency})
+		fmt.Fprintf(w, "refunded   %s\n", p.Money(o.RefundedMinor, o.Currency))
 	}
 	c := o.Customer
 	fmt.Fprintf(w, "customer   %s\n", strings.Join(nonEmpty(c.Name, "@"+strings.TrimPrefix(c.Handle, "@"), c.Phone, c.Email), ", "))
+	fmt.Fprintf(w, "created    %s\n", p.Time(o.CreatedAt))
+	if o.PaidAt != nil {
+		fmt.Fprintf(w, "paid       %s\n", p.Time(*o.PaidAt))
+	}
 	if o.Provider != "" {
 		fmt.Fprintf(w, "provider   %s %s\n", o.Provider, o.ProviderRef)
 	}
@@ -185,22 +192,27 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 	}
 	fmt.Fprintln(w, "\njournal:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  TIME\tSOURCE\tVERDICT\tSTATUS\tREASON")
-	for _, e := range v.Journal {
-		st := string(e.StatusAfter)
-		if e.StatusBefore != "" && e.StatusBefore != e.StatusAfter {
-			st = string(e.StatusBefore) + " -> " + st
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", e.CreatedAt.Local().Format("2006-01-02 15:04:05"),
-			strings.Trim(e.Source+" "+e.Provider, " "), e.Verdict, st, e.Reason)
+	fmt.Fprintln(tw, "  TIME\tWHAT\tVERDICT\tSTATUS\tDETAILS")
+	for _, st := range p.Timeline(o, v.Journal, nil) {
+		details := strings.Join(nonEmpty(st.Refund, st.Detail), "; ")
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", st.When, st.What, st.Verdict, st.Change, details)
 	}
 	tw.Flush()
 	if len(v.Deliveries) > 0 {
+		links, _ := a.store.ListLinks(ctx, o.ID)
 		fmt.Fprintln(w, "\ndeliveries:")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  CONNECTOR\tSTATE\tATTEMPTS\tEXTERNAL ID\tLAST ERROR")
+		fmt.Fprintln(tw, "  CONNECTOR\tSTATE\tATTEMPTS\tRECORD\tLAST ERROR")
 		for _, d := range v.Deliveries {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", d.Connector, d.State, d.Attempts, d.ExternalID, d.LastError)
+			record := d.ExternalID
+			for _, l := range links {
+				if spec, ok := connectors.Lookup(l.Connector); ok && l.Connector == d.Connector && spec.RecordURL != nil {
+					if u := spec.RecordURL(a.cfg.Connectors.Get(l.Connector), l); u != "" {
+						record = u
+					}
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", d.Connector, p.DeliveryState(d.State), p.Attempts(d.Attempts), record, d.LastError)
 		}
 		tw.Flush()
 	}
@@ -236,13 +248,14 @@ func ordersList(ctx context.Context, env *cmdEnv, a *app, status core.Status, q 
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	p := printer(a.cfg)
 	fmt.Fprintln(tw, "ORDER\tSTATUS\tAMOUNT\tCUSTOMER\tPROVIDER\tCREATED")
 	for _, o := range orders {
 		who := o.Customer.Handle
 		if who == "" {
 			who = o.Customer.Name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Status, o.Money(), who, o.Provider, o.CreatedAt.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, p.Status(o.Status), p.Money(o.AmountMinor, o.Currency), who, o.Provider, p.Time(o.CreatedAt))
 	}
 	return tw.Flush()
 }

@@ -29,7 +29,7 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 	body := filepath.Join(dir, "order.json")
 	os.WriteFile(body, []byte(`{"order_id":"A-1","amount_minor":1500000,"currency":"AMD","customer":{"handle":"anna.shop","name":"Anna"},"items":[{"name":"Scarf","quantity":1,"price_minor":1500000}],"provider":"vpos"}`), 0o600)
 	code, out, errs := cli(t, "orders", "create", "--file", body)
-	if code != 0 || !strings.Contains(out, "created order A-1 (pending, 15000.00 AMD)") || !strings.Contains(out, srv.URL+"/checkout/") {
+	if code != 0 || !strings.Contains(out, "created order A-1 (Awaiting payment, 15,000 AMD)") || !strings.Contains(out, srv.URL+"/checkout/") {
 		t.Fatalf("create: %d %q %q", code, out, errs)
 	}
 	code, out, _ = cli(t, "orders", "create", body, "--json")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/dispatcher"
 )
 
 func init() {
@@ -46,23 +47,50 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 	out := env.stdout
 	switch sub {
 	case "stats":
-		stats, err := a.store.OutboxStats(ctx)
-		if err != nil {
-			return err
+		stats, liveErr := liveOutboxStats(ctx, a.cfg)
+		if liveErr != nil {
+			all, err := a.store.OutboxStats(ctx)
+			if err != nil {
+				return err
+			}
+			stats = stats[:0]
+			for _, s := range all {
+				cs := dispatcher.ConnectorStats{Connector: s.Connector, Pending: s.Pending, Dead: s.Dead, Delivered: s.Delivered}
+				if s.Pending > 0 {
+					cs.OldestPending = s.OldestPending
+				}
+				stats = append(stats, cs)
+			}
+		}
+		if stats == nil {
+			stats = []dispatcher.ConnectorStats{}
 		}
 		if *asJSON {
 			return json.NewEncoder(out).Encode(map[string]any{"connectors": stats})
 		}
+		p := printer(a.cfg)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONNECTOR\tPENDING\tDEAD\tDELIVERED\tOLDEST PENDING")
+		fmt.Fprintln(tw, "CONNECTOR\tSTATE\tPENDING\tOLDEST PENDING\tDEAD\tDELIVERED\tREASON")
 		for _, s := range stats {
-			age := "-"
-			if !s.OldestPending.IsZero() && s.Pending > 0 {
-				age = time.Since(s.OldestPending).Round(time.Second).String()
+			age, state := "-", "?"
+			if s.Pending > 0 && !s.OldestPending.IsZero() {
+				age = p.Age(time.Since(s.OldestPending))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", s.Connector, s.Pending, s.Dead, s.Delivered, age)
+			if liveErr == nil {
+				state = p.ConnectorState(s.State)
+				if !s.Until.IsZero() {
+					state += " until " + p.Time(s.Until)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\n", s.Connector, state, s.Pending, age, s.Dead, s.Delivered, s.Reason)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if liveErr != nil {
+			fmt.Fprintf(out, "state unknown: %v; connector states come from the running `paysync serve`.\n", liveErr)
+		}
+		return nil
 	case "dead":
 		recs, err := a.store.ListOutbox(ctx, *connector, core.DeliveryDead, 500)
 		if err != nil {
@@ -76,9 +104,10 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCONNECTOR\tORDER\tATTEMPTS\tREASON")
+		p := printer(a.cfg)
+		fmt.Fprintln(tw, "ID\tCONNECTOR\tORDER\tATTEMPTS\tSTOPPED AT\tREASON")
 		for _, r := range recs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\n", r.ID, r.Connector, r.OrderID, r.Attempts, r.LastError)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Connector, r.OrderID, r.Attempts, p.Time(r.UpdatedAt), r.LastError)
 		}
 		return tw.Flush()
 	case "retry":

@@ -9,9 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paysync/paysync/connectors"
+	"github.com/paysync/paysync/console"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/mapping"
+	"github.com/paysync/paysync/present"
 )
 
 // wireWorkers connects the mapping files, the CRM connectors, the dispatcher,
@@ -42,6 +45,10 @@ func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *promethe
 		Logger:          a.log,
 		Registerer:      reg,
 	})
+	api.Outbox = disp
+	if err := wireConsole(a, api, disp, p); err != nil {
+		return err
+	}
 	d.workers = append(d.workers, disp.Run)
 	d.workers = append(d.workers, func(ctx context.Context) error { reloadOnHUP(ctx, a, p.mappings); return nil })
 	return wirePayments(ctx, a, api, reg, d, p)
@@ -66,4 +73,20 @@ func reloadOnHUP(ctx context.Context, a *app, set *mapping.Set) {
 			a.log.Info("mapping reloaded", "took", time.Since(start))
 		}
 	}
+}
+
+// wireConsole mounts the operator console at /ui/ (closed without an admin token).
+func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *parts) error {
+	zone, err := present.LoadZone(a.cfg.TimeZone)
+	if err != nil {
+		return &exitError{code: 2, msg: "paysync: time_zone: " + err.Error()}
+	}
+	titles := map[string]string{}
+	for _, pr := range p.providers {
+		titles[pr.Name()] = pr.Capabilities().Title
+	}
+	api.Console = console.New(console.Options{Store: a.store, Reviews: a.ledger, Outbox: disp,
+		AdminToken: string(a.cfg.AdminToken), Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
+		CRMs: console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
+	return nil
 }
