@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: lint (gofmt, go vet,
 # staticcheck), then a throwaway PostgreSQL cluster (installing PostgreSQL if
-# it is missing) and go test -race over every package, on SQLite and PostgreSQL.
+# it is missing), Chromium for the console's browser test (installed if
+# missing) and go test -race over every package, on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ echo "== starting a throwaway PostgreSQL cluster"
 eval "$(scripts/test-postgres.sh start "$pgdir/data")"
 echo "   $PAYSYNC_TEST_DATABASE_URL"
 
+echo "== Chromium for the browser test"
+scripts/test-chromium.sh || true # without it the browser test fails and says why
+
 echo "== go test -race (storage-backed tests run on sqlite and postgres)"
 log="$pgdir/go-test.log"
 status=0
@@ -32,6 +36,9 @@ if [ "$status" -ne 0 ]; then
   grep -E -B2 -A25 -- '--- FAIL|^panic:|\[build failed\]|race detected' "$log" | head -400
 elif grep -q 'PostgreSQL test skipped' "$log"; then
   echo "PostgreSQL tests were skipped; they must run here" >&2
+  status=1
+elif grep -q 'browser test skipped' "$log"; then
+  echo "the browser test was skipped; it must run here" >&2
   status=1
 fi
 cleanup >/dev/null 2>&1
