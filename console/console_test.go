@@ -28,7 +28,7 @@ const token = "console-test-token-5d1f"
 
 // rig is a console over a real store, ledger and (not running) dispatcher.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	db     *storage.DB
 	ledger *core.Ledger
 	disp   *dispatcher.Dispatcher
@@ -48,7 +48,7 @@ func (f *fakeNow) Add(d time.Duration) {
 	f.t = f.t.Add(d)
 }
 
-func newRig(t *testing.T, dialect string, mod func(*console.Options)) *rig {
+func newRig(t testing.TB, dialect string, mod func(*console.Options)) *rig {
 	t.Helper()
 	db := testdb.Open(t, dialect)
 	crm := dispatchertest.NewCRM("bitrix24", 10)
@@ -73,7 +73,7 @@ func newRig(t *testing.T, dialect string, mod func(*console.Options)) *rig {
 
 // browser is a client with cookies, like a person's browser.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	r    *rig
 	c    *http.Client
 	lang string
@@ -129,7 +129,7 @@ func (b *browser) post(path string, form url.Values, hdr ...string) (int, string
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, page string) string {
+func csrfOf(t testing.TB, page string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(page)
 	if m == nil {
@@ -168,3 +168,25 @@ func (r *rig) pay(id string, amount int64, eventID string) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// BenchmarkOrderPage serves an order with a 20-entry journal, through the
+// session check, the store reads, the timeline and the template.
+func BenchmarkOrderPage(b *testing.B) {
+	r := newRig(b, storage.SQLite, nil)
+	r.order(core.Order{ID: "IG-B", AmountMinor: 1500000, Currency: "AMD", Provider: "vpos",
+		Customer: core.Customer{Handle: "anna.knits", Name: "Anna"}, Items: []core.Item{{Name: "Scarf", Quantity: 1, PriceMinor: 1500000}}})
+	for i := range 19 {
+		if err := r.ledger.Record(context.Background(), core.JournalEntry{OrderID: "IG-B", Provider: "vpos", Source: core.SourceWebhook,
+			Verdict: core.VerdictDuplicate, Reason: "event seen before", Payload: `{"n":` + itoa(int64(i)) + `}`}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	br := r.browser()
+	br.login("bench")
+	b.ResetTimer()
+	for b.Loop() {
+		if code, _ := br.get("/ui/orders/IG-B"); code != 200 {
+			b.Fatal(code)
+		}
+	}
+}

@@ -219,3 +219,10 @@ func TestTimelineTellsTheStory(t *testing.T) {
 		t.Errorf("payload, tone or moved flags wrong: %+v", steps[1])
 	}
 }
+
+func BenchmarkMoney(b *testing.B) {
+	p := present.Printer{Lang: present.Russian}
+	for b.Loop() {
+		_ = p.Money(123456789900, "AMD")
+	}
+}
