@@ -63,6 +63,9 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 	if code, _, _ := b.post("/ui/login", url.Values{"token": {token}}); code != http.StatusForbidden {
 		t.Fatalf("login without the form's token: %d", code)
 	}
+	if code, _, _ := b.post("/ui/login", url.Values{"csrf": {loginCSRF + "x"}, "token": {token}}); code != http.StatusForbidden {
+		t.Fatalf("login with another form's token: %d", code)
+	}
 	_, page = b.get("/ui/login")
 	loginCSRF = csrfOf(t, page)
 	code, _, body := b.post("/ui/login", url.Values{"csrf": {loginCSRF}, "token": {"wrong"}, "name": {"Anna"}})

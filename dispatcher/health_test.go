@@ -9,6 +9,7 @@ import (
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -18,7 +19,7 @@ func TestHealthBeforeRunAndEmptyBacklog(t *testing.T) {
 	t.Parallel()
 	db := testdb.Open(t, storage.SQLite)
 	d := dispatcher.New(db, []core.Connector{dispatchertest.NewCRM("zeta", 1), dispatchertest.NewCRM("alpha", 1)},
-		dispatcher.Options{Owner: "replica", Logger: quiet()})
+		dispatcher.Options{Owner: "replica", Logger: testutil.Logger(t)})
 	h := d.Health()
 	if len(h) != 2 || h[0].Connector != "alpha" || h[1].Connector != "zeta" {
 		t.Fatalf("health = %+v, want alpha and zeta in order", h)
