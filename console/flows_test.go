@@ -133,6 +133,13 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 	if code, loc, _ := b.post("/ui/outbox/retry-dead", url.Values{"csrf": {csrf}}, "Origin", r.srv.URL); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/outbox") {
 		t.Fatalf("good post: %d %s", code, loc)
 	}
+	// Behind a reverse proxy that names the public host.
+	if code, _, _ := b.post("/ui/outbox/retry-dead", url.Values{"csrf": {csrf}}, "Origin", "https://pay.shop.am", "X-Forwarded-Host", "pay.shop.am"); code != http.StatusSeeOther {
+		t.Fatalf("post through a proxy: %d", code)
+	}
+	if code, _, _ := b.post("/ui/outbox/retry-dead", url.Values{"csrf": {csrf}}, "Origin", r.srv.URL, "Sec-Fetch-Site", "same-origin"); code != http.StatusSeeOther {
+		t.Fatalf("same-origin post: %d", code)
+	}
 
 	// A tampered cookie is no session.
 	tampered := r.browser()
