@@ -13,7 +13,8 @@ import (
 // record at a time: every outcome, the token guard per record, the link.
 func TestCompleteOutboxBatchMatchesOneByOne(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dialect string) {
-		now := time.Now().Add(time.Second).UTC().Truncate(time.Microsecond)
+		// An hour ahead: the orders created below are due however long creating them takes.
+		now := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 		later := now.Add(time.Hour)
 		link := func(id string, v int64) *core.CRMLink {
 			return &core.CRMLink{Connector: "crm", OrderID: id, ExternalID: "deal-" + id, SyncedVersion: v,
