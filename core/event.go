@@ -14,23 +14,30 @@ const (
 // PaymentEvent is what a provider says happened to a payment, after the
 // provider adapter has parsed it. It is only trusted once Verified is set.
 type PaymentEvent struct {
-	Provider      string    `json:"provider"`
-	EventID       string    `json:"event_id"` // the provider's idempotency key
-	Type          string    `json:"type"`     // the provider's own event name
-	OrderID       string    `json:"order_id"`
-	Status        Status    `json:"status"` // "" when the event does not move a payment
-	AmountMinor   int64     `json:"amount_minor"`
-	Currency      string    `json:"currency"`
-	RefundedMinor int64     `json:"refunded_minor,omitempty"`
-	ProviderRef   string    `json:"provider_ref,omitempty"`
-	OccurredAt    time.Time `json:"occurred_at"`
-	Source        string    `json:"source"`
-	Verified      bool      `json:"verified"`
+	Provider      string `json:"provider"`
+	EventID       string `json:"event_id"` // the provider's idempotency key
+	Type          string `json:"type"`     // the provider's own event name
+	OrderID       string `json:"order_id"`
+	Status        Status `json:"status"` // "" when the event does not move a payment
+	AmountMinor   int64  `json:"amount_minor"`
+	Currency      string `json:"currency"`
+	RefundedMinor int64  `json:"refunded_minor,omitempty"`
+	ProviderRef   string `json:"provider_ref,omitempty"`
+	// OccurredAt is when the provider says it happened (zero: it did not
+	// say), to Precision: time.Second for "…:20Z". A zero Precision is
+	// inferred from OccurredAt (see NewEventTime).
+	OccurredAt time.Time     `json:"occurred_at"`
+	Precision  time.Duration `json:"precision,omitempty"`
+	Source     string        `json:"source"`
+	Verified   bool          `json:"verified"`
 	// FixedLink names the configured fixed payment link the payment came
 	// through, when the provider tells; it lets a payment create its order.
 	FixedLink string `json:"fixed_link,omitempty"`
 	Payload   []byte `json:"-"` // raw body, stored size-limited in the journal
 }
+
+// Time is the interval the event's time stands for.
+func (ev PaymentEvent) Time() EventTime { return NewEventTime(ev.OccurredAt, ev.Precision) }
 
 // Verdict is what paysync concluded about one inbound request or event.
 type Verdict string

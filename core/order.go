@@ -48,6 +48,9 @@ type Order struct {
 	PaidAt          *time.Time     `json:"paid_at,omitempty"`
 	ExpiresAt       *time.Time     `json:"expires_at,omitempty"`
 	Version         int64          `json:"version" db:"version"`
+	// History is what the order remembers of its payment events, to judge
+	// later ones (see PaymentHistory); the journal holds the whole story.
+	History PaymentHistory `json:"-"`
 	// RequestHash identifies the body that created the order, so that a repeat is
 	// recognised and a different body under the same id is refused.
 	RequestHash string `json:"-" db:"request_hash"`

@@ -19,6 +19,11 @@ type Change struct {
 	ExpectedVersion int64
 	// Outbox lists the connectors to enqueue for Order at its new version.
 	Outbox []string
+	// HistoryOnly marks an order write that changes only what the order
+	// remembers of its payment events (Order.History): its version moves, for
+	// the optimistic check, but no CRM is told. Outbox must be empty, and the
+	// journal entry is not a transition (its OrderVersion stays 0).
+	HistoryOnly bool
 }
 
 // BatchStore is what a store offers beyond Store for the dispatcher to

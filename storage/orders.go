@@ -35,11 +35,62 @@ type orderRow struct {
 	PaidAt          sql.NullInt64 `db:"paid_at"`
 	ExpiresAt       sql.NullInt64 `db:"expires_at"`
 	Version         int64         `db:"version"`
+	historyRow
+}
+
+// historyRow holds core.PaymentHistory: three events, each an id, a status,
+// a time (unix µs, NULL when the provider gave none) and its precision (µs).
+type historyRow struct {
+	LatestID         string        `db:"latest_event_id"`
+	LatestStatus     string        `db:"latest_event_status"`
+	LatestAt         sql.NullInt64 `db:"latest_event_at"`
+	LatestPrecision  int64         `db:"latest_event_precision"`
+	PaymentID        string        `db:"payment_event_id"`
+	PaymentStatus    string        `db:"payment_event_status"`
+	PaymentAt        sql.NullInt64 `db:"payment_event_at"`
+	PaymentPrecision int64         `db:"payment_event_precision"`
+	ExpiryID         string        `db:"expiry_event_id"`
+	ExpiryStatus     string        `db:"expiry_event_status"`
+	ExpiryAt         sql.NullInt64 `db:"expiry_event_at"`
+	ExpiryPrecision  int64         `db:"expiry_event_precision"`
+}
+
+const historyCols = `latest_event_id, latest_event_status, latest_event_at, latest_event_precision,
+	payment_event_id, payment_event_status, payment_event_at, payment_event_precision,
+	expiry_event_id, expiry_event_status, expiry_event_at, expiry_event_precision`
+
+func (r *historyRow) history() core.PaymentHistory {
+	mark := func(id, status string, at sql.NullInt64, precision int64) core.EventMark {
+		m := core.EventMark{EventID: id, Status: core.Status(status)}
+		if at.Valid {
+			m.Time = core.EventTime{At: time.UnixMicro(at.Int64).UTC(), Precision: time.Duration(precision) * time.Microsecond}
+		}
+		return m
+	}
+	return core.PaymentHistory{
+		Latest:  mark(r.LatestID, r.LatestStatus, r.LatestAt, r.LatestPrecision),
+		Payment: mark(r.PaymentID, r.PaymentStatus, r.PaymentAt, r.PaymentPrecision),
+		Expiry:  mark(r.ExpiryID, r.ExpiryStatus, r.ExpiryAt, r.ExpiryPrecision),
+	}
+}
+
+// historyArgs are the values of historyCols, in order.
+func historyArgs(h core.PaymentHistory) []any {
+	var args []any
+	for _, m := range []core.EventMark{h.Latest, h.Payment, h.Expiry} {
+		at, precision := sql.NullInt64{}, int64(0)
+		if m.Time.Known() {
+			at = sql.NullInt64{Int64: m.Time.At.UnixMicro(), Valid: true}
+			precision = m.Time.Precision.Microseconds()
+		}
+		args = append(args, m.EventID, string(m.Status), at, precision)
+	}
+	return args
 }
 
 const orderCols = `id, status, amount_minor, currency, refunded_minor, customer, items, delivery,
 	provider, provider_ref, payment_url, fixed_link, orphan, reason, request_hash,
-	created_at, updated_at, status_changed_at, paid_at, expires_at, version`
+	created_at, updated_at, status_changed_at, paid_at, expires_at, version, ` + historyCols
 
 func (r *orderRow) order() (core.Order, error) {
 	o := core.Order{
@@ -48,7 +99,7 @@ func (r *orderRow) order() (core.Order, error) {
 		PaymentURL: r.PaymentURL, FixedLink: r.FixedLink, Orphan: r.Orphan, Reason: r.Reason,
 		RequestHash: r.RequestHash, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),
 		StatusChangedAt: fromMicros(r.StatusChangedAt), PaidAt: fromNullMicros(r.PaidAt),
-		ExpiresAt: fromNullMicros(r.ExpiresAt), Version: r.Version,
+		ExpiresAt: fromNullMicros(r.ExpiresAt), Version: r.Version, History: r.history(),
 	}
 	if err := json.Unmarshal([]byte(r.Customer), &o.Customer); err != nil {
 		return o, err
@@ -77,6 +128,9 @@ func mustJSON(v any) string {
 
 // Apply writes a journal entry, an order and its outbox records in one transaction.
 func (db *DB) Apply(ctx context.Context, c core.Change) error {
+	if c.HistoryOnly && (c.Order == nil || len(c.Outbox) > 0) {
+		return core.Errorf(core.EINTERNAL, "a history-only change updates an order and enqueues no deliveries")
+	}
 	now := time.Now().UTC()
 	newVersion := c.ExpectedVersion + 1
 	var journalID int64
@@ -87,7 +141,9 @@ func (db *DB) Apply(ctx context.Context, c core.Change) error {
 				j.CreatedAt = now
 			}
 			if c.Order != nil {
-				j.OrderVersion = newVersion
+				if !c.HistoryOnly {
+					j.OrderVersion = newVersion
+				}
 				if j.OrderID == "" {
 					j.OrderID = c.Order.ID
 				}
@@ -152,6 +208,7 @@ func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expect
 		mustJSON(o.Items), mustJSON(o.Shipping), strings.ToLower(o.Customer.Handle), o.Customer.Phone,
 		o.Provider, o.ProviderRef, o.PaymentURL, o.FixedLink, o.Orphan, o.Reason, o.RequestHash,
 		micros(o.UpdatedAt), micros(o.StatusChangedAt), nullMicros(o.PaidAt), nullMicros(o.ExpiresAt)}
+	args = append(args, historyArgs(o.History)...)
 	if expected == 0 {
 		if o.CreatedAt.IsZero() {
 			o.CreatedAt = now
@@ -159,8 +216,9 @@ func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expect
 		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO orders
 			(status, amount_minor, currency, refunded_minor, customer, items, delivery, customer_handle,
 			 customer_phone, provider, provider_ref, payment_url, fixed_link, orphan, reason, request_hash,
-			 updated_at, status_changed_at, paid_at, expires_at, id, created_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+			 updated_at, status_changed_at, paid_at, expires_at, `+historyCols+`, id, created_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT (id) DO NOTHING`), append(args, o.ID, micros(o.CreatedAt))...)
 		if err != nil {
 			return db.wrap(err)
@@ -175,6 +233,9 @@ func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expect
 		status = ?, amount_minor = ?, currency = ?, refunded_minor = ?, customer = ?, items = ?, delivery = ?,
 		customer_handle = ?, customer_phone = ?, provider = ?, provider_ref = ?, payment_url = ?, fixed_link = ?,
 		orphan = ?, reason = ?, request_hash = ?, updated_at = ?, status_changed_at = ?, paid_at = ?, expires_at = ?,
+		latest_event_id = ?, latest_event_status = ?, latest_event_at = ?, latest_event_precision = ?,
+		payment_event_id = ?, payment_event_status = ?, payment_event_at = ?, payment_event_precision = ?,
+		expiry_event_id = ?, expiry_event_status = ?, expiry_event_at = ?, expiry_event_precision = ?,
 		version = version + 1
 		WHERE id = ? AND version = ?`), append(args, o.ID, expected)...)
 	if err != nil {

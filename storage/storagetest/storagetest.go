@@ -38,6 +38,7 @@ func Run(t *testing.T, open Factory) {
 		{"ConnectorStateCAS", testState},
 		{"LeaderLease", testLeaderLease},
 		{"DueOrders", testDueOrders},
+		{"PaymentHistory", testPaymentHistory},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
