@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +12,15 @@ import (
 func TestTransitionTable(t *testing.T) {
 	allowed := map[[2]core.Status]bool{
 		{"pending", "paid"}: true, {"pending", "failed"}: true, {"pending", "expired"}: true, {"pending", "manual_review"}: true,
+		{"pending", "partially_refunded"}: true, {"pending", "refunded"}: true,
 		{"failed", "paid"}: true, {"failed", "expired"}: true, {"failed", "manual_review"}: true,
-		{"expired", "manual_review"}: true,
-		{"manual_review", "paid"}:    true, {"manual_review", "failed"}: true,
-		{"paid", "refunded"}: true,
+		{"failed", "partially_refunded"}: true, {"failed", "refunded"}: true,
+		{"expired", "paid"}: true, {"expired", "manual_review"}: true, {"expired", "partially_refunded"}: true, {"expired", "refunded"}: true,
+		{"manual_review", "paid"}: true, {"manual_review", "failed"}: true,
+		{"manual_review", "partially_refunded"}: true, {"manual_review", "refunded"}: true,
+		{"paid", "partially_refunded"}: true, {"paid", "refunded"}: true, {"paid", "manual_review"}: true,
+		{"partially_refunded", "refunded"}: true, {"partially_refunded", "manual_review"}: true,
+		{"refunded", "manual_review"}: true,
 	}
 	for _, from := range core.Statuses {
 		for _, to := range core.Statuses {
@@ -30,9 +36,20 @@ func TestTransitionTable(t *testing.T) {
 				t.Errorf("refusal has code %q, want conflict", core.ErrorCode(err))
 			}
 		}
+		if from.Terminal() {
+			t.Errorf("%s is terminal: an anomaly or a person must still be able to move every order", from)
+		}
 	}
-	if !core.StatusRefunded.Terminal() || core.StatusPaid.Terminal() {
-		t.Error("terminal statuses wrong")
+	if got := core.StatusNames(); got != "pending, paid, failed, expired, manual_review, partially_refunded, refunded" {
+		t.Errorf("StatusNames() = %q", got)
+	}
+	for _, c := range []struct {
+		refunded int64
+		want     core.Status
+	}{{0, "paid"}, {1, "partially_refunded"}, {999, "partially_refunded"}, {1000, "refunded"}} {
+		if got := core.RefundStatus(c.refunded, 1000); got != c.want {
+			t.Errorf("RefundStatus(%d, 1000) = %s, want %s", c.refunded, got, c.want)
+		}
 	}
 }
 
@@ -101,38 +118,101 @@ func TestOrderValidateAndHash(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration, precision time.Duration) core.EventTime {
+		return core.NewEventTime(base.Add(d), precision)
+	}
 	order := func(st core.Status) *core.Order {
-		return &core.Order{ID: "O", Status: st, AmountMinor: 1000, Currency: "AMD", StatusChangedAt: base, RefundedMinor: 0}
+		// StatusChangedAt is after every event below: it must not matter.
+		return &core.Order{ID: "O", Status: st, AmountMinor: 1000, Currency: "AMD", StatusChangedAt: base.Add(time.Hour)}
 	}
-	ev := func(st core.Status) core.PaymentEvent {
-		return core.PaymentEvent{Provider: "vpos", EventID: "e", OrderID: "O", Status: st, AmountMinor: 1000, Currency: "AMD", OccurredAt: base.Add(time.Minute), Verified: true}
+	with := func(o *core.Order, f func(o *core.Order)) *core.Order { f(o); return o }
+	paidAt := func(d time.Duration, precision time.Duration) func(o *core.Order) {
+		return func(o *core.Order) {
+			o.History.Latest = core.EventMark{EventID: "evt_paid", Status: core.StatusPaid, Time: at(d, precision)}
+			o.History.Payment = o.History.Latest
+		}
 	}
+	expiredAt := func(d time.Duration, precision time.Duration) func(o *core.Order) {
+		return func(o *core.Order) {
+			o.History.Latest = core.EventMark{EventID: "evt_exp", Status: core.StatusExpired, Time: at(d, precision)}
+			o.History.Expiry = o.History.Latest
+		}
+	}
+	refunded := func(n int64) func(o *core.Order) { return func(o *core.Order) { o.RefundedMinor = n } }
+	ev := func(st core.Status, mut ...func(e *core.PaymentEvent)) func() core.PaymentEvent {
+		return func() core.PaymentEvent {
+			e := core.PaymentEvent{Provider: "vpos", EventID: "e", OrderID: "O", Status: st, AmountMinor: 1000, Currency: "AMD", OccurredAt: base.Add(time.Minute), Verified: true}
+			for _, m := range mut {
+				m(&e)
+			}
+			return e
+		}
+	}
+	occurred := func(d time.Duration, precision time.Duration) func(e *core.PaymentEvent) {
+		return func(e *core.PaymentEvent) { e.OccurredAt, e.Precision = base.Add(d), precision }
+	}
+	cumulative := func(n int64) func(e *core.PaymentEvent) { return func(e *core.PaymentEvent) { e.RefundedMinor = n } }
+	single := func(n int64) func(e *core.PaymentEvent) { return func(e *core.PaymentEvent) { e.RefundMinor = n } }
+	const ms, s = time.Millisecond, time.Second
 	cases := []struct {
-		name    string
-		order   *core.Order
-		ev      func() core.PaymentEvent
-		verdict core.Verdict
-		to      core.Status
+		name     string
+		order    *core.Order
+		ev       func() core.PaymentEvent
+		verdict  core.Verdict
+		to       core.Status
+		refunded int64  // the refunds' total a moving decision carries
+		reason   string // a part of the reason, when it matters
 	}{
-		{"paid", order("pending"), func() core.PaymentEvent { return ev("paid") }, core.VerdictAccepted, "paid"},
-		{"failed", order("pending"), func() core.PaymentEvent { return ev("failed") }, core.VerdictAccepted, "failed"},
-		{"retry after failure pays", order("failed"), func() core.PaymentEvent { return ev("paid") }, core.VerdictAccepted, "paid"},
-		{"already paid", order("paid"), func() core.PaymentEvent { return ev("paid") }, core.VerdictDuplicate, ""},
-		{"late failure after paid", order("paid"), func() core.PaymentEvent { return ev("failed") }, core.VerdictStale, ""},
-		{"old failure", order("pending"), func() core.PaymentEvent { e := ev("failed"); e.OccurredAt = base.Add(-time.Hour); return e }, core.VerdictStale, ""},
-		{"unknown type", order("pending"), func() core.PaymentEvent { e := ev(""); e.Type = "session.viewed"; return e }, core.VerdictIgnored, ""},
-		{"amount short", order("pending"), func() core.PaymentEvent { e := ev("paid"); e.AmountMinor = 999; return e }, core.VerdictAmountMismatch, "manual_review"},
-		{"currency differs", order("pending"), func() core.PaymentEvent { e := ev("paid"); e.Currency = "USD"; return e }, core.VerdictAmountMismatch, "manual_review"},
-		{"orphan payment", nil, func() core.PaymentEvent { return ev("paid") }, core.VerdictOrphan, "manual_review"},
-		{"orphan failure ignored", nil, func() core.PaymentEvent { return ev("failed") }, core.VerdictIgnored, ""},
-		{"paid after expiry", order("expired"), func() core.PaymentEvent { return ev("paid") }, core.VerdictNeedsReview, "manual_review"},
-		{"paid while in review", order("manual_review"), func() core.PaymentEvent { return ev("paid") }, core.VerdictNeedsReview, ""},
-		{"refund", order("paid"), func() core.PaymentEvent { e := ev("refunded"); e.RefundedMinor = 400; return e }, core.VerdictAccepted, "refunded"},
-		{"refund too large", order("paid"), func() core.PaymentEvent { e := ev("refunded"); e.RefundedMinor = 4000; return e }, core.VerdictAmountMismatch, ""},
-		{"refund of unpaid", order("pending"), func() core.PaymentEvent { e := ev("refunded"); e.RefundedMinor = 400; return e }, core.VerdictRefused, ""},
-		{"paid after refund", order("refunded"), func() core.PaymentEvent { return ev("paid") }, core.VerdictStale, ""},
-		{"expired by provider", order("pending"), func() core.PaymentEvent { return ev("expired") }, core.VerdictAccepted, "expired"},
-		{"expired after paid", order("paid"), func() core.PaymentEvent { return ev("expired") }, core.VerdictStale, ""},
+		{"paid", order("pending"), ev("paid"), core.VerdictAccepted, "paid", 0, ""},
+		{"failed", order("pending"), ev("failed"), core.VerdictAccepted, "failed", 0, ""},
+		{"failed long before the order was written", order("pending"), ev("failed", occurred(-time.Hour, s)), core.VerdictAccepted, "failed", 0, ""},
+		{"retry after failure pays", order("failed"), ev("paid"), core.VerdictAccepted, "paid", 0, ""},
+		{"already paid", with(order("paid"), paidAt(0, s)), ev("paid"), core.VerdictDuplicate, "", 0, ""},
+		{"older failure after paid", with(order("paid"), paidAt(2*time.Minute, ms)), ev("failed"), core.VerdictStale, "", 0,
+			"failed event at 2026-11-01T12:01:00Z is older than paid event evt_paid at 2026-11-01T12:02:00.000Z"},
+		{"newer failure after paid", with(order("paid"), paidAt(0, ms)), ev("failed"), core.VerdictRefused, "", 0, "does not undo a payment"},
+		{"failure in the payment's second", with(order("paid"), paidAt(time.Minute+483*ms, ms)), ev("failed", occurred(time.Minute, s)), core.VerdictRefused, "", 0, ""},
+		{"failure a second before", with(order("expired"), expiredAt(time.Minute+483*ms, ms)), ev("failed", occurred(59*s, s)), core.VerdictStale, "", 0, "evt_exp"},
+		{"failure after expiry", with(order("expired"), expiredAt(0, s)), ev("failed"), core.VerdictRefused, "", 0, "does not reopen"},
+		{"unknown type", order("pending"), ev("", func(e *core.PaymentEvent) { e.Type = "session.viewed" }), core.VerdictIgnored, "", 0, ""},
+		{"amount short", order("pending"), ev("paid", func(e *core.PaymentEvent) { e.AmountMinor = 999 }), core.VerdictAmountMismatch, "manual_review", 0, "paid 9.99 AMD, order is 10.00 AMD"},
+		{"currency differs", order("pending"), ev("paid", func(e *core.PaymentEvent) { e.Currency = "USD" }), core.VerdictAmountMismatch, "manual_review", 0, ""},
+		{"second payment of another amount", with(order("paid"), paidAt(0, s)), ev("paid", func(e *core.PaymentEvent) { e.AmountMinor = 500 }), core.VerdictAmountMismatch, "manual_review", 0, ""},
+		{"orphan payment", nil, ev("paid"), core.VerdictOrphan, "manual_review", 0, ""},
+		{"orphan failure ignored", nil, ev("failed"), core.VerdictIgnored, "", 0, ""},
+		{"paid after expiry", with(order("expired"), expiredAt(0, s)), ev("paid"), core.VerdictNeedsReview, "manual_review", 0,
+			"paid event e at 2026-11-01T12:01:00Z was not certainly made before expired event evt_exp at 2026-11-01T12:00:00Z"},
+		{"paid before expiry, delivered late", with(order("expired"), expiredAt(2*time.Minute, s)), ev("paid"), core.VerdictAccepted, "paid", 0, "delivered after it"},
+		{"paid in the expiry's second", with(order("expired"), expiredAt(time.Minute+500*ms, ms)), ev("paid", occurred(time.Minute, s)), core.VerdictNeedsReview, "manual_review", 0, ""},
+		{"paid without a time after expiry", with(order("expired"), expiredAt(2*time.Minute, s)), ev("paid", func(e *core.PaymentEvent) { e.OccurredAt = time.Time{} }), core.VerdictNeedsReview, "manual_review", 0, ""},
+		{"paid after an expiry of unknown time", order("expired"), ev("paid"), core.VerdictNeedsReview, "manual_review", 0, "at an unknown time"},
+		{"paid while in review", order("manual_review"), ev("paid"), core.VerdictNeedsReview, "", 0, ""},
+		{"expired by provider", order("pending"), ev("expired"), core.VerdictAccepted, "expired", 0, ""},
+		{"expired after failure", order("failed"), ev("expired"), core.VerdictAccepted, "expired", 0, ""},
+		{"expired twice", with(order("expired"), expiredAt(0, s)), ev("expired"), core.VerdictDuplicate, "", 0, ""},
+		{"expired after paid", with(order("paid"), paidAt(0, s)), ev("expired"), core.VerdictRefused, "", 0, "paid before this expiry"},
+		{"expired before paid", with(order("paid"), paidAt(2*time.Minute, s)), ev("expired"), core.VerdictNeedsReview, "manual_review", 0, "not certainly made before"},
+		{"expired after a refunded payment", with(with(order("partially_refunded"), paidAt(0, s)), refunded(300)), ev("expired"), core.VerdictRefused, "", 0, ""},
+		{"partial refund", order("paid"), ev("refunded", cumulative(400)), core.VerdictAccepted, "partially_refunded", 400, "refunded so far: 4.00 AMD of 10.00 AMD"},
+		{"full refund", order("paid"), ev("refunded", cumulative(1000)), core.VerdictAccepted, "refunded", 1000, ""},
+		{"refund without amount is whole", order("paid"), ev("refunded"), core.VerdictAccepted, "refunded", 1000, ""},
+		{"partially_refunded event is a refund", order("paid"), ev("partially_refunded", cumulative(100)), core.VerdictAccepted, "partially_refunded", 100, ""},
+		{"further running total", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(600)), core.VerdictAccepted, "partially_refunded", 600, ""},
+		{"running total reaches the amount", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(1000)), core.VerdictAccepted, "refunded", 1000, ""},
+		{"running total repeated", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(400)), core.VerdictDuplicate, "", 0, "already recorded"},
+		{"older running total", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(300)), core.VerdictDuplicate, "", 0, ""},
+		{"single refunds add up", with(order("partially_refunded"), refunded(400)), ev("refunded", single(300)), core.VerdictAccepted, "partially_refunded", 700, "refund of 3.00 AMD; refunded so far: 7.00 AMD of 10.00 AMD"},
+		{"single refunds reach the amount", with(order("partially_refunded"), refunded(400)), ev("refunded", single(600)), core.VerdictAccepted, "refunded", 1000, ""},
+		{"single refund above what is left", with(order("partially_refunded"), refunded(400)), ev("refunded", single(700)), core.VerdictAmountMismatch, "manual_review", 400,
+			"refund of 7.00 AMD would bring the refunds to 11.00 AMD, more than the 10.00 AMD paid"},
+		{"running total above the amount", order("paid"), ev("refunded", cumulative(4000)), core.VerdictAmountMismatch, "manual_review", 0, "refunds reported as 40.00 AMD so far, more than the 10.00 AMD paid"},
+		{"refund in another currency", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(500), func(e *core.PaymentEvent) { e.Currency = "USD" }), core.VerdictAmountMismatch, "manual_review", 400,
+			"refund in USD, but the order was paid in AMD"},
+		{"refund of a refunded order", with(order("refunded"), refunded(1000)), ev("refunded", single(1)), core.VerdictAmountMismatch, "manual_review", 1000, ""},
+		{"refund proves a missed payment", order("pending"), ev("refunded", cumulative(400)), core.VerdictAccepted, "partially_refunded", 400, "proves a payment"},
+		{"refund of an expired order", with(order("expired"), expiredAt(0, s)), ev("refunded", single(1000)), core.VerdictAccepted, "refunded", 1000, ""},
+		{"refund while in review is recorded", order("manual_review"), ev("refunded", cumulative(400)), core.VerdictNeedsReview, "manual_review", 400, ""},
+		{"paid after refund", with(order("refunded"), refunded(1000)), ev("paid"), core.VerdictStale, "", 0, "already refunded"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -140,22 +220,45 @@ func TestDecide(t *testing.T) {
 			if d.Verdict != c.verdict || d.To != c.to {
 				t.Fatalf("got %s -> %q (%s), want %s -> %q", d.Verdict, d.To, d.Reason, c.verdict, c.to)
 			}
-			if d.To != "" && c.order != nil && core.CheckTransition(c.order.Status, d.To) != nil {
+			if d.To != "" && c.order != nil && d.To != c.order.Status && core.CheckTransition(c.order.Status, d.To) != nil {
 				t.Fatalf("decision breaks the state machine: %s -> %s", c.order.Status, d.To)
+			}
+			if d.To != "" && c.order != nil && d.RefundedMinor != c.refunded {
+				t.Fatalf("refunds total %d, want %d (%s)", d.RefundedMinor, c.refunded, d.Reason)
+			}
+			if !strings.Contains(d.Reason, c.reason) {
+				t.Fatalf("reason %q does not say %q", d.Reason, c.reason)
 			}
 		})
 	}
-	// A further partial refund on a refunded order raises the refunded amount.
-	o := order("refunded")
-	o.RefundedMinor = 300
-	e := ev("refunded")
-	e.RefundedMinor = 600
-	if d := core.Decide(o, e); d.Verdict != core.VerdictAccepted || d.To != core.StatusRefunded {
-		t.Fatalf("further refund: %+v", d)
+}
+
+// TestDecideRemembers: an event that changes nothing a CRM shows is still
+// remembered when a later event must be judged against it.
+func TestDecideRemembers(t *testing.T) {
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	o := &core.Order{ID: "O", Status: core.StatusPartiallyRefunded, AmountMinor: 1000, RefundedMinor: 400, Currency: "AMD"}
+	// The payment arrives after the refund that implied it.
+	d := core.Decide(o, core.PaymentEvent{EventID: "p", OrderID: "O", Status: core.StatusPaid, AmountMinor: 1000, Currency: "AMD", OccurredAt: base, Verified: true})
+	if d.To != "" || d.History.Payment.EventID != "p" {
+		t.Fatalf("payment after refund: %+v", d)
 	}
-	e.RefundedMinor = 300
-	if d := core.Decide(o, e); d.Verdict != core.VerdictDuplicate {
-		t.Fatalf("same refund again: %+v", d)
+	o.History = d.History
+	// An expiry that began before it then needs a person.
+	d = core.Decide(o, core.PaymentEvent{EventID: "x", OrderID: "O", Status: core.StatusExpired, OccurredAt: base.Add(-time.Minute), Verified: true})
+	if d.Verdict != core.VerdictNeedsReview || d.To != core.StatusManualReview || !strings.Contains(d.Reason, "paid event p") {
+		t.Fatalf("expiry before the remembered payment: %+v", d)
+	}
+	// The earliest expiry is the one remembered.
+	o = &core.Order{ID: "O", Status: core.StatusExpired, AmountMinor: 1000, Currency: "AMD"}
+	o.History.Expiry = core.EventMark{EventID: "x2", Status: core.StatusExpired, Time: core.NewEventTime(base, time.Second)}
+	d = core.Decide(o, core.PaymentEvent{EventID: "x1", OrderID: "O", Status: core.StatusExpired, OccurredAt: base.Add(-time.Minute), Verified: true})
+	if d.Verdict != core.VerdictDuplicate || d.History.Expiry.EventID != "x1" {
+		t.Fatalf("earlier expiry: %+v", d)
+	}
+	d = core.Decide(o, core.PaymentEvent{EventID: "x3", OrderID: "O", Status: core.StatusExpired, OccurredAt: base.Add(time.Minute), Verified: true})
+	if d.Verdict != core.VerdictDuplicate || !d.History.Equal(o.History) {
+		t.Fatalf("later expiry changed the history: %+v", d)
 	}
 }
 

@@ -9,19 +9,26 @@ const (
 	SourceManual    = "manual"
 	SourceAPI       = "api"
 	SourceScheduler = "scheduler"
+	SourceMigration = "migration" // a schema migration that moved an order (see migrations/)
 )
 
 // PaymentEvent is what a provider says happened to a payment, after the
 // provider adapter has parsed it. It is only trusted once Verified is set.
 type PaymentEvent struct {
-	Provider      string `json:"provider"`
-	EventID       string `json:"event_id"` // the provider's idempotency key
-	Type          string `json:"type"`     // the provider's own event name
-	OrderID       string `json:"order_id"`
-	Status        Status `json:"status"` // "" when the event does not move a payment
-	AmountMinor   int64  `json:"amount_minor"`
-	Currency      string `json:"currency"`
+	Provider    string `json:"provider"`
+	EventID     string `json:"event_id"` // the provider's idempotency key
+	Type        string `json:"type"`     // the provider's own event name
+	OrderID     string `json:"order_id"`
+	Status      Status `json:"status"` // "" when the event does not move a payment
+	AmountMinor int64  `json:"amount_minor"`
+	Currency    string `json:"currency"`
+	// A refund carries one of two figures, as its provider reports refunds:
+	// RefundedMinor, the running total refunded on the payment so far (VPOS.am,
+	// ArCa lookups, generic with refunded_minor), which a repeat under a new
+	// event id cannot count twice; or RefundMinor, this one refund's amount
+	// (ArCa callbacks, generic without refunded_minor).
 	RefundedMinor int64  `json:"refunded_minor,omitempty"`
+	RefundMinor   int64  `json:"refund_minor,omitempty"`
 	ProviderRef   string `json:"provider_ref,omitempty"`
 	// OccurredAt is when the provider says it happened (zero: it did not
 	// say), to Precision: time.Second for "…:20Z". A zero Precision is
@@ -38,6 +45,15 @@ type PaymentEvent struct {
 
 // Time is the interval the event's time stands for.
 func (ev PaymentEvent) Time() EventTime { return NewEventTime(ev.OccurredAt, ev.Precision) }
+
+// RefundFigure is the amount a refund event states: this refund, or the
+// running total, whichever its provider sends.
+func (ev PaymentEvent) RefundFigure() int64 {
+	if ev.RefundMinor > 0 {
+		return ev.RefundMinor
+	}
+	return ev.RefundedMinor
+}
 
 // Verdict is what paysync concluded about one inbound request or event.
 type Verdict string
@@ -61,67 +77,227 @@ const (
 	VerdictUnconfirmed    Verdict = "unconfirmed"     // a webhook the status lookup did not confirm
 )
 
-// Decision is the outcome of Decide: a verdict and, when the order moves, where to.
+// Decision is the outcome of Decide: a verdict and, when the order changes, how.
 type Decision struct {
 	Verdict Verdict
-	To      Status // "" when the order does not move
-	Reason  string
+	// To is the order's status after the event; "" when neither its status
+	// nor its refunds change. It equals the current status when only the
+	// refunds' total moves (a further partial refund).
+	To     Status
+	Reason string
+	// RefundedMinor is the refunds' total after the event, when To is set.
+	RefundedMinor int64
+	// History is what the order remembers after the event. It can change
+	// when nothing else does (an expiry seen after the payment is still
+	// remembered), so that the order ends the same whatever order its events
+	// arrive in.
+	History PaymentHistory
 }
 
-// Decide applies the verification rules to a verified event and the order it
+// reviewReason is why an event does not move an order in manual_review.
+const reviewReason = "order is in manual review; a person settles it"
+
+// Decide applies the payment rules to a verified event and the order it
 // names. It is pure: the caller writes the result in one transaction.
+//
+// The rules make an order's status a function of the set of its payment
+// events, whatever order they arrive in (docs/payments.md, "How events move
+// an order"):
+//   - manual_review when a payment's money differs from the order's, a
+//     refund's currency differs or the refunds' total exceeds the amount
+//     paid, or a payment was not certainly made before an expiry of the
+//     order; only a person takes an order out of manual_review;
+//   - otherwise refunded or partially_refunded when anything was refunded
+//     (a refund proves the payment it returns);
+//   - otherwise paid after a payment, expired after an expiry, failed after
+//     a failed attempt, pending before anything.
+//
+// Time decides only whether a payment came before an expiry, and whether a
+// failed or expired event that changes nothing is stale (certainly older
+// than the newest event applied to the order) or merely refused.
 func Decide(o *Order, ev PaymentEvent) Decision {
-	if ev.Status == "" || !ev.Status.Valid() || ev.Status == StatusPending || ev.Status == StatusManualReview {
+	st := ev.Status
+	if st == StatusPartiallyRefunded {
+		st = StatusRefunded // the amounts say how much; the status only says "a refund"
+	}
+	if st == "" || !st.Valid() || st == StatusPending || st == StatusManualReview {
 		return Decision{Verdict: VerdictIgnored, Reason: "event type " + ev.Type + " does not change a payment"}
 	}
 	if o == nil {
-		if ev.Status == StatusPaid || ev.Status == StatusRefunded {
+		if st == StatusPaid || st == StatusRefunded {
 			return Decision{Verdict: VerdictOrphan, To: StatusManualReview, Reason: "payment for an unknown order"}
 		}
 		return Decision{Verdict: VerdictIgnored, Reason: "event for an unknown order"}
 	}
-	from, to := o.Status, ev.Status
-	if from == to && to != StatusRefunded {
-		return Decision{Verdict: VerdictDuplicate, Reason: "order is already " + string(to)}
+	d := decider{o: o, ev: ev, mark: EventMark{EventID: ev.EventID, Status: st, Time: ev.Time()}, h: o.History}
+	if o.Status == StatusExpired && !d.h.Expiry.Set() {
+		// Expired before paysync kept payment histories: when is not known.
+		d.h.Expiry = EventMark{Status: StatusExpired}
 	}
-	switch to {
+	switch st {
+	case StatusFailed:
+		return d.failed()
+	case StatusExpired:
+		return d.expired()
 	case StatusPaid:
-		if ev.Currency != o.Currency || ev.AmountMinor != o.AmountMinor {
-			reason := "paid " + Money{ev.AmountMinor, ev.Currency}.String() + ", order is " + o.Money().String()
-			if CanTransition(from, StatusManualReview) {
-				return Decision{Verdict: VerdictAmountMismatch, To: StatusManualReview, Reason: reason}
-			}
-			return Decision{Verdict: VerdictAmountMismatch, Reason: reason}
+		return d.paid()
+	default:
+		return d.refund()
+	}
+}
+
+// decider holds one event being decided against one order.
+type decider struct {
+	o    *Order
+	ev   PaymentEvent
+	mark EventMark
+	h    PaymentHistory // the order's history with this event added
+}
+
+// move changes the order; the event becomes part of what it was judged on.
+func (d *decider) move(v Verdict, to Status, reason string) Decision {
+	d.h.noteApplied(d.mark)
+	return Decision{Verdict: v, To: to, Reason: reason, RefundedMinor: d.o.RefundedMinor, History: d.h}
+}
+
+// keep leaves the order's status and refunds as they are.
+func (d *decider) keep(v Verdict, reason string) Decision {
+	return Decision{Verdict: v, Reason: reason, History: d.h}
+}
+
+// stale explains why the event is certainly older than the newest event
+// applied to the order, or returns "" when it is not.
+func (d *decider) stale() string {
+	if !d.mark.Time.Before(d.h.Latest.Time) {
+		return ""
+	}
+	return string(d.mark.Status) + " event at " + d.mark.Time.String() + " is older than " + d.h.Latest.String() + ", already applied to the order"
+}
+
+func (d *decider) failed() Decision {
+	switch from := d.o.Status; from {
+	case StatusPending:
+		return d.move(VerdictAccepted, StatusFailed, "")
+	case StatusFailed:
+		return d.keep(VerdictDuplicate, "order is already failed")
+	default:
+		if reason := d.stale(); reason != "" {
+			return d.keep(VerdictStale, reason)
 		}
 		switch from {
-		case StatusExpired:
-			return Decision{Verdict: VerdictNeedsReview, To: StatusManualReview, Reason: "payment arrived after the order expired"}
-		case StatusRefunded:
-			return Decision{Verdict: VerdictStale, Reason: "order was already refunded"}
 		case StatusManualReview:
-			return Decision{Verdict: VerdictNeedsReview, Reason: "order is in manual review; a person settles it"}
+			return d.keep(VerdictNeedsReview, reviewReason)
+		case StatusExpired:
+			return d.keep(VerdictRefused, "order is expired; a failed attempt does not reopen it")
 		}
-	case StatusRefunded:
-		if from == StatusRefunded {
-			if ev.RefundedMinor <= o.RefundedMinor {
-				return Decision{Verdict: VerdictDuplicate, Reason: "refund already recorded"}
-			}
-			// A further partial refund: record the larger refunded amount.
-			return Decision{Verdict: VerdictAccepted, To: StatusRefunded, Reason: "further refund"}
-		}
-		if ev.Currency != "" && ev.Currency != o.Currency || ev.RefundedMinor > o.AmountMinor {
-			return Decision{Verdict: VerdictAmountMismatch, Reason: "refund of " + Money{ev.RefundedMinor, ev.Currency}.String() + " exceeds the order " + o.Money().String()}
-		}
-	case StatusFailed, StatusExpired:
-		if !ev.OccurredAt.IsZero() && ev.OccurredAt.Before(o.StatusChangedAt) {
-			return Decision{Verdict: VerdictStale, Reason: "event is older than the order's last change"}
-		}
+		return d.keep(VerdictRefused, "order is "+string(from)+"; a failed attempt does not undo a payment")
 	}
-	if !CanTransition(from, to) {
-		if to == StatusFailed || to == StatusExpired || (to == StatusPaid && from == StatusRefunded) {
-			return Decision{Verdict: VerdictStale, Reason: "order is " + string(from) + "; an older " + string(to) + " does not move it back"}
+}
+
+func (d *decider) expired() Decision {
+	d.h.noteExpiry(d.mark)
+	switch from := d.o.Status; from {
+	case StatusPending, StatusFailed:
+		return d.move(VerdictAccepted, StatusExpired, "")
+	case StatusExpired:
+		return d.keep(VerdictDuplicate, "order is already expired")
+	case StatusManualReview:
+		if reason := d.stale(); reason != "" {
+			return d.keep(VerdictStale, reason)
 		}
-		return Decision{Verdict: VerdictRefused, Reason: "order cannot move from " + string(from) + " to " + string(to)}
+		return d.keep(VerdictNeedsReview, reviewReason)
+	default: // money was taken
+		if p := d.h.Payment; p.Set() && !p.Time.Before(d.mark.Time) {
+			return d.move(VerdictNeedsReview, StatusManualReview, paymentAfterExpiry(p, d.mark))
+		}
+		if reason := d.stale(); reason != "" {
+			return d.keep(VerdictStale, reason)
+		}
+		if p := d.h.Payment; p.Set() {
+			return d.keep(VerdictRefused, "order was paid before this expiry ("+p.String()+"); an expiry does not undo a payment")
+		}
+		return d.keep(VerdictRefused, "order is "+string(from)+"; an expiry does not undo a payment")
 	}
-	return Decision{Verdict: VerdictAccepted, To: to}
+}
+
+// paymentAfterExpiry is why a payment and an expiry of one order need a person.
+func paymentAfterExpiry(payment, expiry EventMark) string {
+	return payment.String() + " was not certainly made before " + expiry.String() + "; money taken after an order expired needs a person"
+}
+
+func (d *decider) paid() Decision {
+	ev, o := d.ev, d.o
+	d.h.notePayment(d.mark)
+	if o.Status == StatusManualReview {
+		return d.keep(VerdictNeedsReview, reviewReason)
+	}
+	if ev.Currency != o.Currency || ev.AmountMinor != o.AmountMinor {
+		return d.move(VerdictAmountMismatch, StatusManualReview, "paid "+Money{ev.AmountMinor, ev.Currency}.String()+", order is "+o.Money().String())
+	}
+	if x := d.h.Expiry; x.Set() && !d.mark.Time.Before(x.Time) {
+		return d.move(VerdictNeedsReview, StatusManualReview, paymentAfterExpiry(d.mark, x))
+	}
+	switch o.Status {
+	case StatusPending, StatusFailed:
+		return d.move(VerdictAccepted, StatusPaid, "")
+	case StatusExpired:
+		return d.move(VerdictAccepted, StatusPaid, "payment made before "+d.h.Expiry.String()+", delivered after it")
+	case StatusPaid:
+		return d.keep(VerdictDuplicate, "order is already paid")
+	default:
+		return d.keep(VerdictStale, "order was already "+string(o.Status)+" ("+o.refunds()+")")
+	}
+}
+
+func (d *decider) refund() Decision {
+	ev, o := d.ev, d.o
+	money := func(n int64) string { return Money{n, o.Currency}.String() }
+	// total is the refunds' total once this refund counts; what says what
+	// the provider reported, for the journal.
+	var total int64
+	var what, over string
+	switch {
+	case ev.RefundMinor > 0:
+		total = o.RefundedMinor + ev.RefundMinor
+		what = "refund of " + money(ev.RefundMinor)
+		over = what + " would bring the refunds to " + money(total)
+	case ev.RefundedMinor > 0:
+		total = max(o.RefundedMinor, ev.RefundedMinor)
+		what = "refunds reported as " + money(ev.RefundedMinor) + " so far"
+		over = what
+	default:
+		total = o.AmountMinor
+		what = "refund without an amount, taken as the whole payment"
+		over = what
+	}
+	reject := func(reason string) Decision {
+		if o.Status == StatusManualReview {
+			return d.keep(VerdictNeedsReview, reviewReason+"; "+reason+": not recorded")
+		}
+		return d.move(VerdictAmountMismatch, StatusManualReview, reason)
+	}
+	if ev.Currency != "" && ev.Currency != o.Currency {
+		return reject("refund in " + ev.Currency + ", but the order was paid in " + o.Currency)
+	}
+	if total > o.AmountMinor {
+		return reject(over + ", more than the " + o.Money().String() + " paid")
+	}
+	if total == o.RefundedMinor {
+		return d.keep(VerdictDuplicate, what+": already recorded ("+o.refunds()+")")
+	}
+	reason := what + "; refunded so far: " + money(total) + " of " + o.Money().String()
+	if ev.RefundMinor == 0 && ev.RefundedMinor > 0 {
+		reason = "refunded so far: " + money(total) + " of " + o.Money().String()
+	}
+	var dec Decision
+	switch o.Status {
+	case StatusManualReview:
+		dec = d.move(VerdictNeedsReview, StatusManualReview, reviewReason+"; "+reason)
+	case StatusPending, StatusFailed, StatusExpired:
+		dec = d.move(VerdictAccepted, RefundStatus(total, o.AmountMinor), reason+"; the refund proves a payment paysync had not seen")
+	default:
+		dec = d.move(VerdictAccepted, RefundStatus(total, o.AmountMinor), reason)
+	}
+	dec.RefundedMinor = total
+	return dec
 }

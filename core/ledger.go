@@ -157,8 +157,8 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: d.Reason,
 		Payload: TruncatePayload(ev.Payload),
 	}
-	if ev.Status == StatusRefunded {
-		e.AmountMinor = ev.RefundedMinor
+	if ev.Status == StatusRefunded || ev.Status == StatusPartiallyRefunded {
+		e.AmountMinor = ev.RefundFigure()
 	}
 	if ev.Verified {
 		e.EventID = ev.EventID
@@ -194,50 +194,71 @@ func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, 
 		// Money for an order we do not know is never dropped.
 		orphan := Order{ID: ev.OrderID, Status: StatusManualReview, AmountMinor: ev.AmountMinor, Currency: ev.Currency,
 			Provider: ev.Provider, ProviderRef: ev.ProviderRef, Orphan: true, Reason: d.Reason, CreatedAt: now,
-			StatusChangedAt: now, Items: []Item{}, FixedLink: ev.FixedLink}
+			StatusChangedAt: now, Items: []Item{}, FixedLink: ev.FixedLink, History: newHistory(ev)}
 		if ValidateOrderID(orphan.ID) != nil {
 			orphan.ID = "orphan-" + ev.Provider + "-" + ev.EventID
 			entry.OrderID = orphan.ID
 		}
-		if ev.Status == StatusRefunded {
-			orphan.RefundedMinor = ev.RefundedMinor
+		if ev.Status != StatusPaid {
+			orphan.RefundedMinor = ev.RefundFigure()
 		}
 		err := l.Store.Apply(ctx, Change{Journal: &entry, Order: &orphan, Outbox: l.connectors()})
 		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &orphan, Entry: entry}, err
-	case op == nil || d.To == "":
-		if op == nil {
-			entry.OrderID = ""
-			if ValidateOrderID(ev.OrderID) == nil {
-				entry.OrderID = ev.OrderID
-			}
+	case op == nil:
+		entry.OrderID = ""
+		if ValidateOrderID(ev.OrderID) == nil {
+			entry.OrderID = ev.OrderID
 		}
 		err := l.Store.Apply(ctx, Change{Journal: &entry})
+		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Entry: entry}, err
+	case d.To == "" && d.History.Equal(op.History):
+		err := l.Store.Apply(ctx, Change{Journal: &entry})
 		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: op, Entry: entry}, err
+	case d.To == "":
+		// Nothing a CRM shows changes, but the order must remember the event
+		// (an expiry after the payment) to judge the ones still to come.
+		next := *op
+		next.History = d.History
+		err := l.Store.Apply(ctx, Change{Journal: &entry, Order: &next, ExpectedVersion: op.Version, HistoryOnly: true})
+		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &next, Entry: entry}, err
+	}
+	if d.To != op.Status {
+		if err := CheckTransition(op.Status, d.To); err != nil {
+			return EventOutcome{}, &Error{Code: EINTERNAL, Message: "payment rules broke the state machine", Err: err}
+		}
 	}
 	next := *op
-	next.Status = d.To
-	next.StatusChangedAt = now
+	next.Status, next.RefundedMinor, next.History = d.To, d.RefundedMinor, d.History
+	if d.To != op.Status {
+		next.StatusChangedAt = now
+	}
 	if d.Reason != "" || d.To == StatusManualReview {
 		next.Reason = d.Reason
 	}
 	if ev.ProviderRef != "" {
 		next.ProviderRef = ev.ProviderRef
 	}
-	switch d.To {
-	case StatusPaid:
+	if (d.To == StatusPaid || d.RefundedMinor > 0) && next.PaidAt == nil {
+		// A refund seen first proves the payment: it was made by the refund's time.
 		paid := now
 		if !ev.OccurredAt.IsZero() {
 			paid = ev.OccurredAt.UTC()
 		}
 		next.PaidAt = &paid
-	case StatusRefunded:
-		next.RefundedMinor = ev.RefundedMinor
-		if next.RefundedMinor == 0 {
-			next.RefundedMinor = next.AmountMinor
-		}
 	}
 	err = l.Store.Apply(ctx, Change{Journal: &entry, Order: &next, ExpectedVersion: op.Version, Outbox: l.connectors()})
 	return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &next, Entry: entry}, err
+}
+
+// newHistory is the history of an order a payment event creates.
+func newHistory(ev PaymentEvent) PaymentHistory {
+	var h PaymentHistory
+	m := EventMark{EventID: ev.EventID, Status: ev.Status, Time: ev.Time()}
+	h.noteApplied(m)
+	if ev.Status == StatusPaid {
+		h.notePayment(m)
+	}
+	return h
 }
 
 // applyFixedLink creates the order a fixed-link payment stands for, paid at
@@ -245,7 +266,7 @@ func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, 
 func (l *Ledger) applyFixedLink(ctx context.Context, ev PaymentEvent, fl FixedLink, now time.Time) (EventOutcome, error) {
 	o := Order{ID: ev.OrderID, AmountMinor: fl.AmountMinor, Currency: fl.Currency, Provider: ev.Provider,
 		ProviderRef: ev.ProviderRef, FixedLink: fl.Slug, CreatedAt: now, StatusChangedAt: now,
-		Items: []Item{{SKU: fl.Slug, Name: fl.Product, Quantity: 1, PriceMinor: fl.AmountMinor}}}
+		Items: []Item{{SKU: fl.Slug, Name: fl.Product, Quantity: 1, PriceMinor: fl.AmountMinor}}, History: newHistory(ev)}
 	d := Decision{Verdict: VerdictAccepted, To: StatusPaid}
 	if ev.AmountMinor != fl.AmountMinor || ev.Currency != fl.Currency {
 		d = Decision{Verdict: VerdictAmountMismatch, To: StatusManualReview,
@@ -294,15 +315,23 @@ func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, w
 		}
 		from := o.Status
 		now := l.now()
-		o.Status, o.StatusChangedAt, o.Reason = decision, now, note
+		to := decision
+		if decision == StatusPaid {
+			// Paid means the money is as recorded: refunds already seen stay.
+			to = RefundStatus(o.RefundedMinor, o.AmountMinor)
+		}
+		o.Status, o.StatusChangedAt, o.Reason = to, now, note
 		if decision == StatusPaid && o.PaidAt == nil {
 			o.PaidAt = &now
 		}
+		// The person has weighed the expiry against the money: a later event
+		// is judged afresh, not sent back to review for the same expiry.
+		o.History.Expiry = EventMark{}
 		reason := note
 		if who != "" {
 			reason = who + ": " + note
 		}
-		return &JournalEntry{Source: SourceManual, Verdict: VerdictManual, StatusBefore: from, StatusAfter: decision,
+		return &JournalEntry{Source: SourceManual, Verdict: VerdictManual, StatusBefore: from, StatusAfter: to,
 			AmountMinor: o.AmountMinor, Currency: o.Currency, Reason: reason}, nil
 	})
 }
@@ -316,6 +345,9 @@ func (l *Ledger) Expire(ctx context.Context, id string) (Order, error) {
 		}
 		from := o.Status
 		o.Status, o.StatusChangedAt = StatusExpired, now
+		// Not paid before expires_at: a payment made before it, delivered
+		// late, still counts (see Decide).
+		o.History.noteExpiry(EventMark{Status: StatusExpired, Time: NewEventTime(*o.ExpiresAt, MinPrecision)})
 		return &JournalEntry{Source: SourceScheduler, Verdict: VerdictExpired, StatusBefore: from, StatusAfter: StatusExpired,
 			Reason: "not paid before " + o.ExpiresAt.Format(time.RFC3339)}, nil
 	})

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,7 +148,7 @@ func TestLedger(t *testing.T) {
 			l.ApplyEvent(ctx, paidEvent("IG-4", "p"))
 			r := paidEvent("IG-4", "r")
 			r.Status, r.RefundedMinor = core.StatusRefunded, 500000
-			if out, err := l.ApplyEvent(ctx, r); err != nil || out.Order.RefundedMinor != 500000 || out.Order.Status != core.StatusRefunded {
+			if out, err := l.ApplyEvent(ctx, r); err != nil || out.Order.RefundedMinor != 500000 || out.Order.Status != core.StatusPartiallyRefunded {
 				t.Fatalf("%+v %v", out, err)
 			}
 		})
@@ -178,6 +179,263 @@ func TestLedger(t *testing.T) {
 			out, err := l.ApplyEvent(ctx, paidEvent("IG-7", "msg_real"))
 			if err != nil || out.Verdict != core.VerdictAccepted {
 				t.Fatalf("real event after a forged one: %+v %v", out, err)
+			}
+		})
+	})
+}
+
+// at is a fixed clock for the ledger.
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// event is a verified generic event on order id at occurred, stated to precision.
+func event(id, evID string, st core.Status, occurred time.Time, precision time.Duration) core.PaymentEvent {
+	return core.PaymentEvent{Provider: "generic", EventID: evID, OrderID: id, Status: st, AmountMinor: 1500000, Currency: "AMD",
+		Source: core.SourceWebhook, Verified: true, OccurredAt: occurred, Precision: precision}
+}
+
+func lastEntry(t *testing.T, l *core.Ledger, id string) core.JournalEntry {
+	t.Helper()
+	j, err := l.Store.ListJournal(context.Background(), id)
+	if err != nil || len(j) == 0 {
+		t.Fatalf("journal of %s: %v", id, err)
+	}
+	return j[len(j)-1]
+}
+
+// TestTimestampPrecision is issue 16: a failed or expired event is judged
+// against the payment events applied to the order, at the precision the
+// event carries, never against when paysync created or wrote the order.
+func TestTimestampPrecision(t *testing.T) {
+	ctx := context.Background()
+	created := time.Date(2026, 3, 1, 15, 7, 20, 483000000, time.UTC) // microseconds on the order
+	second := time.Date(2026, 3, 1, 15, 7, 20, 0, time.UTC)          // "…T15:07:20Z" from the provider
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		l := newLedger(t, dialect)
+		l.Now = at(created)
+		for _, st := range []core.Status{core.StatusFailed, core.StatusExpired} {
+			t.Run("created and "+string(st)+" within one second", func(t *testing.T) {
+				id := "P16-" + string(st)
+				if _, _, err := l.CreateOrder(ctx, sampleOrder(id)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.AttachLink(ctx, id, core.PaymentLink{URL: "https://pay.example/" + id, ProviderRef: "ref-" + id}); err != nil {
+					t.Fatal(err)
+				}
+				out, err := l.ApplyEvent(ctx, event(id, "evt-"+string(st), st, second, time.Second))
+				if err != nil || out.Verdict != core.VerdictAccepted {
+					t.Fatalf("%s at %s: %+v %v", st, second.Format(time.RFC3339), out, err)
+				}
+				if o, _ := l.Store.GetOrder(ctx, id); o.Status != st {
+					t.Fatalf("order is %s, want %s", o.Status, st)
+				}
+			})
+		}
+		t.Run("an older failed after paid is stale and names the payment", func(t *testing.T) {
+			id := "P16-stale"
+			l.CreateOrder(ctx, sampleOrder(id))
+			paid := time.Date(2026, 3, 1, 15, 7, 25, 0, time.UTC)
+			if out, err := l.ApplyEvent(ctx, event(id, "pay_1", core.StatusPaid, paid, time.Second)); err != nil || out.Verdict != core.VerdictAccepted {
+				t.Fatalf("paid: %+v %v", out, err)
+			}
+			// In the payment's own second: not older, but a decline does not undo a payment.
+			out, err := l.ApplyEvent(ctx, event(id, "dec_0", core.StatusFailed, paid.Add(300*time.Millisecond), time.Millisecond))
+			if err != nil || out.Verdict != core.VerdictRefused {
+				t.Fatalf("failed in the payment's second: %+v %v", out, err)
+			}
+			out, err = l.ApplyEvent(ctx, event(id, "dec_1", core.StatusFailed, paid.Add(-4*time.Second), time.Second))
+			if err != nil || out.Verdict != core.VerdictStale {
+				t.Fatalf("older failed: %+v %v", out, err)
+			}
+			e := lastEntry(t, l, id)
+			if e.Verdict != core.VerdictStale || e.EventID != "dec_1" ||
+				!strings.Contains(e.Reason, "older than paid event pay_1 at 2026-03-01T15:07:25Z") {
+				t.Fatalf("stale entry %+v", e)
+			}
+			if o, _ := l.Store.GetOrder(ctx, id); o.Status != core.StatusPaid || o.History.Latest.EventID != "pay_1" {
+				t.Fatalf("order %+v", o)
+			}
+		})
+		t.Run("the scheduler's expiry lets an in-time payment through", func(t *testing.T) {
+			expires := created.Add(time.Minute)
+			for _, c := range []struct {
+				id       string
+				occurred time.Time
+				want     core.Status
+			}{
+				{"P16-in-time", expires.Add(-2 * time.Second), core.StatusPaid},
+				{"P16-same-second", expires.Truncate(time.Second), core.StatusManualReview},
+				{"P16-late", expires.Add(time.Second), core.StatusManualReview},
+			} {
+				o := sampleOrder(c.id)
+				o.ExpiresAt = &expires
+				l.CreateOrder(ctx, o)
+				el := *l
+				el.Now = at(expires.Add(time.Second))
+				if got, err := el.Expire(ctx, c.id); err != nil || got.Status != core.StatusExpired {
+					t.Fatalf("expire %s: %+v %v", c.id, got, err)
+				}
+				out, err := l.ApplyEvent(ctx, event(c.id, "pay-"+c.id, core.StatusPaid, c.occurred, time.Second))
+				if err != nil || out.Order.Status != c.want {
+					t.Fatalf("%s: payment at %s after expiry at %s: %+v %v", c.id, c.occurred.Format(time.RFC3339), expires.Format(time.RFC3339Nano), out, err)
+				}
+			}
+		})
+	})
+}
+
+// TestRefunds is issue 10, defect 3: paid -> partially_refunded -> refunded,
+// and every refund checked for currency and for the total paid.
+func TestRefunds(t *testing.T) {
+	ctx := context.Background()
+	refund := func(id, evID string) core.PaymentEvent {
+		e := paidEvent(id, id+"-"+evID) // event ids are unique per provider, across orders
+		e.Status = core.StatusRefunded
+		return e
+	}
+	paidOrder := func(t *testing.T, l *core.Ledger, id string) {
+		t.Helper()
+		if _, _, err := l.CreateOrder(ctx, sampleOrder(id)); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := l.ApplyEvent(ctx, paidEvent(id, "pay-"+id)); err != nil || out.Order.Status != core.StatusPaid {
+			t.Fatalf("paid: %+v %v", out, err)
+		}
+	}
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		l := newLedger(t, dialect)
+		for _, style := range []string{"running total", "single refunds"} {
+			t.Run("partial then full, "+style, func(t *testing.T) {
+				id := "R-" + strings.ReplaceAll(style, " ", "-")
+				paidOrder(t, l, id)
+				r1, r2 := refund(id, "r1"), refund(id, "r2")
+				if style == "running total" {
+					r1.RefundedMinor, r2.RefundedMinor = 500000, 1500000
+				} else {
+					r1.RefundMinor, r2.RefundMinor = 500000, 1000000
+				}
+				out, err := l.ApplyEvent(ctx, r1)
+				if err != nil || out.Order.Status != core.StatusPartiallyRefunded || out.Order.RefundedMinor != 500000 {
+					t.Fatalf("partial refund: %+v %v", out, err)
+				}
+				out, err = l.ApplyEvent(ctx, r2)
+				if err != nil || out.Order.Status != core.StatusRefunded || out.Order.RefundedMinor != 1500000 {
+					t.Fatalf("rest refunded: %+v %v", out, err)
+				}
+				var path []string
+				j, _ := l.Store.ListJournal(ctx, id)
+				for _, e := range j {
+					if e.StatusBefore != "" && e.StatusBefore != e.StatusAfter {
+						path = append(path, string(e.StatusAfter))
+					}
+				}
+				if got := strings.Join(path, " -> "); got != "paid -> partially_refunded -> refunded" {
+					t.Fatalf("journal path %s", got)
+				}
+				if recs, _ := l.Store.OrderDeliveries(ctx, id); len(recs) != 8 {
+					t.Fatalf("%d outbox records, want 2 per change (create, paid, partial, full)", len(recs))
+				}
+			})
+		}
+		for _, c := range []struct {
+			name   string
+			mut    func(e *core.PaymentEvent)
+			reason string
+		}{
+			{"above what is left", func(e *core.PaymentEvent) { e.RefundMinor = 15000000 },
+				"refund of 150000.00 AMD would bring the refunds to 155000.00 AMD, more than the 15000.00 AMD paid"},
+			{"running total above the payment", func(e *core.PaymentEvent) { e.RefundedMinor = 15000000 },
+				"refunds reported as 150000.00 AMD so far, more than the 15000.00 AMD paid"},
+			{"another currency", func(e *core.PaymentEvent) { e.RefundedMinor, e.Currency = 600000, "USD" },
+				"refund in USD, but the order was paid in AMD"},
+		} {
+			t.Run("after a partial refund, "+c.name, func(t *testing.T) {
+				id := "R-" + strings.ReplaceAll(c.name, " ", "-")
+				paidOrder(t, l, id)
+				r1 := refund(id, "r1")
+				r1.RefundedMinor = 500000
+				if out, err := l.ApplyEvent(ctx, r1); err != nil || out.Order.Status != core.StatusPartiallyRefunded {
+					t.Fatalf("partial refund: %+v %v", out, err)
+				}
+				r2 := refund(id, "r2")
+				c.mut(&r2)
+				out, err := l.ApplyEvent(ctx, r2)
+				if err != nil || out.Verdict != core.VerdictAmountMismatch {
+					t.Fatalf("%s: %+v %v", c.name, out, err)
+				}
+				o, _ := l.Store.GetOrder(ctx, id)
+				if o.Status != core.StatusManualReview || o.RefundedMinor != 500000 || o.Reason != c.reason {
+					t.Fatalf("order %s %d %q, want manual_review 500000 %q", o.Status, o.RefundedMinor, o.Reason, c.reason)
+				}
+				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview {
+					t.Fatalf("journal %+v", e)
+				}
+				// A person settles it; the refund recorded so far stays.
+				settled, err := l.Review(ctx, id, core.StatusPaid, "refund issued by mistake, reversed at the bank", "op")
+				if err != nil || settled.Status != core.StatusPartiallyRefunded {
+					t.Fatalf("review: %+v %v", settled, err)
+				}
+			})
+		}
+		t.Run("a refund delivered twice counts once", func(t *testing.T) {
+			id := "R-twice"
+			paidOrder(t, l, id)
+			r := refund(id, "r1")
+			r.RefundedMinor = 500000
+			for i, want := range []core.Verdict{core.VerdictAccepted, core.VerdictDuplicate} {
+				if out, err := l.ApplyEvent(ctx, r); err != nil || out.Verdict != want {
+					t.Fatalf("delivery %d: %+v %v", i, out, err)
+				}
+			}
+			// The same running total under a new event id.
+			r.EventID += "-again"
+			if out, err := l.ApplyEvent(ctx, r); err != nil || out.Verdict != core.VerdictDuplicate || !strings.Contains(out.Reason, "already recorded") {
+				t.Fatalf("same total, new id: %+v %v", out, err)
+			}
+			o, _ := l.Store.GetOrder(ctx, id)
+			if o.RefundedMinor != 500000 || o.Status != core.StatusPartiallyRefunded || o.Version != 3 {
+				t.Fatalf("order %s %d v%d", o.Status, o.RefundedMinor, o.Version)
+			}
+		})
+		t.Run("a refund before its payment", func(t *testing.T) {
+			id := "R-first"
+			l.CreateOrder(ctx, sampleOrder(id))
+			r := refund(id, "r1")
+			r.RefundedMinor = 500000
+			out, err := l.ApplyEvent(ctx, r)
+			if err != nil || out.Order.Status != core.StatusPartiallyRefunded || out.Order.PaidAt == nil {
+				t.Fatalf("refund first: %+v %v", out, err)
+			}
+			if out, err := l.ApplyEvent(ctx, paidEvent(id, id+"-p1")); err != nil || out.Verdict != core.VerdictStale {
+				t.Fatalf("payment after: %+v %v", out, err)
+			}
+			if o, _ := l.Store.GetOrder(ctx, id); o.Status != core.StatusPartiallyRefunded || o.History.Payment.EventID != id+"-p1" {
+				t.Fatalf("order %+v", o)
+			}
+		})
+		t.Run("an expiry after the payment is remembered, not delivered", func(t *testing.T) {
+			id := "R-remember"
+			base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+			l.CreateOrder(ctx, sampleOrder(id))
+			l.ApplyEvent(ctx, event(id, "p1", core.StatusPaid, base, time.Second))
+			before, _ := l.Store.OrderDeliveries(ctx, id)
+			out, err := l.ApplyEvent(ctx, event(id, "x1", core.StatusExpired, base.Add(time.Minute), time.Second))
+			if err != nil || out.Verdict != core.VerdictRefused {
+				t.Fatalf("expiry after payment: %+v %v", out, err)
+			}
+			after, _ := l.Store.OrderDeliveries(ctx, id)
+			o, _ := l.Store.GetOrder(ctx, id)
+			if len(after) != len(before) || o.Status != core.StatusPaid || o.History.Expiry.EventID != "x1" || o.Version != 3 {
+				t.Fatalf("order %s v%d expiry %+v, deliveries %d -> %d", o.Status, o.Version, o.History.Expiry, len(before), len(after))
+			}
+			if e := lastEntry(t, l, id); e.OrderVersion != 0 {
+				t.Fatalf("a remembered event became a CRM transition: %+v", e)
+			}
+			// A second payment event, made after that expiry, needs a person.
+			out, err = l.ApplyEvent(ctx, event(id, "p2", core.StatusPaid, base.Add(2*time.Minute), time.Second))
+			if err != nil || out.Order.Status != core.StatusManualReview || !strings.Contains(out.Reason, "expired event x1") {
+				t.Fatalf("payment after the remembered expiry: %+v %v", out, err)
 			}
 		})
 	})

@@ -59,6 +59,14 @@ type Order struct {
 // Money returns the order's amount.
 func (o *Order) Money() Money { return Money{o.AmountMinor, o.Currency} }
 
+// refunds says how much of the order is refunded, for journal reasons.
+func (o *Order) refunds() string {
+	if o.RefundedMinor == 0 {
+		return "nothing refunded"
+	}
+	return Money{o.RefundedMinor, o.Currency}.String() + " of " + o.Money().String() + " refunded"
+}
+
 // MaxOrderIDLen bounds order ids so that they fit every provider's field.
 const MaxOrderIDLen = 64
 

@@ -151,7 +151,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	st := core.Status(q.Get("status"))
 	if st != "" && !st.Valid() {
-		s.Error(w, r, core.Errorf(core.EINVALID, "unknown status %q", st))
+		s.Error(w, r, core.Errorf(core.EINVALID, "unknown status %q (statuses are %s)", st, core.StatusNames()))
 		return
 	}
 	orders, err := s.Store.ListOrders(r.Context(), core.OrderQuery{Status: st, Q: q.Get("q"), Limit: atoi(q.Get("limit"), 100), Before: q.Get("before")})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -85,8 +86,12 @@ func TestOrdersAPI(t *testing.T) {
 		if code, list := do(t, ts, "GET", "/v1/orders?status=paid", "", true); code != 200 || len(list["orders"].([]any)) != 0 {
 			t.Fatalf("list paid: %d %v", code, list)
 		}
-		if code, _ := do(t, ts, "GET", "/v1/orders?status=bogus", "", true); code != 400 {
-			t.Fatalf("bad status filter: %d", code)
+		if code, body := do(t, ts, "GET", "/v1/orders?status=bogus", "", true); code != 400 ||
+			!strings.Contains(fmt.Sprint(body["error"]), "partially_refunded, refunded") {
+			t.Fatalf("bad status filter: %d %v", code, body)
+		}
+		if code, list := do(t, ts, "GET", "/v1/orders?status=partially_refunded", "", true); code != 200 || len(list["orders"].([]any)) != 0 {
+			t.Fatalf("list partially refunded: %d %v", code, list)
 		}
 		if code, _ := do(t, ts, "GET", "/v1/orders/NOPE", "", true); code != 404 {
 			t.Fatalf("missing: %d", code)

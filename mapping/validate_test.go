@@ -19,6 +19,7 @@ statuses:
   failed: {stage: null}
   expired: {stage: null}
   manual_review: {stage: null}
+  partially_refunded: {stage: null}
   refunded: {stage: null}
 `
 
@@ -88,8 +89,10 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`t.yaml:8:3: status paid has no stage: set stage to one of stages.order, or to null to keep the current stage`}},
 		{"status not mapped", "  refunded: {stage: null}\n", "",
 			[]string{"t.yaml:6:1: status refunded is not mapped: add `refunded: {stage: …}` (stage: null keeps the current stage)"}},
+		{"partially_refunded not mapped", "  partially_refunded: {stage: null}\n", "",
+			[]string{"t.yaml:6:1: status partially_refunded is not mapped: add `partially_refunded: {stage: …}` (stage: null keeps the current stage)"}},
 		{"unknown status", "  refunded: {stage: null}\n", "  refunded: {stage: null}\n  cancelled: {stage: A}\n",
-			[]string{`t.yaml:13:3: unknown status cancelled (statuses are pending, paid, failed, expired, manual_review, refunded)`}},
+			[]string{`t.yaml:14:3: unknown status cancelled (statuses are pending, paid, failed, expired, manual_review, partially_refunded, refunded)`}},
 		{"unknown stage for a status", "paid: {stage: B}", "paid: {stage: WON}",
 			[]string{`t.yaml:8:17: unknown stage WON for status paid: list it in stages.order`}},
 		{"unknown stage in reopen", "order: [A, B]", "order: [A, B]\n  reopen: [LOSE]",

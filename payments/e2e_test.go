@@ -82,6 +82,9 @@ func TestEndToEndVPOS(t *testing.T) {
 		// A partial refund, then the rest: each confirmed by lookup.
 		h.vpos.Refund("V-1", 500000)
 		testutil.Eventually(t, "partial refund", func() bool { return h.get("V-1").RefundedMinor == 500000 })
+		if got := h.get("V-1").Status; got != core.StatusPartiallyRefunded {
+			t.Fatalf("after a partial refund the order is %s", got)
+		}
 		h.vpos.Refund("V-1", 0)
 		testutil.Eventually(t, "full refund", func() bool { return h.get("V-1").RefundedMinor == 1500000 })
 		if h.get("V-1").Status != core.StatusRefunded {
@@ -106,10 +109,15 @@ func TestEndToEndArca(t *testing.T) {
 				h.arca.Refund("R-1", 300000)
 				testutil.Eventually(t, "refund", func() bool {
 					o := h.get("R-1")
-					return o.Status == core.StatusRefunded && o.RefundedMinor == 300000
+					return o.Status == core.StatusPartiallyRefunded && o.RefundedMinor == 300000
 				})
 				h.arca.Refund("R-1", 200000)
 				testutil.Eventually(t, "second refund", func() bool { return h.get("R-1").RefundedMinor == 500000 })
+				h.arca.Refund("R-1", 0)
+				testutil.Eventually(t, "the rest refunded", func() bool {
+					o := h.get("R-1")
+					return o.Status == core.StatusRefunded && o.RefundedMinor == 1500000
+				})
 			})
 		})
 	}

@@ -209,9 +209,7 @@ func (s *Service) applyLookup(ctx context.Context, provider string, o core.Order
 			return
 		}
 	}
-	paid := ev
-	paid.Status = core.StatusPaid
-	out, err := s.applyEvent(ctx, ev, LookupEventID(provider, ref, paid))
+	out, err := s.ledger.ApplyEvent(ctx, ev)
 	if err != nil {
 		s.log.Error("lookup result not applied; the next reconcile run retries", "order_id", o.ID, "provider", provider, "err", err)
 		return
@@ -362,29 +360,4 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 		s.log.Info("orders expired", "count", total)
 	}
 	return total, nil
-}
-
-// applyEvent hands a verified event to the ledger. A refund for an order
-// paysync still has as pending or failed proves a payment it missed (its
-// webhook was lost, or came after the refund's): the payment is applied
-// first, under impliedPaidID, so that the order moves paid -> refunded
-// instead of the refund being refused.
-func (s *Service) applyEvent(ctx context.Context, ev core.PaymentEvent, impliedPaidID string) (core.EventOutcome, error) {
-	if ev.Verified && ev.Status == core.StatusRefunded {
-		if o, err := s.store.GetOrder(ctx, ev.OrderID); err == nil && (o.Status == core.StatusPending || o.Status == core.StatusFailed) {
-			paid := ev
-			paid.Status, paid.RefundedMinor, paid.EventID = core.StatusPaid, 0, impliedPaidID
-			paid.Type = "payment implied by " + ev.Type
-			if paid.AmountMinor == 0 {
-				paid.AmountMinor = o.AmountMinor
-			}
-			if paid.Currency == "" {
-				paid.Currency = o.Currency
-			}
-			if _, err := s.ledger.ApplyEvent(ctx, paid); err != nil {
-				return core.EventOutcome{}, err
-			}
-		}
-	}
-	return s.ledger.ApplyEvent(ctx, ev)
 }

@@ -87,16 +87,13 @@ func TestVerdicts(t *testing.T) {
 			return "NOBODY-1", core.StatusManualReview
 		}},
 		{core.VerdictRefused, func(t *testing.T, h *harness) (string, core.Status) {
-			// An expired order cannot be refunded: the state machine refuses it
-			// (a refund of a pending order instead implies the missed payment;
-			// see TestRefundImpliesPayment).
-			past := time.Now().Add(-time.Minute).UTC()
-			h.svc.CreateOrder(ctx, core.Order{ID: "O-1", AmountMinor: 1000, Currency: "AMD", ExpiresAt: &past})
-			if n, _ := h.svc.ExpireDue(ctx); n != 1 {
-				t.Fatal("not expired")
-			}
-			expect(t, h.sendGeneric(genericEvent{EventID: "e1", OrderID: "O-1", Status: "refunded", AmountMinor: 1000, Currency: "AMD"}), 200, core.VerdictRefused)
-			return "O-1", core.StatusExpired
+			// A failed attempt after the payment (not older: in its very
+			// second) does not undo it.
+			now := time.Now().UTC().Truncate(time.Second)
+			h.order("O-1", 1000, "")
+			expect(t, h.sendGeneric(genericEvent{EventID: "e1", OrderID: "O-1", Status: "paid", AmountMinor: 1000, Currency: "AMD", OccurredAt: now.Format(time.RFC3339)}), 200, core.VerdictAccepted)
+			expect(t, h.sendGeneric(genericEvent{EventID: "e2", OrderID: "O-1", Status: "failed", OccurredAt: now.Format(time.RFC3339)}), 200, core.VerdictRefused)
+			return "O-1", core.StatusPaid
 		}},
 		{core.VerdictManual, func(t *testing.T, h *harness) (string, core.Status) {
 			h.order("O-1", 1000, "")

@@ -154,7 +154,7 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 			return core.VerdictIgnored, s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictIgnored,
 				"unsigned notice "+ev.Type+" does not change a payment"))
 		}
-		out, err := s.applyEvent(ctx, ev, ev.EventID+":implied-paid")
+		out, err := s.ledger.ApplyEvent(ctx, ev)
 		return out.Verdict, err
 	}
 	reason := "signature valid; the order moves once a " + s.displayName(p.Name()) + " status lookup confirms " + string(ev.Status)
@@ -194,7 +194,7 @@ func (s *Service) entry(ctx context.Context, ev core.PaymentEvent, v core.Verdic
 		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: reason,
 		Payload: core.TruncatePayload(ev.Payload)}
 	if ev.Status == core.StatusRefunded {
-		e.AmountMinor = ev.RefundedMinor
+		e.AmountMinor = ev.RefundFigure()
 	}
 	if core.ValidateOrderID(e.OrderID) != nil {
 		e.OrderID = ""

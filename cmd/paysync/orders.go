@@ -49,7 +49,7 @@ func runOrders(ctx context.Context, env *cmdEnv, args []string) error {
 	case "create":
 		file = fs.String("file", "", "order JSON as for POST /v1/orders (- reads stdin)")
 	case "list":
-		status = fs.String("status", "", "only orders in this status (pending, paid, failed, expired, manual_review, refunded)")
+		status = fs.String("status", "", "only orders in this status ("+core.StatusNames()+")")
 		q = fs.String("q", "", "search order id, customer handle or phone")
 		limit = fs.Int("limit", 100, "at most this many orders (max 500)")
 	case "show":
@@ -231,7 +231,7 @@ func nonEmpty(ss ...string) []string {
 
 func ordersList(ctx context.Context, env *cmdEnv, a *app, status core.Status, q string, limit int, asJSON bool) error {
 	if status != "" && !status.Valid() {
-		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders list: unknown status %q (pending, paid, failed, expired, manual_review, refunded)", status)}
+		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders list: unknown status %q (%s)", status, core.StatusNames())}
 	}
 	orders, err := a.store.ListOrders(ctx, core.OrderQuery{Status: status, Q: q, Limit: limit})
 	if err != nil {

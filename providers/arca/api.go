@@ -252,7 +252,7 @@ func EventFromStatus(st *StatusResponse, o core.Order) (core.PaymentEvent, error
 		}
 	case 3:
 		ev.Status = core.StatusFailed
-		if o.Status == core.StatusPaid || o.Status == core.StatusRefunded {
+		if o.Status.HasPayment() {
 			ev.Status, ev.RefundedMinor = core.StatusRefunded, o.AmountMinor
 		}
 	case 4:

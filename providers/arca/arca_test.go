@@ -140,6 +140,11 @@ func TestParseCallbackOperations(t *testing.T) {
 			t.Errorf("%s/%s: %q %v, want %q", c.op, c.status, ev.Status, err, c.want)
 		}
 	}
+	// A refund callback carries that one refund's amount, not the total so far.
+	ev, err := ParseCallback(map[string]string{"orderNumber": "A-1", "mdOrder": "m", "operation": "refunded", "status": "1", "amount": "500"})
+	if err != nil || ev.RefundMinor != 500 || ev.RefundedMinor != 0 || ev.RefundFigure() != 500 {
+		t.Errorf("refund callback: %+v %v", ev, err)
+	}
 	for _, bad := range []map[string]string{
 		{"orderNumber": "A-1", "operation": "deposited", "status": "2"},
 		{"orderNumber": "", "operation": "deposited", "status": "1"},
@@ -165,6 +170,8 @@ func TestEventFromStatus(t *testing.T) {
 	pending := core.Order{ID: "A-1", Status: core.StatusPending, AmountMinor: 1500000, Currency: "AMD"}
 	paid := pending
 	paid.Status = core.StatusPaid
+	partly := paid
+	partly.Status, partly.RefundedMinor = core.StatusPartiallyRefunded, 500000
 	cases := []struct {
 		name     string
 		s        *StatusResponse
@@ -179,6 +186,7 @@ func TestEventFromStatus(t *testing.T) {
 		{"2 deposited less", st(2, 1000000, 0), pending, core.StatusPaid, 1000000, 0},
 		{"3 reversed before deposit", st(3, 0, 0), pending, core.StatusFailed, 1500000, 0},
 		{"3 reversed after paysync saw it paid", st(3, 0, 0), paid, core.StatusRefunded, 1500000, 1500000},
+		{"3 reversed after a partial refund", st(3, 0, 0), partly, core.StatusRefunded, 1500000, 1500000},
 		{"4 partial refund", st(4, 1500000, 500000), paid, core.StatusRefunded, 1500000, 500000},
 		{"5 3-D Secure", st(5, 0, 0), pending, core.StatusPending, 1500000, 0},
 		{"6 declined", st(6, 0, 0), pending, core.StatusFailed, 1500000, 0},

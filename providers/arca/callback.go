@@ -178,8 +178,9 @@ func ParseCallback(params map[string]string) (core.PaymentEvent, error) {
 		ev.Status = core.StatusFailed // the decline is the news, whatever status says
 	case "refunded":
 		if ok {
+			// A callback reports the amount of this one refund.
 			ev.Status = core.StatusRefunded
-			ev.RefundedMinor = ev.AmountMinor
+			ev.RefundMinor = ev.AmountMinor
 		}
 	}
 	ref := ev.ProviderRef

@@ -5,7 +5,8 @@
 //
 //	{"event_id","order_id","status","amount_minor","currency","provider_ref","occurred_at"}
 //
-// with an optional "refunded_minor" for refunds. The sender creates orders
+// with an optional "refunded_minor" for refunds: the total refunded so far;
+// without it, a refund's amount_minor is the amount of that one refund. The sender creates orders
 // and payment links itself, so Lookup and CreateLink are unsupported.
 package generic
 
@@ -101,7 +102,7 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 		ev.EventID = req.Header.Get(standardwebhooks.HeaderID) // webhook-id is the sender's idempotency key
 	}
 	if ev.OccurredAt.IsZero() {
-		ev.OccurredAt = ts
+		ev.OccurredAt, ev.Precision = ts, time.Second // webhook-timestamp is unix seconds
 	}
 	return []core.PaymentEvent{ev}, nil
 }
@@ -140,20 +141,29 @@ func Parse(body []byte) (core.PaymentEvent, error) {
 		}
 	}
 	if ev.Status == core.StatusRefunded {
-		ev.RefundedMinor = ev.AmountMinor
+		// refunded_minor is the running total refunded so far; without it,
+		// amount_minor is the amount of this one refund.
 		if in.RefundedMinor != nil {
 			ev.RefundedMinor = *in.RefundedMinor
 			if err := core.ValidateMoney(ev.RefundedMinor, ev.Currency); err != nil {
 				return ev, core.Errorf(core.EINVALID, "refunded_minor: %s", core.ErrorMessage(err))
 			}
+			if ev.RefundedMinor == 0 {
+				return ev, core.Errorf(core.EINVALID, "refunded_minor must be greater than zero for a refund (the total refunded so far)")
+			}
+		} else {
+			ev.RefundMinor = ev.AmountMinor
+			if ev.RefundMinor == 0 {
+				return ev, core.Errorf(core.EINVALID, "amount_minor must be greater than zero for a refund without refunded_minor (the amount of this refund)")
+			}
 		}
 	}
 	if in.OccurredAt != "" {
-		t, err := time.Parse(time.RFC3339Nano, in.OccurredAt)
+		t, err := core.ParseEventTime(in.OccurredAt)
 		if err != nil {
 			return ev, core.Errorf(core.EINVALID, "occurred_at %q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", truncate(in.OccurredAt, 40))
 		}
-		ev.OccurredAt = t.UTC()
+		ev.OccurredAt, ev.Precision = t.At, t.Precision
 	}
 	return ev, nil
 }

@@ -42,15 +42,21 @@ func TestVerifyEvents(t *testing.T) {
 		want core.PaymentEvent
 	}{
 		{"paid", `{"event_id":"e1","order_id":"A-1","status":"paid","amount_minor":1500000,"currency":"amd","provider_ref":"r1","occurred_at":"2025-03-01T11:59:00Z"}`, "",
-			core.PaymentEvent{EventID: "e1", OrderID: "A-1", Status: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", ProviderRef: "r1", OccurredAt: now.Add(-time.Minute)}},
+			core.PaymentEvent{EventID: "e1", OrderID: "A-1", Status: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", ProviderRef: "r1", OccurredAt: now.Add(-time.Minute), Precision: time.Second}},
+		{"time in milliseconds", `{"event_id":"e1","order_id":"A-1","status":"failed","occurred_at":"2025-03-01T15:59:00.250+04:00"}`, "",
+			core.PaymentEvent{EventID: "e1", OrderID: "A-1", Status: core.StatusFailed, OccurredAt: now.Add(-time.Minute + 250*time.Millisecond), Precision: time.Millisecond}},
 		{"event id from header", `{"order_id":"A-1","status":"failed"}`, "",
-			core.PaymentEvent{EventID: "msg_1", OrderID: "A-1", Status: core.StatusFailed, OccurredAt: now}},
-		{"partial refund", `{"event_id":"e2","order_id":"A-1","status":"refunded","amount_minor":1500000,"refunded_minor":500000,"currency":"AMD"}`, "",
-			core.PaymentEvent{EventID: "e2", OrderID: "A-1", Status: core.StatusRefunded, AmountMinor: 1500000, RefundedMinor: 500000, Currency: "AMD", OccurredAt: now}},
+			core.PaymentEvent{EventID: "msg_1", OrderID: "A-1", Status: core.StatusFailed, OccurredAt: now, Precision: time.Second}},
+		{"partial refund as a running total", `{"event_id":"e2","order_id":"A-1","status":"refunded","amount_minor":1500000,"refunded_minor":500000,"currency":"AMD"}`, "",
+			core.PaymentEvent{EventID: "e2", OrderID: "A-1", Status: core.StatusRefunded, AmountMinor: 1500000, RefundedMinor: 500000, Currency: "AMD", OccurredAt: now, Precision: time.Second}},
+		{"one refund", `{"event_id":"e2","order_id":"A-1","status":"refunded","amount_minor":330000,"currency":"AMD"}`, "",
+			core.PaymentEvent{EventID: "e2", OrderID: "A-1", Status: core.StatusRefunded, AmountMinor: 330000, RefundMinor: 330000, Currency: "AMD", OccurredAt: now, Precision: time.Second}},
+		{"refund of nothing", `{"order_id":"A-1","status":"refunded","amount_minor":0,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
+		{"running total of nothing", `{"order_id":"A-1","status":"refunded","amount_minor":5,"refunded_minor":0,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
 		{"unknown status is an ignored event", `{"event_id":"e3","order_id":"A-1","status":"authorized","amount_minor":1,"currency":"AMD"}`, "",
-			core.PaymentEvent{EventID: "e3", OrderID: "A-1", Status: "", AmountMinor: 1, Currency: "AMD", OccurredAt: now}},
+			core.PaymentEvent{EventID: "e3", OrderID: "A-1", Status: "", AmountMinor: 1, Currency: "AMD", OccurredAt: now, Precision: time.Second}},
 		{"unknown fields are allowed", `{"event_id":"e4","order_id":"A-1","status":"expired","extra":{"x":1}}`, "",
-			core.PaymentEvent{EventID: "e4", OrderID: "A-1", Status: core.StatusExpired, OccurredAt: now}},
+			core.PaymentEvent{EventID: "e4", OrderID: "A-1", Status: core.StatusExpired, OccurredAt: now, Precision: time.Second}},
 		{"not JSON", `order=A-1&status=paid`, core.EINVALID, core.PaymentEvent{}},
 		{"trailing data", `{"order_id":"A-1","status":"paid","amount_minor":1,"currency":"AMD"} {}`, core.EINVALID, core.PaymentEvent{}},
 		{"negative amount", `{"order_id":"A-1","status":"paid","amount_minor":-1,"currency":"AMD"}`, core.EINVALID, core.PaymentEvent{}},
@@ -87,7 +93,8 @@ func TestVerifyEvents(t *testing.T) {
 			}
 			w := c.want
 			if got.EventID != w.EventID || got.OrderID != w.OrderID || got.Status != w.Status || got.AmountMinor != w.AmountMinor ||
-				got.Currency != w.Currency || got.RefundedMinor != w.RefundedMinor || got.ProviderRef != w.ProviderRef || !got.OccurredAt.Equal(w.OccurredAt) {
+				got.Currency != w.Currency || got.RefundedMinor != w.RefundedMinor || got.RefundMinor != w.RefundMinor ||
+				got.ProviderRef != w.ProviderRef || !got.OccurredAt.Equal(w.OccurredAt) || got.Precision != w.Precision {
 				t.Fatalf("got  %+v\nwant %+v", got, w)
 			}
 		})

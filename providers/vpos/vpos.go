@@ -177,6 +177,9 @@ func New(o Options) (*Provider, error) {
 		if st == "ignore" {
 			st = ""
 		}
+		if st == core.StatusPartiallyRefunded {
+			st = core.StatusRefunded // the refunded amount says partial or whole
+		}
 		p.statuses[strings.ToLower(strings.TrimSpace(k))] = st
 	}
 	if o.WebhookSecret != "" || o.PreviousWebhookSecret != "" {

@@ -298,3 +298,22 @@ func FuzzVerifyVPOS(f *testing.F) {
 		}
 	})
 }
+
+func TestParseTimePrecision(t *testing.T) {
+	for _, c := range []struct {
+		in        string
+		at        time.Time
+		precision time.Duration
+	}{
+		{"2026-03-01T15:07:20Z", time.Date(2026, 3, 1, 15, 7, 20, 0, time.UTC), time.Second},
+		{"2026-03-01T15:07:20.483Z", time.Date(2026, 3, 1, 15, 7, 20, 483000000, time.UTC), time.Millisecond},
+		{"1772377640", time.Date(2026, 3, 1, 15, 7, 20, 0, time.UTC), time.Second},
+		{"1772377640483", time.Date(2026, 3, 1, 15, 7, 20, 483000000, time.UTC), time.Millisecond},
+		{"yesterday", time.Time{}, 0},
+	} {
+		at, precision := parseTime(c.in)
+		if !at.Equal(c.at) || precision != c.precision {
+			t.Errorf("parseTime(%q) = %v, %v; want %v, %v", c.in, at, precision, c.at, c.precision)
+		}
+	}
+}

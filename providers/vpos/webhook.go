@@ -50,7 +50,7 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 		return nil, core.Errorf(core.EINVALID, "VPOS.am event id is longer than 255 characters")
 	}
 	if ev.OccurredAt.IsZero() {
-		ev.OccurredAt = ts
+		ev.OccurredAt, ev.Precision = ts, time.Second // the id header's timestamp is unix seconds
 	}
 	return []core.PaymentEvent{ev}, nil
 }
@@ -99,6 +99,9 @@ func (p *Provider) event(doc any, raw []byte) (core.PaymentEvent, error) {
 			return ev, err
 		}
 	}
+	// VPOS.am reports the session's refunded total (refundedAmountMinor), so a
+	// refund repeated under a new event id cannot count twice; without it the
+	// session's amount is taken as refunded.
 	if ev.Status == core.StatusRefunded {
 		ev.RefundedMinor = amount
 		if hasRefunded {
@@ -108,7 +111,7 @@ func (p *Provider) event(doc any, raw []byte) (core.PaymentEvent, error) {
 			ev.RefundedMinor = refunded
 		}
 	}
-	ev.OccurredAt = parseTime(p.str(doc, "occurred_at"))
+	ev.OccurredAt, ev.Precision = parseTime(p.str(doc, "occurred_at"))
 	if ev.Status != "" && ev.Status != core.StatusPending {
 		if err := core.ValidateOrderID(ev.OrderID); err != nil {
 			return ev, core.Errorf(core.EINVALID, "VPOS.am event %q names no usable order at %s: %s (set providers.vpos.fields.order_id)",
@@ -118,19 +121,20 @@ func (p *Provider) event(doc any, raw []byte) (core.PaymentEvent, error) {
 	return ev, nil
 }
 
-// parseTime reads RFC 3339 or unix seconds/milliseconds; zero when neither.
-func parseTime(s string) time.Time {
+// parseTime reads RFC 3339 or unix seconds/milliseconds, with the precision
+// it was stated in (see core.EventTime); zero when neither.
+func parseTime(s string) (time.Time, time.Duration) {
 	if s == "" {
-		return time.Time{}
+		return time.Time{}, 0
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC()
+	if t, err := core.ParseEventTime(s); err == nil {
+		return t.At, t.Precision
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
 		if n > 1e12 {
-			return time.UnixMilli(n).UTC()
+			return time.UnixMilli(n).UTC(), time.Millisecond
 		}
-		return time.Unix(n, 0).UTC()
+		return time.Unix(n, 0).UTC(), time.Second
 	}
-	return time.Time{}
+	return time.Time{}, 0
 }

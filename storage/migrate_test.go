@@ -1,0 +1,94 @@
+package storage_test
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/migrations"
+	"github.com/paysync/paysync/storage"
+)
+
+// TestMigratePartialRefunds: a database written before partially_refunded
+// existed called a partly refunded order refunded. Migration 0004 moves it,
+// with a journal entry and a delivery to each CRM that holds it, and leaves
+// fully refunded orders alone.
+func TestMigratePartialRefunds(t *testing.T) {
+	ctx := context.Background()
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		o := testdb.Options(t, dialect)
+		raw := openRaw(t, dialect, o)
+		// The schema as it stood before 0004.
+		if _, err := raw.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		names, _ := fs.Glob(migrations.FS, dialect+"/*.sql")
+		for _, name := range names {
+			version := strings.TrimSuffix(filepath.Base(name), ".sql")
+			if version >= "0004" {
+				continue
+			}
+			b, _ := fs.ReadFile(migrations.FS, name)
+			if _, err := raw.Exec(string(b)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := raw.Exec(`INSERT INTO schema_migrations VALUES ('` + version + `', 1)`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, stmt := range []string{
+			`INSERT INTO orders (id, status, amount_minor, currency, refunded_minor, created_at, updated_at, status_changed_at, version)
+			 VALUES ('OLD-PART', 'refunded', 990000, 'AMD', 330000, 1, 1, 1, 3)`,
+			`INSERT INTO orders (id, status, amount_minor, currency, refunded_minor, created_at, updated_at, status_changed_at, version)
+			 VALUES ('OLD-FULL', 'refunded', 990000, 'AMD', 990000, 1, 1, 1, 3)`,
+			`INSERT INTO crm_links (connector, order_id, external_id, synced_version, synced_status, updated_at)
+			 VALUES ('bitrix24', 'OLD-PART', '17', 3, 'refunded', 1)`,
+		} {
+			if _, err := raw.Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raw.Close()
+
+		db := testdb.OpenWith(t, o) // applies 0004 and later
+		part, err := db.GetOrder(ctx, "OLD-PART")
+		if err != nil || part.Status != core.StatusPartiallyRefunded || part.Version != 4 || part.RefundedMinor != 330000 {
+			t.Fatalf("partly refunded order after migration: %+v %v", part, err)
+		}
+		if full, _ := db.GetOrder(ctx, "OLD-FULL"); full.Status != core.StatusRefunded || full.Version != 3 {
+			t.Fatalf("fully refunded order after migration: %+v", full)
+		}
+		j, _ := db.ListJournal(ctx, "OLD-PART")
+		if len(j) != 1 || j[0].Source != "migration" || j[0].StatusAfter != core.StatusPartiallyRefunded || j[0].OrderVersion != 4 {
+			t.Fatalf("journal %+v", j)
+		}
+		recs, _ := db.OrderDeliveries(ctx, "OLD-PART")
+		if len(recs) != 1 || recs[0].Connector != "bitrix24" || recs[0].OrderVersion != 4 || recs[0].State != core.DeliveryPending {
+			t.Fatalf("deliveries %+v", recs)
+		}
+		if recs, _ := db.OrderDeliveries(ctx, "OLD-FULL"); len(recs) != 0 {
+			t.Fatalf("a fully refunded order was queued: %+v", recs)
+		}
+	})
+}
+
+// openRaw opens the database of o without migrating it.
+func openRaw(t *testing.T, dialect string, o storage.Options) *sql.DB {
+	t.Helper()
+	driver, dsn := "postgres", o.DatabaseURL
+	if dialect == storage.SQLite {
+		driver, dsn = "sqlite", "file:"+filepath.ToSlash(filepath.Join(o.DataDir, "paysync.db"))
+	}
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
