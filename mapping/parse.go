@@ -592,6 +592,15 @@ func (p *parser) scalarSpec(f *field, at *yaml.Node, spec map[string]entry, scop
 			f.source = path
 		}
 	}
+	if f.typ == tEnum && f.enum != nil && !f.hasEnumAny && len(f.source) == 1 && f.source[0] == "status" {
+		// Every status reaches every connector: one without an id would
+		// fail each delivery of an order in it.
+		for _, st := range core.Statuses {
+			if _, ok := f.enum[string(st)]; !ok {
+				p.errAt(spec["values"].val, "%s: status %s has no id under values: add it, or a \"*\" entry for any other status", f.path, st)
+			}
+		}
+	}
 	if e, ok := spec["template"]; ok {
 		f.tmpl = p.template(e.val, f.path, scope)
 	}
