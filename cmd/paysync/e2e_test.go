@@ -203,3 +203,88 @@ func TestDemoRunsOnce(t *testing.T) {
 		t.Error("a secret reached the demo output")
 	}
 }
+
+// TestRefundsMoveTheDeal is issue 10, defect 3, end to end: a partial refund
+// makes the order partially_refunded, which the shipped Bitrix24 mapping
+// keeps in the paid stage with its own payment status and a timeline comment;
+// the rest makes it refunded, which loses the deal; a refund above what is
+// left puts it in manual_review.
+func TestRefundsMoveTheDeal(t *testing.T) {
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			if dialect == "postgres" {
+				testdb.PostgresURL(t)
+			}
+			e := startE2E(t, dialect, map[string]string{"PAYSYNC_GENERIC_WEBHOOK_SECRET": e2eSecret})
+			for _, id := range []string{"IG-77", "IG-78"} {
+				if code, out := e.api("POST", "/v1/orders", map[string]any{
+					"order_id": id, "amount_minor": 990000, "currency": "AMD",
+					"customer": map[string]any{"handle": "lilit_store", "name": "Lilit"},
+					"items":    []map[string]any{{"name": "Coat", "quantity": 1, "price_minor": 990000}},
+				}); code != 201 {
+					t.Fatalf("create %s: %d %v", id, code, out)
+				}
+			}
+			send := func(body string) {
+				t.Helper()
+				if code := e.webhook([]byte(body)); code != 200 {
+					t.Fatalf("webhook %s answered %d", body, code)
+				}
+			}
+			deal := func(id string, want func(d bitrix24sandbox.Deal) bool) bitrix24sandbox.Deal {
+				t.Helper()
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					ds := e.portal.DealsByOrigin("paysync", id)
+					if len(ds) == 1 && want(ds[0]) {
+						return ds[0]
+					}
+					if time.Now().After(deadline) {
+						_, view := e.api("GET", "/v1/orders/"+id, nil)
+						t.Fatalf("the deal of %s is %+v\norder: %v", id, ds, view)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			status := func(id string) string {
+				_, view := e.api("GET", "/v1/orders/"+id, nil)
+				return view["order"].(map[string]any)["status"].(string)
+			}
+			inStage := func(stage, paymentStatus string) func(d bitrix24sandbox.Deal) bool {
+				return func(d bitrix24sandbox.Deal) bool {
+					return d.StageID == stage && d.Fields["UF_CRM_PAYMENT_STATUS"] == paymentStatus
+				}
+			}
+
+			send(`{"event_id":"p77","order_id":"IG-77","status":"paid","amount_minor":990000,"currency":"AMD"}`)
+			deal("IG-77", inStage("EXECUTING", "103"))
+			send(`{"event_id":"r77a","order_id":"IG-77","status":"refunded","amount_minor":330000,"currency":"AMD"}`)
+			if got := status("IG-77"); got != "partially_refunded" {
+				t.Fatalf("after 3,300 of 9,900 AMD refunded the order is %s", got)
+			}
+			d := deal("IG-77", inStage("EXECUTING", "113"))
+			comments := strings.Join(e.portal.Comments(d.ID), "\n")
+			if !strings.Contains(comments, "Partially refunded: refund of 3300.00 AMD; refunded so far: 3300.00 AMD of 9900.00 AMD") {
+				t.Fatalf("deal comments lack the partial refund:\n%s", comments)
+			}
+			send(`{"event_id":"r77b","order_id":"IG-77","status":"refunded","amount_minor":660000,"currency":"AMD"}`)
+			if got := status("IG-77"); got != "refunded" {
+				t.Fatalf("after the rest was refunded the order is %s", got)
+			}
+			deal("IG-77", inStage("LOSE", "111"))
+
+			// After a partial refund, a refund above what is left needs a person.
+			send(`{"event_id":"p78","order_id":"IG-78","status":"paid","amount_minor":990000,"currency":"AMD"}`)
+			send(`{"event_id":"r78a","order_id":"IG-78","status":"refunded","amount_minor":990000,"refunded_minor":330000,"currency":"AMD"}`)
+			deal("IG-78", inStage("EXECUTING", "113"))
+			send(`{"event_id":"r78b","order_id":"IG-78","status":"refunded","amount_minor":9900000,"currency":"AMD"}`)
+			_, view := e.api("GET", "/v1/orders/IG-78", nil)
+			o := view["order"].(map[string]any)
+			if o["status"] != "manual_review" || o["refunded_minor"] != float64(330000) ||
+				o["reason"] != "refund of 99000.00 AMD would bring the refunds to 102300.00 AMD, more than the 9900.00 AMD paid" {
+				t.Fatalf("over-refund: %v", o)
+			}
+			deal("IG-78", inStage("EXECUTING", "109")) // manual_review keeps the stage
+		})
+	}
+}
