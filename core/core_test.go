@@ -276,3 +276,20 @@ func TestErrors(t *testing.T) {
 		t.Fatal("message or unwrap")
 	}
 }
+
+// BenchmarkDecide: the rules for one event against an order with a full
+// payment history (a further partial refund, the commonest late event).
+func BenchmarkDecide(b *testing.B) {
+	at := time.Date(2026, 3, 1, 15, 7, 20, 0, time.UTC)
+	o := &core.Order{ID: "O", Status: core.StatusPartiallyRefunded, AmountMinor: 990000, RefundedMinor: 330000, Currency: "AMD"}
+	o.History.Latest = core.EventMark{EventID: "r1", Status: core.StatusRefunded, Time: core.NewEventTime(at, time.Second)}
+	o.History.Payment = core.EventMark{EventID: "p1", Status: core.StatusPaid, Time: core.NewEventTime(at.Add(-time.Hour), time.Millisecond)}
+	ev := core.PaymentEvent{EventID: "r2", OrderID: "O", Status: core.StatusRefunded, RefundedMinor: 660000, Currency: "AMD",
+		OccurredAt: at.Add(time.Minute), Precision: time.Second, Verified: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := core.Decide(o, ev); d.To != core.StatusPartiallyRefunded {
+			b.Fatal(d)
+		}
+	}
+}
