@@ -158,7 +158,21 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 		Payload: TruncatePayload(ev.Payload),
 	}
 	if ev.Status == StatusRefunded || ev.Status == StatusPartiallyRefunded {
-		e.AmountMinor = ev.RefundFigure()
+		// A refund entry carries the refunded total it leaves the order
+		// with, whichever figure the provider sent (one refund, or its
+		// running total), so that each refund's share can be told from the
+		// journal. A refund the rules do not record carries none: its
+		// reason states the figures.
+		switch {
+		case o == nil:
+			e.AmountMinor = ev.RefundFigure()
+		case d.Verdict == VerdictAmountMismatch, d.Verdict == VerdictNeedsReview && d.To == "":
+			e.AmountMinor = 0
+		case d.To != "":
+			e.AmountMinor = d.RefundedMinor
+		default:
+			e.AmountMinor = o.RefundedMinor
+		}
 	}
 	if ev.Verified {
 		e.EventID = ev.EventID

@@ -333,6 +333,10 @@ func TestRefunds(t *testing.T) {
 				if got := strings.Join(path, " -> "); got != "paid -> partially_refunded -> refunded" {
 					t.Fatalf("journal path %s", got)
 				}
+				// Each refund entry carries the refunded total it leaves, whichever figure came.
+				if a, b := j[len(j)-2].AmountMinor, j[len(j)-1].AmountMinor; a != 500000 || b != 1500000 {
+					t.Fatalf("refund entries carry %d and %d, want the totals 500000 and 1500000", a, b)
+				}
 				if recs, _ := l.Store.OrderDeliveries(ctx, id); len(recs) != 8 {
 					t.Fatalf("%d outbox records, want 2 per change (create, paid, partial, full)", len(recs))
 				}
@@ -368,7 +372,7 @@ func TestRefunds(t *testing.T) {
 				if o.Status != core.StatusManualReview || o.RefundedMinor != 500000 || o.Reason != c.reason {
 					t.Fatalf("order %s %d %q, want manual_review 500000 %q", o.Status, o.RefundedMinor, o.Reason, c.reason)
 				}
-				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview {
+				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview || e.AmountMinor != 0 {
 					t.Fatalf("journal %+v", e)
 				}
 				// A person settles it; the refund recorded so far stays.

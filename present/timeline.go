@@ -67,7 +67,7 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 			s.What += " (" + e.EventType + ")"
 		}
 
-		refund := (e.StatusAfter == core.StatusRefunded || e.StatusAfter == "partially_refunded") &&
+		refund := (e.StatusAfter == core.StatusRefunded || e.StatusAfter == core.StatusPartiallyRefunded) &&
 			(e.Verdict == core.VerdictAccepted || e.Verdict == core.VerdictOrphan) && e.AmountMinor > 0
 		switch {
 		case refund:
