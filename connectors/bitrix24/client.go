@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/oauthtoken"
 	"github.com/paysync/paysync/internal/restclient"
 )
 
@@ -79,8 +80,12 @@ type OAuthConfig struct {
 	// PortalURL is the REST endpoint, https://portal/rest/; default the
 	// token's client_endpoint.
 	PortalURL string
-	// Store persists the rotated token pair; required.
-	Store TokenStore
+	// Store persists the rotated token pair; required. StateTokenStore keeps
+	// it in paysync's database.
+	Store oauthtoken.Store
+	// Leases serialise refreshes across replicas; default Store when it has
+	// them (StateTokenStore does).
+	Leases oauthtoken.Leases
 }
 
 // Client calls one Bitrix24 portal's REST API. It is safe for concurrent use.
@@ -91,14 +96,11 @@ type Client struct {
 	oauth   *OAuthConfig
 	now     func() time.Time
 
+	tokens *oauthtoken.Source // OAuth only
+
 	secretsMu sync.RWMutex
 	secrets   []string
-
-	mu      sync.Mutex // serializes token loads and refreshes
-	tok     Token
-	ver     int64
-	loaded  bool
-	unsaved *Token
+	known     map[string]bool
 }
 
 // String keeps the webhook URL out of logs.
@@ -155,6 +157,11 @@ func New(cfg Config) (*Client, error) {
 	o := *cfg.OAuth
 	c.oauth = &o
 	c.addSecret(o.ClientSecret)
+	src, err := c.newTokenSource(&o)
+	if err != nil {
+		return nil, err
+	}
+	c.tokens = src
 	return c, nil
 }
 
@@ -449,10 +456,14 @@ func (c *Client) transportError(method string, err error) *TransportError {
 func (c *Client) addSecret(ss ...string) {
 	c.secretsMu.Lock()
 	defer c.secretsMu.Unlock()
+	if c.known == nil {
+		c.known = map[string]bool{}
+	}
 	for _, s := range ss {
-		if len(s) < 4 {
+		if len(s) < 4 || c.known[s] {
 			continue
 		}
+		c.known[s] = true
 		c.secrets = append(c.secrets, s, url.QueryEscape(s), url.PathEscape(s))
 	}
 	sort.Slice(c.secrets, func(i, j int) bool { return len(c.secrets[i]) > len(c.secrets[j]) })
