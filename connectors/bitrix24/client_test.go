@@ -350,26 +350,33 @@ func TestEncodeQuery(t *testing.T) {
 	}
 }
 
-func TestClientRateLimit(t *testing.T) {
+// A client that just started cannot know what it sent before: it assumes its
+// burst share is spent and waits for the bucket to drain one slot. A request
+// that cannot get a slot before its deadline is refused at once, not sent.
+func TestClientAssumesItsShareIsSpentAtStart(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
-	c, err := bitrix24.New(bitrix24.Config{WebhookURL: p.WebhookURL(p.srv.URL), Rate: 0.001, Burst: 2})
+	c, err := bitrix24.New(bitrix24.Config{WebhookURL: p.WebhookURL(p.srv.URL), Rate: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for i := 0; i < 2; i++ {
-		if _, err := c.Call(ctx, "crm.deal.fields", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The third request has no slot before the deadline: refused at once, not sent.
+	start := time.Now()
 	_, err = c.Call(ctx, "crm.deal.fields", nil)
 	if de := classOf(t, err); de.Class != core.Retryable || !de.SlowDown {
-		t.Fatalf("third request: %v", err)
+		t.Fatalf("first request: %v", err)
 	}
-	if st := p.Stats(); st.Requests != 2 {
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("the request waited instead of giving up at once")
+	}
+	if st := p.Stats(); st.Requests != 0 {
 		t.Fatalf("portal saw %d requests", st.Requests)
+	}
+	for _, bad := range []bitrix24.Config{{BurstShare: 1.5}, {BurstShare: -0.1}, {BucketSize: -1}, {Rate: -1}} {
+		bad.WebhookURL = p.WebhookURL(p.srv.URL)
+		if _, err := bitrix24.New(bad); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "burst_share") {
+			t.Fatalf("%+v: %v", bad, err)
+		}
 	}
 }
 

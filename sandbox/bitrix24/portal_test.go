@@ -218,6 +218,34 @@ func TestLeakyBucket(t *testing.T) {
 	}
 }
 
+func TestLeakyBucketEnterprise(t *testing.T) {
+	e := newEnv(t, Options{BlockThreshold: EnterpriseBlockThreshold, DrainPerSecond: EnterpriseDrainPerSecond})
+	for i := 1; i <= EnterpriseBlockThreshold; i++ {
+		if status, out := e.call("crm.deal.list", nil); status != 200 {
+			t.Fatalf("request %d refused: %v", i, out)
+		}
+	}
+	if status, _ := e.call("crm.deal.list", nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("request %d: %d", EnterpriseBlockThreshold+1, status)
+	}
+	if lvl := e.p.BucketLevel(); lvl != EnterpriseBlockThreshold {
+		t.Fatalf("level %v", lvl)
+	}
+	// One second drains five.
+	e.clock.Advance(time.Second)
+	if lvl := e.p.BucketLevel(); lvl != EnterpriseBlockThreshold-5 {
+		t.Fatalf("level after a second: %v", lvl)
+	}
+	for i := 0; i < 5; i++ {
+		if status, _ := e.call("crm.deal.list", nil); status != 200 {
+			t.Fatalf("after draining, request %d refused", i)
+		}
+	}
+	if status, _ := e.call("crm.deal.list", nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("sixth request after one second: %d", status)
+	}
+}
+
 func TestBatch(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.p.DisableCurrency("GBP")
