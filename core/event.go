@@ -9,6 +9,7 @@ const (
 	SourceManual    = "manual"
 	SourceAPI       = "api"
 	SourceScheduler = "scheduler"
+	SourceConnector = "connector" // a CRM connector, about the order's record
 )
 
 // PaymentEvent is what a provider says happened to a payment, after the
@@ -52,6 +53,7 @@ const (
 	VerdictExpired        Verdict = "expired"         // expired by the scheduler
 	VerdictNeedsReview    Verdict = "needs_review"    // a payment that cannot apply cleanly
 	VerdictUnconfirmed    Verdict = "unconfirmed"     // a webhook the status lookup did not confirm
+	VerdictRelinked       Verdict = "relinked"        // the CRM record in the link was not the order's; another one was written
 )
 
 // Decision is the outcome of Decide: a verdict and, when the order moves, where to.

@@ -818,6 +818,83 @@ func TestCoalesceAndResync(t *testing.T) {
 	})
 }
 
+// A connector that found the linked record to be another order's reports a
+// Notice: it is journaled for the order with the settlement, once, and never
+// handed back to the connector as a transition.
+func TestNoticeIsJournaled(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		for _, path := range []string{"batch", "per-record"} {
+			t.Run(path, func(t *testing.T) {
+				db := testdb.Open(t, dialect)
+				var store core.Store = db
+				if path == "per-record" {
+					store = perRecord{db}
+				}
+				crm := dispatchertest.NewCRM("crm", 10)
+				var mu sync.Mutex
+				var seen []core.Delivery
+				crm.SetBeforeDeliver(func(_ context.Context, b []core.Delivery) {
+					mu.Lock()
+					defer mu.Unlock()
+					seen = append(seen, b...)
+				})
+				d := dispatcher.New(store, []core.Connector{crm}, fast(t, "replica"))
+				start(t, d)
+				a := create(t, db, "o-A", "crm")
+				testutil.Eventually(t, "A delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 1 })
+				crm.RebuildAccount()
+				create(t, db, "o-B", "crm")
+				testutil.Eventually(t, "B delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 2 })
+				if err := d.Resync(bg, "o-A", "crm"); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, "A resynced", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+
+				relinked := func(order string) []core.JournalEntry {
+					entries, err := db.ListJournal(bg, order)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var out []core.JournalEntry
+					for _, e := range entries {
+						if e.Verdict == core.VerdictRelinked {
+							out = append(out, e)
+						}
+					}
+					return out
+				}
+				got := relinked("o-A")
+				want := "linked record crm-1 belongs to order o-B; wrote record crm-2 instead"
+				if len(got) != 1 || got[0].Reason != want || got[0].Source != core.SourceConnector || got[0].EventType != "crm" {
+					t.Fatalf("o-A journal: %+v, want one relinked entry %q", got, want)
+				}
+				if got := relinked("o-B"); len(got) != 0 {
+					t.Fatalf("o-B journal: %+v", got)
+				}
+				if l, _ := db.GetLink(bg, "crm", "o-A"); l == nil || l.ExternalID != "crm-2" {
+					t.Fatalf("o-A link: %+v", l)
+				}
+
+				// The notice is history, not a status change for the CRM.
+				if err := move(db, a, core.StatusPaid, "crm"); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, "A paid delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 4 })
+				mu.Lock()
+				last := seen[len(seen)-1]
+				mu.Unlock()
+				if len(last.Transitions) != 1 || last.Transitions[0].StatusAfter != core.StatusPaid {
+					t.Fatalf("transitions of the next delivery: %+v", last.Transitions)
+				}
+				if got := relinked("o-A"); len(got) != 1 {
+					t.Fatalf("o-A journal after the next delivery: %+v", got)
+				}
+				crm.Check(t)
+			})
+		}
+	})
+}
+
 // RetryDead and RetryAllDead requeue dead letters. A dead letter that a
 // later delivery of its order superseded is acked without a write.
 func TestRetryDead(t *testing.T) {

@@ -336,7 +336,15 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 		if res.Err == nil {
 			link := &core.CRMLink{Connector: w.name, OrderID: d.Order.ID, ExternalID: res.ExternalID,
 				SyncedVersion: d.Order.Version, SyncedStatus: d.Order.Status, Data: res.LinkData}
-			p.add(outcomeDelivered, g.settle(core.OutcomeDelivered, "", time.Time{}, now, link))
+			cs := g.settle(core.OutcomeDelivered, "", time.Time{}, now, link)
+			if res.Notice != "" {
+				// Journaled once per order, with the settlement: the
+				// operator reads it in the order's history.
+				w.log.Warn("the connector wrote another record than the linked one", "order", d.Order.ID, "notice", res.Notice)
+				cs[0].Journal = &core.JournalEntry{OrderID: d.Order.ID, Source: core.SourceConnector, EventType: w.name,
+					Verdict: core.VerdictRelinked, Reason: res.Notice, CreatedAt: now}
+			}
+			p.add(outcomeDelivered, cs)
 			w.d.metrics.delivered(w.name, d.Order.UpdatedAt, now)
 			ok++
 			healthy = true

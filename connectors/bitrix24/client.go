@@ -285,7 +285,7 @@ func (c *Client) waitSlot(ctx context.Context, method string) error {
 	if wait <= 0 {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		c.budget.cancel(now)
 		return &core.DeliveryError{Class: core.Retryable, SlowDown: true,
 			Reason: "paysync's share of the Bitrix24 request budget leaves no slot before the deadline; slowing down"}

@@ -98,7 +98,8 @@ type item struct {
 	state    itemState
 	est      int        // write commands it is expected to take
 	waiting  int        // lookups it still waits for
-	byOrigin bool       // look the deal up by ORIGIN_ID although linked: the linked deal is gone
+	byOrigin bool       // look the deal up by ORIGIN_ID although linked: the linked deal is not this order's
+	fate     string     // why the linked deal was not used, for the notice
 	retried  bool       // looked up again once after its deal was not found
 	row      *dealRow   // the deal found, nil for none
 	searches [2]*search // the contact searches by PHONE and EMAIL, nil when not searched
@@ -117,17 +118,19 @@ type item struct {
 // one result per delivery, in order; one order's failure leaves the others.
 //
 // The work goes out in rounds of one batch request of at most 50 commands.
-// Lookups come first: the linked deals by id (their current STAGE_ID for the
-// forward-only policy), the other orders' deals by ORIGINATOR_ID+ORIGIN_ID
-// (an earlier attempt may have created one and lost the answer), and the
-// contacts of customers without a known contact by phone and e-mail, all
-// consolidated (50 ids per list, 20 values per duplicate search). An order
-// is written in a later round than its lookup: its contact, deal and
-// timeline comment in the same request, the deal referring to a new contact
-// as $result[cN]. Every round fills its free slots with the next orders'
-// lookups, so after the first round nearly every command writes. An order
-// whose update changes no stage and whose contact is known needs no lookup
-// and is written from the first round on.
+// Lookups come first: the linked deals by id (their ORIGINATOR_ID and
+// ORIGIN_ID, to check that the deal is still this order's, and their current
+// STAGE_ID for the forward-only policy), the other orders' deals by
+// ORIGINATOR_ID+ORIGIN_ID (an earlier attempt may have created one and lost
+// the answer), and the contacts of customers without a known contact by
+// phone and e-mail, all consolidated (50 ids per list, 20 values per
+// duplicate search). A linked deal that is another order's, nobody's or gone
+// is never written: the order's own deal is looked up by ORIGIN_ID or
+// created, and the result's Notice says so. An order is written in a later
+// round than its lookup: its contact, deal and timeline comment in the same
+// request, the deal referring to a new contact as $result[cN]. Every round
+// fills its free slots with the next orders' lookups, so after the first
+// round nearly every command writes.
 func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.DeliveryResult {
 	out := make([]core.DeliveryResult, len(batch))
 	if len(batch) == 0 {
@@ -163,6 +166,9 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		}
 		ld, _ := json.Marshal(it.link)
 		out[i] = core.DeliveryResult{ExternalID: strconv.Itoa(it.dealID), LinkData: string(ld)}
+		if it.linkID > 0 && it.dealID != it.linkID {
+			out[i].Notice = it.fate + "; wrote deal " + strconv.Itoa(it.dealID) + " instead"
+		}
 	}
 	return out
 }
@@ -226,10 +232,11 @@ func firstValue(v any) string {
 }
 
 type dealRow struct {
-	ID        string  `json:"ID"`
-	StageID   string  `json:"STAGE_ID"`
-	OriginID  string  `json:"ORIGIN_ID"`
-	ContactID *string `json:"CONTACT_ID"`
+	ID           string  `json:"ID"`
+	StageID      string  `json:"STAGE_ID"`
+	OriginatorID string  `json:"ORIGINATOR_ID"`
+	OriginID     string  `json:"ORIGIN_ID"`
+	ContactID    *string `json:"CONTACT_ID"`
 }
 
 func contactRef(it *item) string {
