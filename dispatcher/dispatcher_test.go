@@ -694,6 +694,49 @@ func TestNeedsReauthPauses(t *testing.T) {
 	})
 }
 
+// Orders that arrive together go out together: after a delivery that
+// drained what was due, the next claim waits Gather so that the rest of a
+// burst joins it, since every delivery costs the CRM's rate budget its own
+// requests. After a quiet spell an order goes out at once.
+func TestBurstGathersIntoOneBatch(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		crm := dispatchertest.NewCRM("crm", 10)
+		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
+		wake := make(chan string, 8)
+		var once sync.Once
+		crm.SetBeforeDeliver(func(context.Context, []core.Delivery) {
+			once.Do(func() { // o-2 arrives while o-1 is being delivered
+				create(t, db, "o-2", "crm")
+				wake <- "crm"
+			})
+		})
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
+			Gather: 10 * time.Millisecond}
+		d := dispatcher.New(db, []core.Connector{crm}, opt)
+		create(t, db, "o-1", "crm")
+		start(t, d)
+		testutil.Eventually(t, "o-1 delivered", func() bool { return onlyRecord(t, db, "o-1").State == core.DeliveryDelivered })
+		time.Sleep(30 * time.Millisecond) // the clock stands still: still within the gather window
+		create(t, db, "o-3", "crm")
+		wake <- "crm"
+		time.Sleep(30 * time.Millisecond)
+		if n := crm.Calls(); n != 1 {
+			t.Fatalf("claimed within the gather window: batches %v", crm.BatchSizes())
+		}
+		clock.Advance(10 * time.Millisecond)
+		testutil.Eventually(t, "o-2 and o-3 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		if sizes := fmt.Sprint(crm.BatchSizes()); sizes != "[1 2]" {
+			t.Fatalf("batches %s, want [1 2]", sizes)
+		}
+		clock.Advance(time.Second)
+		create(t, db, "o-4", "crm")
+		wake <- "crm"
+		testutil.Eventually(t, "o-4 delivered without waiting", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 4 })
+		crm.Check(t)
+	})
+}
+
 // A rate-limit answer pauses the whole connector, not only the item, for
 // the Retry-After the CRM gave; the item retries no earlier than that.
 func TestSlowDownPausesConnector(t *testing.T) {

@@ -26,12 +26,14 @@ const DefaultOriginatorID = "paysync"
 
 // DefaultMaxBatch is the most orders one delivery takes. A delivery is
 // written in rounds of batch requests of up to 50 commands (see Deliver);
-// its first round can only look up, so larger deliveries waste less of the
-// portal's 2 requests per second. 250 orders take 5 to 17 requests (1 to 3
-// write commands per order), 2.5 to 8.5 seconds at that rate, inside the
-// dispatcher's DeliverTimeout (30 s by default); a delivery that runs out of
-// time returns what it wrote and retries the rest.
-const DefaultMaxBatch = 250
+// its first round can only look up and its last is rarely full, so larger
+// deliveries waste less of the portal's 2 requests per second (500 rather
+// than 250 orders: a backlog of stage moves syncs at 96 % instead of 92 % of
+// the ceiling). 500 orders take 11 to 33 requests (1 to 3 write commands per
+// order), 5.5 to 16.5 seconds at that rate, inside the dispatcher's
+// DeliverTimeout (30 s by default); a delivery that runs out of time returns
+// what it wrote and retries the rest.
+const DefaultMaxBatch = 500
 
 // ConnectorConfig configures a Connector. Set Mapping, or Mappings for a
 // mapping that reloads (read once per batch).
@@ -40,7 +42,7 @@ type ConnectorConfig struct {
 	Mapping      Renderer
 	Mappings     Mappings
 	OriginatorID string // default "paysync"
-	MaxBatch     int    // default 250, at most 250
+	MaxBatch     int    // default 500, at most 500
 }
 
 // Connector writes orders into Bitrix24 deals with their contacts. A

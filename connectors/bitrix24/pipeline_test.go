@@ -53,7 +53,7 @@ func TestPipelineFullDelivery(t *testing.T) {
 	byPhone := addContact(map[string]any{"NAME": "Old", "PHONE": []map[string]string{{"VALUE": "+374 93 000 010", "VALUE_TYPE": "MOBILE"}}})
 	byEmail := addContact(map[string]any{"NAME": "Old", "EMAIL": []map[string]string{{"VALUE": "Buyer111@Example.com", "VALUE_TYPE": "WORK"}}})
 
-	ds := make([]core.Delivery, bitrix24.DefaultMaxBatch)
+	ds := make([]core.Delivery, 250)
 	for i := range ds {
 		o := benchOrder(i)
 		if i == 200 {

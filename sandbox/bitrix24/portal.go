@@ -67,6 +67,11 @@ type Options struct {
 	Currencies   []string
 	// UserFields are the UF_CRM_* deal and contact fields that exist on the portal.
 	UserFields []string
+	// OnDealStage, when set, is called each time the portal stores a deal at
+	// a new stage (crm.deal.add, or an update that changes STAGE_ID), at the
+	// moment it stores it: benchmarks time payments to the CRM with it. It
+	// runs under the portal's lock and must not call the portal.
+	OnDealStage func(dealID int, stageID string)
 }
 
 // Portal is one Bitrix24 portal. It is an http.Handler; mount it at the root

@@ -246,6 +246,23 @@ func TestLeakyBucketEnterprise(t *testing.T) {
 	}
 }
 
+func TestOnDealStage(t *testing.T) {
+	type move struct {
+		id    int
+		stage string
+	}
+	var moves []move
+	e := newEnv(t, Options{OnDealStage: func(id int, stage string) { moves = append(moves, move{id, stage}) }})
+	id := e.addDeal(map[string]any{"TITLE": "x"})
+	e.mustCall("crm.deal.update", map[string]any{"id": id, "fields": map[string]any{"TITLE": "y"}})
+	e.mustCall("batch", map[string]any{"cmd": map[string]string{
+		"a": "crm.deal.update?id=" + fmt.Sprint(id) + "&fields[STAGE_ID]=EXECUTING"}})
+	want := []move{{id, "NEW"}, {id, "EXECUTING"}}
+	if fmt.Sprint(moves) != fmt.Sprint(want) {
+		t.Fatalf("stage moves %v, want %v", moves, want)
+	}
+}
+
 func TestBatch(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.p.DisableCurrency("GBP")
