@@ -77,7 +77,7 @@ type e2e struct {
 	done    chan struct{}
 }
 
-func newE2E(b *testing.B) *e2e {
+func newE2E(b testing.TB) *e2e {
 	b.Helper()
 	m, err := mapping.Shipped(bitrix24.Name)
 	if err != nil {
@@ -119,7 +119,7 @@ func (e *e2e) ledger() *core.Ledger {
 	return &core.Ledger{Store: e.db, Connectors: func() []string { return []string{bitrix24.Name} }}
 }
 
-func (e *e2e) newClient(b *testing.B, r rate.Limit) *bitrix24.Client {
+func (e *e2e) newClient(b testing.TB, r rate.Limit) *bitrix24.Client {
 	c, err := bitrix24.New(bitrix24.Config{WebhookURL: e.portal.WebhookURL(e.srv.URL), Rate: r, Now: e.clock.Now})
 	if err != nil {
 		b.Fatal(err)
@@ -128,7 +128,12 @@ func (e *e2e) newClient(b *testing.B, r rate.Limit) *bitrix24.Client {
 }
 
 // dispatch runs a dispatcher for c until the returned stop is called.
-func (e *e2e) dispatch(b *testing.B, c *bitrix24.Client) (stop func()) {
+func (e *e2e) dispatch(b testing.TB, c *bitrix24.Client) (stop func()) {
+	return e.dispatchOn(b, c, nil)
+}
+
+// dispatchOn is dispatch that hands the running dispatcher to use.
+func (e *e2e) dispatchOn(b testing.TB, c *bitrix24.Client, use func(*dispatcher.Dispatcher)) (stop func()) {
 	conn, err := bitrix24.NewConnector(bitrix24.ConnectorConfig{Client: c, Mapping: e.m})
 	if err != nil {
 		b.Fatal(err)
@@ -152,6 +157,9 @@ func (e *e2e) dispatch(b *testing.B, c *bitrix24.Client) (stop func()) {
 			break
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if use != nil {
+		use(d)
 	}
 	return func() {
 		cancel()
@@ -289,4 +297,109 @@ func benchPaid(b *testing.B, n int, window time.Duration) {
 		b.ReportMetric(float64(n/2*b.N)/secondHalf.Seconds(), "sustained_deals/s")
 		b.ReportMetric(0.9*100/perPayment, "goal_deals/s")
 	}
+}
+
+// The story of issue 9 through the whole path: SHOP-1's deal is deal 1; the
+// portal is rebuilt (ids restart); SHOP-2 gets deal 1; an operator resyncs
+// SHOP-1. SHOP-1 gets its own deal, SHOP-2's deal is left as it was, and
+// SHOP-1's journal says what happened.
+func TestResyncAfterPortalRebuilt(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	l := e.ledger()
+	shop := func(id string, i int) core.Order {
+		o := benchOrder(i)
+		o.ID = id
+		o.Status, o.Version, o.CreatedAt, o.UpdatedAt, o.StatusChangedAt = "", 0, time.Time{}, time.Time{}, time.Time{}
+		return o
+	}
+	var d *dispatcher.Dispatcher
+	stop := e.dispatchOn(t, e.newClient(t, rate.Inf), func(x *dispatcher.Dispatcher) { d = x })
+	defer stop()
+	waitDeal := func(orderID string, ok func(sandbox.Deal) bool) sandbox.Deal {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if ds := e.portal.DealsByOrigin(bitrix24.DefaultOriginatorID, orderID); len(ds) == 1 && ok(ds[0]) {
+				return ds[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: deals %+v", orderID, e.portal.DealsByOrigin(bitrix24.DefaultOriginatorID, orderID))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if _, _, err := l.CreateOrder(ctx, shop("SHOP-1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	first := waitDeal("SHOP-1", func(sandbox.Deal) bool { return true })
+	waitLink := func(orderID string, dealID int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			l, err := e.db.GetLink(ctx, bitrix24.Name, orderID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l != nil && l.ExternalID == fmt.Sprint(dealID) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s link: %+v, want deal %d", orderID, l, dealID)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	waitLink("SHOP-1", first.ID)
+
+	e.portal.Reset() // the shop moved to a new portal: ids count from 1 again
+	two := shop("SHOP-2", 2)
+	two.AmountMinor, two.Items[0].PriceMinor = 2500000, 2500000
+	if _, _, err := l.CreateOrder(ctx, two); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ApplyEvent(ctx, paidEvent(two)); err != nil {
+		t.Fatal(err)
+	}
+	before := waitDeal("SHOP-2", func(d sandbox.Deal) bool { return d.StageID == e.paid })
+	if before.ID != first.ID {
+		t.Fatalf("SHOP-2 got deal %d, want the reused id %d", before.ID, first.ID)
+	}
+	comments := e.portal.Comments(before.ID)
+
+	if err := d.Resync(ctx, "SHOP-1", bitrix24.Name); err != nil {
+		t.Fatal(err)
+	}
+	own := waitDeal("SHOP-1", func(sandbox.Deal) bool { return true })
+	after, _ := e.portal.Deal(before.ID)
+	if after.Title != before.Title || after.Opportunity != before.Opportunity || after.StageID != before.StageID ||
+		fmt.Sprint(after.ContactIDs) != fmt.Sprint(before.ContactIDs) || after.OriginID != "SHOP-2" ||
+		len(e.portal.Comments(before.ID)) != len(comments) {
+		t.Fatalf("SHOP-2's deal changed:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if own.ID == before.ID || own.Opportunity != "15000.00" || fmt.Sprint(own.ContactIDs) == fmt.Sprint(before.ContactIDs) {
+		t.Fatalf("SHOP-1's deal %+v, SHOP-2's %+v", own, before)
+	}
+	want := fmt.Sprintf("linked deal %d belongs to order SHOP-2; wrote deal %d instead", first.ID, own.ID)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, err := e.db.ListJournal(ctx, "SHOP-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, j := range entries {
+			if j.Verdict == core.VerdictRelinked {
+				got = append(got, j.Reason)
+			}
+		}
+		if len(got) == 1 && got[0] == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SHOP-1's journal: relinked %q, want %q", got, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitLink("SHOP-1", own.ID)
 }
