@@ -3,8 +3,6 @@ package bitrix24_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/mapping"
 	sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	"github.com/paysync/paysync/storage"
@@ -58,8 +57,6 @@ type skipClock struct{ off atomic.Int64 }
 
 func (c *skipClock) Now() time.Time       { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *skipClock) Skip(d time.Duration) { c.off.Add(int64(d)) }
-
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // e2e is the whole path on one SQLite database and one sandbox portal.
 type e2e struct {
@@ -144,7 +141,7 @@ func (e *e2e) dispatchOn(b testing.TB, c *bitrix24.Client, use func(*dispatcher.
 		// The client keeps the portal's budget; the dispatcher does not
 		// throttle deliveries a second time (as cmd/paysync wires it).
 		RateLimits: map[string]dispatcher.RateLimit{bitrix24.Name: {PerSecond: rate.Inf, Burst: 1}},
-		Logger:     quietLog(),
+		Logger:     testutil.Logger(b),
 	})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -318,16 +315,19 @@ func TestResyncAfterPortalRebuilt(t *testing.T) {
 	defer stop()
 	waitDeal := func(orderID string, ok func(sandbox.Deal) bool) sandbox.Deal {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if ds := e.portal.DealsByOrigin(bitrix24.DefaultOriginatorID, orderID); len(ds) == 1 && ok(ds[0]) {
-				return ds[0]
+		var d sandbox.Deal
+		testutil.Eventually(t, orderID+"'s deal", func() bool {
+			ds := e.portal.DealsByOrigin(bitrix24.DefaultOriginatorID, orderID)
+			if len(ds) > 1 {
+				t.Fatalf("%s has %d deals", orderID, len(ds))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: deals %+v", orderID, e.portal.DealsByOrigin(bitrix24.DefaultOriginatorID, orderID))
+			if len(ds) == 1 && ok(ds[0]) {
+				d = ds[0]
+				return true
 			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return false
+		})
+		return d
 	}
 	if _, _, err := l.CreateOrder(ctx, shop("SHOP-1", 1)); err != nil {
 		t.Fatal(err)
@@ -335,20 +335,13 @@ func TestResyncAfterPortalRebuilt(t *testing.T) {
 	first := waitDeal("SHOP-1", func(sandbox.Deal) bool { return true })
 	waitLink := func(orderID string, dealID int) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testutil.Eventually(t, fmt.Sprintf("%s linked to deal %d", orderID, dealID), func() bool {
 			l, err := e.db.GetLink(ctx, bitrix24.Name, orderID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if l != nil && l.ExternalID == fmt.Sprint(dealID) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s link: %+v, want deal %d", orderID, l, dealID)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			return l != nil && l.ExternalID == fmt.Sprint(dealID)
+		})
 	}
 	waitLink("SHOP-1", first.ID)
 
@@ -381,25 +374,22 @@ func TestResyncAfterPortalRebuilt(t *testing.T) {
 		t.Fatalf("SHOP-1's deal %+v, SHOP-2's %+v", own, before)
 	}
 	want := fmt.Sprintf("linked deal %d belongs to order SHOP-2; wrote deal %d instead", first.ID, own.ID)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var got []string
+	testutil.Eventually(t, "SHOP-1's journal says it was relinked", func() bool {
 		entries, err := e.db.ListJournal(ctx, "SHOP-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
+		got = nil
 		for _, j := range entries {
 			if j.Verdict == core.VerdictRelinked {
 				got = append(got, j.Reason)
 			}
 		}
-		if len(got) == 1 && got[0] == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SHOP-1's journal: relinked %q, want %q", got, want)
-		}
-		time.Sleep(2 * time.Millisecond)
+		return len(got) > 0
+	})
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("SHOP-1's journal: relinked %q, want %q", got, want)
 	}
 	waitLink("SHOP-1", own.ID)
 }
