@@ -20,12 +20,21 @@ type Delivery struct {
 type DeliveryResult struct {
 	ExternalID string // the CRM's id of the record (deal id, lead id, row key)
 	LinkData   string // connector-private JSON stored with the link
-	Err        error  // nil on success; classify with a *DeliveryError
+	// Notice, on success, tells the operator something the connector did
+	// that they should know of: "linked deal 1 belongs to order SHOP-2;
+	// wrote deal 7 instead". The dispatcher journals it for the order.
+	Notice string
+	Err    error // nil on success; classify with a *DeliveryError
 }
 
 // Connector writes orders into one CRM. Deliver receives a batch and returns
 // exactly one result per item, in order; a failure of one item does not fail
-// the others. Implementations live in connectors/<name>.
+// the others. A Delivery's Link is a hint, never trusted alone: before
+// writing to the linked record the connector checks that it is this order's
+// (the CRM account may have been rebuilt and the id reused); a record that
+// belongs to another order, or to none, counts as gone, and the order's own
+// record is found or created, with a Notice. Implementations live in
+// connectors/<name>.
 type Connector interface {
 	Name() string
 	// MaxBatch is the largest batch Deliver accepts.

@@ -10,6 +10,7 @@ const (
 	SourceAPI       = "api"
 	SourceScheduler = "scheduler"
 	SourceMigration = "migration" // a schema migration that moved an order (see migrations/)
+	SourceConnector = "connector" // a CRM connector, about the order's record
 )
 
 // PaymentEvent is what a provider says happened to a payment, after the
@@ -75,6 +76,7 @@ const (
 	VerdictExpired        Verdict = "expired"         // expired by the scheduler
 	VerdictNeedsReview    Verdict = "needs_review"    // a payment that cannot apply cleanly
 	VerdictUnconfirmed    Verdict = "unconfirmed"     // a webhook the status lookup did not confirm
+	VerdictRelinked       Verdict = "relinked"        // the CRM record in the link was not the order's; another one was written
 )
 
 // Decision is the outcome of Decide: a verdict and, when the order changes, how.

@@ -61,6 +61,10 @@ type Completion struct {
 	Now         time.Time
 	// Link, when set with OutcomeDelivered, is stored in the same transaction.
 	Link *CRMLink
+	// Journal, when set, is appended in the same transaction if the record
+	// is settled (not when its lease was lost): what the connector wants the
+	// operator to know about the delivery.
+	Journal *JournalEntry
 }
 
 // OutboxStat is the backlog of one connector.

@@ -53,6 +53,14 @@ type Options struct {
 	Lease time.Duration
 	// PollInterval is the fallback poll when no wake-up arrives (default 1s).
 	PollInterval time.Duration
+	// Gather spaces the deliveries of a burst: after a delivery that took
+	// everything due, the next claim waits until Gather has passed since it
+	// ended, so that orders arriving together (a sale: 40 payments in a
+	// tenth of a second) go out in a few full batches rather than many
+	// small ones, each of which costs the CRM's rate budget its own
+	// requests. A payment after a quiet spell goes out at once.
+	// Default 10ms; negative for none.
+	Gather time.Duration
 	// Wake, when set, carries wake-ups: a connector's name, or "" for all
 	// (storage.DB.Subscribe provides one).
 	Wake <-chan string
@@ -95,6 +103,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
+	}
+	if o.Gather == 0 {
+		o.Gather = 10 * time.Millisecond
 	}
 	if o.Clock == nil {
 		o.Clock = wallClock{}

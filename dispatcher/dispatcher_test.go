@@ -694,6 +694,49 @@ func TestNeedsReauthPauses(t *testing.T) {
 	})
 }
 
+// Orders that arrive together go out together: after a delivery that
+// drained what was due, the next claim waits Gather so that the rest of a
+// burst joins it, since every delivery costs the CRM's rate budget its own
+// requests. After a quiet spell an order goes out at once.
+func TestBurstGathersIntoOneBatch(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		crm := dispatchertest.NewCRM("crm", 10)
+		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
+		wake := make(chan string, 8)
+		var once sync.Once
+		crm.SetBeforeDeliver(func(context.Context, []core.Delivery) {
+			once.Do(func() { // o-2 arrives while o-1 is being delivered
+				create(t, db, "o-2", "crm")
+				wake <- "crm"
+			})
+		})
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
+			Gather: 10 * time.Millisecond}
+		d := dispatcher.New(db, []core.Connector{crm}, opt)
+		create(t, db, "o-1", "crm")
+		start(t, d)
+		testutil.Eventually(t, "o-1 delivered", func() bool { return onlyRecord(t, db, "o-1").State == core.DeliveryDelivered })
+		time.Sleep(30 * time.Millisecond) // the clock stands still: still within the gather window
+		create(t, db, "o-3", "crm")
+		wake <- "crm"
+		time.Sleep(30 * time.Millisecond)
+		if n := crm.Calls(); n != 1 {
+			t.Fatalf("claimed within the gather window: batches %v", crm.BatchSizes())
+		}
+		clock.Advance(10 * time.Millisecond)
+		testutil.Eventually(t, "o-2 and o-3 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		if sizes := fmt.Sprint(crm.BatchSizes()); sizes != "[1 2]" {
+			t.Fatalf("batches %s, want [1 2]", sizes)
+		}
+		clock.Advance(time.Second)
+		create(t, db, "o-4", "crm")
+		wake <- "crm"
+		testutil.Eventually(t, "o-4 delivered without waiting", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 4 })
+		crm.Check(t)
+	})
+}
+
 // A rate-limit answer pauses the whole connector, not only the item, for
 // the Retry-After the CRM gave; the item retries no earlier than that.
 func TestSlowDownPausesConnector(t *testing.T) {
@@ -813,6 +856,83 @@ func TestCoalesceAndResync(t *testing.T) {
 						t.Errorf("metrics lack %s:\n%s", want, text)
 					}
 				}
+			})
+		}
+	})
+}
+
+// A connector that found the linked record to be another order's reports a
+// Notice: it is journaled for the order with the settlement, once, and never
+// handed back to the connector as a transition.
+func TestNoticeIsJournaled(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		for _, path := range []string{"batch", "per-record"} {
+			t.Run(path, func(t *testing.T) {
+				db := testdb.Open(t, dialect)
+				var store core.Store = db
+				if path == "per-record" {
+					store = perRecord{db}
+				}
+				crm := dispatchertest.NewCRM("crm", 10)
+				var mu sync.Mutex
+				var seen []core.Delivery
+				crm.SetBeforeDeliver(func(_ context.Context, b []core.Delivery) {
+					mu.Lock()
+					defer mu.Unlock()
+					seen = append(seen, b...)
+				})
+				d := dispatcher.New(store, []core.Connector{crm}, fast(t, "replica"))
+				start(t, d)
+				a := create(t, db, "o-A", "crm")
+				testutil.Eventually(t, "A delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 1 })
+				crm.RebuildAccount()
+				create(t, db, "o-B", "crm")
+				testutil.Eventually(t, "B delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 2 })
+				if err := d.Resync(bg, "o-A", "crm"); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, "A resynced", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+
+				relinked := func(order string) []core.JournalEntry {
+					entries, err := db.ListJournal(bg, order)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var out []core.JournalEntry
+					for _, e := range entries {
+						if e.Verdict == core.VerdictRelinked {
+							out = append(out, e)
+						}
+					}
+					return out
+				}
+				got := relinked("o-A")
+				want := "linked record crm-1 belongs to order o-B; wrote record crm-2 instead"
+				if len(got) != 1 || got[0].Reason != want || got[0].Source != core.SourceConnector || got[0].EventType != "crm" {
+					t.Fatalf("o-A journal: %+v, want one relinked entry %q", got, want)
+				}
+				if got := relinked("o-B"); len(got) != 0 {
+					t.Fatalf("o-B journal: %+v", got)
+				}
+				if l, _ := db.GetLink(bg, "crm", "o-A"); l == nil || l.ExternalID != "crm-2" {
+					t.Fatalf("o-A link: %+v", l)
+				}
+
+				// The notice is history, not a status change for the CRM.
+				if err := move(db, a, core.StatusPaid, "crm"); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, "A paid delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 4 })
+				mu.Lock()
+				last := seen[len(seen)-1]
+				mu.Unlock()
+				if len(last.Transitions) != 1 || last.Transitions[0].StatusAfter != core.StatusPaid {
+					t.Fatalf("transitions of the next delivery: %+v", last.Transitions)
+				}
+				if got := relinked("o-A"); len(got) != 1 {
+					t.Fatalf("o-A journal after the next delivery: %+v", got)
+				}
+				crm.Check(t)
 			})
 		}
 	})

@@ -20,10 +20,14 @@ func TestCompleteOutboxBatchMatchesOneByOne(t *testing.T) {
 			return &core.CRMLink{Connector: "crm", OrderID: id, ExternalID: "deal-" + id, SyncedVersion: v,
 				SyncedStatus: core.StatusPending, Data: `{"deal":1}`}
 		}
+		notice := func(id string) *core.JournalEntry {
+			return &core.JournalEntry{OrderID: id, Source: core.SourceConnector, Verdict: core.VerdictRelinked, Reason: "deal 1 is another order's"}
+		}
 		// Two databases, the same story; one settles in a batch, the other one by one.
 		var results [2]map[string][]core.OutboxRecord
 		var links [2]map[string]*core.CRMLink
 		var errs [2][]string
+		var relinked [2]map[string]int
 		for i := range 2 {
 			db := testdb.Open(t, dialect)
 			for _, id := range []string{"o-1", "o-2", "o-3", "o-4", "o-5", "o-6"} {
@@ -42,11 +46,11 @@ func TestCompleteOutboxBatchMatchesOneByOne(t *testing.T) {
 				id[r.OrderID] = append(id[r.OrderID], r.ID)
 			}
 			cs := []core.Completion{
-				{ID: id["o-1"][0], Token: "tok", Outcome: core.OutcomeDelivered, Now: now, Link: link("o-1", 1)},
+				{ID: id["o-1"][0], Token: "tok", Outcome: core.OutcomeDelivered, Now: now, Link: link("o-1", 1), Journal: notice("o-1")},
 				{ID: id["o-2"][0], Token: "tok", Outcome: core.OutcomeRetry, Error: "503", AvailableAt: later, Now: now},
 				{ID: id["o-3"][0], Token: "tok", Outcome: core.OutcomeRelease, AvailableAt: later, Now: now},
 				{ID: id["o-4"][0], Token: "tok", Outcome: core.OutcomeDead, Error: "refused", Now: now},
-				{ID: id["o-5"][0], Token: "wrong", Outcome: core.OutcomeDelivered, Now: now, Link: link("o-5", 1)},
+				{ID: id["o-5"][0], Token: "wrong", Outcome: core.OutcomeDelivered, Now: now, Link: link("o-5", 1), Journal: notice("o-5")},
 				{ID: id["o-6"][0], Token: "tok", Outcome: core.OutcomeDelivered, Now: now, Link: link("o-6", 1)},
 				{ID: id["o-6"][1], Token: "tok", Outcome: core.OutcomeDelivered, Now: now, Link: link("o-6", 1)},
 				{ID: 999999, Token: "tok", Outcome: core.OutcomeDead, Error: "x", Now: now},
@@ -66,6 +70,18 @@ func TestCompleteOutboxBatchMatchesOneByOne(t *testing.T) {
 				errs[i] = append(errs[i], core.ErrorCode(e))
 			}
 			results[i], links[i] = snapshot(t, db)
+			relinked[i] = map[string]int{}
+			for _, id := range []string{"o-1", "o-5"} {
+				entries, err := db.ListJournal(bg, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					if e.Verdict == core.VerdictRelinked {
+						relinked[i][id]++
+					}
+				}
+			}
 		}
 		want := []string{"", "", "", "", core.ELEASELOST, "", "", core.ELEASELOST}
 		for i := range 2 {
@@ -94,6 +110,11 @@ func TestCompleteOutboxBatchMatchesOneByOne(t *testing.T) {
 		}
 		if r := results[0]["o-3"][0]; r.Attempts != 0 || !r.AvailableAt.Equal(later) {
 			t.Errorf("released record = %+v", r)
+		}
+		for i := range 2 {
+			if relinked[i]["o-1"] != 1 || relinked[i]["o-5"] != 0 {
+				t.Errorf("path %d: journal entries of the notices %v, want o-1 only", i, relinked[i])
+			}
 		}
 		if links[0]["o-5"] != nil || links[0]["o-1"] == nil {
 			t.Errorf("links: o-1 %v o-5 %v", links[0]["o-1"], links[0]["o-5"])

@@ -101,6 +101,7 @@ func (w *worker) run(ctx context.Context) {
 		w.lead.release(rctx)
 	}()
 
+	var lastEnd time.Time // when the last delivery that drained what was due ended
 	for ctx.Err() == nil {
 		if !w.lead.wait(ctx) {
 			return
@@ -110,6 +111,13 @@ func (w *worker) run(ctx context.Context) {
 		if wait > 0 {
 			w.sleep(ctx, wait, false)
 			continue
+		}
+		if gather := lastEnd.Add(w.d.opt.Gather).Sub(now); gather > 0 {
+			// A burst is arriving: let it gather into the next batch.
+			if !w.sleep(ctx, gather, false) {
+				return
+			}
+			now = w.d.clock.Now()
 		}
 		limit := w.maxBatch()
 		if probe {
@@ -143,7 +151,10 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if orders := w.process(work, recs); orders < limit {
 			// A short batch drained what was due: wait for news or the poll.
+			lastEnd = w.d.clock.Now()
 			w.sleep(ctx, w.d.opt.PollInterval, true)
+		} else {
+			lastEnd = time.Time{} // a backlog: claim the next batch at once
 		}
 	}
 }
@@ -336,7 +347,15 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 		if res.Err == nil {
 			link := &core.CRMLink{Connector: w.name, OrderID: d.Order.ID, ExternalID: res.ExternalID,
 				SyncedVersion: d.Order.Version, SyncedStatus: d.Order.Status, Data: res.LinkData}
-			p.add(outcomeDelivered, g.settle(core.OutcomeDelivered, "", time.Time{}, now, link))
+			cs := g.settle(core.OutcomeDelivered, "", time.Time{}, now, link)
+			if res.Notice != "" {
+				// Journaled once per order, with the settlement: the
+				// operator reads it in the order's history.
+				w.log.Warn("the connector wrote another record than the linked one", "order", d.Order.ID, "notice", res.Notice)
+				cs[0].Journal = &core.JournalEntry{OrderID: d.Order.ID, Source: core.SourceConnector, EventType: w.name,
+					Verdict: core.VerdictRelinked, Reason: res.Notice, CreatedAt: now}
+			}
+			p.add(outcomeDelivered, cs)
 			w.d.metrics.delivered(w.name, d.Order.UpdatedAt, now)
 			ok++
 			healthy = true

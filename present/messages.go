@@ -31,6 +31,7 @@ var messagesEN = map[string]string{
 	"verdict.expired":         "Expired",
 	"verdict.needs_review":    "Needs a person",
 	"verdict.unconfirmed":     "Awaiting confirmation",
+	"verdict.relinked":        "Written to its own CRM record",
 
 	"why.accepted":                "Verified and applied to the order.",
 	"why.paid":                    "The payment of %s was verified and matches the order.",
@@ -50,6 +51,7 @@ var messagesEN = map[string]string{
 	"why.expired":                 "Nobody paid before the link expired.",
 	"why.needs_review":            "The payment cannot apply by itself; a person must decide.",
 	"why.unconfirmed":             "The signature was valid; the order moves only when a status lookup at the provider confirms it.",
+	"why.relinked":                "The CRM record this order was linked to belonged to another order or no longer existed; paysync left it alone and wrote the order's own record.",
 
 	"what.created":          "Order created",
 	"what.link":             "%s issued a payment link",
@@ -58,6 +60,7 @@ var messagesEN = map[string]string{
 	"what.manual":           "Decision by a person",
 	"what.scheduler":        "Scheduler",
 	"what.api":              "Admin API",
+	"what.connector":        "CRM %s",
 	"what.unknown_provider": "an unknown provider",
 
 	"change.stays": "stays %s",
@@ -120,6 +123,7 @@ var messagesRU = map[string]string{
 	"verdict.expired":         "Срок истёк",
 	"verdict.needs_review":    "Нужно решение человека",
 	"verdict.unconfirmed":     "Ждёт подтверждения",
+	"verdict.relinked":        "Записан в свою запись CRM",
 
 	"why.accepted":                "Проверено и применено к заказу.",
 	"why.paid":                    "Оплата %s проверена и совпадает с заказом.",
@@ -139,6 +143,7 @@ var messagesRU = map[string]string{
 	"why.expired":                 "Никто не оплатил до истечения срока ссылки.",
 	"why.needs_review":            "Оплата не может примениться сама; решает человек.",
 	"why.unconfirmed":             "Подпись верна; заказ изменится, только когда запрос статуса у провайдера это подтвердит.",
+	"why.relinked":                "Запись CRM, с которой был связан заказ, принадлежала другому заказу или больше не существовала; paysync её не тронул и записал собственную запись заказа.",
 
 	"what.created":          "Заказ создан",
 	"what.link":             "%s выдал ссылку на оплату",
@@ -147,6 +152,7 @@ var messagesRU = map[string]string{
 	"what.manual":           "Решение человека",
 	"what.scheduler":        "Планировщик",
 	"what.api":              "Админ-API",
+	"what.connector":        "CRM %s",
 	"what.unknown_provider": "неизвестного провайдера",
 
 	"change.stays": "остаётся: %s",
@@ -209,6 +215,7 @@ var messagesHY = map[string]string{
 	"verdict.expired":         "Ժամկետը լրացել է",
 	"verdict.needs_review":    "Պետք է մարդու որոշում",
 	"verdict.unconfirmed":     "Սպասում է հաստատման",
+	"verdict.relinked":        "Գրվեց իր սեփական CRM գրառման մեջ",
 
 	"why.accepted":                "Ստուգված է և կիրառված պատվերի վրա։",
 	"why.paid":                    "%s վճարումը ստուգված է և համընկնում է պատվերին։",
@@ -228,6 +235,7 @@ var messagesHY = map[string]string{
 	"why.expired":                 "Ոչ ոք չվճարեց մինչև հղման ժամկետի ավարտը։",
 	"why.needs_review":            "Վճարումն ինքնուրույն չի կարող կիրառվել. որոշում է մարդը։",
 	"why.unconfirmed":             "Ստորագրությունը ճիշտ է. պատվերը կփոխվի միայն երբ մատակարարի մոտ կարգավիճակի հարցումը դա հաստատի։",
+	"why.relinked":                "CRM-ի գրառումը, որին կապված էր պատվերը, պատկանում էր այլ պատվերի կամ այլևս գոյություն չուներ. paysync-ը այն չփոխեց և գրեց պատվերի սեփական գրառումը։",
 
 	"what.created":          "Պատվերը ստեղծված է",
 	"what.link":             "%s-ը տրամադրեց վճարման հղում",
@@ -236,6 +244,7 @@ var messagesHY = map[string]string{
 	"what.manual":           "Մարդու որոշում",
 	"what.scheduler":        "Ժամանակացույց",
 	"what.api":              "Ադմին API",
+	"what.connector":        "CRM %s",
 	"what.unknown_provider": "անհայտ մատակարար",
 
 	"change.stays": "մնում է՝ %s",

@@ -141,7 +141,7 @@ func TestEveryValueHasWords(t *testing.T) {
 	verdicts := []core.Verdict{core.VerdictAccepted, core.VerdictDuplicate, core.VerdictStale, core.VerdictIgnored,
 		core.VerdictRejected, core.VerdictMalformed, core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictRefused,
 		core.VerdictCreated, core.VerdictLinkCreated, core.VerdictManual, core.VerdictLookupFailed, core.VerdictExpired,
-		core.VerdictNeedsReview, core.VerdictUnconfirmed}
+		core.VerdictNeedsReview, core.VerdictUnconfirmed, core.VerdictRelinked}
 	states := []string{dispatcher.StateRunning, dispatcher.StateBackingOff, dispatcher.StateOpen, dispatcher.StateHalfOpen,
 		dispatcher.StatePaused, dispatcher.StateStandby, dispatcher.StateStopped, ""}
 	for _, lang := range present.Langs {
@@ -196,8 +196,10 @@ func TestTimelineTellsTheStory(t *testing.T) {
 			StatusAfter: core.StatusRefunded, AmountMinor: 1500000, Currency: "AMD", CreatedAt: at},
 		{ID: 6, Source: core.SourceWebhook, Provider: "vpos", Verdict: core.VerdictDuplicate, StatusBefore: core.StatusRefunded,
 			StatusAfter: core.StatusRefunded, CreatedAt: at},
+		{ID: 7, Source: core.SourceConnector, EventType: "bitrix24", Verdict: core.VerdictRelinked,
+			Reason: "linked deal 1 belongs to order IG-2; wrote deal 7 instead", CreatedAt: at},
 	}, title)
-	if len(steps) != 6 {
+	if len(steps) != 7 {
 		t.Fatalf("%d steps", len(steps))
 	}
 	want := []struct{ what, change, extra string }{
@@ -207,6 +209,7 @@ func TestTimelineTellsTheStory(t *testing.T) {
 		{"Webhook from VPOS.am", "Paid → Refunded", "Refunded 5,000" + nb + "֏; 10,000" + nb + "֏ of 15,000" + nb + "֏ left"},
 		{"Webhook from VPOS.am", "stays Refunded", "Refunded 10,000" + nb + "֏: nothing left"},
 		{"Webhook from VPOS.am", "stays Refunded", "paysync had already recorded this"},
+		{"CRM bitrix24", "", "linked deal 1 belongs to order IG-2; wrote deal 7 instead"},
 	}
 	for i, w := range want {
 		s := steps[i]
@@ -215,7 +218,7 @@ func TestTimelineTellsTheStory(t *testing.T) {
 			t.Errorf("step %d = %s\nwant what %q, change %q, mentioning %q", i+1, all, w.what, w.change, w.extra)
 		}
 	}
-	if !steps[1].Payload || steps[0].Payload || steps[1].Tone != "warn" || !steps[2].Moved || steps[5].Moved {
+	if !steps[1].Payload || steps[0].Payload || steps[1].Tone != "warn" || !steps[2].Moved || steps[5].Moved || steps[6].Moved || steps[6].Tone != "warn" {
 		t.Errorf("payload, tone or moved flags wrong: %+v", steps[1])
 	}
 }

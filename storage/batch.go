@@ -89,8 +89,8 @@ func (db *DB) inList(ids []string) (string, []any) {
 // CompleteOutboxBatch settles many claimed records in one transaction. Each
 // record is guarded by its own lease token exactly as in CompleteOutbox: a
 // record no longer held gets ELEASELOST in its slot of the returned slice and
-// changes nothing, its link included, while the others still apply. A non-nil
-// error means nothing was applied.
+// changes nothing, its link and journal entry included, while the others
+// still apply. A non-nil error means nothing was applied.
 //
 // A link may ride on several completions of one order; it is written once,
 // at the highest synced version among the records that applied, and never
@@ -116,6 +116,13 @@ func (db *DB) CompleteOutboxBatch(ctx context.Context, cs []core.Completion) ([]
 		}
 		if err != nil {
 			return err
+		}
+		for i, c := range cs {
+			if applied[i] {
+				if err := db.journalCompletion(ctx, tx, c); err != nil {
+					return err
+				}
+			}
 		}
 		return db.upsertLinks(ctx, tx, cs, applied)
 	})

@@ -148,19 +148,9 @@ func (db *DB) Apply(ctx context.Context, c core.Change) error {
 					j.OrderID = c.Order.ID
 				}
 			}
-			err := tx.QueryRowxContext(ctx, db.q(`INSERT INTO journal
-				(order_id, provider, event_id, source, event_type, verdict, status_before, status_after,
-				 amount_minor, currency, provider_ref, reason, payload, order_version, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT DO NOTHING RETURNING id`),
-				nullString(j.OrderID), j.Provider, nullString(j.EventID), j.Source, j.EventType, string(j.Verdict),
-				string(j.StatusBefore), string(j.StatusAfter), j.AmountMinor, j.Currency, j.ProviderRef,
-				j.Reason, j.Payload, j.OrderVersion, micros(j.CreatedAt)).Scan(&journalID)
-			if errors.Is(err, sql.ErrNoRows) {
-				return core.Errorf(core.EDUPLICATE, "event %s/%s was already recorded", j.Provider, j.EventID)
-			}
-			if err != nil {
-				return db.wrap(err)
+			var err error
+			if journalID, err = db.insertJournal(ctx, tx, j); err != nil {
+				return err
 			}
 			if err := db.step("journal"); err != nil {
 				return err
@@ -194,6 +184,40 @@ func (db *DB) Apply(ctx context.Context, c core.Change) error {
 		db.notifyLocal(c.Outbox)
 	}
 	return nil
+}
+
+// insertJournal appends j inside tx and returns its id. A verified event
+// seen before fails with EDUPLICATE.
+func (db *DB) insertJournal(ctx context.Context, tx *sqlx.Tx, j *core.JournalEntry) (int64, error) {
+	var id int64
+	err := tx.QueryRowxContext(ctx, db.q(`INSERT INTO journal
+		(order_id, provider, event_id, source, event_type, verdict, status_before, status_after,
+		 amount_minor, currency, provider_ref, reason, payload, order_version, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING id`),
+		nullString(j.OrderID), j.Provider, nullString(j.EventID), j.Source, j.EventType, string(j.Verdict),
+		string(j.StatusBefore), string(j.StatusAfter), j.AmountMinor, j.Currency, j.ProviderRef,
+		j.Reason, j.Payload, j.OrderVersion, micros(j.CreatedAt)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, core.Errorf(core.EDUPLICATE, "event %s/%s was already recorded", j.Provider, j.EventID)
+	}
+	if err != nil {
+		return 0, db.wrap(err)
+	}
+	return id, nil
+}
+
+// journalCompletion appends what a settled completion asks to journal.
+func (db *DB) journalCompletion(ctx context.Context, tx *sqlx.Tx, c core.Completion) error {
+	if c.Journal == nil {
+		return nil
+	}
+	j := *c.Journal
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = nowOr(c.Now)
+	}
+	_, err := db.insertJournal(ctx, tx, &j)
+	return err
 }
 
 func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expected int64, now time.Time) error {

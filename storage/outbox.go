@@ -133,6 +133,9 @@ func (db *DB) CompleteOutbox(ctx context.Context, c core.Completion) error {
 		if !ok {
 			return core.Errorf(core.ELEASELOST, "outbox record %d is no longer held under this lease", c.ID)
 		}
+		if err := db.journalCompletion(ctx, tx, c); err != nil {
+			return err
+		}
 		if c.Outcome == core.OutcomeDelivered && c.Link != nil {
 			return db.upsertLink(ctx, tx, *c.Link, nowOr(c.Now))
 		}

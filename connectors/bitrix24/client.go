@@ -1,5 +1,5 @@
 // Package bitrix24 connects paysync to a Bitrix24 portal: a REST client
-// (incoming-webhook or OAuth auth, client-side rate limiting, batch), the
+// (incoming-webhook or OAuth auth, the portal's rate budget, batch), the
 // classification of the portal's errors, and the CRM connector.
 package bitrix24
 
@@ -22,22 +22,25 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/oauthtoken"
 	"github.com/paysync/paysync/internal/restclient"
 )
 
 // Name is the connector's name in config, the outbox and links.
 const Name = "bitrix24"
 
-// Client defaults. The portal's leaky bucket drains 2 requests/s; a small
-// burst keeps paysync from ever filling the portal's 50-request bucket, which
-// other integrations of the same shop share.
+// Client defaults.
 const (
-	DefaultRate    = rate.Limit(2)
-	DefaultBurst   = 2
 	DefaultTimeout = 30 * time.Second
 	MaxBatch       = 50
 	maxAnswer      = 16 << 20
 )
+
+// DefaultBurst is the default of the ignored Config.Burst.
+//
+// Deprecated: the burst is BurstShare of BucketSize; kept until the
+// connectors.bitrix24 settings carry bucket_size and burst_share.
+const DefaultBurst = 2
 
 // Config configures a Client. Set WebhookURL or OAuth, not both.
 type Config struct {
@@ -48,13 +51,25 @@ type Config struct {
 	OAuth *OAuthConfig
 	// Timeout bounds one HTTP request (default 30 s).
 	Timeout time.Duration
-	// Rate and Burst shape requests to the portal (default 2/s, burst 2).
-	// rate.Inf disables the client-side limiter (tests).
-	Rate  rate.Limit
+	// Rate is the portal's drain rate in requests per second (default 2;
+	// Enterprise plans 5). rate.Inf disables the client-side budget (tests).
+	Rate rate.Limit
+	// BucketSize is the portal's bucket: the level above which it refuses
+	// requests (default 50; Enterprise plans 250).
+	BucketSize int
+	// BurstShare is the share of BucketSize that paysync may fill in a burst
+	// (default 0.5: 25 requests at once on a standard plan); the rest stays
+	// free for the shop's other integrations. It is never exceeded.
+	BurstShare float64
+	// Burst is ignored: the burst is BurstShare of BucketSize.
+	//
+	// Deprecated: kept until the connectors.bitrix24 settings carry
+	// bucket_size and burst_share.
 	Burst int
 	// HTTPClient supplies the transport; it is copied, not modified.
 	HTTPClient *http.Client
-	// Now is the clock, for OPERATION_TIME_LIMIT waits (default time.Now).
+	// Now is the clock of the rate budget and of OPERATION_TIME_LIMIT waits
+	// (default time.Now).
 	Now func() time.Time
 }
 
@@ -79,26 +94,28 @@ type OAuthConfig struct {
 	// PortalURL is the REST endpoint, https://portal/rest/; default the
 	// token's client_endpoint.
 	PortalURL string
-	// Store persists the rotated token pair; required.
-	Store TokenStore
+	// Store persists the rotated token pair; required. StateTokenStore keeps
+	// it in paysync's database.
+	Store oauthtoken.Store
+	// Leases serialise refreshes across replicas; default Store when it has
+	// them (StateTokenStore does).
+	Leases oauthtoken.Leases
 }
 
 // Client calls one Bitrix24 portal's REST API. It is safe for concurrent use.
 type Client struct {
 	http    *resty.Client
-	limiter *rate.Limiter
+	budget  *budget
+	sleep   func(ctx context.Context, d time.Duration) error
 	webhook string // base URL ending in "/", a secret
 	oauth   *OAuthConfig
 	now     func() time.Time
 
+	tokens *oauthtoken.Source // OAuth only
+
 	secretsMu sync.RWMutex
 	secrets   []string
-
-	mu      sync.Mutex // serializes token loads and refreshes
-	tok     Token
-	ver     int64
-	loaded  bool
-	unsaved *Token
+	known     map[string]bool
 }
 
 // String keeps the webhook URL out of logs.
@@ -123,9 +140,16 @@ func New(cfg Config) (*Client, error) {
 	if r == 0 {
 		r = DefaultRate
 	}
-	burst := cfg.Burst
-	if burst <= 0 {
-		burst = DefaultBurst
+	size, share := cfg.BucketSize, cfg.BurstShare
+	if size == 0 {
+		size = DefaultBucketSize
+	}
+	if share == 0 {
+		share = DefaultBurstShare
+	}
+	if r < 0 || size < 1 || !(share > 0 && share <= 1) {
+		return nil, core.Errorf(core.EINVALID, "bitrix24: the rate budget needs rate_limit > 0 (requests per second the portal drains: 2, Enterprise 5), "+
+			"bucket_size ≥ 1 (50, Enterprise 250) and burst_share in (0, 1] (default 0.5)")
 	}
 	c := &Client{
 		http: resty.NewWithClient(hc).
@@ -134,12 +158,13 @@ func New(cfg Config) (*Client, error) {
 			SetLogger(restclient.Quiet{}).
 			SetDisableWarn(true).
 			SetResponseBodyLimit(maxAnswer),
-		limiter: rate.NewLimiter(r, burst),
-		now:     cfg.Now,
+		now:   cfg.Now,
+		sleep: sleepCtx,
 	}
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.budget = newBudget(r, size, share, c.now())
 	if cfg.WebhookURL != "" {
 		base, secrets, err := parseWebhook(cfg.WebhookURL)
 		if err != nil {
@@ -155,6 +180,11 @@ func New(cfg Config) (*Client, error) {
 	o := *cfg.OAuth
 	c.oauth = &o
 	c.addSecret(o.ClientSecret)
+	src, err := c.newTokenSource(&o)
+	if err != nil {
+		return nil, err
+	}
+	c.tokens = src
 	return c, nil
 }
 
@@ -244,17 +274,38 @@ func (c *Client) Call(ctx context.Context, method string, params map[string]any)
 	return resp, nil
 }
 
-// nextSlot is how long a request would now wait for the client's limiter.
-func (c *Client) nextSlot() time.Duration {
-	limit := c.limiter.Limit()
-	if limit == rate.Inf || limit <= 0 {
-		return 0
+// nextSlot is how long a request would now wait for the rate budget.
+func (c *Client) nextSlot() time.Duration { return c.budget.delay(c.now()) }
+
+// waitSlot waits until the rate budget lets one request start. When the
+// deadline comes first it returns at once, without waiting or sending.
+func (c *Client) waitSlot(ctx context.Context, method string) error {
+	now := c.now()
+	wait := c.budget.reserve(now)
+	if wait <= 0 {
+		return nil
 	}
-	tokens := c.limiter.Tokens()
-	if tokens >= 1 {
-		return 0
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		c.budget.cancel(now)
+		return &core.DeliveryError{Class: core.Retryable, SlowDown: true,
+			Reason: "paysync's share of the Bitrix24 request budget leaves no slot before the deadline; slowing down"}
 	}
-	return time.Duration((1 - tokens) / float64(limit) * float64(time.Second))
+	if err := c.sleep(ctx, wait); err != nil {
+		c.budget.cancel(c.now())
+		return &TransportError{Method: method, Msg: "gave up waiting for a request slot: " + err.Error(), ctxErr: err}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Result is one command's outcome in a batch.
@@ -357,12 +408,8 @@ func (c *Client) commandError(cmd Command, raw json.RawMessage) *APIError {
 // expired_token answer refreshes the token and retries once.
 func (c *Client) post(ctx context.Context, method string, body func(auth string) ([]byte, error)) (*envelope, error) {
 	for attempt := 0; ; attempt++ {
-		if err := c.limiter.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil, &TransportError{Method: method, Msg: "gave up waiting for a request slot: " + ctx.Err().Error(), ctxErr: ctx.Err()}
-			}
-			return nil, &core.DeliveryError{Class: core.Retryable, SlowDown: true,
-				Reason: "paysync's own Bitrix24 request rate leaves no slot before the deadline; slowing down"}
+		if err := c.waitSlot(ctx, method); err != nil {
+			return nil, err
 		}
 		endpoint, auth := c.webhook, ""
 		if c.oauth != nil {
@@ -386,6 +433,10 @@ func (c *Client) post(ctx context.Context, method string, body func(auth string)
 		env, apiErr := c.decode(method, resp.StatusCode(), resp.Body())
 		if apiErr == nil {
 			return env, nil
+		}
+		if apiErr.Code == "QUERY_LIMIT_EXCEEDED" {
+			// Others filled the bucket: count it as full until it drains.
+			c.budget.fill(c.now())
 		}
 		if apiErr.Code == "expired_token" && c.oauth != nil && attempt == 0 {
 			if err := c.refresh(ctx, auth); err != nil {
@@ -449,10 +500,14 @@ func (c *Client) transportError(method string, err error) *TransportError {
 func (c *Client) addSecret(ss ...string) {
 	c.secretsMu.Lock()
 	defer c.secretsMu.Unlock()
+	if c.known == nil {
+		c.known = map[string]bool{}
+	}
 	for _, s := range ss {
-		if len(s) < 4 {
+		if len(s) < 4 || c.known[s] {
 			continue
 		}
+		c.known[s] = true
 		c.secrets = append(c.secrets, s, url.QueryEscape(s), url.PathEscape(s))
 	}
 	sort.Slice(c.secrets, func(i, j int) bool { return len(c.secrets[i]) > len(c.secrets[j]) })

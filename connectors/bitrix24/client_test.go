@@ -16,7 +16,10 @@ import (
 
 	"github.com/paysync/paysync/connectors/bitrix24"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/oauthtoken"
+	"github.com/paysync/paysync/internal/testdb"
 	sandbox "github.com/paysync/paysync/sandbox/bitrix24"
+	"github.com/paysync/paysync/storage"
 )
 
 var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -347,30 +350,37 @@ func TestEncodeQuery(t *testing.T) {
 	}
 }
 
-func TestClientRateLimit(t *testing.T) {
+// A client that just started cannot know what it sent before: it assumes its
+// burst share is spent and waits for the bucket to drain one slot. A request
+// that cannot get a slot before its deadline is refused at once, not sent.
+func TestClientAssumesItsShareIsSpentAtStart(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
-	c, err := bitrix24.New(bitrix24.Config{WebhookURL: p.WebhookURL(p.srv.URL), Rate: 0.001, Burst: 2})
+	c, err := bitrix24.New(bitrix24.Config{WebhookURL: p.WebhookURL(p.srv.URL), Rate: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for i := 0; i < 2; i++ {
-		if _, err := c.Call(ctx, "crm.deal.fields", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The third request has no slot before the deadline: refused at once, not sent.
+	start := time.Now()
 	_, err = c.Call(ctx, "crm.deal.fields", nil)
 	if de := classOf(t, err); de.Class != core.Retryable || !de.SlowDown {
-		t.Fatalf("third request: %v", err)
+		t.Fatalf("first request: %v", err)
 	}
-	if st := p.Stats(); st.Requests != 2 {
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("the request waited instead of giving up at once")
+	}
+	if st := p.Stats(); st.Requests != 0 {
 		t.Fatalf("portal saw %d requests", st.Requests)
+	}
+	for _, bad := range []bitrix24.Config{{BurstShare: 1.5}, {BurstShare: -0.1}, {BucketSize: -1}, {Rate: -1}} {
+		bad.WebhookURL = p.WebhookURL(p.srv.URL)
+		if _, err := bitrix24.New(bad); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "burst_share") {
+			t.Fatalf("%+v: %v", bad, err)
+		}
 	}
 }
 
-func oauthClient(t *testing.T, p *portal, store bitrix24.TokenStore) *bitrix24.Client {
+func oauthClient(t *testing.T, p *portal, store oauthtoken.Store) *bitrix24.Client {
 	t.Helper()
 	c, err := bitrix24.New(bitrix24.Config{Rate: rate.Inf, Now: p.clock.Now, OAuth: &bitrix24.OAuthConfig{
 		ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
@@ -385,7 +395,7 @@ func oauthClient(t *testing.T, p *portal, store bitrix24.TokenStore) *bitrix24.C
 func TestOAuthRefreshIsSerialized(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
 	access, refresh := p.IssueTokens()
-	store := bitrix24.NewMemoryTokenStore(bitrix24.Token{AccessToken: access, RefreshToken: refresh})
+	store := oauthtoken.NewMemoryStore(oauthtoken.Token{AccessToken: access, RefreshToken: refresh})
 	c := oauthClient(t, p, store)
 	if _, err := c.Call(context.Background(), "crm.deal.fields", nil); err != nil {
 		t.Fatal(err)
@@ -429,7 +439,7 @@ func TestOAuthRefreshIsSerialized(t *testing.T) {
 func TestOAuthDeadRefreshToken(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
 	access, refresh := p.IssueTokens()
-	store := bitrix24.NewMemoryTokenStore(bitrix24.Token{AccessToken: access, RefreshToken: refresh})
+	store := oauthtoken.NewMemoryStore(oauthtoken.Token{AccessToken: access, RefreshToken: refresh})
 	c := oauthClient(t, p, store)
 	p.ExpireAccessTokens()
 	p.RevokeRefreshTokens()
@@ -445,12 +455,12 @@ func TestOAuthDeadRefreshToken(t *testing.T) {
 
 // failingStore fails the first Save, as a database outage would.
 type failingStore struct {
-	*bitrix24.MemoryTokenStore
+	*oauthtoken.MemoryStore
 	mu    sync.Mutex
 	fails int
 }
 
-func (s *failingStore) Save(ctx context.Context, tok bitrix24.Token, v int64) error {
+func (s *failingStore) Save(ctx context.Context, tok oauthtoken.Token, v int64) error {
 	s.mu.Lock()
 	if s.fails > 0 {
 		s.fails--
@@ -458,13 +468,13 @@ func (s *failingStore) Save(ctx context.Context, tok bitrix24.Token, v int64) er
 		return errors.New("database is down")
 	}
 	s.mu.Unlock()
-	return s.MemoryTokenStore.Save(ctx, tok, v)
+	return s.MemoryStore.Save(ctx, tok, v)
 }
 
 func TestOAuthRotatedTokenIsStoredBeforeUse(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
 	access, refresh := p.IssueTokens()
-	store := &failingStore{MemoryTokenStore: bitrix24.NewMemoryTokenStore(bitrix24.Token{AccessToken: access, RefreshToken: refresh}), fails: 1}
+	store := &failingStore{MemoryStore: oauthtoken.NewMemoryStore(oauthtoken.Token{AccessToken: access, RefreshToken: refresh}), fails: 1}
 	c := oauthClient(t, p, store)
 	p.ExpireAccessTokens()
 	_, err := c.Call(context.Background(), "crm.deal.list", nil)
@@ -479,4 +489,63 @@ func TestOAuthRotatedTokenIsStoredBeforeUse(t *testing.T) {
 	if p.Stats().Refreshes != 1 || store.Saves() != 1 || p.Stats().Served != served+1 {
 		t.Fatalf("refreshes %d saves %d", p.Stats().Refreshes, store.Saves())
 	}
+}
+
+// Two replicas share the token through the database: when the access token
+// expires under 16 requests in each, the portal's OAuth server sees one
+// refresh, and both replicas go on with the stored pair. The portal address
+// comes from the stored token's client_endpoint.
+func TestOAuthReplicasShareOneRefresh(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		p := newPortal(t, sandbox.Options{})
+		opts := testdb.Options(t, dialect)
+		db1, db2 := testdb.OpenWith(t, opts), testdb.OpenWith(t, opts)
+		access, refresh := p.IssueTokens()
+		ctx := context.Background()
+		// The shape the token had in the database before oauthtoken existed.
+		old := fmt.Sprintf(`{"access_token":%q,"refresh_token":%q,"expiry":"0001-01-01T00:00:00Z","client_endpoint":%q,"domain":"sandbox","member_id":"m1"}`,
+			access, refresh, p.srv.URL+"/rest/")
+		if err := db1.PutState(ctx, bitrix24.Name, "oauth_token", old, 0); err != nil {
+			t.Fatal(err)
+		}
+		var clients []*bitrix24.Client
+		for _, db := range []*storage.DB{db1, db2} {
+			c, err := bitrix24.New(bitrix24.Config{Rate: rate.Inf, Now: p.clock.Now, OAuth: &bitrix24.OAuthConfig{
+				ClientID: sandbox.DefaultClientID, ClientSecret: sandbox.DefaultClientSecret,
+				TokenURL: p.srv.URL + "/oauth/token/", Store: bitrix24.StateTokenStore{Store: db},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Call(ctx, "crm.deal.fields", nil); err != nil {
+				t.Fatal(err)
+			}
+			clients = append(clients, c)
+		}
+		p.ExpireAccessTokens()
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for _, c := range clients {
+			for range 16 {
+				wg.Go(func() {
+					_, err := c.Call(ctx, "crm.deal.list", nil)
+					errs <- err
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("call after expiry: %v", err)
+			}
+		}
+		if n := p.Stats().Refreshes; n != 1 {
+			t.Fatalf("%d refreshes, want 1", n)
+		}
+		stored, ver, err := bitrix24.StateTokenStore{Store: db2}.Load(ctx)
+		if err != nil || ver != 2 || stored.RefreshToken == refresh || stored.Get(bitrix24.ExtraMemberID) == "" {
+			t.Fatalf("stored token: version %d, member_id %q, rotated %v (%v)", ver, stored.Get(bitrix24.ExtraMemberID), stored.RefreshToken != refresh, err)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package bitrix24_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +54,8 @@ func (h *harness) Records(t *testing.T, orderID string) []connectortest.Record {
 		if err != nil {
 			t.Fatalf("deal %d OPPORTUNITY %q: %v", d.ID, d.Opportunity, err)
 		}
-		out = append(out, connectortest.Record{ExternalID: strconv.Itoa(d.ID), Stage: d.StageID, AmountMinor: minor})
+		out = append(out, connectortest.Record{ExternalID: strconv.Itoa(d.ID), Stage: d.StageID, AmountMinor: minor,
+			Title: d.Title, Contact: fmt.Sprint(d.ContactIDs)})
 	}
 	return out
 }
@@ -98,6 +100,9 @@ func (h *harness) MakeInvalid(t *testing.T, o *core.Order) string {
 }
 
 func (h *harness) BreakCredentials(*testing.T) { h.p.SetWebhookCode("rotatedcode42") }
+
+// RebuildAccount forgets every deal and contact: ids count from 1 again.
+func (h *harness) RebuildAccount(*testing.T) { h.p.Reset() }
 
 func (h *harness) Secrets() []string {
 	return []string{h.p.WebhookURL(h.p.srv.URL), sandbox.DefaultWebhookCode}
@@ -245,4 +250,57 @@ func BenchmarkDeliverFullBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "orders/s")
+}
+
+// After the portal was rebuilt (ids restart), the link of SHOP-1 names the
+// deal and contact that now belong to SHOP-2. SHOP-1 gets its own deal and
+// its own contact; SHOP-2's deal keeps its title, amount, stage, contact and
+// comments. A deal that a manager made (no ORIGINATOR_ID) is not touched
+// either.
+func TestRebuiltPortalNeverTouchesAnotherOrdersDeal(t *testing.T) {
+	p := newPortal(t, sandbox.Options{})
+	c := newConnector(t, p, shippedMapping(t))
+	shop1, shop2 := benchOrder(1), benchOrder(2)
+	shop1.ID, shop2.ID = "SHOP-1", "SHOP-2"
+	r1 := deliverOne(t, c, core.Delivery{Order: shop1, Transitions: created(shop1)})
+	p.Reset()
+	paid2, tr2 := paid(shop2)
+	r2 := deliverOne(t, c, core.Delivery{Order: paid2, Transitions: tr2})
+	if r2.ExternalID != r1.ExternalID {
+		t.Fatalf("after the rebuild SHOP-2 got deal %s, want the reused id %s", r2.ExternalID, r1.ExternalID)
+	}
+	before := dealOf(t, p, r2)
+	comments := p.Comments(before.ID)
+
+	shop1.Version++
+	r := deliverOne(t, c, core.Delivery{Order: shop1, Link: &core.CRMLink{ExternalID: r1.ExternalID, Data: r1.LinkData}})
+	after := dealOf(t, p, r2)
+	if after.Title != before.Title || after.Opportunity != before.Opportunity || after.StageID != before.StageID ||
+		fmt.Sprint(after.ContactIDs) != fmt.Sprint(before.ContactIDs) || len(p.Comments(before.ID)) != len(comments) || after.OriginID != "SHOP-2" {
+		t.Fatalf("SHOP-2's deal changed:\nbefore %+v\nafter  %+v", before, after)
+	}
+	own := dealOf(t, p, r)
+	if own.ID == before.ID || own.OriginID != "SHOP-1" || len(own.ContactIDs) != 1 || own.ContactIDs[0] == before.ContactIDs[0] {
+		t.Fatalf("SHOP-1's deal %+v must be its own, with its own contact (SHOP-2's is %v)", own, before.ContactIDs)
+	}
+	if want := "linked deal " + r1.ExternalID + " belongs to order SHOP-2; wrote deal " + r.ExternalID + " instead"; r.Notice != want {
+		t.Fatalf("notice %q, want %q", r.Notice, want)
+	}
+
+	// A manager's deal has the id of SHOP-3's old link.
+	resp, err := p.webhookClient(t).Call(context.Background(), "crm.deal.add", map[string]any{"fields": map[string]any{"TITLE": "phone order", "OPPORTUNITY": 500}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manual int
+	_ = resp.Decode(&manual)
+	shop3 := benchOrder(3)
+	shop3.Version = 2
+	r3 := deliverOne(t, c, core.Delivery{Order: shop3, Link: &core.CRMLink{ExternalID: strconv.Itoa(manual), Data: `{"contact_id":1,"stage":"NEW"}`}})
+	if d, _ := p.Deal(manual); d.Title != "phone order" || d.Opportunity != "500.00" || len(d.ContactIDs) != 0 {
+		t.Fatalf("the manager's deal was written: %+v", d)
+	}
+	if r3.ExternalID == strconv.Itoa(manual) || !strings.Contains(r3.Notice, "belongs to no order") {
+		t.Fatalf("SHOP-3: deal %s, notice %q", r3.ExternalID, r3.Notice)
+	}
 }

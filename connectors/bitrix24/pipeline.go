@@ -34,7 +34,7 @@ const (
 	roundMargin = 2 * time.Second // no round starts this close to the deadline
 )
 
-var dealSelect = []string{"ID", "STAGE_ID", "ORIGIN_ID", "CONTACT_ID"}
+var dealSelect = []string{"ID", "STAGE_ID", "ORIGINATOR_ID", "ORIGIN_ID", "CONTACT_ID"}
 
 // search is one crm.duplicate.findbycomm value, shared by every order of
 // the delivery whose customer has it.
@@ -73,6 +73,7 @@ type pipeline struct {
 	toStart  []*item // items in stNew, in batch order
 	follow   []*lookup
 	origin   []*item // items to look up by ORIGIN_ID in the next round
+	restart  []*item // items whose link failed its check: to start again
 	searches map[string]*search
 	// known holds the contacts this delivery created, by search key; round
 	// the contact commands of the current request.
@@ -89,15 +90,7 @@ func (c *Connector) run(ctx context.Context, m Renderer, all []*item) {
 			continue
 		}
 		pl.items = append(pl.items, it)
-		it.est = 1 + min(len(it.p.Notes), 1)
-		if pl.needsSearch(it) {
-			it.est++
-		}
-		if pl.blind(it) {
-			it.state = stReady
-			it.dealID, it.stage, it.contact, it.hasCont = it.linkID, it.link.Stage, it.link.ContactID, it.link.ContactID > 0
-			continue
-		}
+		pl.estimate(it)
 		pl.toStart = append(pl.toStart, it)
 	}
 	for round := 0; pl.open(); round++ {
@@ -134,13 +127,12 @@ func (c *Connector) run(ctx context.Context, m Renderer, all []*item) {
 	}
 }
 
-// blind reports whether it can be written without a lookup: an update of
-// its linked deal that sets no stage other than the one paysync set last
-// (so the deal's current stage does not matter) and whose contact is known.
-// If the deal is gone, the update says "Not found" and the item is looked up.
-func (pl *pipeline) blind(it *item) bool {
-	return it.linkID > 0 && (it.p.Stage == "" || it.p.Stage == it.link.Stage) &&
-		(it.p.Contact == nil || it.link.ContactID > 0)
+// estimate sets the write commands it is expected to take.
+func (pl *pipeline) estimate(it *item) {
+	it.est = 1 + min(len(it.p.Notes), 1)
+	if pl.needsSearch(it) {
+		it.est++
+	}
 }
 
 // needsSearch reports whether it's customer is looked up by phone and e-mail.
@@ -369,12 +361,17 @@ func chunks[T any](s []T, size int) [][]T {
 	return out
 }
 
-// flushOrigin turns the items queued for a lookup by ORIGIN_ID into follow-ups.
+// flushOrigin turns the items queued for a lookup by ORIGIN_ID into
+// follow-ups, and puts the unlinked items first in line to start again.
 func (pl *pipeline) flushOrigin() {
 	for _, c := range chunks(pl.origin, listIDs) {
 		pl.follow = append(pl.follow, &lookup{kind: lookupByOrigin, items: c})
 	}
 	pl.origin = nil
+	if len(pl.restart) > 0 {
+		pl.toStart = append(pl.restart, pl.toStart...)
+		pl.restart = nil
+	}
 }
 
 func (pl *pipeline) command(l *lookup) Command {
@@ -460,20 +457,49 @@ func (pl *pipeline) applyDeals(l *lookup, r Result) {
 		}
 		row, ok := found[k]
 		switch {
+		case ok && l.kind == lookupByID && (row.OriginatorID != pl.c.originator || row.OriginID != it.d.Order.ID):
+			// The linked id is another order's deal now (the portal was
+			// rebuilt and ids restarted) or nobody's: never write to it.
+			pl.unlink(it, pl.c.ownerOf(it.linkID, row))
 		case ok:
 			it.row = &row
 			pl.lookedUp(it)
 		case l.kind == lookupByID:
-			// The linked deal is gone (a manager deleted it): a deal of this
-			// order found by ORIGIN_ID, else a new one.
-			it.byOrigin = true
-			pl.origin = append(pl.origin, it)
+			// The linked deal is gone (a manager deleted it, or the portal
+			// was rebuilt): a deal of this order found by ORIGIN_ID, else a
+			// new one.
+			pl.unlink(it, "linked deal "+strconv.Itoa(it.linkID)+" no longer exists")
 		case r.Next != nil:
 			// More rows than a page: ask again for the orders not seen yet.
 			pl.origin = append(pl.origin, it)
 		default:
 			pl.lookedUp(it)
 		}
+	}
+}
+
+// unlink drops an item's link, which failed its check, and looks the order
+// up afresh: its deal by ORIGIN_ID and, since a contact id from the same
+// link may now name another customer, its contact by phone and e-mail.
+func (pl *pipeline) unlink(it *item, fate string) {
+	it.fate, it.byOrigin = fate, true
+	it.link = LinkData{}
+	it.row, it.searches = nil, [2]*search{}
+	it.state = stNew
+	pl.estimate(it)
+	pl.restart = append(pl.restart, it)
+}
+
+// ownerOf says whose deal id is, for the notice.
+func (c *Connector) ownerOf(id int, row dealRow) string {
+	switch {
+	case row.OriginatorID == c.originator && row.OriginID != "":
+		return "linked deal " + strconv.Itoa(id) + " belongs to order " + row.OriginID
+	case row.OriginatorID == "" && row.OriginID == "":
+		return "linked deal " + strconv.Itoa(id) + " belongs to no order (it was not made by paysync)"
+	default:
+		return "linked deal " + strconv.Itoa(id) + " belongs to no order of paysync's (ORIGINATOR_ID " + strconv.Quote(row.OriginatorID) +
+			", ORIGIN_ID " + strconv.Quote(row.OriginID) + ")"
 	}
 }
 
@@ -706,8 +732,10 @@ func (pl *pipeline) writeCmds(it *item) []Command {
 			"fields": fields, "params": map[string]string{"REGISTER_SONET_EVENT": "N"}}})
 	} else {
 		delete(fields, "CATEGORY_ID") // fixed at creation
-		// Forward only: a manager's later stage is never pulled back.
-		if it.p.Stage != "" && it.p.Stage != it.stage && pl.m.AllowStageMove(it.stage, it.p.Stage) {
+		// Forward only: a manager's later stage is never pulled back. A
+		// stage paysync set already (kept in the link) is not set again, so
+		// that a manager's move, even backwards, stays.
+		if it.p.Stage != "" && it.p.Stage != it.stage && it.p.Stage != it.link.Stage && pl.m.AllowStageMove(it.stage, it.p.Stage) {
 			fields["STAGE_ID"], it.newStg = it.p.Stage, it.p.Stage
 		}
 		if ref := contactRef(it); ref != "" && !it.hasCont {
@@ -789,6 +817,9 @@ func (pl *pipeline) applyWrites(writes []*item, byKey map[string]Result) {
 
 // lookAgain sends an item whose deal vanished back to the lookups, once.
 func (pl *pipeline) lookAgain(it *item) {
+	if it.fate == "" {
+		it.fate = "linked deal " + strconv.Itoa(it.dealID) + " was deleted while paysync wrote it"
+	}
 	it.retried, it.byOrigin = true, true
 	it.row, it.dealID, it.stage, it.hasCont, it.contact = nil, 0, "", false, 0
 	it.cref, it.ckey, it.newStg = "", "", ""

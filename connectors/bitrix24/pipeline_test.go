@@ -53,7 +53,7 @@ func TestPipelineFullDelivery(t *testing.T) {
 	byPhone := addContact(map[string]any{"NAME": "Old", "PHONE": []map[string]string{{"VALUE": "+374 93 000 010", "VALUE_TYPE": "MOBILE"}}})
 	byEmail := addContact(map[string]any{"NAME": "Old", "EMAIL": []map[string]string{{"VALUE": "Buyer111@Example.com", "VALUE_TYPE": "WORK"}}})
 
-	ds := make([]core.Delivery, bitrix24.DefaultMaxBatch)
+	ds := make([]core.Delivery, 250)
 	for i := range ds {
 		o := benchOrder(i)
 		if i == 200 {
@@ -119,11 +119,11 @@ func TestPipelineFullDelivery(t *testing.T) {
 	}
 }
 
-// An update that sets no new stage and whose contact is known is written
-// without a lookup: one request, and the stage a manager chose stays. When
-// its deal was deleted, the same delivery finds that out and makes a new deal
-// with the customer's contact.
-func TestUpdateWithoutLookup(t *testing.T) {
+// An update that sets no new stage leaves the stage a manager chose, even a
+// backward move. Its linked deal is checked first (one grouped lookup); when
+// the deal was deleted, the same delivery finds the order's contact again
+// and makes a new deal with it, and says so.
+func TestUpdateKeepsManagersStage(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
 	c := newConnector(t, p, shippedMapping(t))
 	a, b := benchOrder(1), benchOrder(2)
@@ -153,12 +153,13 @@ func TestUpdateWithoutLookup(t *testing.T) {
 			t.Fatalf("item %d: %v", i, r.Err)
 		}
 	}
-	// The blind write, the lookup by ORIGIN_ID, the new deal.
+	// The check of both links; a's update with b's lookups by ORIGIN_ID and
+	// contact; b's new deal.
 	if n := p.Stats().Requests - before; n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
-	if d := dealOf(t, p, res[0]); d.ID != kept.ID || d.StageID != "NEW" || d.Opportunity != "16000.00" {
-		t.Fatalf("kept deal: %+v", d)
+	if d := dealOf(t, p, res[0]); d.ID != kept.ID || d.StageID != "NEW" || d.Opportunity != "16000.00" || res[0].Notice != "" {
+		t.Fatalf("kept deal: %+v, notice %q", d, res[0].Notice)
 	}
 	d := dealOf(t, p, res[1])
 	if d.ID == gone.ID || d.Opportunity != "17000.00" || len(p.DealsByOrigin("paysync", b.ID)) != 1 {
@@ -168,13 +169,17 @@ func TestUpdateWithoutLookup(t *testing.T) {
 		t.Fatalf("the new deal must keep the customer's contact %v: %v, %d contacts (was %d)",
 			gone.ContactIDs, d.ContactIDs, len(p.Contacts()), contacts)
 	}
-	// Only this delivery's one update: with the same link, nothing is looked up.
+	want := "linked deal " + first[1].ExternalID + " no longer exists; wrote deal " + res[1].ExternalID + " instead"
+	if res[1].Notice != want {
+		t.Fatalf("notice %q, want %q", res[1].Notice, want)
+	}
+	// With the new link: its check and the update, nothing else.
 	before = p.Stats().Requests
-	if r := c.Deliver(context.Background(), []core.Delivery{{Order: b2, Link: &core.CRMLink{ExternalID: res[1].ExternalID, Data: res[1].LinkData}}})[0]; r.Err != nil || r.ExternalID != res[1].ExternalID {
+	if r := c.Deliver(context.Background(), []core.Delivery{{Order: b2, Link: &core.CRMLink{ExternalID: res[1].ExternalID, Data: res[1].LinkData}}})[0]; r.Err != nil || r.ExternalID != res[1].ExternalID || r.Notice != "" {
 		t.Fatalf("update of the new deal: %+v", r)
 	}
-	if n := p.Stats().Requests - before; n != 1 {
-		t.Fatalf("%d requests, want 1", n)
+	if n := p.Stats().Requests - before; n != 2 {
+		t.Fatalf("%d requests, want 2", n)
 	}
 }
 
@@ -183,7 +188,8 @@ func TestUpdateWithoutLookup(t *testing.T) {
 // the retry makes no duplicates.
 func TestDeliverStopsBeforeDeadline(t *testing.T) {
 	p := newPortal(t, sandbox.Options{})
-	slow, err := bitrix24.New(bitrix24.Config{WebhookURL: p.WebhookURL(p.srv.URL), Rate: 4, Burst: 1, Now: p.clock.Now})
+	// The wall clock: a fresh client runs at the drain rate, 4 requests/s.
+	slow, err := bitrix24.New(bitrix24.Config{WebhookURL: p.WebhookURL(p.srv.URL), Rate: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
 // Package connectortest is the conformance suite every CRM connector passes
 // (Bitrix24, amoCRM, Google Sheets): create, update, stage moves that only go
 // forward, no duplicate after a lost answer, a batch with one invalid item, a
-// large batch mixing new and linked orders, recovery from rate limiting, and
-// wrong credentials. A connector's test
+// large batch mixing new and linked orders, recovery from rate limiting,
+// wrong credentials, and links that name another order's record after the
+// account was rebuilt. A connector's test
 // supplies a Harness around the connector and its local double and calls Run.
 //
 // Error reasons are checked the way operators read them: "what happened: how
@@ -27,6 +28,11 @@ type Record struct {
 	// AmountMinor is the record's amount converted back to minor units of
 	// the order's currency.
 	AmountMinor int64
+	// Title is the record's name or title as the CRM shows it.
+	Title string
+	// Contact identifies the person the record is tied to (contact ids,
+	// a phone), "" when the CRM keeps none.
+	Contact string
 }
 
 // Harness adapts one connector and its double to the suite. The suite runs
@@ -59,6 +65,10 @@ type Harness interface {
 	BreakCredentials(t *testing.T)
 	// Secrets lists strings that must never appear in an error.
 	Secrets() []string
+	// RebuildAccount wipes the double, as when a shop moves from a test
+	// account to its real one: the records are gone and ids count from the
+	// start again, so a stored link may name another order's record.
+	RebuildAccount(t *testing.T)
 }
 
 // Run runs every case against h.
@@ -78,6 +88,7 @@ func Run(t *testing.T, h Harness) {
 		{"MixedBatch", testMixedBatch},
 		{"RateLimitRecovery", testRateLimit},
 		{"WrongCredentials", testWrongCredentials},
+		{"RebuiltAccount", testRebuiltAccount},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, h) })
@@ -384,5 +395,58 @@ func testWrongCredentials(t *testing.T, h Harness) {
 	de := errClass(t, "wrong credentials", r.Err, core.NeedsReauth)
 	if len(de.Reason) < 20 || de.Reason == "delivery failed" || !strings.ContainsAny(de.Reason, ":") {
 		t.Fatalf("the reason must say what is wrong and how to fix it: %q", de.Reason)
+	}
+}
+
+// testRebuiltAccount: the account was rebuilt (ids count from the start
+// again), so the link stored for A names the record that now belongs to B.
+// A link is never trusted alone: A gets its own new record, B's record is
+// left exactly as it was, and the result's Notice tells the operator.
+func testRebuiltAccount(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	a, b := Order("CT-6001"), Order("CT-6002")
+	ra := deliver(t, h, c, core.Delivery{Order: a})[0]
+	ok(t, "A before the rebuild", ra)
+	h.RebuildAccount(t)
+	if recs := h.Records(t, a.ID); len(recs) != 0 {
+		t.Fatalf("RebuildAccount left A's records: %+v", recs)
+	}
+	paidB, trB := next(b, core.StatusPaid)
+	rb := deliver(t, h, c, core.Delivery{Order: paidB, Transitions: trB})[0]
+	ok(t, "B after the rebuild", rb)
+	if rb.ExternalID != ra.ExternalID {
+		t.Fatalf("after RebuildAccount B got id %s, want A's old id %s: the double must count ids from the start again", rb.ExternalID, ra.ExternalID)
+	}
+	recB := one(t, h, b.ID)
+
+	// A is redelivered with its old link (a resync, or its next payment
+	// event) and a new amount.
+	a2 := a
+	a2.Version++
+	a2.AmountMinor, a2.Items[0].PriceMinor = 1800000, 1800000
+	r := deliver(t, h, c, core.Delivery{Order: a2, Link: link(c, a, ra)})[0]
+	ok(t, "A with a link to B's record", r)
+	if r.ExternalID == rb.ExternalID {
+		t.Fatalf("A was written to record %s, which is B's", r.ExternalID)
+	}
+	recA := one(t, h, a.ID)
+	if recA.ExternalID != r.ExternalID || recA.AmountMinor != 1800000 || recA.Stage != h.StageFor(core.StatusPending) {
+		t.Fatalf("A's record %+v, reported %s: want its own, at amount 1800000 and stage %s", recA, r.ExternalID, h.StageFor(core.StatusPending))
+	}
+	if got := one(t, h, b.ID); got != recB {
+		t.Fatalf("B's record changed when A was delivered:\nbefore %+v\nafter  %+v", recB, got)
+	}
+	if r.Notice == "" || !strings.Contains(r.Notice, ra.ExternalID) || !strings.Contains(r.Notice, r.ExternalID) {
+		t.Fatalf("notice %q must name the linked record %s and the record written, %s", r.Notice, ra.ExternalID, r.ExternalID)
+	}
+	// Once relinked, the next delivery of A has nothing to tell.
+	paidA, trA := next(a2, core.StatusPaid)
+	r2 := deliver(t, h, c, core.Delivery{Order: paidA, Link: link(c, a2, r), Transitions: trA})[0]
+	ok(t, "A after relinking", r2)
+	if r2.ExternalID != r.ExternalID || r2.Notice != "" {
+		t.Fatalf("A's next delivery: record %s notice %q, want record %s and no notice", r2.ExternalID, r2.Notice, r.ExternalID)
+	}
+	if got := one(t, h, b.ID); got != recB {
+		t.Fatalf("B's record changed: %+v, was %+v", got, recB)
 	}
 }

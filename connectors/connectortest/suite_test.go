@@ -14,8 +14,8 @@ import (
 // connector must: look up before create, move stages forward only, classify.
 
 type memRecord struct {
-	id, orderID, stage string
-	amount             int64
+	id, orderID, stage, title string
+	amount                    int64
 }
 
 type memCRM struct {
@@ -58,9 +58,10 @@ func (c *memConnector) Deliver(_ context.Context, batch []core.Delivery) []core.
 			out[i].Err = &core.DeliveryError{Class: core.Retryable, SlowDown: true, Reason: "rate limited"}
 			continue
 		}
+		// The link is a hint: the record must be this order's.
 		var rec *memRecord
 		for _, r := range crm.records {
-			if (d.Link != nil && r.id == d.Link.ExternalID) || r.orderID == d.Order.ID {
+			if r.orderID == d.Order.ID {
 				rec = r
 				break
 			}
@@ -76,13 +77,16 @@ func (c *memConnector) Deliver(_ context.Context, batch []core.Delivery) []core.
 		} else if stageRank[next] > stageRank[rec.stage] {
 			rec.stage = next
 		}
-		rec.amount = d.Order.AmountMinor
+		rec.amount, rec.title = d.Order.AmountMinor, "Order "+d.Order.ID
 		if crm.loseNext {
 			crm.loseNext = false
 			out[i].Err = &core.DeliveryError{Class: core.Retryable, Reason: "answer lost"}
 			continue
 		}
-		out[i] = core.DeliveryResult{ExternalID: rec.id}
+		out[i].ExternalID = rec.id
+		if d.Link != nil && d.Link.ExternalID != rec.id {
+			out[i].Notice = "linked record " + d.Link.ExternalID + " is not this order's; wrote record " + rec.id + " instead"
+		}
 	}
 	return out
 }
@@ -100,7 +104,7 @@ func (h *memHarness) Records(t *testing.T, orderID string) []connectortest.Recor
 	var out []connectortest.Record
 	for _, r := range h.crm.records {
 		if r.orderID == orderID {
-			out = append(out, connectortest.Record{ExternalID: r.id, Stage: r.stage, AmountMinor: r.amount})
+			out = append(out, connectortest.Record{ExternalID: r.id, Stage: r.stage, AmountMinor: r.amount, Title: r.title, Contact: r.orderID})
 		}
 	}
 	return out
@@ -140,6 +144,12 @@ func (h *memHarness) BreakCredentials(*testing.T) {
 	h.crm.mu.Unlock()
 }
 func (h *memHarness) Secrets() []string { return []string{"memory-secret-token"} }
+
+func (h *memHarness) RebuildAccount(*testing.T) {
+	h.crm.mu.Lock()
+	h.crm.records = nil
+	h.crm.mu.Unlock()
+}
 
 func (h *memHarness) MakeInvalid(t *testing.T, o *core.Order) string {
 	h.crm.mu.Lock()

@@ -55,6 +55,7 @@ type CRM struct {
 	tries      map[string]int // deliveries seen per order, failed or not
 	problems   []string
 	seq        int
+	rebuilds   int
 
 	down          error
 	failN         map[string]int // order id ("" = any order) -> failures left
@@ -175,8 +176,8 @@ func (c *CRM) Deliver(ctx context.Context, batch []core.Delivery) []core.Deliver
 			results[i].Err = err
 			continue
 		}
-		ext := c.write(d)
-		results[i] = core.DeliveryResult{ExternalID: ext, LinkData: fmt.Sprintf(`{"deal":%q}`, ext)}
+		ext, notice := c.write(d)
+		results[i] = core.DeliveryResult{ExternalID: ext, LinkData: fmt.Sprintf(`{"deal":%q}`, ext), Notice: notice}
 		if after != nil {
 			after(d.Order.ID)
 		}
@@ -205,7 +206,9 @@ func (c *CRM) failure(d core.Delivery) error {
 	return nil
 }
 
-func (c *CRM) write(d core.Delivery) string {
+// write upserts the order's record. The link is only a hint, as for every
+// connector: a linked id that is not the order's record gets a notice.
+func (c *CRM) write(d core.Delivery) (ext, notice string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := d.Order
@@ -219,8 +222,16 @@ func (c *CRM) write(d core.Delivery) string {
 	if o.Version < r.Version {
 		c.problems = append(c.problems, fmt.Sprintf("order %s: version %d written after version %d", o.ID, o.Version, r.Version))
 	}
-	if d.Link != nil && !created && d.Link.ExternalID != r.ExternalID {
-		c.problems = append(c.problems, fmt.Sprintf("order %s: link says %s, the CRM has %s", o.ID, d.Link.ExternalID, r.ExternalID))
+	if d.Link != nil && d.Link.ExternalID != r.ExternalID {
+		if !created && c.rebuilds == 0 {
+			c.problems = append(c.problems, fmt.Sprintf("order %s: link says %s, the CRM has %s", o.ID, d.Link.ExternalID, r.ExternalID))
+		}
+		notice = fmt.Sprintf("linked record %s is gone; wrote record %s instead", d.Link.ExternalID, r.ExternalID)
+		for id, other := range c.records {
+			if other.ExternalID == d.Link.ExternalID && id != o.ID {
+				notice = fmt.Sprintf("linked record %s belongs to order %s; wrote record %s instead", d.Link.ExternalID, id, r.ExternalID)
+			}
+		}
 	}
 	var synced, last int64
 	if d.Link != nil {
@@ -238,7 +249,17 @@ func (c *CRM) write(d core.Delivery) string {
 	r.Writes++
 	c.writes = append(c.writes, Write{OrderID: o.ID, ExternalID: r.ExternalID, Version: o.Version, Status: o.Status,
 		Created: created, Transitions: last})
-	return r.ExternalID
+	return r.ExternalID, notice
+}
+
+// RebuildAccount wipes the CRM, as when a shop moves to a new account: its
+// ids count from the start again, so stored links may name other orders'
+// records.
+func (c *CRM) RebuildAccount() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.records, c.seq = map[string]*Record{}, 0
+	c.rebuilds++
 }
 
 // Record returns what the CRM holds for orderID.

@@ -168,6 +168,14 @@ func (p *Portal) FillBucket() {
 	p.level, p.levelAt = float64(p.threshold), p.now()
 }
 
+// BucketLevel is the leaky bucket's level now: the requests it still holds.
+func (p *Portal) BucketLevel() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drainBucket()
+	return p.level
+}
+
 // DrainBucket empties the leaky bucket, as waiting long enough would.
 func (p *Portal) DrainBucket() {
 	p.mu.Lock()

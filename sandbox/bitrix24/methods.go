@@ -186,6 +186,7 @@ func (p *Portal) dealAdd(params *omap) (callResult, *apiError) {
 	p.nextDeal++
 	p.deals[e.id] = e
 	p.dealIDs = append(p.dealIDs, e.id)
+	p.stageSet(e)
 	return callResult{result: e.id, created: true}, nil
 }
 
@@ -219,13 +220,25 @@ func (p *Portal) dealUpdate(params *omap) (callResult, *apiError) {
 	if err := p.placeDeal(e); err != nil {
 		return callResult{}, err
 	}
-	if e.fields["STAGE_ID"] != cur.fields["STAGE_ID"] {
+	moved := e.fields["STAGE_ID"] != cur.fields["STAGE_ID"]
+	if moved {
 		e.fields["IS_NEW"] = "N"
 	}
 	e.fields["DATE_MODIFY"] = p.stamp()
 	e.fields["MODIFY_BY_ID"] = p.opts.UserID
 	p.deals[id] = e
+	if moved {
+		p.stageSet(e)
+	}
 	return callResult{result: true}, nil
+}
+
+// stageSet reports a deal stored at a new stage. Caller holds mu.
+func (p *Portal) stageSet(e *entity) {
+	if p.opts.OnDealStage != nil {
+		st, _ := e.fields["STAGE_ID"].(string)
+		p.opts.OnDealStage(e.id, st)
+	}
 }
 
 func (p *Portal) dealGet(params *omap) (callResult, *apiError) {

@@ -17,19 +17,22 @@ import (
 	"time"
 )
 
-// Defaults of a cloud portal on a standard plan.
+// Defaults of a cloud portal on a standard plan; Enterprise plans hold 250
+// and drain 5 per second.
 const (
-	DefaultBlockThreshold = 50
-	DefaultDrainPerSecond = 2.0
-	DefaultOperatingLimit = 480 * time.Second
-	OperatingWindow       = 10 * time.Minute
-	PageSize              = 50
-	MaxBatchCommands      = 50
-	DefaultUserID         = "1"
-	DefaultWebhookCode    = "sandboxwebhookcode1"
-	DefaultClientID       = "local.paysync.sandbox"
-	DefaultClientSecret   = "sandbox-client-secret"
-	AccessTokenTTL        = time.Hour
+	DefaultBlockThreshold    = 50
+	DefaultDrainPerSecond    = 2.0
+	EnterpriseBlockThreshold = 250
+	EnterpriseDrainPerSecond = 5.0
+	DefaultOperatingLimit    = 480 * time.Second
+	OperatingWindow          = 10 * time.Minute
+	PageSize                 = 50
+	MaxBatchCommands         = 50
+	DefaultUserID            = "1"
+	DefaultWebhookCode       = "sandboxwebhookcode1"
+	DefaultClientID          = "local.paysync.sandbox"
+	DefaultClientSecret      = "sandbox-client-secret"
+	AccessTokenTTL           = time.Hour
 )
 
 // Options configure a portal. The zero value is a standard cloud portal.
@@ -38,7 +41,8 @@ type Options struct {
 	// leaky bucket and expire tokens without sleeping. Default time.Now.
 	Now func() time.Time
 	// BlockThreshold is the leaky bucket's size (default 50); DrainPerSecond
-	// its drain rate (default 2 requests per second).
+	// its drain rate (default 2 requests per second). An Enterprise portal
+	// is EnterpriseBlockThreshold and EnterpriseDrainPerSecond.
 	BlockThreshold int
 	DrainPerSecond float64
 	// OperatingLimit is the processing time a method may use per 10-minute
@@ -63,6 +67,11 @@ type Options struct {
 	Currencies   []string
 	// UserFields are the UF_CRM_* deal and contact fields that exist on the portal.
 	UserFields []string
+	// OnDealStage, when set, is called each time the portal stores a deal at
+	// a new stage (crm.deal.add, or an update that changes STAGE_ID), at the
+	// moment it stores it: benchmarks time payments to the CRM with it. It
+	// runs under the portal's lock and must not call the portal.
+	OnDealStage func(dealID int, stageID string)
 }
 
 // Portal is one Bitrix24 portal. It is an http.Handler; mount it at the root
@@ -415,19 +424,21 @@ func (p *Portal) portalBlock() *apiError {
 // admit runs the leaky bucket: every request adds one, the bucket drains at
 // drain per second, and a request that would overflow the threshold is refused.
 func (p *Portal) admit() bool {
-	now := p.now()
-	if el := now.Sub(p.levelAt).Seconds(); el > 0 {
-		p.level -= el * p.drain
-		if p.level < 0 {
-			p.level = 0
-		}
-	}
-	p.levelAt = now
+	p.drainBucket()
 	if p.level+1 > float64(p.threshold) {
 		return false
 	}
 	p.level++
 	return true
+}
+
+// drainBucket brings the bucket's level to now. Caller holds mu.
+func (p *Portal) drainBucket() {
+	now := p.now()
+	if el := now.Sub(p.levelAt).Seconds(); el > 0 {
+		p.level = max(p.level-el*p.drain, 0)
+	}
+	p.levelAt = now
 }
 
 // checkOperating refuses a method whose operating time is used up. Caller holds mu.

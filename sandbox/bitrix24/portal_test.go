@@ -218,6 +218,51 @@ func TestLeakyBucket(t *testing.T) {
 	}
 }
 
+func TestLeakyBucketEnterprise(t *testing.T) {
+	e := newEnv(t, Options{BlockThreshold: EnterpriseBlockThreshold, DrainPerSecond: EnterpriseDrainPerSecond})
+	for i := 1; i <= EnterpriseBlockThreshold; i++ {
+		if status, out := e.call("crm.deal.list", nil); status != 200 {
+			t.Fatalf("request %d refused: %v", i, out)
+		}
+	}
+	if status, _ := e.call("crm.deal.list", nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("request %d: %d", EnterpriseBlockThreshold+1, status)
+	}
+	if lvl := e.p.BucketLevel(); lvl != EnterpriseBlockThreshold {
+		t.Fatalf("level %v", lvl)
+	}
+	// One second drains five.
+	e.clock.Advance(time.Second)
+	if lvl := e.p.BucketLevel(); lvl != EnterpriseBlockThreshold-5 {
+		t.Fatalf("level after a second: %v", lvl)
+	}
+	for i := 0; i < 5; i++ {
+		if status, _ := e.call("crm.deal.list", nil); status != 200 {
+			t.Fatalf("after draining, request %d refused", i)
+		}
+	}
+	if status, _ := e.call("crm.deal.list", nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("sixth request after one second: %d", status)
+	}
+}
+
+func TestOnDealStage(t *testing.T) {
+	type move struct {
+		id    int
+		stage string
+	}
+	var moves []move
+	e := newEnv(t, Options{OnDealStage: func(id int, stage string) { moves = append(moves, move{id, stage}) }})
+	id := e.addDeal(map[string]any{"TITLE": "x"})
+	e.mustCall("crm.deal.update", map[string]any{"id": id, "fields": map[string]any{"TITLE": "y"}})
+	e.mustCall("batch", map[string]any{"cmd": map[string]string{
+		"a": "crm.deal.update?id=" + fmt.Sprint(id) + "&fields[STAGE_ID]=EXECUTING"}})
+	want := []move{{id, "NEW"}, {id, "EXECUTING"}}
+	if fmt.Sprint(moves) != fmt.Sprint(want) {
+		t.Fatalf("stage moves %v, want %v", moves, want)
+	}
+}
+
 func TestBatch(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.p.DisableCurrency("GBP")

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Factory) {
 		{"ClaimCoalescesPerOrder", testClaimCoalesces},
 		{"LeaseExpiryAndLateAck", testLeaseExpiry},
 		{"CompleteOutcomes", testCompleteOutcomes},
+		{"CompletionJournal", testCompletionJournal},
 		{"DeadLettersAndRetry", testDeadLetters},
 		{"LinksNeverRegress", testLinks},
 		{"ConnectorStateCAS", testState},
@@ -470,6 +471,47 @@ func testCompleteOutcomes(t *testing.T, open Factory) {
 		t.Fatalf("release counted an attempt: %+v", got)
 	}
 	wantCode(t, s.CompleteOutbox(ctx, core.Completion{ID: got[0].ID, Token: got[0].LeaseToken, Outcome: "bogus"}), core.EINVALID)
+}
+
+// A completion may carry a journal entry (a connector's notice): it is
+// written with the settlement, and not at all when the lease was lost.
+func testCompletionJournal(t *testing.T, open Factory) {
+	s := open(t, nil)
+	create(t, s, NewOrder("J-1"), "bitrix24")
+	now := time.Now()
+	recs := claimAll(t, s, "bitrix24", "w", 10, now)
+	notice := func(reason string) *core.JournalEntry {
+		return &core.JournalEntry{OrderID: "J-1", Source: core.SourceConnector, EventType: "bitrix24",
+			Verdict: core.VerdictRelinked, Reason: reason}
+	}
+	link := &core.CRMLink{Connector: "bitrix24", OrderID: "J-1", ExternalID: "7", SyncedVersion: 1, SyncedStatus: core.StatusPending}
+	wantCode(t, s.CompleteOutbox(ctx, core.Completion{ID: recs[0].ID, Token: "not-the-lease", Outcome: core.OutcomeDelivered, Now: now,
+		Link: link, Journal: notice("from a lost lease")}), core.ELEASELOST)
+	if err := s.CompleteOutbox(ctx, core.Completion{ID: recs[0].ID, Token: recs[0].LeaseToken, Outcome: core.OutcomeDelivered, Now: now,
+		Link: link, Journal: notice("linked deal 1 belongs to order J-2; wrote deal 7 instead")}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.ListJournal(ctx, "J-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var relinked []core.JournalEntry
+	for _, e := range entries {
+		if e.Verdict == core.VerdictRelinked {
+			relinked = append(relinked, e)
+		}
+	}
+	if len(relinked) != 1 {
+		t.Fatalf("relinked entries: %+v", relinked)
+	}
+	e := relinked[0]
+	if e.Source != core.SourceConnector || e.EventType != "bitrix24" || e.Reason != "linked deal 1 belongs to order J-2; wrote deal 7 instead" ||
+		e.OrderVersion != 0 || e.CreatedAt.IsZero() || e.ID <= entries[0].ID {
+		t.Fatalf("relinked entry: %+v", e)
+	}
+	if l, _ := s.GetLink(ctx, "bitrix24", "J-1"); l == nil || l.ExternalID != "7" {
+		t.Fatalf("link: %+v", l)
+	}
 }
 
 func testDeadLetters(t *testing.T, open Factory) {
