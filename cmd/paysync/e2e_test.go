@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,4 +288,71 @@ func TestRefundsMoveTheDeal(t *testing.T) {
 			deal("IG-78", inStage("EXECUTING", "109")) // manual_review keeps the stage
 		})
 	}
+}
+
+// TestResyncAfterThePortalWasRebuilt is issue 9's story through the real
+// daemon: the portal is rebuilt (ids count from the start again), SHOP-2 gets
+// deal 1, and `paysync outbox resync SHOP-1`, whose link still says deal 1,
+// must leave SHOP-2's deal alone and give SHOP-1 a deal of its own.
+func TestResyncAfterThePortalWasRebuilt(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		e := startE2E(t, dialect, nil)
+		order := func(id, handle, phone string, amount int64) {
+			t.Helper()
+			code, out := e.api("POST", "/v1/orders", map[string]any{"order_id": id, "amount_minor": amount, "currency": "AMD",
+				"customer": map[string]any{"handle": handle, "name": handle, "phone": phone},
+				"items":    []map[string]any{{"name": "Item of " + id, "quantity": 1, "price_minor": amount}}})
+			if code != 201 {
+				t.Fatalf("create %s: %d %v", id, code, out)
+			}
+			e.eventually(id+" delivered", func() bool {
+				_, view := e.api("GET", "/v1/orders/"+id, nil)
+				ds, _ := view["deliveries"].([]any)
+				return len(ds) == 1 && ds[0].(map[string]any)["state"] == "delivered"
+			})
+		}
+		order("SHOP-1", "first.buyer", "+37491000011", 1000000)
+		if d := e.portal.DealsByOrigin("paysync", "SHOP-1"); len(d) != 1 || d[0].ID != 1 {
+			t.Fatalf("SHOP-1's deal: %+v", d)
+		}
+		e.portal.Reset() // the shop moved to a new portal: ids count from 1 again
+		order("SHOP-2", "second.buyer", "+37491000022", 2500000)
+		before := e.portal.DealsByOrigin("paysync", "SHOP-2")
+		if len(before) != 1 || before[0].ID != 1 {
+			t.Fatalf("SHOP-2 should now have deal 1: %+v", before)
+		}
+		if code, out, errs := cli(t, "outbox", "resync", "SHOP-1"); code != 0 {
+			t.Fatalf("outbox resync: %d %s %s", code, out, errs)
+		}
+		e.eventually("SHOP-1 has a deal of its own again", func() bool {
+			return len(e.portal.DealsByOrigin("paysync", "SHOP-1")) == 1
+		})
+		e.eventually("the resync delivered", func() bool {
+			_, view := e.api("GET", "/v1/orders/SHOP-1", nil)
+			ds, _ := view["deliveries"].([]any)
+			return len(ds) == 1 && ds[0].(map[string]any)["state"] == "delivered"
+		})
+		after := e.portal.DealsByOrigin("paysync", "SHOP-2")
+		if len(after) != 1 || after[0].Title != before[0].Title || after[0].Opportunity != before[0].Opportunity ||
+			after[0].StageID != before[0].StageID || fmt.Sprint(after[0].ContactIDs) != fmt.Sprint(before[0].ContactIDs) {
+			t.Fatalf("SHOP-2's deal was touched:\nbefore %+v\nafter  %+v", before, after)
+		}
+		mine := e.portal.DealsByOrigin("paysync", "SHOP-1")[0]
+		if mine.ID == 1 || mine.Opportunity != "10000.00" || slices.Equal(mine.ContactIDs, after[0].ContactIDs) {
+			t.Fatalf("SHOP-1's new deal: %+v (SHOP-2's contacts %v)", mine, after[0].ContactIDs)
+		}
+		if n := len(e.portal.Deals()); n != 2 {
+			t.Fatalf("%d deals on the rebuilt portal, want 2", n)
+		}
+		_, view := e.api("GET", "/v1/orders/SHOP-1", nil)
+		found := false
+		for _, j := range view["journal"].([]any) {
+			if j := j.(map[string]any); j["verdict"] == "relinked" && strings.Contains(fmt.Sprint(j["reason"]), "SHOP-2") {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("SHOP-1's journal does not say it was relinked: %v", view["journal"])
+		}
+	})
 }

@@ -36,12 +36,6 @@ const (
 	maxAnswer      = 16 << 20
 )
 
-// DefaultBurst is the default of the ignored Config.Burst.
-//
-// Deprecated: the burst is BurstShare of BucketSize; kept until the
-// connectors.bitrix24 settings carry bucket_size and burst_share.
-const DefaultBurst = 2
-
 // Config configures a Client. Set WebhookURL or OAuth, not both.
 type Config struct {
 	// WebhookURL is an incoming webhook, https://portal/rest/{user_id}/{code}/.
@@ -61,11 +55,6 @@ type Config struct {
 	// (default 0.5: 25 requests at once on a standard plan); the rest stays
 	// free for the shop's other integrations. It is never exceeded.
 	BurstShare float64
-	// Burst is ignored: the burst is BurstShare of BucketSize.
-	//
-	// Deprecated: kept until the connectors.bitrix24 settings carry
-	// bucket_size and burst_share.
-	Burst int
 	// HTTPClient supplies the transport; it is copied, not modified.
 	HTTPClient *http.Client
 	// Now is the clock of the rate budget and of OPERATION_TIME_LIMIT waits

@@ -37,14 +37,17 @@ type Settings struct {
 	ClientSecret config.Secret `yaml:"client_secret" env:"PAYSYNC_BITRIX24_CLIENT_SECRET, overwrite"`
 	PortalURL    string        `yaml:"portal_url" env:"PAYSYNC_BITRIX24_PORTAL_URL, overwrite"`
 	OAuthURL     string        `yaml:"oauth_url" env:"PAYSYNC_BITRIX24_OAUTH_URL, overwrite"`
-	// RateLimit and Burst shape requests to the portal.
-	RateLimit float64 `yaml:"rate_limit"`
-	Burst     int     `yaml:"burst"`
+	// The portal's leaky bucket (docs/bitrix24.md): it drains RateLimit
+	// requests a second and refuses above BucketSize; paysync fills at most
+	// BurstShare of it in a burst. Enterprise plans: 5 and 250.
+	RateLimit  float64 `yaml:"rate_limit"`
+	BucketSize int     `yaml:"bucket_size"`
+	BurstShare float64 `yaml:"burst_share"`
 }
 
 // DefaultSettings are the built-in values of the section.
 func DefaultSettings() *Settings {
-	return &Settings{OAuthURL: DefaultTokenURL, RateLimit: float64(DefaultRate), Burst: DefaultBurst}
+	return &Settings{OAuthURL: DefaultTokenURL, RateLimit: float64(DefaultRate), BucketSize: DefaultBucketSize, BurstShare: DefaultBurstShare}
 }
 
 // Enabled: a webhook URL, or an OAuth app's id and secret.
@@ -73,15 +76,18 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 	if s.RateLimit <= 0 {
 		bad("rate_limit", "connectors.bitrix24.rate_limit must be positive (requests per second the portal drains: 2, or 5 on Enterprise plans)")
 	}
-	if s.Burst < 1 {
-		bad("burst", "connectors.bitrix24.burst must be at least 1")
+	if s.BucketSize < 1 {
+		bad("bucket_size", "connectors.bitrix24.bucket_size must be at least 1 (50, or 250 on Enterprise plans)")
+	}
+	if s.BurstShare <= 0 || s.BurstShare > 1 {
+		bad("burst_share", "connectors.bitrix24.burst_share must be in (0, 1]: the share of the portal's bucket paysync may fill at once (default 0.5)")
 	}
 }
 
 // ClientFor builds the REST client of the settings; store keeps rotated
 // OAuth tokens (unused with a webhook URL).
 func ClientFor(s *Settings, store core.Store) (*Client, error) {
-	c := Config{Rate: rate.Limit(s.RateLimit), Burst: s.Burst}
+	c := Config{Rate: rate.Limit(s.RateLimit), BucketSize: s.BucketSize, BurstShare: s.BurstShare}
 	if s.WebhookURL != "" {
 		c.WebhookURL = string(s.WebhookURL)
 	} else {
