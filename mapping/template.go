@@ -458,6 +458,13 @@ func truncateRunes(s string, n int64) string {
 // cellSafe neutralises text that a spreadsheet would run as a formula once
 // exported to CSV or XLSX (OWASP "CSV injection"). A signed number or an
 // E.164 phone (+37491234567) is left alone: it cannot call anything.
+// CellSafe neutralises text that a spreadsheet would run as a formula once
+// exported to CSV or Excel: a leading = @ tab or carriage return, or a
+// leading + or - not followed by a plain number, gets an apostrophe in
+// front. The template function cellsafe is this; the Sheets connector also
+// applies it to every string cell it writes.
+func CellSafe(s string) string { return cellSafe(s) }
+
 func cellSafe(s string) string {
 	if s == "" {
 		return s

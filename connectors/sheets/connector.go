@@ -1,0 +1,663 @@
+package sheets
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/mapping"
+)
+
+// Renderer is what the connector needs of a mapping; *mapping.Mapping has it.
+type Renderer interface {
+	Render(mapping.Input) (mapping.Payload, error)
+	AllowStageMove(current, next string) bool
+	Fields() []string
+	StageField() string
+}
+
+// Mappings hands out the live mapping of a connector; *mapping.Set has it.
+type Mappings interface {
+	Get(connector string) *mapping.Mapping
+}
+
+// Connector defaults.
+const (
+	DefaultSheet     = "Orders"
+	DefaultKeyColumn = "Order ID"
+	// DefaultMaxBatch is the most orders one delivery takes. A delivery
+	// costs one read and one or two writes (a batchUpdate for the rows that
+	// exist, an append for the new ones) whatever its size, split only to
+	// keep requests under 2 MB, so large deliveries spend the 60 writes a
+	// minute best: 500 rows are about 400 KB.
+	DefaultMaxBatch = 500
+)
+
+// ConnectorConfig configures a Connector. Set Mapping, or Mappings for a
+// mapping that reloads (read once per delivery).
+type ConnectorConfig struct {
+	Client    *Client
+	Sheet     string // the tab (default "Orders"); created when missing
+	KeyColumn string // the header of the order-id column (default "Order ID")
+	Mapping   Renderer
+	Mappings  Mappings
+	MaxBatch  int // default 500
+	Logger    *slog.Logger
+}
+
+// Connector keeps one row per order in a tab of a Google spreadsheet. Rows
+// are found by the order id in the key column, never by a remembered row
+// number alone: people sort, insert and delete rows, and move columns.
+// Columns are found by their header; columns the mapping does not name are
+// left alone.
+type Connector struct {
+	client   *Client
+	sheet    string
+	key      string
+	mapping  Renderer
+	mappings Mappings
+	maxBatch int
+	log      *slog.Logger
+
+	// mu serializes deliveries: the row numbers of one read are only good
+	// until paysync's own next write moves rows.
+	mu       sync.Mutex
+	sheetID  int
+	hasSheet bool
+	cols     map[string]int // header → column at the last read, to guess the next
+	warned   string
+}
+
+var _ core.Connector = (*Connector)(nil)
+
+// NewConnector returns a Connector.
+func NewConnector(cfg ConnectorConfig) (*Connector, error) {
+	if cfg.Client == nil || (cfg.Mapping == nil && cfg.Mappings == nil) {
+		return nil, core.Errorf(core.EINVALID, "sheets: the connector needs a client and a mapping")
+	}
+	c := &Connector{client: cfg.Client, sheet: cfg.Sheet, key: cfg.KeyColumn, mapping: cfg.Mapping,
+		mappings: cfg.Mappings, maxBatch: cfg.MaxBatch, log: cfg.Logger}
+	if c.sheet == "" {
+		c.sheet = DefaultSheet
+	}
+	if c.key == "" {
+		c.key = DefaultKeyColumn
+	}
+	if c.maxBatch <= 0 {
+		c.maxBatch = DefaultMaxBatch
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if m := c.live(); m != nil && !slices.Contains(m.Fields(), c.key) {
+		return nil, core.Errorf(core.EINVALID, "sheets: the key column %q is not in the entity of the sheets mapping: add it (source: order_id) or set connectors.sheets.key_column", c.key)
+	}
+	return c, nil
+}
+
+func (c *Connector) Name() string  { return Name }
+func (c *Connector) MaxBatch() int { return c.maxBatch }
+
+func (c *Connector) live() Renderer {
+	if c.mappings != nil {
+		if m := c.mappings.Get(Name); m != nil {
+			return m
+		}
+	}
+	return c.mapping
+}
+
+// LinkData is what the connector keeps with a link (core.CRMLink.Data).
+// The link's ExternalID is the row number where the order was last written;
+// it is only a hint, checked against the key cell before every write.
+type LinkData struct {
+	SheetID int    `json:"gid"`
+	Stage   string `json:"stage,omitempty"` // the Status paysync wrote or found
+}
+
+// item is one delivery on its way through Deliver.
+type item struct {
+	d      core.Delivery
+	p      mapping.Payload
+	key    string // the key cell's text, as written
+	hint   int    // the row of the link, 0 when none
+	err    error
+	dupOf  *item
+	row    int // where it is (or landed); 0 while unknown
+	stage  string
+	cells  []any // minCol..maxCol, nil where paysync writes nothing
+	size   int   // JSON bytes of cells
+	append bool
+	note   string // why the link's row was not used
+}
+
+// Deliver writes every order of the batch to its row: one read of the
+// header row, the key column and the status column; one values:batchUpdate
+// for every order that has a row; one append (INSERT_ROWS) for the rest.
+// It returns one result per delivery, in order.
+func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.DeliveryResult {
+	out := make([]core.DeliveryResult, len(batch))
+	if len(batch) == 0 {
+		return out
+	}
+	if len(batch) > c.maxBatch {
+		for i := range out {
+			out[i].Err = &core.DeliveryError{Class: core.Retryable, Reason: "batch larger than the Google Sheets connector's MaxBatch; it is split on retry"}
+		}
+		return out
+	}
+	m := c.live()
+	if m == nil {
+		for i := range out {
+			out[i].Err = &core.DeliveryError{Class: core.Paused, Reason: "no sheets mapping is loaded: check mapping/sheets.yaml with `paysync config check`"}
+		}
+		return out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	items := c.prepare(m, batch)
+	c.write(ctx, m, items)
+	for i, it := range items {
+		if it.dupOf != nil {
+			it = it.dupOf
+		}
+		if it.err != nil {
+			out[i].Err = it.err
+			continue
+		}
+		ld, _ := json.Marshal(LinkData{SheetID: c.sheetID, Stage: it.stage})
+		out[i] = core.DeliveryResult{ExternalID: strconv.Itoa(it.row), LinkData: string(ld)}
+	}
+	return out
+}
+
+// prepare renders every order; a later version of the same order does the work.
+func (c *Connector) prepare(m Renderer, batch []core.Delivery) []*item {
+	items := make([]*item, len(batch))
+	byOrder := map[string]*item{}
+	for i, d := range batch {
+		it := &item{d: d}
+		items[i] = it
+		if prev := byOrder[d.Order.ID]; prev != nil {
+			if prev.d.Order.Version >= d.Order.Version {
+				it.dupOf = prev
+				continue
+			}
+			prev.dupOf = it
+		}
+		byOrder[d.Order.ID] = it
+	}
+	for _, it := range items {
+		for it.dupOf != nil && it.dupOf.dupOf != nil {
+			it.dupOf = it.dupOf.dupOf
+		}
+	}
+	for _, it := range items {
+		if it.dupOf != nil {
+			continue
+		}
+		p, err := m.Render(mapping.Input{Order: it.d.Order, Transitions: it.d.Transitions})
+		if err != nil {
+			it.err = &core.DeliveryError{Class: core.Permanent, Reason: "the sheets mapping cannot render order " + it.d.Order.ID + ": " + err.Error()}
+			continue
+		}
+		it.p = p
+		it.key = cellText(p.Entity[c.key])
+		if it.key == "" {
+			it.err = &core.DeliveryError{Class: core.Permanent, Reason: fmt.Sprintf("the sheets mapping renders an empty %q for order %s: the key column must hold the order id (source: order_id)", c.key, it.d.Order.ID)}
+			continue
+		}
+		if l := it.d.Link; l != nil {
+			it.hint, _ = strconv.Atoi(l.ExternalID)
+		}
+	}
+	return items
+}
+
+// cell is the value written for a rendered field. Every string goes
+// through mapping.CellSafe, whatever the mapping did, so that no text an
+// order carries (a customer's name, an order id, a provider's reference)
+// starts with = + - @ and turns into a formula once the sheet is exported
+// to CSV or Excel. Values are sent RAW, so Sheets itself never parses them.
+func cell(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case json.Number, bool, int64, int, float64:
+		return x
+	case string:
+		return mapping.CellSafe(x)
+	}
+	b, _ := json.Marshal(v)
+	return mapping.CellSafe(string(b))
+}
+
+// cellText is how the key cell reads back from the sheet.
+func cellText(v any) string {
+	switch x := cell(v).(type) {
+	case nil:
+		return ""
+	case string:
+		return strings.TrimSpace(x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func (c *Connector) fail(items []*item, err error) {
+	de := Classify(err)
+	for _, it := range items {
+		if it.dupOf == nil && it.err == nil && !it.done() {
+			it.err = de
+		}
+	}
+}
+
+func (it *item) done() bool { return it.row > 0 && it.cells == nil }
+
+// work lists the items still to write.
+func work(items []*item) []*item {
+	var out []*item
+	for _, it := range items {
+		if it.dupOf == nil && it.err == nil && !it.done() {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func (c *Connector) write(ctx context.Context, m Renderer, items []*item) {
+	todo := work(items)
+	if len(todo) == 0 {
+		return
+	}
+	if !slices.Contains(m.Fields(), c.key) {
+		c.fail(todo, &core.DeliveryError{Class: core.Paused, Reason: fmt.Sprintf(
+			"the key column %q is not in the entity of mapping/sheets.yaml: put it back (source: order_id) or set connectors.sheets.key_column, then send SIGHUP", c.key)})
+		return
+	}
+	if err := c.ensureSheet(ctx); err != nil {
+		c.fail(todo, err)
+		return
+	}
+	s, err := c.read(ctx, m, true)
+	if err != nil {
+		c.fail(todo, err)
+		return
+	}
+	c.place(m, s, todo)
+	var updates, appends []*item
+	for _, it := range todo {
+		if it.err != nil {
+			continue
+		}
+		if it.append {
+			appends = append(appends, it)
+		} else {
+			updates = append(updates, it)
+		}
+	}
+	// Updates first: an append with INSERT_ROWS may insert rows above
+	// rows that are to be updated, and their numbers would be stale.
+	if err := c.update(ctx, s, updates); err != nil {
+		c.fail(appends, err)
+		return
+	}
+	c.appendRows(ctx, s, appends, items)
+}
+
+// ensureSheet finds the tab's sheetId, creating the tab when it is missing.
+func (c *Connector) ensureSheet(ctx context.Context) error {
+	if c.hasSheet {
+		return nil
+	}
+	ss, err := c.client.Spreadsheet(ctx)
+	if err != nil {
+		return err
+	}
+	p, ok := ss.Sheet(c.sheet)
+	if !ok {
+		if p, err = c.client.AddSheet(ctx, c.sheet); err != nil {
+			return err
+		}
+		c.log.Info("created the tab in the spreadsheet", "connector", Name, "tab", c.sheet, "gid", p.SheetID)
+	}
+	c.sheet, c.sheetID, c.hasSheet = p.Title, p.SheetID, true
+	return nil
+}
+
+// snapshot is what one read saw: the header and the key and status
+// columns, indexed by row number.
+type snapshot struct {
+	header   []string
+	col      map[string]int // header text → first column with it
+	keyCol   int
+	stageCol int      // 0 when the sheet or the mapping has no status column
+	keys     []string // keys[r] is row r's key cell; [0] and [1] unused
+	stages   []string
+	byKey    map[string]int // key → first row holding it
+	// lo and hi bound the columns a row write spans: the leftmost and the
+	// rightmost mapped column the header has.
+	lo, hi int
+}
+
+func (s *snapshot) row(key string) int { return s.byKey[key] }
+
+func (s *snapshot) keyAt(r int) string {
+	if r < 2 || r >= len(s.keys) {
+		return ""
+	}
+	return s.keys[r]
+}
+
+func (s *snapshot) stageAt(r int) string {
+	if r < 2 || r >= len(s.stages) {
+		return ""
+	}
+	return s.stages[r]
+}
+
+// read reads the header row and the key and status columns in one
+// batchGet, at the columns the last read found (or the mapping's order for
+// a new sheet); if the header says they moved, it reads them again where
+// they are. An empty tab gets the mapping's columns as its header row.
+func (c *Connector) read(ctx context.Context, m Renderer, retryTab bool) (*snapshot, error) {
+	fields := m.Fields()
+	stageField := m.StageField()
+	guess := func(name string) int {
+		if n, ok := c.cols[name]; ok {
+			return n
+		}
+		return slices.Index(fields, name) + 1
+	}
+	keyCol, stageCol := guess(c.key), 0
+	if stageField != "" {
+		stageCol = guess(stageField)
+	}
+	vrs, err := c.client.BatchGet(ctx, c.ranges(keyCol, stageCol))
+	if err != nil {
+		if retryTab && isRangeParse(err) {
+			// A person deleted or renamed the tab since it was found.
+			c.hasSheet = false
+			if err := c.ensureSheet(ctx); err != nil {
+				return nil, err
+			}
+			return c.read(ctx, m, false)
+		}
+		return nil, err
+	}
+	s := &snapshot{col: map[string]int{}}
+	if len(vrs[0].Values) > 0 {
+		for _, v := range vrs[0].Values[0] {
+			s.header = append(s.header, strings.TrimSpace(fmt.Sprint(v)))
+		}
+	}
+	for i, h := range s.header {
+		if _, dup := s.col[h]; h != "" && !dup {
+			s.col[h] = i + 1
+		}
+	}
+	if len(s.col) == 0 {
+		if keys := columnValues(vrs[1]); len(keys) > 2 {
+			return nil, &core.DeliveryError{Class: core.Paused, Reason: fmt.Sprintf(
+				"row 1 of tab %q is empty but the tab holds data: put the header row back (%s), or set connectors.sheets.sheet to an empty tab",
+				c.sheet, strings.Join(fields, ", "))}
+		}
+		return c.writeHeader(ctx, fields, stageField)
+	}
+	c.cols = s.col
+	s.keyCol = s.col[c.key]
+	if s.keyCol == 0 {
+		return nil, &core.DeliveryError{Class: core.Paused, Reason: fmt.Sprintf(
+			"the header row of tab %q has no %q column, by which paysync finds each order's row: put it back in row 1 (paysync connectors check lists every column the mapping needs), then resume the connector",
+			c.sheet, c.key)}
+	}
+	if stageField != "" {
+		s.stageCol = s.col[stageField]
+	}
+	c.warnMissing(fields, s)
+	keys, stages := vrs[1], ValueRange{}
+	if len(vrs) > 2 {
+		stages = vrs[2]
+	}
+	if s.keyCol != keyCol || (s.stageCol != 0 && s.stageCol != stageCol) {
+		// The columns moved since the last read: read them where they are.
+		again, err := c.client.BatchGet(ctx, c.ranges(s.keyCol, s.stageCol)[1:])
+		if err != nil {
+			return nil, err
+		}
+		keys = again[0]
+		if s.stageCol != 0 {
+			stages = again[1]
+		}
+	}
+	s.keys = columnValues(keys)
+	if s.stageCol != 0 {
+		s.stages = columnValues(stages)
+	}
+	s.byKey = make(map[string]int, len(s.keys))
+	for r := 2; r < len(s.keys); r++ {
+		if k := s.keys[r]; k != "" {
+			if _, seen := s.byKey[k]; !seen {
+				s.byKey[k] = r
+			}
+		}
+	}
+	return s, nil
+}
+
+// ranges are the header row, the key column and, when there is one, the
+// status column.
+func (c *Connector) ranges(keyCol, stageCol int) []string {
+	out := []string{QuoteSheet(c.sheet) + "!1:1", columnRange(c.sheet, max(keyCol, 1))}
+	if stageCol > 0 {
+		out = append(out, columnRange(c.sheet, stageCol))
+	}
+	return out
+}
+
+// columnValues turns a one-column ValueRange read from row 1 into texts
+// indexed by row number.
+func columnValues(vr ValueRange) []string {
+	out := make([]string, len(vr.Values)+1)
+	for i, row := range vr.Values {
+		if len(row) > 0 {
+			out[i+1] = strings.TrimSpace(fmt.Sprint(row[0]))
+		}
+	}
+	return out
+}
+
+// writeHeader gives an empty tab the mapping's columns as its header row.
+func (c *Connector) writeHeader(ctx context.Context, fields []string, stageField string) (*snapshot, error) {
+	row := make([]any, len(fields))
+	for i, f := range fields {
+		row[i] = f
+	}
+	if _, err := c.client.Update(ctx, rowRange(c.sheet, 1, 1, len(fields)), [][]any{row}); err != nil {
+		return nil, err
+	}
+	c.log.Info("wrote the header row of the tab", "connector", Name, "tab", c.sheet, "columns", len(fields))
+	s := &snapshot{header: fields, col: map[string]int{}, byKey: map[string]int{}}
+	for i, f := range fields {
+		s.col[f] = i + 1
+	}
+	c.cols = s.col
+	s.keyCol = s.col[c.key]
+	if stageField != "" {
+		s.stageCol = s.col[stageField]
+	}
+	return s, nil
+}
+
+// warnMissing logs, once per change, the mapped columns the header lacks:
+// they are not written until someone puts them back or drops them from the
+// mapping (`paysync connectors check` says the same).
+func (c *Connector) warnMissing(fields []string, s *snapshot) {
+	var missing []string
+	for _, f := range fields {
+		if s.col[f] == 0 {
+			missing = append(missing, f)
+		}
+	}
+	key := strings.Join(missing, "\x00")
+	if key == c.warned {
+		return
+	}
+	c.warned = key
+	if len(missing) > 0 {
+		c.log.Warn("columns of the sheets mapping are missing from the sheet's header row and are not written: add them to row 1 or remove them from mapping/sheets.yaml",
+			"connector", Name, "tab", c.sheet, "columns", strings.Join(missing, ", "))
+	}
+}
+
+// place finds each item's row: the link's row when its key cell still holds
+// the order, else the first row holding the order id, else a new row. It
+// lays out the cells to write between the leftmost and rightmost mapped
+// column the header has; other columns stay nil and keep what they hold.
+func (c *Connector) place(m Renderer, s *snapshot, items []*item) {
+	fields := m.Fields()
+	stageField := m.StageField()
+	lo, hi := s.keyCol, s.keyCol
+	for _, f := range fields {
+		if col := s.col[f]; col > 0 {
+			lo, hi = min(lo, col), max(hi, col)
+		}
+	}
+	s.lo, s.hi = lo, hi
+	moved := 0
+	for _, it := range items {
+		if it.hint > 0 {
+			if s.keyAt(it.hint) == it.key {
+				it.row = it.hint
+			} else {
+				it.note = fmt.Sprintf("row %d no longer holds order %s; found it by its %s", it.hint, it.d.Order.ID, c.key)
+				moved++
+			}
+		}
+		if it.row == 0 {
+			it.row = s.row(it.key)
+		}
+		it.append = it.row == 0
+		current := ""
+		if !it.append {
+			current = s.stageAt(it.row)
+		}
+		it.stage = current
+		it.cells = make([]any, hi-lo+1)
+		for _, f := range fields {
+			col := s.col[f]
+			v, ok := it.p.Entity[f]
+			if col == 0 || !ok {
+				continue
+			}
+			if f == stageField && stageField != "" {
+				if it.p.Stage == "" || !m.AllowStageMove(current, it.p.Stage) {
+					continue // a person's later status stays
+				}
+				it.stage = it.p.Stage
+			}
+			it.cells[col-lo] = cell(v)
+		}
+		it.cells[s.keyCol-lo] = it.key
+		b, _ := json.Marshal(it.cells)
+		it.size = len(b) + 64
+		if it.size > MaxRequestBytes-1024 {
+			it.err = &core.DeliveryError{Class: core.Permanent, Reason: fmt.Sprintf(
+				"the row of order %s is %d bytes, over the 2 MB a Google Sheets request may carry: shorten the long fields of mapping/sheets.yaml (max_length)", it.d.Order.ID, it.size)}
+		}
+	}
+	if moved > 0 {
+		// Someone sorted, inserted or deleted rows: expected, and harmless.
+		c.log.Info("rows moved since paysync last wrote them; found by order id", "connector", Name, "tab", c.sheet, "orders", moved)
+	}
+}
+
+// chunks splits items so that each request stays under MaxRequestBytes.
+func chunks(items []*item) [][]*item {
+	var out [][]*item
+	var cur []*item
+	size := 0
+	for _, it := range items {
+		if len(cur) > 0 && size+it.size > MaxRequestBytes-4096 {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, it)
+		size += it.size
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// update writes the rows of orders that have one, in values:batchUpdate
+// requests of under 2 MB. It returns the error that stops the delivery.
+func (c *Connector) update(ctx context.Context, s *snapshot, items []*item) error {
+	lo, hi := s.lo, s.hi
+	for i, chunk := range chunks(items) {
+		data := make([]ValueRange, len(chunk))
+		for j, it := range chunk {
+			data[j] = ValueRange{Range: rowRange(c.sheet, it.row, lo, hi), MajorDimension: "ROWS", Values: [][]any{it.cells}}
+		}
+		if err := c.client.BatchUpdate(ctx, data); err != nil {
+			// An update is idempotent: whether or not it landed, the retry
+			// writes the same cells to the row found again by key.
+			for _, rest := range chunks(items)[i:] {
+				c.fail(rest, err)
+			}
+			return err
+		}
+		for _, it := range chunk {
+			it.cells = nil
+		}
+	}
+	return nil
+}
+
+// appendRows adds rows for the orders that have none, after the table, in
+// inserted rows. An append whose answer is lost (a timeout, a 5xx) may have
+// happened: it fails as retryable, and the retry reads the key column
+// before it appends anything, so a row that did land is updated, not
+// appended twice.
+func (c *Connector) appendRows(ctx context.Context, s *snapshot, items, all []*item) {
+	lo, hi := s.lo, s.hi
+	rng := QuoteSheet(c.sheet) + "!" + ColumnName(lo) + ":" + ColumnName(hi)
+	parts := chunks(items)
+	for i, chunk := range parts {
+		rows := make([][]any, len(chunk))
+		for j, it := range chunk {
+			rows[j] = it.cells
+		}
+		res, err := c.client.Append(ctx, rng, rows)
+		if err != nil {
+			c.fail(chunk, err)
+			for _, rest := range parts[i+1:] {
+				c.fail(rest, &core.DeliveryError{Class: core.Retryable, Reason: "not sent to Google Sheets: an earlier append of this delivery failed; it is retried", Err: err})
+			}
+			return
+		}
+		first, last, ok := parseUpdatedRange(res.Updates.UpdatedRange)
+		if !ok || last-first+1 != len(chunk) {
+			// The rows landed but paysync cannot tell where: the retry finds them by key.
+			c.fail(chunk, &TransportError{Op: "values.append", Msg: "the answer's updatedRange " + strconv.Quote(res.Updates.UpdatedRange) + " does not match the rows sent"})
+			continue
+		}
+		// INSERT_ROWS moved every row at or below the insertion point down.
+		for _, it := range all {
+			if it.row >= first {
+				it.row += len(chunk)
+			}
+		}
+		for j, it := range chunk {
+			it.row, it.cells = first+j, nil
+		}
+	}
+}
