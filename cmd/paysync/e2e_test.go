@@ -18,6 +18,7 @@ import (
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
+	"github.com/paysync/paysync/sandbox"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
 
@@ -188,6 +189,17 @@ func TestOrderBecomesBitrixDeal(t *testing.T) {
 }
 
 func TestDemoRunsOnce(t *testing.T) {
+	// The demo points the process's environment at its sandbox; put it
+	// back afterwards, or later tests would use the closed sandbox (and the
+	// Sheets key file it removed).
+	sb := sandbox.New(sandbox.Options{BaseURL: "http://127.0.0.1:1"})
+	for k := range sb.Env() {
+		t.Setenv(k, os.Getenv(k))
+	}
+	sb.Close()
+	for _, k := range []string{"PAYSYNC_ADMIN_TOKEN", "PAYSYNC_DATABASE_URL", "PAYSYNC_PUBLIC_URL", "PAYSYNC_HTTP_ADDR"} {
+		t.Setenv(k, os.Getenv(k))
+	}
 	dir := t.TempDir()
 	t.Setenv("PAYSYNC_DATA_DIR", dir)
 	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")

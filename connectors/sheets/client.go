@@ -228,6 +228,16 @@ func (c *Client) token() (*oauth2.Token, error) {
 		if re.Response != nil {
 			te.Status = re.Response.StatusCode
 		}
+		if te.Code == "" {
+			// The JWT flow leaves Google's {"error","error_description"} unparsed.
+			var body struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if json.Unmarshal(re.Body, &body) == nil {
+				te.Code, te.Description = body.Error, body.Description
+			}
+		}
 		return nil, te
 	}
 	return nil, c.transportError("token", err)
