@@ -12,6 +12,7 @@ import (
 	"github.com/paysync/paysync/connectors/connectortest"
 	"github.com/paysync/paysync/connectors/sheets"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/testutil"
 	sandbox "github.com/paysync/paysync/sandbox/sheets"
 )
 
@@ -46,7 +47,7 @@ func TestWrongSpreadsheetID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sheets.NewConnector(sheets.ConnectorConfig{Client: cl, Mapping: shipped(t), Logger: quietLog()})
+	c, err := sheets.NewConnector(sheets.ConnectorConfig{Client: cl, Mapping: shipped(t), Logger: testutil.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/paysync/paysync/connectors/connectortest"
 	"github.com/paysync/paysync/connectors/sheets"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/mapping"
 	sandbox "github.com/paysync/paysync/sandbox/sheets"
 )
@@ -59,7 +60,7 @@ func shipped(t testing.TB) *mapping.Mapping {
 
 func (d *double) connector(t testing.TB, m sheets.Renderer) *sheets.Connector {
 	t.Helper()
-	c, err := sheets.NewConnector(sheets.ConnectorConfig{Client: d.client(t, 0, 0), Mapping: m, Logger: quietLog()})
+	c, err := sheets.NewConnector(sheets.ConnectorConfig{Client: d.client(t, 0, 0), Mapping: m, Logger: testutil.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package sheets
 
 import (
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"unicode"
@@ -15,12 +15,16 @@ type gridRange struct {
 	r1, c1, r2, c2 int
 }
 
+// errRange is a range that is not A1 notation; Google answers "Unable to
+// parse range: …".
+var errRange = errors.New("not A1 notation")
+
 // parseA1 parses Sheets A1 notation: "Orders", "'Orders 2026'!A1:B2",
 // "Orders!A:A", "Orders!A5:A", "Orders!1:1", "A1". A quote inside a quoted
-// name is doubled ('Bob”s').
+// name is written twice.
 func parseA1(s string) (gridRange, error) {
 	var g gridRange
-	bad := fmt.Errorf("Unable to parse range: %s", s)
+	bad := errRange
 	rest := s
 	switch {
 	case strings.HasPrefix(s, "'"):

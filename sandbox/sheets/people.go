@@ -122,6 +122,14 @@ func (s *Spreadsheet) Stats() Stats {
 	return s.stats
 }
 
+// Version counts the API writes the spreadsheet has taken, so that a test
+// can wait for the next one cheaply.
+func (s *Spreadsheet) Version() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
 // withTab runs fn on a tab under the lock.
 func (s *Spreadsheet) withTab(title string, fn func(t *tab) error) error {
 	s.mu.Lock()

@@ -97,6 +97,7 @@ type Spreadsheet struct {
 	loseNext []lose
 	hangNext int
 	stats    Stats
+	version  int // counts requests that changed the spreadsheet
 }
 
 // Stats counts what the double saw.
@@ -350,6 +351,9 @@ func (s *Spreadsheet) serveAPI(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	out, e := s.run(rt, r, body)
+	if e == nil && rt.write {
+		s.version++
+	}
 	var lost LoseMode
 	if e == nil && rt.write && len(s.loseNext) > 0 && (s.loseNext[0].op == "" || s.loseNext[0].op == rt.op) {
 		lost, s.loseNext = s.loseNext[0].mode, s.loseNext[1:]

@@ -98,7 +98,7 @@ func (a area) String() string { return a1(a.t.title, a.r1, a.c1, a.r2, a.c2) }
 func (s *Spreadsheet) resolve(rng string, write bool) (area, *apiError) {
 	g, err := parseA1(rng)
 	if err != nil {
-		return area{}, invalid(err.Error())
+		return area{}, invalid("Unable to parse range: " + rng)
 	}
 	var t *tab
 	switch {
