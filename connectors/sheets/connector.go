@@ -134,7 +134,25 @@ type item struct {
 	cells  []any // minCol..maxCol, nil where paysync writes nothing
 	size   int   // JSON bytes of cells
 	append bool
-	note   string // why the link's row was not used
+	// lostRow is the link's row when it held another order (or nothing)
+	// and the order was nowhere else in the sheet; held is what it held.
+	lostRow int
+	held    string
+}
+
+// notice tells the operator that the linked row was not the order's and
+// the order had to be written anew: the sheet was rebuilt, or its row
+// deleted. Rows that merely moved (a sort) need no notice.
+func (it *item) notice() string {
+	if it.lostRow == 0 {
+		return ""
+	}
+	held := "is empty"
+	if it.held != "" {
+		held = "holds order " + it.held
+	}
+	return fmt.Sprintf("linked row %d %s and order %s was nowhere else in the sheet (rebuilt, or its row deleted): wrote row %d",
+		it.lostRow, held, it.d.Order.ID, it.row)
 }
 
 // Deliver writes every order of the batch to its row: one read of the
@@ -173,6 +191,9 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		}
 		ld, _ := json.Marshal(LinkData{SheetID: c.sheetID, Stage: it.stage})
 		out[i] = core.DeliveryResult{ExternalID: strconv.Itoa(it.row), LinkData: string(ld)}
+		if n := it.notice(); n != "" && it == items[i] {
+			c.log.Warn("an order's linked row held another order; wrote a new row", "connector", Name, "order", it.d.Order.ID, "notice", n)
+		}
 	}
 	return out
 }
@@ -211,6 +232,14 @@ func (c *Connector) prepare(m Renderer, batch []core.Delivery) []*item {
 		it.key = cellText(p.Entity[c.key])
 		if it.key == "" {
 			it.err = &core.DeliveryError{Class: core.Permanent, Reason: fmt.Sprintf("the sheets mapping renders an empty %q for order %s: the key column must hold the order id (source: order_id)", c.key, it.d.Order.ID)}
+			continue
+		}
+		raw, _ := p.Entity[c.key].(string)
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(raw), "'"); ok && mapping.CellSafe(rest) != rest {
+			// "=x" is written '=x, so an id that is '=x already could
+			// not be told from it.
+			it.err = &core.DeliveryError{Class: core.Permanent, Reason: fmt.Sprintf(
+				"order id %s starts with an apostrophe before = + - or @: in the sheet it would read like order %s; create the order under another id", it.d.Order.ID, rest)}
 			continue
 		}
 		if l := it.d.Link; l != nil {
@@ -533,18 +562,19 @@ func (c *Connector) place(m Renderer, s *snapshot, items []*item) {
 	s.lo, s.hi = lo, hi
 	moved := 0
 	for _, it := range items {
-		if it.hint > 0 {
-			if s.keyAt(it.hint) == it.key {
-				it.row = it.hint
-			} else {
-				it.note = fmt.Sprintf("row %d no longer holds order %s; found it by its %s", it.hint, it.d.Order.ID, c.key)
-				moved++
-			}
+		if it.hint > 0 && s.keyAt(it.hint) == it.key {
+			it.row = it.hint
 		}
 		if it.row == 0 {
 			it.row = s.row(it.key)
+			if it.hint > 0 && it.row > 0 {
+				moved++
+			}
 		}
 		it.append = it.row == 0
+		if it.append && it.hint > 0 {
+			it.lostRow, it.held = it.hint, s.keyAt(it.hint)
+		}
 		current := ""
 		if !it.append {
 			current = s.stageAt(it.row)

@@ -372,6 +372,9 @@ func TestFormulasAppearAsText(t *testing.T) {
 			t.Errorf("%s cell holds %#v (formula %v), want the text %q", header, v, isFormula, want)
 		}
 	}
+	// An id that reads like the guarded one is refused, not mixed up with it.
+	twin := connectortest.Order("'=1+1")
+	errOf(t, deliver(t, c, core.Delivery{Order: twin})[0], core.Permanent, "in the sheet it would read like order =1+1")
 	// The guarded key still finds the row again.
 	paid := moveTo(o, core.StatusPaid)
 	mustDeliver(t, c, core.Delivery{Order: paid})

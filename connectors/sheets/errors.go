@@ -68,17 +68,6 @@ type TransportError struct {
 func (e *TransportError) Error() string { return "google sheets " + e.Op + ": " + e.Msg }
 func (e *TransportError) Unwrap() error { return e.ctxErr }
 
-// Uncertain reports whether a write that failed with err may have happened
-// all the same: no answer, a timeout, or a 5xx.
-func Uncertain(err error) bool {
-	var te *TransportError
-	if errors.As(err, &te) {
-		return true
-	}
-	var ae *APIError
-	return errors.As(err, &ae) && (ae.Status >= 500 || ae.Status == http.StatusRequestTimeout)
-}
-
 // isRangeParse reports whether err is Google's answer to a range on a tab
 // that does not exist.
 func isRangeParse(err error) bool {
