@@ -138,6 +138,10 @@ func (h *harness) MakeInvalid(t *testing.T, o *core.Order) string {
 
 func (h *harness) BreakCredentials(*testing.T) { h.d.RevokeKey() }
 
+// RebuildAccount empties the tab, as a shop that starts its sheet over
+// would: the next new order lands in row 2 again.
+func (h *harness) RebuildAccount(*testing.T) { h.d.Rebuild(sheets.DefaultSheet, nil) }
+
 func (h *harness) Secrets() []string {
 	k := string(h.d.key)
 	i := strings.Index(k, "MII")
