@@ -12,6 +12,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
+	sheetssandbox "github.com/paysync/paysync/sandbox/sheets"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -113,6 +114,44 @@ func TestConnectorsCheckAgainstSandbox(t *testing.T) {
 	code, _, errs = cli(t, "connectors", "check")
 	if code != 1 || !strings.Contains(errs, "enable AMD in CRM > Settings > Currencies") || strings.Contains(out+errs, p.WebhookURL(srv.URL)) {
 		t.Fatalf("disabled AMD: %d %q", code, errs)
+	}
+}
+
+// TestConnectorsCheckAgainstSheetsSandbox: the PAYSYNC_SHEETS_* variables
+// reach the Sheets check, which says what to share with whom and which
+// header is missing, without printing the key.
+func TestConnectorsCheckAgainstSheetsSandbox(t *testing.T) {
+	ss := sheetssandbox.New(sheetssandbox.Options{Sheets: []string{"Orders"}})
+	srv := httptest.NewServer(ss)
+	defer srv.Close()
+	defer ss.Close()
+	keyFile, err := ss.WriteKeyFile(t.TempDir(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+	t.Setenv("PAYSYNC_BITRIX24_WEBHOOK_URL", "")
+	t.Setenv("PAYSYNC_SHEETS_SPREADSHEET_ID", ss.ID())
+	t.Setenv("PAYSYNC_SHEETS_CREDENTIALS_FILE", keyFile)
+	t.Setenv("PAYSYNC_SHEETS_ENDPOINT", srv.URL+"/")
+	code, out, errs := cli(t, "connectors", "check")
+	if code != 0 || !strings.Contains(out, "Google Sheets (") || !strings.Contains(out, "has no header row yet") || !strings.HasSuffix(strings.TrimSpace(out), "ok") {
+		t.Fatalf("check: %d\n%s\n%s", code, out, errs)
+	}
+	ss.Rebuild("Orders", [][]string{{"Order ID", "Amount", "Notes"}})
+	code, out, errs = cli(t, "connectors", "check")
+	if code != 1 || !strings.Contains(errs, `column "Status" is not in the sheet's header row: add it to row 1`) || !strings.Contains(out, "left alone: Notes") {
+		t.Fatalf("partial header: %d\n%s\n%s", code, out, errs)
+	}
+	ss.Share(sheetssandbox.RoleNone)
+	code, out, errs = cli(t, "connectors", "check")
+	if code != 1 || !strings.Contains(errs, "share the spreadsheet with "+ss.ClientEmail()+" as an editor") {
+		t.Fatalf("not shared: %d\n%s\n%s", code, out, errs)
+	}
+	key, _ := os.ReadFile(keyFile)
+	if i := bytes.Index(key, []byte("MII")); i < 0 || strings.Contains(out+errs, string(key[i:i+40])) {
+		t.Fatal("the key reached the output")
 	}
 }
 
