@@ -185,6 +185,9 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		if it.dupOf != nil {
 			it = it.dupOf
 		}
+		if it.err == nil && !it.done() {
+			it.err = &core.DeliveryError{Class: core.Retryable, Reason: "the Google Sheets connector did not write this order (a bug in paysync); it is retried"}
+		}
 		if it.err != nil {
 			out[i].Err = it.err
 			continue
@@ -338,7 +341,72 @@ func (c *Connector) write(ctx context.Context, m Renderer, items []*item) {
 		c.fail(appends, err)
 		return
 	}
+	if len(updates) > 0 {
+		s2, rest, err := c.recheck(ctx, m, s, updates, appends)
+		if err != nil {
+			c.fail(appends, err)
+			return
+		}
+		s, appends = s2, rest
+	}
 	c.appendRows(ctx, s, appends, items)
+}
+
+// recheck reads the header, key and status columns again after the
+// updates, and returns the snapshot and the orders to append that follow. Nothing moved (the common case): done. Rows or columns moved (a
+// person sorted, inserted or deleted rows while the write was on its way),
+// so the write may have landed on rows that hold other orders now: the
+// orders of this delivery are placed again and written where they are,
+// and an order whose Status cell took a value this delivery wrote gets its
+// old status back. Its other cells may carry this delivery's values until
+// its own next delivery; the log names it.
+func (c *Connector) recheck(ctx context.Context, m Renderer, s *snapshot, updates, appends []*item) (*snapshot, []*item, error) {
+	s2, err := c.read(ctx, m, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if slices.Equal(s.keys, s2.keys) && slices.Equal(s.header, s2.header) {
+		return s, appends, nil
+	}
+	ours := map[string]bool{}
+	wrote := map[string]bool{}
+	for _, it := range updates {
+		ours[it.key] = true
+		wrote[it.stage] = true
+	}
+	var restore []ValueRange
+	var maybe []string
+	for _, it := range updates {
+		other := s2.keyAt(it.row)
+		if other == "" || ours[other] {
+			continue
+		}
+		maybe = append(maybe, other)
+		r1, r2 := s.row(other), s2.row(other)
+		if was, now := s.stageAt(r1), s2.stageAt(r2); r1 > 0 && s2.stageCol > 0 && was != now && wrote[now] {
+			restore = append(restore, ValueRange{Range: rowRange(c.sheet, r2, s2.stageCol, s2.stageCol), MajorDimension: "ROWS", Values: [][]any{{was}}})
+		}
+	}
+	again := append(slices.Clone(updates), appends...)
+	c.place(m, s2, again)
+	updates, appends = nil, nil
+	for _, it := range again {
+		switch {
+		case it.err != nil:
+		case it.append:
+			appends = append(appends, it)
+		default:
+			updates = append(updates, it)
+		}
+	}
+	if len(maybe) > 0 {
+		c.log.Warn("rows moved while paysync wrote to them; wrote its orders again where they are now. These orders' rows may show another order's values until their next delivery: resync them with `paysync outbox resync ORDER_ID`",
+			"connector", Name, "tab", c.sheet, "orders", strings.Join(maybe, ", "), "statuses_restored", len(restore))
+	}
+	if err := c.update(ctx, s2, updates, restore...); err != nil {
+		return nil, nil, err
+	}
+	return s2, appends, nil
 }
 
 // ensureSheet finds the tab's sheetId, creating the tab when it is missing.
@@ -562,6 +630,7 @@ func (c *Connector) place(m Renderer, s *snapshot, items []*item) {
 	s.lo, s.hi = lo, hi
 	moved := 0
 	for _, it := range items {
+		it.row, it.lostRow, it.held = 0, 0, ""
 		if it.hint > 0 && s.keyAt(it.hint) == it.key {
 			it.row = it.hint
 		}
@@ -595,7 +664,16 @@ func (c *Connector) place(m Renderer, s *snapshot, items []*item) {
 			}
 			it.cells[col-lo] = cell(v)
 		}
-		it.cells[s.keyCol-lo] = it.key
+		if it.append {
+			it.cells[s.keyCol-lo] = it.key
+		} else {
+			// The key cell already says whose row this is. Leaving it out
+			// means a write that lands on a row a person moved there an
+			// instant after the read cannot take that row over: the
+			// row keeps its order id, and both orders' next deliveries,
+			// which find rows by that id, put their cells right.
+			it.cells[s.keyCol-lo] = nil
+		}
 		b, _ := json.Marshal(it.cells)
 		it.size = len(b) + 64
 		if it.size > MaxRequestBytes-1024 {
@@ -630,17 +708,24 @@ func chunks(items []*item) [][]*item {
 
 // update writes the rows of orders that have one, in values:batchUpdate
 // requests of under 2 MB. It returns the error that stops the delivery.
-func (c *Connector) update(ctx context.Context, s *snapshot, items []*item) error {
+func (c *Connector) update(ctx context.Context, s *snapshot, items []*item, extra ...ValueRange) error {
 	lo, hi := s.lo, s.hi
-	for i, chunk := range chunks(items) {
-		data := make([]ValueRange, len(chunk))
+	parts := chunks(items)
+	if len(parts) == 0 && len(extra) > 0 {
+		parts = [][]*item{nil}
+	}
+	for i, chunk := range parts {
+		data := make([]ValueRange, len(chunk), len(chunk)+len(extra))
 		for j, it := range chunk {
 			data[j] = ValueRange{Range: rowRange(c.sheet, it.row, lo, hi), MajorDimension: "ROWS", Values: [][]any{it.cells}}
+		}
+		if i == 0 {
+			data = append(data, extra...) // a few single cells
 		}
 		if err := c.client.BatchUpdate(ctx, data); err != nil {
 			// An update is idempotent: whether or not it landed, the retry
 			// writes the same cells to the row found again by key.
-			for _, rest := range chunks(items)[i:] {
+			for _, rest := range parts[i:] {
 				c.fail(rest, err)
 			}
 			return err

@@ -420,3 +420,45 @@ func TestUncertainAppend(t *testing.T) {
 		})
 	}
 }
+
+// TestSortBetweenReadAndWrite: a person sorts the sheet in the instant
+// between the connector's read and its write, so the write lands on the
+// other order's row. The read after the write sees the rows moved: the
+// order is written again where it is, the other order's Status gets its
+// old value back and keeps its id, and its own next delivery puts its other
+// cells right.
+func TestSortBetweenReadAndWrite(t *testing.T) {
+	t.Parallel()
+	d := newDouble(t, sandbox.Options{})
+	c := d.connector(t, shipped(t))
+	a, b := connectortest.Order("R-1"), connectortest.Order("R-2")
+	a.Customer.Name, b.Customer.Name = "Ani", "Gor"
+	first := mustDeliver(t, c, core.Delivery{Order: a}, core.Delivery{Order: b})
+
+	d.BeforeNextWrite(func() {
+		if err := d.SortRows(sheets.DefaultSheet, sheets.DefaultKeyColumn, true); err != nil { // R-2 first
+			t.Error(err)
+		}
+	})
+	paidA := moveTo(a, core.StatusPaid)
+	r := mustDeliver(t, c, linked(paidA, first[0]))[0]
+	ra, rb := d.row(t, a.ID), d.row(t, b.ID)
+	if r.ExternalID != strconv.Itoa(ra) || ra != 3 || rb != 2 {
+		t.Fatalf("R-1 reported row %s, rows: R-1 %d, R-2 %d", r.ExternalID, ra, rb)
+	}
+	if got := d.Value(sheets.DefaultSheet, ra, "Status"); got != "Paid" {
+		t.Errorf("R-1 status %q, want Paid", got)
+	}
+	if got := d.Value(sheets.DefaultSheet, rb, "Status"); got != "Awaiting payment" {
+		t.Errorf("R-2 status %q: the status the misplaced write gave it must be put back", got)
+	}
+
+	// R-2's next delivery puts its other cells right.
+	res := mustDeliver(t, c, linked(b, first[1]))
+	if res[0].ExternalID != "2" || d.Value(sheets.DefaultSheet, 2, "Customer") != "Gor" || d.Value(sheets.DefaultSheet, 3, "Customer") != "Ani" {
+		t.Fatalf("after R-2's delivery: %+v %q", res, d.Rows(sheets.DefaultSheet))
+	}
+	if n := len(d.Rows(sheets.DefaultSheet)); n != 3 {
+		t.Fatalf("%d rows, want the header and two orders", n)
+	}
+}

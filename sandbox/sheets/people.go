@@ -82,6 +82,15 @@ func (s *Spreadsheet) HangNext(n int) {
 	s.hangNext += n
 }
 
+// BeforeNextWrite runs fn just before the next write request is carried
+// out, as a person editing the sheet between a program's read and its
+// write would. fn may call the double's methods.
+func (s *Spreadsheet) BeforeNextWrite(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeWrite = append(s.beforeWrite, fn)
+}
+
 // ExhaustWriteQuota spends the minute's write quota at the current time, as
 // another program using the same service account would.
 func (s *Spreadsheet) ExhaustWriteQuota() {

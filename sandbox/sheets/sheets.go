@@ -96,8 +96,11 @@ type Spreadsheet struct {
 	failNext []int
 	loseNext []lose
 	hangNext int
-	stats    Stats
-	version  int // counts requests that changed the spreadsheet
+	// beforeWrite runs, without the lock, before the next write is
+	// carried out: a person acting between paysync's read and its write.
+	beforeWrite []func()
+	stats       Stats
+	version     int // counts requests that changed the spreadsheet
 }
 
 // Stats counts what the double saw.
@@ -154,7 +157,7 @@ func (s *Spreadsheet) reset() {
 	s.access = map[string]accessToken{}
 	s.writes, s.reads = nil, nil
 	s.writeLimit, s.readLimit = s.opts.WritesPerMinute, s.opts.ReadsPerMinute
-	s.failNext, s.loseNext, s.hangNext = nil, nil, 0
+	s.failNext, s.loseNext, s.hangNext, s.beforeWrite = nil, nil, 0, nil
 	s.stats = Stats{}
 }
 
@@ -341,6 +344,13 @@ func (s *Spreadsheet) serveAPI(w http.ResponseWriter, r *http.Request, rest stri
 		s.mu.Unlock()
 		s.hang(r)
 		return
+	}
+	if rt.write && len(s.beforeWrite) > 0 {
+		fn := s.beforeWrite[0]
+		s.beforeWrite = s.beforeWrite[1:]
+		s.mu.Unlock()
+		fn()
+		s.mu.Lock()
 	}
 	if len(s.failNext) > 0 {
 		status := s.failNext[0]
