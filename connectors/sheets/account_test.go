@@ -3,6 +3,8 @@ package sheets_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,6 +238,23 @@ func TestRecordURLAndDouble(t *testing.T) {
 	}
 	if spec.RecordURL(st, core.CRMLink{ExternalID: ""}) != "" {
 		t.Fatal("a link without a row has no URL")
+	}
+	// The sandbox: the same path on the double, which serves the page.
+	d := newDouble(t, sandbox.Options{Sheets: []string{"Orders"}})
+	d.Rebuild("Orders", [][]string{{"Order ID", "Customer"}, {"IG-1", "<b>Ani</b>"}})
+	st.SpreadsheetID, st.Endpoint = d.ID(), d.srv.URL+"/"
+	page := spec.RecordURL(st, core.CRMLink{ExternalID: "2", Data: `{"gid":0}`})
+	if page != d.srv.URL+"/spreadsheets/d/"+d.ID()+"/edit#gid=0&range=A2" {
+		t.Fatalf("sandbox RecordURL = %q", page)
+	}
+	resp, err := http.Get(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<td>IG-1</td>") || !strings.Contains(string(body), "&lt;b&gt;Ani&lt;/b&gt;") {
+		t.Fatalf("sandbox page: %d %s", resp.StatusCode, body)
 	}
 
 	dir := t.TempDir()

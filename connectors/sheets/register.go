@@ -225,7 +225,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// recordURL opens the order's row in Google Sheets.
+// recordURL opens the order's row in Google Sheets. With another endpoint
+// (the sandbox) the link goes to the same path there, which the sandbox
+// serves.
 func recordURL(st connectors.Settings, link core.CRMLink) string {
 	s, ok := st.(*Settings)
 	row, err := strconv.Atoi(link.ExternalID)
@@ -234,7 +236,15 @@ func recordURL(st connectors.Settings, link core.CRMLink) string {
 	}
 	var ld LinkData
 	_ = json.Unmarshal([]byte(link.Data), &ld)
-	return fmt.Sprintf("https://docs.google.com/spreadsheets/d/%s/edit#gid=%d&range=A%d", url.PathEscape(s.SpreadsheetID), ld.SheetID, row)
+	base := "https://docs.google.com/"
+	if s.Endpoint != "" && strings.TrimRight(s.Endpoint, "/") != strings.TrimRight(DefaultEndpoint, "/") {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		base = u.Scheme + "://" + u.Host + strings.TrimRight(u.Path, "/") + "/"
+	}
+	return fmt.Sprintf("%sspreadsheets/d/%s/edit#gid=%d&range=A%d", base, url.PathEscape(s.SpreadsheetID), ld.SheetID, row)
 }
 
 // double is the sandbox spreadsheet as `paysync sandbox` serves it, with

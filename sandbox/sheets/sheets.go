@@ -245,6 +245,8 @@ func (s *Spreadsheet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r)
 	case strings.HasPrefix(path, "/_sandbox/"):
 		s.serveAdmin(w, r)
+	case strings.HasPrefix(path, "/spreadsheets/d/"):
+		s.servePage(w, r)
 	case strings.HasPrefix(path, "/v4/spreadsheets/"):
 		s.serveAPI(w, r, strings.TrimPrefix(path, "/v4/spreadsheets/"))
 	default:
