@@ -120,6 +120,9 @@ func TestTabDeletedIsCreatedAgain(t *testing.T) {
 	if r2.ExternalID != "2" || d.Value("Orders", 2, "Status") != "Paid" || d.Frozen("Orders") != 1 {
 		t.Fatalf("after the tab was deleted: %+v %q", r2, d.Rows("Orders"))
 	}
+	if want := "linked row 2 is empty and order S-5 was nowhere else in the sheet (rebuilt, or its row deleted): wrote row 2"; r2.Notice != want {
+		t.Fatalf("notice %q, want %q", r2.Notice, want)
+	}
 }
 
 // TestRenamedHeader: a person renames a mapped header. The delivery still

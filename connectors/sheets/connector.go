@@ -142,7 +142,9 @@ type item struct {
 
 // notice tells the operator that the linked row was not the order's and
 // the order had to be written anew: the sheet was rebuilt, or its row
-// deleted. Rows that merely moved (a sort) need no notice.
+// deleted. A row that merely moved (a sort, rows inserted above) is found
+// by order id without a notice: that is a sheet's normal life, and a
+// journal entry per order after every sort would bury the ones that matter.
 func (it *item) notice() string {
 	if it.lostRow == 0 {
 		return ""
@@ -194,8 +196,8 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		}
 		ld, _ := json.Marshal(LinkData{SheetID: c.sheetID, Stage: it.stage})
 		out[i] = core.DeliveryResult{ExternalID: strconv.Itoa(it.row), LinkData: string(ld)}
-		if n := it.notice(); n != "" && it == items[i] {
-			c.log.Warn("an order's linked row held another order; wrote a new row", "connector", Name, "order", it.d.Order.ID, "notice", n)
+		if it == items[i] { // once per order, not per duplicate in the batch
+			out[i].Notice = it.notice()
 		}
 	}
 	return out

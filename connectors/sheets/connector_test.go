@@ -98,7 +98,8 @@ func (h *harness) Records(t *testing.T, orderID string) []connectortest.Record {
 		if err != nil {
 			t.Fatalf("row %d Amount: %v", r, err)
 		}
-		out = append(out, connectortest.Record{ExternalID: strconv.Itoa(r), Stage: h.d.Value(sheets.DefaultSheet, r, "Status"), AmountMinor: minor})
+		out = append(out, connectortest.Record{ExternalID: strconv.Itoa(r), Stage: h.d.Value(sheets.DefaultSheet, r, "Status"), AmountMinor: minor,
+			Title: h.d.Value(sheets.DefaultSheet, r, "Customer"), Contact: h.d.Value(sheets.DefaultSheet, r, "Phone")})
 	}
 	return out
 }
@@ -259,6 +260,9 @@ func TestPersonEditsBetweenUpdates(t *testing.T) {
 	for k, i := range []int{1, 3} {
 		o := orders[i]
 		r := d.row(t, o.ID)
+		if res[k].Notice != "" {
+			t.Errorf("%s: a row that moved needs no notice, got %q", o.ID, res[k].Notice)
+		}
 		if res[k].ExternalID != strconv.Itoa(r) {
 			t.Errorf("%s reported row %s, it is in row %d", o.ID, res[k].ExternalID, r)
 		}
