@@ -80,7 +80,7 @@ func (a *app) Close() { a.store.Close() }
 
 func (a *app) where() string {
 	if a.store.Dialect() == storage.Postgres {
-		return "PostgreSQL"
+		return "PostgreSQL at " + storage.RedactURL(string(a.cfg.DatabaseURL))
 	}
 	return fmt.Sprintf("SQLite at %s/paysync.db", a.cfg.DataDir)
 }

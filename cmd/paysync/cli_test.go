@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/testdb"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	"github.com/paysync/paysync/storage"
 )
@@ -187,5 +189,34 @@ func TestCLIManners(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Error("a mistyped command created the data directory")
+	}
+}
+
+// TestDatabasePasswordNeverPrinted: the commands that name the database
+// show its URL with the password hidden, in the userinfo and in ?password=.
+func TestDatabasePasswordNeverPrinted(t *testing.T) {
+	u, err := url.Parse(testdb.NewPostgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("password", "qs-hunter2") // the test server trusts loopback, so any password works
+	u.RawQuery = q.Encode()
+	u.User = url.UserPassword(u.User.Username(), "ui-hunter2")
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_DATABASE_URL", u.String())
+	code, out, errs := cli(t, "migrate")
+	if code != 0 || !strings.Contains(out, "PostgreSQL at postgres://") || !strings.Contains(out, "xxxxx") {
+		t.Fatalf("migrate: %d %q %q", code, out, errs)
+	}
+	if strings.Contains(out+errs, "hunter2") {
+		t.Fatalf("migrate printed a database password: %q %q", out, errs)
+	}
+	bad := *u
+	bad.Host = "127.0.0.1:1"
+	t.Setenv("PAYSYNC_DATABASE_URL", bad.String())
+	code, out, errs = cli(t, "migrate")
+	if code == 0 || strings.Contains(out+errs, "hunter2") || !strings.Contains(errs, "xxxxx") {
+		t.Fatalf("migrate against a dead server: %d %q %q", code, out, errs)
 	}
 }

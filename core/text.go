@@ -1,0 +1,68 @@
+package core
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Text columns hold valid UTF-8 without NUL: PostgreSQL refuses anything else,
+// and SQLite would store it but search and compare it differently. Strings
+// that reach a text column pass through CleanText (see JournalEntry.Clean,
+// Order.Clean and Refusal.Clean), so both databases hold the same string.
+
+// IsText reports whether s is valid UTF-8 without NUL characters.
+func IsText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// CleanText returns s as valid UTF-8 without NUL: each run of invalid bytes
+// and each NUL becomes U+FFFD. Text already clean is returned as it is.
+func CleanText(s string) string {
+	if IsText(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// Shorten cuts s to at most n bytes on a character boundary and marks the
+// cut with "…" (which counts towards n).
+func Shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	if n <= len(mark) {
+		return ""
+	}
+	return s[:runeStart(s, n-len(mark))] + mark
+}
+
+// runeStart backs i off to the start of the character it falls in, so that
+// s[:i] does not end with part of a character. Invalid bytes count as
+// characters of their own.
+func runeStart(s string, i int) int {
+	if i >= len(s) {
+		return len(s)
+	}
+	for j := i; j >= 0 && j > i-utf8.UTFMax; j-- {
+		if utf8.RuneStart(s[j]) {
+			if _, size := utf8.DecodeRuneInString(s[j:]); j+size > i {
+				return j
+			}
+			return i
+		}
+	}
+	return i
+}
+
+// CheckText returns an EINVALID error naming what (e.g. "query parameter q")
+// when s holds a NUL character or is not valid UTF-8.
+func CheckText(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return Errorf(EINVALID, "%s contains a NUL character (\\u0000 or %%00); remove it", what)
+	}
+	if !utf8.ValidString(s) {
+		return Errorf(EINVALID, "%s is not valid UTF-8 text; send it encoded as UTF-8", what)
+	}
+	return nil
+}
