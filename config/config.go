@@ -95,6 +95,10 @@ type Config struct {
 
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"PAYSYNC_SHUTDOWN_TIMEOUT, overwrite"`
 
+	// SQLiteSynchronous is the embedded database's durability: full (the
+	// default; a payment answered 2xx survives a power cut), extra or normal.
+	SQLiteSynchronous string `yaml:"sqlite_synchronous" env:"PAYSYNC_SQLITE_SYNCHRONOUS, overwrite"`
+
 	Providers  Providers   `yaml:"providers"`
 	Connectors Connectors  `yaml:"connectors"`
 	Dispatcher Dispatcher  `yaml:"dispatcher"`
@@ -289,6 +293,7 @@ func Defaults() Config {
 	return Config{
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
+		SQLiteSynchronous: "full",
 		Providers: Providers{
 			VPOS: VPOS{BaseURL: "https://api.vpos.am", ConfirmWithLookup: &t, LookupPath: "/v1/payment-sessions/{id}",
 				SignatureHeader: "webhook-signature", IDHeader: "webhook-id", TimestampHeader: "webhook-timestamp"},
@@ -549,6 +554,11 @@ func (c *Config) validate() Problems {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(string(c.DatabaseURL), "postgres://") && !strings.HasPrefix(string(c.DatabaseURL), "postgresql://") {
 		bad("database_url", "database_url must start with postgres:// (leave it empty for SQLite in data_dir)")
+	}
+	switch strings.ToLower(c.SQLiteSynchronous) {
+	case "full", "extra", "normal":
+	default:
+		bad("sqlite_synchronous", fmt.Sprintf("sqlite_synchronous %q must be full, extra or normal (full is the safe default)", c.SQLiteSynchronous))
 	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {

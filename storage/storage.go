@@ -33,6 +33,10 @@ type Options struct {
 	// DatabaseURL is a postgres:// URL; empty means SQLite at DataDir/paysync.db.
 	DatabaseURL string
 	DataDir     string
+	// SQLiteSynchronous is SQLite's synchronous setting: FULL (the default:
+	// a committed payment survives a power cut, not only a process kill),
+	// EXTRA, or NORMAL (faster; the last commits may be lost on a power cut).
+	SQLiteSynchronous string
 	// FaultHook, when set, is called after each statement of Apply with the
 	// step's name; an error it returns aborts the transaction. Tests use it to
 	// prove atomicity.
@@ -95,14 +99,19 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, core.Errorf(core.EINVALID, "cannot create data directory %s: %v; set PAYSYNC_DATA_DIR to a writable directory", dir, err)
 	}
+	sync, err := sqliteSynchronous(o.SQLiteSynchronous)
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, "paysync.db")
 	if err := checkWritable(dir, path); err != nil {
 		return nil, err
 	}
 	// WAL lets readers run beside the one writer; busy_timeout absorbs short
 	// waits; _txlock=immediate takes the write lock at BEGIN so that two
-	// writers never deadlock upgrading a read lock.
-	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	// writers never deadlock upgrading a read lock. synchronous=FULL syncs the
+	// WAL at every commit: a webhook answered 2xx survives a power cut.
+	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(1)"
 	w, err := sqlx.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
@@ -121,6 +130,17 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		return nil, core.Errorf(core.EUNAVAILABLE, "cannot open SQLite database %s: %v", path, err)
 	}
 	return db, nil
+}
+
+// sqliteSynchronous checks the synchronous setting; empty means FULL.
+func sqliteSynchronous(v string) (string, error) {
+	switch s := strings.ToUpper(strings.TrimSpace(v)); s {
+	case "":
+		return "FULL", nil
+	case "FULL", "EXTRA", "NORMAL":
+		return s, nil
+	}
+	return "", core.Errorf(core.EINVALID, "sqlite_synchronous %q must be full, extra or normal (PAYSYNC_SQLITE_SYNCHRONOUS); full is the safe default", v)
 }
 
 // checkWritable turns a read-only data directory or file into one clear line.
@@ -165,6 +185,9 @@ func (db *DB) Close() error {
 
 // Writer exposes the write pool to tests and benchmarks in this module.
 func (db *DB) Writer() *sqlx.DB { return db.w }
+
+// Reader exposes the read pool (the write pool on PostgreSQL) to tests.
+func (db *DB) Reader() *sqlx.DB { return db.r }
 
 // q rewrites ?-placeholders for the dialect, once per distinct query.
 func (db *DB) q(query string) string {

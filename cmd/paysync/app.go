@@ -47,7 +47,7 @@ func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
 // openAppWith opens the database of cfg and applies migrations.
 func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, error) {
 	log := newLogger(env, cfg.LogLevel)
-	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir})
+	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir, SQLiteSynchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, &exitError{code: 1, msg: "paysync: " + core.ErrorMessage(err)}
 	}
