@@ -56,6 +56,17 @@ func (ev PaymentEvent) RefundFigure() int64 {
 	return ev.RefundedMinor
 }
 
+// CheckFields refuses an event paysync cannot keep as it is, whichever
+// provider sent it; the error names the field. Its event id is the dedup
+// key, so it must be text as sent: cleaning it (see CleanText) could make
+// two events one. Other text fields are cleaned when stored.
+func (ev PaymentEvent) CheckFields() error {
+	if err := CheckText("event_id", ev.EventID); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Verdict is what paysync concluded about one inbound request or event.
 type Verdict string
 

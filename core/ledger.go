@@ -155,7 +155,11 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 	e := JournalEntry{
 		OrderID: ev.OrderID, Provider: ev.Provider, Source: ev.Source, EventType: ev.Type, Verdict: d.Verdict,
 		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: d.Reason,
-		Payload: TruncatePayload(ev.Payload),
+	}
+	if d.Verdict == VerdictDuplicate {
+		e.KeepSample(ev.Payload) // the first delivery kept it whole; the digest shows whether it is the same
+	} else {
+		e.KeepPayload(ev.Payload)
 	}
 	if ev.Status == StatusRefunded || ev.Status == StatusPartiallyRefunded {
 		// A refund entry carries the refunded total it leaves the order

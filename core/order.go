@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Customer is who the order is for, as known from the Direct conversation.
@@ -78,12 +79,31 @@ func ValidateOrderID(id string) error {
 	if len(id) > MaxOrderIDLen {
 		return Errorf(EINVALID, "order_id is longer than %d characters", MaxOrderIDLen)
 	}
+	if !utf8.ValidString(id) {
+		return Errorf(EINVALID, "order_id is not valid UTF-8 text")
+	}
 	for _, r := range id {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			return Errorf(EINVALID, "order_id must not contain spaces or control characters")
 		}
 	}
 	return nil
+}
+
+// Clean makes every text field storable (see CleanText). Ids that passed
+// ValidateOrderID and text that passed CheckText are left as they are.
+func (o *Order) Clean() {
+	for _, f := range []*string{&o.ID, &o.Currency, &o.Provider, &o.ProviderRef, &o.PaymentURL, &o.FixedLink, &o.Reason, &o.RequestHash,
+		&o.Customer.Handle, &o.Customer.ID, &o.Customer.Name, &o.Customer.Phone, &o.Customer.Email} {
+		*f = CleanText(*f)
+	}
+	o.Status = Status(CleanText(string(o.Status)))
+	for i := range o.Items {
+		o.Items[i].SKU, o.Items[i].Name = CleanText(o.Items[i].SKU), CleanText(o.Items[i].Name)
+	}
+	for _, m := range []*EventMark{&o.History.Latest, &o.History.Payment, &o.History.Expiry} {
+		m.EventID, m.Status = CleanText(m.EventID), Status(CleanText(string(m.Status)))
+	}
 }
 
 // Validate checks an order as submitted for creation.

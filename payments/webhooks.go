@@ -79,13 +79,13 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, core.Errorf(core.EINVALID, "cannot read the body"))
 		return
 	}
+	raw := body
+	if len(raw) == 0 {
+		raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
+	}
 	req := core.InboundRequest{Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: s.now()}
 	events, err := p.Verify(ctx, req)
 	if err != nil {
-		raw := body
-		if len(raw) == 0 {
-			raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
-		}
 		switch core.ErrorCode(err) {
 		case core.EUNAUTHORIZED:
 			s.refuse(ctx, w, name, core.VerdictRejected, err, raw)
@@ -96,6 +96,13 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 		}
 		return
+	}
+	for _, ev := range events {
+		if err := ev.CheckFields(); err != nil {
+			err = core.Errorf(core.EINVALID, "%s event: %s", s.displayName(name), core.ErrorMessage(err))
+			s.refuse(ctx, w, name, core.VerdictMalformed, err, raw)
+			return
+		}
 	}
 	res := WebhookResult{Verdicts: []core.Verdict{}}
 	for _, ev := range events {
@@ -123,8 +130,8 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 // refuse journals a request that did not become a verified event and answers it.
 func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, provider string, v core.Verdict, cause error, body []byte) {
 	s.metrics.webhooks.WithLabelValues(provider, string(v)).Inc()
-	entry := core.JournalEntry{Provider: provider, Source: core.SourceWebhook, Verdict: v,
-		Reason: core.ErrorMessage(cause), Payload: core.TruncatePayload(body)}
+	entry := core.JournalEntry{Provider: provider, Source: core.SourceWebhook, Verdict: v, Reason: core.ErrorMessage(cause)}
+	entry.KeepSample(body)
 	if err := s.ledger.Record(ctx, entry); err != nil {
 		// The answer stays a refusal: the sender must not retry a forgery.
 		s.log.Error("refused webhook not journaled", "provider", provider, "verdict", v, "err", err)
@@ -191,8 +198,12 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 // entry is a journal line for ev that does not go through the state machine.
 func (s *Service) entry(ctx context.Context, ev core.PaymentEvent, v core.Verdict, reason string) core.JournalEntry {
 	e := core.JournalEntry{OrderID: ev.OrderID, Provider: ev.Provider, Source: ev.Source, EventType: ev.Type, Verdict: v,
-		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: reason,
-		Payload: core.TruncatePayload(ev.Payload)}
+		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: reason}
+	if ev.Verified && v != core.VerdictDuplicate {
+		e.KeepPayload(ev.Payload)
+	} else {
+		e.KeepSample(ev.Payload) // untrusted, or kept whole by the first delivery
+	}
 	if ev.Status == core.StatusRefunded {
 		e.AmountMinor = ev.RefundFigure()
 	}

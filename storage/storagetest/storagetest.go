@@ -40,6 +40,7 @@ func Run(t *testing.T, open Factory) {
 		{"LeaderLease", testLeaderLease},
 		{"DueOrders", testDueOrders},
 		{"PaymentHistory", testPaymentHistory},
+		{"AnyBytesStored", testAnyBytesStored},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -119,7 +120,7 @@ func testOrderCRUD(t *testing.T, open Factory) {
 	got.PaidAt = &now
 	if err := s.Apply(ctx, core.Change{Order: &got, ExpectedVersion: 1, Outbox: []string{"bitrix24"},
 		Journal: &core.JournalEntry{Provider: "vpos", EventID: "ev-1", Source: core.SourceWebhook, Verdict: core.VerdictAccepted,
-			StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", Payload: `{"x":1}`}}); err != nil {
+			StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", Payload: []byte(`{"x":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := s.GetOrder(ctx, "A-1")
@@ -131,7 +132,7 @@ func testOrderCRUD(t *testing.T, open Factory) {
 		t.Fatalf("journal %d outbox %d, want 2 and 3", j, outbox)
 	}
 	entries, _ := s.ListJournal(ctx, "A-1")
-	if e := entries[1]; e.EventID != "ev-1" || e.OrderVersion != 2 || e.StatusAfter != core.StatusPaid || e.Payload != `{"x":1}` || e.ID <= entries[0].ID {
+	if e := entries[1]; e.EventID != "ev-1" || e.OrderVersion != 2 || e.StatusAfter != core.StatusPaid || string(e.Payload) != `{"x":1}` || e.ID <= entries[0].ID {
 		t.Fatalf("journal entry: %+v", e)
 	}
 	// A stale version is refused and changes nothing.
@@ -707,5 +708,65 @@ func testDueOrders(t *testing.T, open Factory) {
 	exp, err := s.ExpiredOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, now, 10)
 	if err != nil || len(exp) != 2 || exp[0].ID != "E-exp-1" || exp[1].ID != "E-exp-0" {
 		t.Fatalf("expired orders: %+v %v", exp, err)
+	}
+}
+
+// testAnyBytesStored: a journal payload keeps any bytes exactly (invalid
+// UTF-8, NUL, every byte value), and text fields holding invalid UTF-8 or
+// NUL are stored cleaned (core.CleanText), the same on every driver, instead
+// of failing the write. Lookups by ids no stored id can equal find nothing.
+func testAnyBytesStored(t *testing.T, open Factory) {
+	s := open(t, nil)
+	o := NewOrder("T-1")
+	create(t, s, o)
+	every := make([]byte, 0, 512)
+	for i := 0; i < 512; i++ {
+		every = append(every, byte(i))
+	}
+	payload := append([]byte("{\"note\":\"Հայաստան \xd5\",\"ref\":\"\\u0000\"}\x00"), every...)
+	dirty := func(s string) string { return s + "\x00\xff\xd5" }
+	next := *o
+	next.Status = core.StatusPaid
+	next.ProviderRef, next.Reason = dirty("pi_"), dirty("Москва ")
+	j := &core.JournalEntry{OrderID: "T-1", Provider: "generic", EventID: "ev-bytes", Source: core.SourceWebhook,
+		EventType: dirty("payment."), Verdict: core.VerdictAccepted, StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid,
+		AmountMinor: o.AmountMinor, Currency: "AMD", ProviderRef: dirty("pi_"), Reason: dirty("Երևան ")}
+	j.KeepPayload(payload)
+	if err := s.Apply(ctx, core.Change{Journal: j, Order: &next, ExpectedVersion: 1}); err != nil {
+		t.Fatalf("write with any bytes: %v", err)
+	}
+	entries, err := s.ListJournal(ctx, "T-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := entries[len(entries)-1]
+	if string(e.Payload) != string(payload) || e.PayloadSize != int64(len(payload)) || e.PayloadSHA256 != j.PayloadSHA256 || e.PayloadSHA256 == "" {
+		t.Fatalf("payload changed in the store: %d bytes back of %d (size %d, digest %q)", len(e.Payload), len(payload), e.PayloadSize, e.PayloadSHA256)
+	}
+	if e.EventType != core.CleanText(dirty("payment.")) || e.ProviderRef != core.CleanText(dirty("pi_")) || e.Reason != core.CleanText(dirty("Երևան ")) {
+		t.Fatalf("text fields: %q %q %q", e.EventType, e.ProviderRef, e.Reason)
+	}
+	got, err := s.GetOrder(ctx, "T-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ProviderRef != core.CleanText(dirty("pi_")) || got.Reason != core.CleanText(dirty("Москва ")) || got.Status != core.StatusPaid {
+		t.Fatalf("order text fields: %q %q %s", got.ProviderRef, got.Reason, got.Status)
+	}
+	// An entry without a payload reads back as an empty one.
+	if err := s.Apply(ctx, core.Change{Journal: &core.JournalEntry{OrderID: "T-1", Source: core.SourceManual, Verdict: core.VerdictManual}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ = s.ListJournal(ctx, "T-1")
+	if e := entries[len(entries)-1]; len(e.Payload) != 0 || e.PayloadSize != 0 {
+		t.Fatalf("empty payload read back as %q (%d)", e.Payload, e.PayloadSize)
+	}
+	for _, id := range []string{"T-1\x00", "\xff", "T\xd5"} {
+		if _, err := s.GetOrder(ctx, id); core.ErrorCode(err) != core.ENOTFOUND {
+			t.Fatalf("GetOrder(%q): %v, want not found", id, err)
+		}
+		if j, err := s.ListJournal(ctx, id); err != nil || len(j) != 0 {
+			t.Fatalf("ListJournal(%q): %v %v", id, j, err)
+		}
 	}
 }
