@@ -103,6 +103,7 @@ type Config struct {
 	Connectors Connectors  `yaml:"connectors"`
 	Dispatcher Dispatcher  `yaml:"dispatcher"`
 	Scheduler  Scheduler   `yaml:"scheduler"`
+	Journal    Journal     `yaml:"journal"`
 	FixedLinks []FixedLink `yaml:"fixed_links"`
 
 	// Source is the file the config came from ("" for built-in defaults).
@@ -276,6 +277,13 @@ type Scheduler struct {
 	PurgeSchedule     string   `yaml:"purge_schedule"`
 }
 
+// Journal says how long the audit trail keeps what. The journal of orders
+// is kept for good; refused webhook requests (counted per source and hour)
+// are deleted after KeepRefused, on scheduler.purge_schedule.
+type Journal struct {
+	KeepRefused Duration `yaml:"keep_refused"`
+}
+
 // EnabledConnectors lists the CRM connectors whose credentials are set, sorted.
 func (c *Config) EnabledConnectors() []string {
 	var out []string
@@ -294,6 +302,7 @@ func Defaults() Config {
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
+		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
 		Providers: Providers{
 			VPOS: VPOS{BaseURL: "https://api.vpos.am", ConfirmWithLookup: &t, LookupPath: "/v1/payment-sessions/{id}",
 				SignatureHeader: "webhook-signature", IDHeader: "webhook-id", TimestampHeader: "webhook-timestamp"},
@@ -603,6 +612,9 @@ func (c *Config) validate() Problems {
 		if _, err := ParseSchedule(spec); err != nil {
 			bad(key, fmt.Sprintf("%s %q: %v (use a cron expression such as \"*/5 * * * *\" or \"@every 5m\")", key, spec, err))
 		}
+	}
+	if c.Journal.KeepRefused.D() <= 0 {
+		bad("journal.keep_refused", "journal.keep_refused must be positive (e.g. 30d)")
 	}
 	slugs := map[string]bool{}
 	for i, fl := range c.FixedLinks {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
 	"time"
 	"unicode/utf8"
 )
@@ -57,6 +58,53 @@ func (e *JournalEntry) KeepPayload(b []byte) {
 // fill the disk by sending large requests.
 func (e *JournalEntry) KeepSample(b []byte) {
 	e.Payload, e.PayloadSize, e.PayloadSHA256 = payloadPart(b, MaxPayloadSample)
+}
+
+// PayloadSample is what is kept of an untrusted request: its first
+// MaxPayloadSample bytes (cut on a character boundary when it is text), its
+// size and the digest of all of it.
+type PayloadSample struct {
+	Head   []byte
+	Size   int64
+	SHA256 string
+}
+
+// SampleOf samples a request read whole.
+func SampleOf(b []byte) PayloadSample {
+	var s PayloadSample
+	s.Head, s.Size, s.SHA256 = payloadPart(b, MaxPayloadSample)
+	return s
+}
+
+// SampleWriter samples what is written to it without keeping it: write a
+// request's body as it streams in, then call Sample.
+type SampleWriter struct {
+	h    hash.Hash
+	head []byte
+	n    int64
+}
+
+// NewSampleWriter returns an empty SampleWriter.
+func NewSampleWriter() *SampleWriter { return &SampleWriter{h: sha256.New()} }
+
+func (w *SampleWriter) Write(p []byte) (int, error) {
+	if room := MaxPayloadSample + utf8.UTFMax - len(w.head); room > 0 {
+		w.head = append(w.head, p[:min(room, len(p))]...)
+	}
+	w.n += int64(len(p))
+	return w.h.Write(p)
+}
+
+// Sample is the sample of everything written so far.
+func (w *SampleWriter) Sample() PayloadSample {
+	if w.n == 0 {
+		return PayloadSample{Head: []byte{}}
+	}
+	head := w.head
+	if len(head) > MaxPayloadSample {
+		head = head[:runeStart(string(head), MaxPayloadSample)]
+	}
+	return PayloadSample{Head: head, Size: w.n, SHA256: hex.EncodeToString(w.h.Sum(nil))}
 }
 
 // payloadPart returns the first max bytes of b, cut on a character boundary

@@ -319,6 +319,19 @@ func (l *Ledger) Record(ctx context.Context, e JournalEntry) error {
 	return l.Store.Apply(ctx, Change{Journal: &e})
 }
 
+// Refuse records inbound requests refused before they became an event (bad
+// signature, malformed, too large): counted per provider, source, verdict
+// and window, with the first one's sample, never journaled one by one.
+func (l *Ledger) Refuse(ctx context.Context, r Refusal) error {
+	if r.Verdict != VerdictRejected && r.Verdict != VerdictMalformed {
+		return Errorf(EINVALID, "a refusal is rejected or malformed, not %q", r.Verdict)
+	}
+	if r.Requests <= 0 {
+		return nil
+	}
+	return l.Store.RecordRefusal(ctx, r)
+}
+
 // Review settles an order in manual_review with a person's decision.
 func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, who string) (Order, error) {
 	if decision != StatusPaid && decision != StatusFailed {

@@ -110,3 +110,25 @@ func TestJournalPayloadJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleWriterMatchesSampleOf: sampling a body as it streams by keeps
+// what sampling it whole keeps, whatever the chunk sizes.
+func TestSampleWriterMatchesSampleOf(t *testing.T) {
+	for _, body := range [][]byte{nil, []byte("x"), []byte(strings.Repeat("Ժամ ", 400)), []byte(strings.Repeat("\xff\x00ab", 300))} {
+		want := core.SampleOf(body)
+		for _, chunk := range []int{1, 7, 511, 4096} {
+			w := core.NewSampleWriter()
+			for i := 0; i < len(body); i += chunk {
+				w.Write(body[i:min(i+chunk, len(body))])
+			}
+			got := w.Sample()
+			if string(got.Head) != string(want.Head) || got.Size != want.Size || got.SHA256 != want.SHA256 {
+				t.Fatalf("%d-byte body in %d-byte chunks: %d/%d/%s, want %d/%d/%s", len(body), chunk,
+					len(got.Head), got.Size, got.SHA256, len(want.Head), want.Size, want.SHA256)
+			}
+		}
+		if len(want.Head) > core.MaxPayloadSample {
+			t.Fatalf("sample of %d bytes", len(want.Head))
+		}
+	}
+}

@@ -263,3 +263,17 @@ func (s *Server) retryAllDead(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"requeued": n})
 }
+
+// listRefusals shows the refused webhook requests, counted per provider,
+// source, verdict and hour, the latest first.
+func (s *Server) listRefusals(w http.ResponseWriter, r *http.Request) {
+	rs, err := s.Store.ListRefusals(r.Context(), atoi(r.URL.Query().Get("limit"), 100))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if rs == nil {
+		rs = []core.Refusal{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"refusals": rs})
+}

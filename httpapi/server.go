@@ -78,6 +78,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/outbox", s.admin(s.listOutbox))
 	mux.Handle("POST /v1/outbox/{id}/retry", s.admin(s.retryOutbox))
 	mux.Handle("POST /v1/outbox/retry-dead", s.admin(s.retryAllDead))
+	mux.Handle("GET /v1/refusals", s.admin(s.listRefusals))
 	if s.Webhooks != nil {
 		mux.Handle("/webhooks/", s.Webhooks)
 	}

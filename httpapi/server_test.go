@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
@@ -190,4 +191,32 @@ func TestSummarizeDeliveries(t *testing.T) {
 		got[1].State != core.DeliveryPending || got[1].LastError != "429" {
 		t.Fatalf("%+v", got)
 	}
+}
+
+func TestRefusalsAPI(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		s := &httpapi.Server{Store: db, AdminToken: token}
+		ts := httptest.NewServer(s.Handler())
+		defer ts.Close()
+		at := time.Now()
+		for _, body := range []string{`{"forged":true}`, "\xff\x00"} {
+			r := core.NewRefusal("generic", "203.0.113.9", core.VerdictRejected, "webhook signature does not match", core.SampleOf([]byte(body)), at)
+			if err := db.RecordRefusal(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, out := do(t, ts, "GET", "/v1/refusals", "", true)
+		list, _ := out["refusals"].([]any)
+		if code != 200 || len(list) != 1 {
+			t.Fatalf("refusals: %d %v", code, out)
+		}
+		r := list[0].(map[string]any)
+		if r["requests"] != 2.0 || r["source"] != "203.0.113.9" || r["sample"] != `{"forged":true}` || r["reason"] != "webhook signature does not match" {
+			t.Fatalf("refusal record %v", r)
+		}
+		if code, _ := do(t, ts, "GET", "/v1/refusals", "", false); code != 401 {
+			t.Fatalf("refusals without the admin token: %d", code)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package payments_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -155,16 +156,19 @@ func (h *harness) form(path, body string) *http.Request {
 	return req
 }
 
-// lastRefused is the newest record of a request refused for a provider.
+// lastRefused is the latest refusal record of a provider, with its sample
+// (the first refused request of its window) as a journal-like entry.
 func (h *harness) lastRefused(provider string) core.JournalEntry {
 	h.t.Helper()
-	var e core.JournalEntry
-	w := h.db.Writer()
-	err := w.QueryRowx(w.Rebind(`SELECT verdict, payload, payload_size FROM journal
-		WHERE provider = ? AND order_id IS NULL AND verdict IN ('rejected', 'malformed') ORDER BY id DESC LIMIT 1`), provider).
-		Scan(&e.Verdict, &e.Payload, &e.PayloadSize)
+	rs, err := h.db.ListRefusals(context.Background(), 100)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return e
+	for _, r := range rs {
+		if r.Provider == provider {
+			return core.JournalEntry{Verdict: r.Verdict, Payload: r.Sample, PayloadSize: r.SampleSize, Reason: r.Reason}
+		}
+	}
+	h.t.Fatalf("no refusal recorded for %s", provider)
+	return core.JournalEntry{}
 }

@@ -81,6 +81,19 @@ var statuses = map[string]core.Status{
 	"pending":  core.StatusPending,
 }
 
+var _ core.HeaderVerifier = (*Provider)(nil)
+
+// VerifyHeaders refuses a request whose Standard Webhooks headers are
+// missing or stale, whatever its body.
+func (p *Provider) VerifyHeaders(req core.InboundRequest) error {
+	now := req.ReceivedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	_, err := p.std.CheckHeaders(req.Header.Get(standardwebhooks.HeaderID), req.Header.Get(standardwebhooks.HeaderTimestamp), req.Header.Get(standardwebhooks.HeaderSignature), now)
+	return err
+}
+
 // Verify authenticates the request with Standard Webhooks and parses its one
 // event. Bad or missing signatures and stale timestamps are EUNAUTHORIZED;
 // a body that is not a valid event is EINVALID.

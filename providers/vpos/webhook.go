@@ -55,6 +55,22 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 	return []core.PaymentEvent{ev}, nil
 }
 
+var _ core.HeaderVerifier = (*Provider)(nil)
+
+// VerifyHeaders refuses a webhook whose signature headers are missing or
+// stale (or that no secret could verify), whatever its body.
+func (p *Provider) VerifyHeaders(req core.InboundRequest) error {
+	if p.std == nil {
+		return core.Errorf(core.EUNAUTHORIZED, "VPOS.am webhooks are refused: no webhook secret is configured; set PAYSYNC_VPOS_WEBHOOK_SECRET")
+	}
+	now := req.ReceivedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	_, err := p.std.CheckHeaders(req.Header.Get(p.o.IDHeader), req.Header.Get(p.o.TimestampHeader), req.Header.Get(p.o.SignatureHeader), now)
+	return err
+}
+
 // status maps a VPOS.am status or event name; known is false for values
 // the map does not name.
 func (p *Provider) status(s string) (st core.Status, known bool) {

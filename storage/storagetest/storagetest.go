@@ -41,6 +41,7 @@ func Run(t *testing.T, open Factory) {
 		{"DueOrders", testDueOrders},
 		{"PaymentHistory", testPaymentHistory},
 		{"AnyBytesStored", testAnyBytesStored},
+		{"RefusalsCounted", testRefusalsCounted},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -768,5 +769,68 @@ func testAnyBytesStored(t *testing.T, open Factory) {
 		if j, err := s.ListJournal(ctx, id); err != nil || len(j) != 0 {
 			t.Fatalf("ListJournal(%q): %v %v", id, j, err)
 		}
+	}
+}
+
+// testRefusalsCounted: refused requests of one provider, source, verdict and
+// window are one record that counts them and keeps the first one's reason
+// and sample (bytes exactly) and the latest reason; retention deletes whole
+// records by their last request.
+func testRefusalsCounted(t *testing.T, open Factory) {
+	s := open(t, nil)
+	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	first := []byte("\x00\xff{\"forged\":\"Հ\xd5\"}")
+	add := func(source string, v core.Verdict, reason string, body []byte, at time.Time) {
+		t.Helper()
+		if err := s.RecordRefusal(ctx, core.NewRefusal("generic", source, v, reason, core.SampleOf(body), at)); err != nil {
+			t.Fatalf("record refusal: %v", err)
+		}
+	}
+	add("203.0.113.7", core.VerdictRejected, "missing webhook-id \xff\x00", first, base.Add(time.Minute))
+	add("203.0.113.7", core.VerdictRejected, "webhook signature does not match", make([]byte, 1000), base.Add(2*time.Minute))
+	throttled := core.NewRefusal("generic", "203.0.113.7", core.VerdictRejected, "over the limit", core.SampleOf(make([]byte, 10)), base.Add(3*time.Minute))
+	throttled.Requests, throttled.Throttled, throttled.Bytes = 5, 5, 50
+	if err := s.RecordRefusal(ctx, throttled); err != nil {
+		t.Fatal(err)
+	}
+	add("203.0.113.7", core.VerdictMalformed, "not JSON", []byte("x"), base.Add(4*time.Minute))
+	add("203.0.113.7", core.VerdictRejected, "next hour", []byte("y"), base.Add(70*time.Minute))
+	add("198.51.100.1", core.VerdictRejected, "another source", []byte("z"), base.Add(5*time.Minute))
+
+	got, err := s.ListRefusals(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d records, want 4 (one per source, verdict and hour): %+v", len(got), got)
+	}
+	if got[0].Reason != "next hour" {
+		t.Fatalf("not latest first: %+v", got[0])
+	}
+	var r *core.Refusal
+	for i := range got {
+		if got[i].Source == "203.0.113.7" && got[i].Verdict == core.VerdictRejected && got[i].WindowStart.Equal(base) {
+			r = &got[i]
+		}
+	}
+	if r == nil {
+		t.Fatalf("no record for the first window: %+v", got)
+	}
+	if r.Requests != 7 || r.Throttled != 5 || r.Bytes != int64(len(first))+1000+50 || !r.FirstAt.Equal(base.Add(time.Minute)) ||
+		!r.LastAt.Equal(base.Add(3*time.Minute)) {
+		t.Fatalf("counts: %+v", *r)
+	}
+	if r.Reason != core.CleanText("missing webhook-id \xff\x00") || r.LastReason != "over the limit" {
+		t.Fatalf("reasons %q / %q", r.Reason, r.LastReason)
+	}
+	if string(r.Sample) != string(first) || r.SampleSize != int64(len(first)) || r.SampleSHA256 == "" {
+		t.Fatalf("sample %q (%d bytes, digest %q), want the first request's bytes", r.Sample, r.SampleSize, r.SampleSHA256)
+	}
+	n, err := s.PurgeRefusals(ctx, base.Add(30*time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("purge: %d %v, want the 3 records last seen before the cutoff", n, err)
+	}
+	if got, _ := s.ListRefusals(ctx, 100); len(got) != 1 || got[0].Reason != "next hour" {
+		t.Fatalf("after purge: %+v", got)
 	}
 }
