@@ -129,6 +129,9 @@ func (l *Ledger) ApplyEvent(ctx context.Context, ev PaymentEvent) (EventOutcome,
 	if !ev.Verified {
 		return EventOutcome{}, Errorf(EUNAUTHORIZED, "event is not verified")
 	}
+	if err := ev.CheckFields(); err != nil {
+		return EventOutcome{}, err
+	}
 	for i := 0; i < maxStaleRetries; i++ {
 		out, err := l.applyOnce(ctx, ev)
 		if ErrorCode(err) == ESTALE || (ErrorCode(err) == ECONFLICT && out.Verdict == VerdictOrphan) {

@@ -129,9 +129,6 @@ func Parse(body []byte) (core.PaymentEvent, error) {
 	}
 	ev := core.PaymentEvent{Provider: Name, Source: core.SourceWebhook, EventID: in.EventID, OrderID: in.OrderID,
 		ProviderRef: in.ProviderRef, Type: in.Status, Payload: body}
-	if len(in.EventID) > maxIDLen {
-		return ev, core.Errorf(core.EINVALID, "event_id is longer than %d characters", maxIDLen)
-	}
 	if err := core.ValidateOrderID(in.OrderID); err != nil {
 		return ev, err
 	}
@@ -193,9 +190,6 @@ func (p *Provider) Lookup(ctx context.Context, o core.Order) (core.PaymentEvent,
 func (p *Provider) CreateLink(ctx context.Context, o core.Order) (core.PaymentLink, error) {
 	return core.PaymentLink{}, ErrUnsupported
 }
-
-// maxIDLen bounds event ids, as Standard Webhooks bounds webhook-id.
-const maxIDLen = 255
 
 func truncate(s string, n int) string {
 	if len(s) > n {

@@ -46,9 +46,6 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 			return nil, core.Errorf(core.EINVALID, "VPOS.am webhook has no event id at %s (providers.vpos.fields.event_id)", strings.Join(p.fields["event_id"], " or "))
 		}
 	}
-	if len(ev.EventID) > 255 {
-		return nil, core.Errorf(core.EINVALID, "VPOS.am event id is longer than 255 characters")
-	}
 	if ev.OccurredAt.IsZero() {
 		ev.OccurredAt, ev.Precision = ts, time.Second // the id header's timestamp is unix seconds
 	}
