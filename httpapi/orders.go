@@ -184,13 +184,24 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
+// resync queues the order for every enabled connector, or for the one named
+// by ?connector=, which must be enabled.
 func (s *Server) resync(w http.ResponseWriter, r *http.Request) {
-	conns := []string{}
+	enabled := []string{}
 	if s.Connectors != nil {
-		conns = s.Connectors()
+		enabled = s.Connectors()
 	}
+	conns := enabled
 	if c := r.URL.Query().Get("connector"); c != "" {
+		if err := core.CheckConnector(c, enabled); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 		conns = []string{c}
+	}
+	if len(conns) == 0 {
+		s.Error(w, r, core.ErrNoConnector)
+		return
 	}
 	if err := s.Store.Enqueue(r.Context(), r.PathValue("order_id"), conns, s.now()); err != nil {
 		s.Error(w, r, err)

@@ -220,3 +220,45 @@ func TestRefusalsAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestResyncChecksTheConnector: re-sync to an unknown or disabled connector
+// is refused (400) listing the enabled ones, and queues nothing.
+func TestResyncChecksTheConnector(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, l := newServer(t, dialect)
+		if _, _, err := l.CreateOrder(context.Background(), core.Order{ID: "RS-1", AmountMinor: 100, Currency: "AMD"}); err != nil {
+			t.Fatal(err)
+		}
+		pending := func() int {
+			recs, err := l.Store.OrderDeliveries(context.Background(), "RS-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(recs)
+		}
+		before := pending()
+		for _, name := range []string{"bogus", "amocrm", "Bitrix24"} {
+			code, out := do(t, ts, "POST", "/v1/orders/RS-1/resync?connector="+name, "", true)
+			msg, _ := out["error"].(map[string]any)["message"].(string)
+			if code != 400 || !strings.Contains(msg, "enabled connectors: bitrix24") {
+				t.Fatalf("resync to %s: %d %v", name, code, out)
+			}
+		}
+		if got := pending(); got != before {
+			t.Fatalf("a refused resync queued %d outbox records", got-before)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders/RS-1/resync?connector=bitrix24", "", true); code != 202 || pending() != before+1 {
+			t.Fatalf("resync to bitrix24: %d %v", code, out)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders/RS-1/resync", "", true); code != 202 || pending() != before+2 {
+			t.Fatalf("resync to all: %d %v", code, out)
+		}
+		// With no connector enabled there is nothing to re-sync.
+		none := &httpapi.Server{Store: l.Store, Orders: l, AdminToken: token, Connectors: func() []string { return nil }}
+		ts2 := httptest.NewServer(none.Handler())
+		defer ts2.Close()
+		if code, out := do(t, ts2, "POST", "/v1/orders/RS-1/resync", "", true); code != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "no CRM connector is enabled") {
+			t.Fatalf("resync with no connector: %d %v", code, out)
+		}
+	})
+}
