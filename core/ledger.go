@@ -343,6 +343,9 @@ func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, w
 	if note == "" {
 		return Order{}, Errorf(EINVALID, "a note is required: say why, for the journal")
 	}
+	if err := CheckText("note", note); err != nil {
+		return Order{}, err
+	}
 	return l.update(ctx, id, func(o *Order) (*JournalEntry, error) {
 		if o.Status != StatusManualReview {
 			return nil, Errorf(ECONFLICT, "order %s is %s, not manual_review; only orders in review can be settled", id, o.Status)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -118,7 +119,23 @@ func (o *Order) Validate() error {
 	if o.AmountMinor == 0 {
 		return Errorf(EINVALID, "amount_minor must be greater than zero")
 	}
+	for _, f := range []struct{ name, value string }{{"customer.handle", o.Customer.Handle}, {"customer.id", o.Customer.ID},
+		{"customer.name", o.Customer.Name}, {"customer.phone", o.Customer.Phone}, {"customer.email", o.Customer.Email},
+		{"provider", o.Provider}, {"fixed_link", o.FixedLink}} {
+		if err := CheckText(f.name, f.value); err != nil {
+			return err
+		}
+	}
+	if err := CheckTextIn("delivery", map[string]any(o.Shipping)); err != nil {
+		return err
+	}
 	for i, it := range o.Items {
+		if err := CheckText(fmt.Sprintf("items[%d].sku", i), it.SKU); err != nil {
+			return err
+		}
+		if err := CheckText(fmt.Sprintf("items[%d].name", i), it.Name); err != nil {
+			return err
+		}
 		if it.Quantity <= 0 {
 			return Errorf(EINVALID, "items[%d].quantity must be greater than zero", i)
 		}

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -65,4 +67,46 @@ func CheckText(what, s string) error {
 		return Errorf(EINVALID, "%s is not valid UTF-8 text; send it encoded as UTF-8", what)
 	}
 	return nil
+}
+
+// CheckTextIn walks a decoded JSON value (maps, slices, strings) and returns
+// CheckText's error for the first string or key that is not text, named by
+// its path under what ("customer.name", "items[0].sku").
+func CheckTextIn(what string, v any) error {
+	switch t := v.(type) {
+	case string:
+		return CheckText(what, t)
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // the same field is named every time
+		for _, k := range keys {
+			name := k
+			if what != "" {
+				name = what + "." + k
+			}
+			if err := CheckText("a key in "+orBody(what), k); err != nil {
+				return err
+			}
+			if err := CheckTextIn(name, t[k]); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range t {
+			if err := CheckTextIn(what+"["+strconv.Itoa(i)+"]", e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func orBody(what string) string {
+	if what == "" {
+		return "the body"
+	}
+	return what
 }

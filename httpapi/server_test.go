@@ -262,3 +262,50 @@ func TestResyncChecksTheConnector(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminInputText: NUL characters and invalid UTF-8 in query parameters,
+// path ids and JSON bodies get 400 naming where, on both databases (they
+// were 500 on PostgreSQL, and q=%00 listed every order on SQLite).
+func TestAdminInputText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, _ := newServer(t, dialect)
+		if code, out := do(t, ts, "POST", "/v1/orders", orderBody, true); code != 201 {
+			t.Fatalf("create: %d %v", code, out)
+		}
+		cases := []struct{ method, path, body, want string }{
+			{"GET", "/v1/orders?q=%00", "", "query parameter q contains a NUL character"},
+			{"GET", "/v1/orders?q=anna%00", "", "query parameter q contains a NUL character"},
+			{"GET", "/v1/orders?q=%FF", "", "query parameter q is not valid UTF-8"},
+			{"GET", "/v1/orders?status=paid%00", "", "query parameter status contains a NUL"},
+			{"GET", "/v1/orders?before=%C3", "", "query parameter before is not valid UTF-8"},
+			{"GET", "/v1/orders?%00=1", "", "a query parameter name contains a NUL"},
+			{"GET", "/v1/orders/IG-1001%00", "", "the URL path contains a NUL character"},
+			{"GET", "/v1/orders/%FF%FE", "", "the URL path is not valid UTF-8"},
+			{"POST", "/v1/orders/%00/review", `{"decision":"paid","note":"x"}`, "the URL path contains a NUL"},
+			{"POST", "/v1/orders/IG-1001/resync?connector=bitrix24%00", "", "query parameter connector contains a NUL"},
+			{"GET", "/v1/outbox?state=%00", "", "query parameter state contains a NUL"},
+			{"POST", "/v1/orders", `{"order_id":"A\u0000","amount_minor":100,"currency":"AMD"}`, "order_id contains a NUL character"},
+			{"POST", "/v1/orders", `{"order_id":"A-2","amount_minor":100,"currency":"AMD","customer":{"name":"Ann\u0000a"}}`, "customer.name contains a NUL"},
+			{"POST", "/v1/orders", `{"order_id":"A-3","amount_minor":100,"currency":"AMD","items":[{"name":"x","quantity":1,"price_minor":100,"sku":"\u0000"}]}`, "items[0].sku contains a NUL"},
+			{"POST", "/v1/orders", `{"order_id":"A-4","amount_minor":100,"currency":"AMD","delivery":{"address":{"street":"\u0000"}}}`, "delivery.address.street contains a NUL"},
+			{"POST", "/v1/orders", "{\"order_id\":\"A-5\xff\",\"amount_minor\":100,\"currency\":\"AMD\"}", "the body is not valid UTF-8"},
+			{"POST", "/v1/orders/IG-1001/review", `{"decision":"paid","note":"ok\u0000"}`, "note contains a NUL"},
+		}
+		for _, c := range cases {
+			code, out := do(t, ts, c.method, c.path, c.body, true)
+			e, _ := out["error"].(map[string]any)
+			msg, _ := e["message"].(string)
+			if code != 400 || !strings.Contains(msg, c.want) {
+				t.Errorf("%s %s %s: %d %v, want 400 saying %q", c.method, c.path, c.body, code, out, c.want)
+			}
+		}
+		// Nothing was created, and an escaped backslash is not a NUL.
+		code, list := do(t, ts, "GET", "/v1/orders", "", true)
+		if code != 200 || len(list["orders"].([]any)) != 1 {
+			t.Fatalf("orders after refused input: %d %v", code, list)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders", `{"order_id":"A-6","amount_minor":100,"currency":"AMD","customer":{"name":"back\\u0000slash"}}`, true); code != 201 {
+			t.Fatalf("an escaped backslash refused: %d %v", code, out)
+		}
+	})
+}

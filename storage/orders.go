@@ -329,6 +329,13 @@ func (db *DB) selectOrders(ctx context.Context, query string, args ...any) ([]co
 
 // ListOrders lists orders newest first, filtered by status and a search text.
 func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, error) {
+	// PostgreSQL refuses such text and SQLite ends a LIKE pattern at a NUL
+	// (matching everything): refuse it the same way on both.
+	for _, f := range []struct{ name, value string }{{"q", q.Q}, {"before", q.Before}, {"status", string(q.Status)}} {
+		if err := core.CheckText(f.name, f.value); err != nil {
+			return nil, err
+		}
+	}
 	where := []string{"1=1"}
 	var args []any
 	if q.Status != "" {

@@ -762,6 +762,12 @@ func testAnyBytesStored(t *testing.T, open Factory) {
 	if e := entries[len(entries)-1]; len(e.Payload) != 0 || e.PayloadSize != 0 {
 		t.Fatalf("empty payload read back as %q (%d)", e.Payload, e.PayloadSize)
 	}
+	// A search with a NUL or invalid UTF-8 is refused, never "match all".
+	for _, q := range []core.OrderQuery{{Q: "\x00"}, {Q: "T-\xff"}, {Before: "T\x00"}} {
+		if got, err := s.ListOrders(ctx, q); core.ErrorCode(err) != core.EINVALID {
+			t.Fatalf("ListOrders(%+v) = %d orders, %v; want EINVALID", q, len(got), err)
+		}
+	}
 	for _, id := range []string{"T-1\x00", "\xff", "T\xd5"} {
 		if _, err := s.GetOrder(ctx, id); core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("GetOrder(%q): %v, want not found", id, err)
