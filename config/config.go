@@ -99,6 +99,10 @@ type Config struct {
 	// default; a payment answered 2xx survives a power cut), extra or normal.
 	SQLiteSynchronous string `yaml:"sqlite_synchronous" env:"PAYSYNC_SQLITE_SYNCHRONOUS, overwrite"`
 
+	// DefaultExpiresIn is when an order created without expires_in expires
+	// (default 72h; 0: never).
+	DefaultExpiresIn Duration `yaml:"default_expires_in" env:"PAYSYNC_DEFAULT_EXPIRES_IN, overwrite"`
+
 	Providers  Providers   `yaml:"providers"`
 	Connectors Connectors  `yaml:"connectors"`
 	Dispatcher Dispatcher  `yaml:"dispatcher"`
@@ -302,6 +306,7 @@ func Defaults() Config {
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
+		DefaultExpiresIn:  Duration(72 * time.Hour),
 		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
 		Providers: Providers{
 			VPOS: VPOS{BaseURL: "https://api.vpos.am", ConfirmWithLookup: &t, LookupPath: "/v1/payment-sessions/{id}",
@@ -612,6 +617,9 @@ func (c *Config) validate() Problems {
 		if _, err := ParseSchedule(spec); err != nil {
 			bad(key, fmt.Sprintf("%s %q: %v (use a cron expression such as \"*/5 * * * *\" or \"@every 5m\")", key, spec, err))
 		}
+	}
+	if d := c.DefaultExpiresIn.D(); d < 0 || d > core.MaxExpiry {
+		bad("default_expires_in", fmt.Sprintf("default_expires_in %s must be between 0 (orders never expire) and 2160h", d))
 	}
 	if c.Journal.KeepRefused.D() <= 0 {
 		bad("journal.keep_refused", "journal.keep_refused must be positive (e.g. 30d)")

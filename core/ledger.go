@@ -25,8 +25,14 @@ type Ledger struct {
 	Connectors func() []string
 	// FixedLinks resolves a fixed link by slug.
 	FixedLinks func(slug string) (FixedLink, bool)
-	Now        func() time.Time
+	// DefaultExpiry is when an order created without an expiry expires,
+	// from its creation (0: it never does).
+	DefaultExpiry time.Duration
+	Now           func() time.Time
 }
+
+// MaxExpiry bounds how long an order may wait for its payment.
+const MaxExpiry = 90 * 24 * time.Hour
 
 // maxStaleRetries bounds optimistic retries when another writer moved the order.
 const maxStaleRetries = 50
@@ -55,6 +61,11 @@ func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) 
 	o.RequestHash = o.Hash()
 	now := l.now()
 	o.CreatedAt, o.StatusChangedAt = now, now
+	if o.ExpiresAt == nil && l.DefaultExpiry > 0 {
+		// Unpaid orders expire by default, so that expired happens at all.
+		exp := now.Add(l.DefaultExpiry).Truncate(time.Microsecond)
+		o.ExpiresAt = &exp
+	}
 	if o.Items == nil {
 		o.Items = []Item{}
 	}

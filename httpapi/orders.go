@@ -23,9 +23,10 @@ type CreateOrderRequest struct {
 }
 
 // MaxExpiresIn bounds how long a payment link may stay open.
-const MaxExpiresIn = 90 * 24 * time.Hour
+const MaxExpiresIn = core.MaxExpiry
 
-// Order turns the request into an order, checking expires_in.
+// Order turns the request into an order, checking expires_in. Without it
+// the order gets the ledger's default expiry (core.Ledger.DefaultExpiry).
 func (req CreateOrderRequest) Order(now time.Time) (core.Order, error) {
 	o := core.Order{ID: req.OrderID, AmountMinor: req.AmountMinor, Currency: strings.ToUpper(req.Currency),
 		Customer: req.Customer, Items: req.Items, Shipping: req.Delivery, Provider: req.Provider}

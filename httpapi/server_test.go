@@ -309,3 +309,38 @@ func TestAdminInputText(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultExpiry: an order created without expires_in gets the default
+// expiry, says so in the answer (expires_at), and expires when it passes;
+// expires_in still wins.
+func TestDefaultExpiry(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+		clock := now
+		l := &core.Ledger{Store: db, DefaultExpiry: 72 * time.Hour, Now: func() time.Time { return clock }}
+		ts := httptest.NewServer((&httpapi.Server{Store: db, Orders: l, AdminToken: token, Now: func() time.Time { return now }}).Handler())
+		defer ts.Close()
+		code, out := do(t, ts, "POST", "/v1/orders", `{"order_id":"EXP-1","amount_minor":100,"currency":"AMD"}`, true)
+		if code != 201 || out["expires_at"] != now.Add(72*time.Hour).Format(time.RFC3339) {
+			t.Fatalf("create without expires_in: %d expires_at=%v, want %s", code, out["expires_at"], now.Add(72*time.Hour).Format(time.RFC3339))
+		}
+		if code, again := do(t, ts, "POST", "/v1/orders", `{"order_id":"EXP-1","amount_minor":100,"currency":"AMD"}`, true); code != 200 || again["expires_at"] != out["expires_at"] {
+			t.Fatalf("repeat: %d %v", code, again)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders", `{"order_id":"EXP-2","amount_minor":100,"currency":"AMD","expires_in":"30m"}`, true); code != 201 ||
+			out["expires_at"] != now.Add(30*time.Minute).Format(time.RFC3339) {
+			t.Fatalf("expires_in wins: %d %v", code, out["expires_at"])
+		}
+		// The expire job finds it once the default expiry has passed.
+		clock = now.Add(73 * time.Hour)
+		due, err := db.ExpiredOrders(context.Background(), []core.Status{core.StatusPending}, clock, 10)
+		if err != nil || len(due) != 2 {
+			t.Fatalf("expired orders at +73h: %d %v", len(due), err)
+		}
+		o, err := l.Expire(context.Background(), "EXP-1")
+		if err != nil || o.Status != core.StatusExpired {
+			t.Fatalf("expire: %s %v", o.Status, err)
+		}
+	})
+}

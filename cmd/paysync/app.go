@@ -62,8 +62,9 @@ func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, er
 	a := &app{cfg: cfg, store: db, log: log}
 	conns := cfg.EnabledConnectors()
 	a.ledger = &core.Ledger{
-		Store:      db,
-		Connectors: func() []string { return conns },
+		Store:         db,
+		Connectors:    func() []string { return conns },
+		DefaultExpiry: cfg.DefaultExpiresIn.D(),
 		FixedLinks: func(slug string) (core.FixedLink, bool) {
 			for _, fl := range cfg.FixedLinks {
 				if fl.Slug == slug {
