@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: test lint demo build bench
+.PHONY: test lint demo build bench fuzz
 
 test:            ## lint, then the whole suite on SQLite and a throwaway PostgreSQL (what CI runs)
 	scripts/test.sh
@@ -16,6 +16,10 @@ demo:            ## serve + sandbox CRMs + sample Direct orders, on SQLite in ./
 
 build:
 	go build -o paysync ./cmd/paysync
+
+fuzz:            ## fuzz the webhook ingest on SQLite and PostgreSQL (needs PAYSYNC_TEST_DATABASE_URL), then the mapping renderer
+	go test -run '^$$' -fuzz FuzzWebhookIngest -fuzztime 3m ./payments/
+	go test -run '^$$' -fuzz FuzzRender -fuzztime 3m ./mapping/
 
 bench:           ## benchmarks (needs PAYSYNC_TEST_DATABASE_URL for the PostgreSQL ones)
 	go test -run '^$$' -bench . -benchtime 3s ./...

@@ -95,10 +95,19 @@ type Config struct {
 
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"PAYSYNC_SHUTDOWN_TIMEOUT, overwrite"`
 
+	// SQLiteSynchronous is the embedded database's durability: full (the
+	// default; a payment answered 2xx survives a power cut), extra or normal.
+	SQLiteSynchronous string `yaml:"sqlite_synchronous" env:"PAYSYNC_SQLITE_SYNCHRONOUS, overwrite"`
+
+	// DefaultExpiresIn is when an order created without expires_in expires
+	// (default 72h; 0: never).
+	DefaultExpiresIn Duration `yaml:"default_expires_in" env:"PAYSYNC_DEFAULT_EXPIRES_IN, overwrite"`
+
 	Providers  Providers   `yaml:"providers"`
 	Connectors Connectors  `yaml:"connectors"`
 	Dispatcher Dispatcher  `yaml:"dispatcher"`
 	Scheduler  Scheduler   `yaml:"scheduler"`
+	Journal    Journal     `yaml:"journal"`
 	FixedLinks []FixedLink `yaml:"fixed_links"`
 
 	// Source is the file the config came from ("" for built-in defaults).
@@ -272,6 +281,13 @@ type Scheduler struct {
 	PurgeSchedule     string   `yaml:"purge_schedule"`
 }
 
+// Journal says how long the audit trail keeps what. The journal of orders
+// is kept for good; refused webhook requests (counted per source and hour)
+// are deleted after KeepRefused, on scheduler.purge_schedule.
+type Journal struct {
+	KeepRefused Duration `yaml:"keep_refused"`
+}
+
 // EnabledConnectors lists the CRM connectors whose credentials are set, sorted.
 func (c *Config) EnabledConnectors() []string {
 	var out []string
@@ -289,6 +305,9 @@ func Defaults() Config {
 	return Config{
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
+		SQLiteSynchronous: "full",
+		DefaultExpiresIn:  Duration(72 * time.Hour),
+		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
 		Providers: Providers{
 			VPOS: VPOS{BaseURL: "https://api.vpos.am", ConfirmWithLookup: &t, LookupPath: "/v1/payment-sessions/{id}",
 				SignatureHeader: "webhook-signature", IDHeader: "webhook-id", TimestampHeader: "webhook-timestamp"},
@@ -550,6 +569,11 @@ func (c *Config) validate() Problems {
 	if c.DatabaseURL != "" && !strings.HasPrefix(string(c.DatabaseURL), "postgres://") && !strings.HasPrefix(string(c.DatabaseURL), "postgresql://") {
 		bad("database_url", "database_url must start with postgres:// (leave it empty for SQLite in data_dir)")
 	}
+	switch strings.ToLower(c.SQLiteSynchronous) {
+	case "full", "extra", "normal":
+	default:
+		bad("sqlite_synchronous", fmt.Sprintf("sqlite_synchronous %q must be full, extra or normal (full is the safe default)", c.SQLiteSynchronous))
+	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {
 			bad("time_zone", fmt.Sprintf("unknown time_zone %q (use an IANA name such as Asia/Yerevan)", c.TimeZone))
@@ -593,6 +617,12 @@ func (c *Config) validate() Problems {
 		if _, err := ParseSchedule(spec); err != nil {
 			bad(key, fmt.Sprintf("%s %q: %v (use a cron expression such as \"*/5 * * * *\" or \"@every 5m\")", key, spec, err))
 		}
+	}
+	if d := c.DefaultExpiresIn.D(); d < 0 || d > core.MaxExpiry {
+		bad("default_expires_in", fmt.Sprintf("default_expires_in %s must be between 0 (orders never expire) and 2160h", d))
+	}
+	if c.Journal.KeepRefused.D() <= 0 {
+		bad("journal.keep_refused", "journal.keep_refused must be positive (e.g. 30d)")
 	}
 	slugs := map[string]bool{}
 	for i, fl := range c.FixedLinks {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -33,7 +34,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.DatabaseURL != "" || len(cfg.EnabledConnectors()) != 0 {
+	if cfg.HTTPAddr != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.DatabaseURL != "" || len(cfg.EnabledConnectors()) != 0 ||
+		cfg.SQLiteSynchronous != "full" || cfg.Journal.KeepRefused.D() != 30*24*time.Hour ||
+		cfg.DefaultExpiresIn.D() != 72*time.Hour {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
@@ -62,16 +65,20 @@ func TestUnknownKeyHasFileAndLine(t *testing.T) {
 
 func TestInvalidValues(t *testing.T) {
 	cases := map[string]string{
-		"http_addr: nope\n":                                                       ":1: http_addr \"nope\" is not HOST:PORT",
-		"database_url: mysql://x\n":                                               ":1: database_url must start with postgres://",
-		"time_zone: Mars/Base\n":                                                  ":1: unknown time_zone",
-		"log_level: loud\n":                                                       ":1: log_level \"loud\"",
-		"shutdown_timeout: soon\n":                                                ":1: bad duration \"soon\"",
-		"dispatcher:\n  lease: -1m\n":                                             ":2: dispatcher.lease must be a positive duration",
-		"dispatcher:\n  backoff: [5s, 0s]\n":                                      ":2: dispatcher.backoff[1] must be a positive duration",
-		"scheduler:\n  expire_schedule: every minute\n":                           ":2: scheduler.expire_schedule \"every minute\"",
-		"connectors:\n  hubspot: {}\n":                                            ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, sheets)",
-		"providers:\n  generic:\n    webhook_secret: abc\n":                       ":3: the generic webhook secret must start with whsec_",
+		"http_addr: nope\n":                                 ":1: http_addr \"nope\" is not HOST:PORT",
+		"database_url: mysql://x\n":                         ":1: database_url must start with postgres://",
+		"time_zone: Mars/Base\n":                            ":1: unknown time_zone",
+		"log_level: loud\n":                                 ":1: log_level \"loud\"",
+		"shutdown_timeout: soon\n":                          ":1: bad duration \"soon\"",
+		"dispatcher:\n  lease: -1m\n":                       ":2: dispatcher.lease must be a positive duration",
+		"dispatcher:\n  backoff: [5s, 0s]\n":                ":2: dispatcher.backoff[1] must be a positive duration",
+		"scheduler:\n  expire_schedule: every minute\n":     ":2: scheduler.expire_schedule \"every minute\"",
+		"connectors:\n  hubspot: {}\n":                      ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, sheets)",
+		"journal:\n  keep_refused: 0s\n":                    ":2: journal.keep_refused must be positive",
+		"providers:\n  generic:\n    webhook_secret: abc\n": ":3: the generic webhook secret must start with whsec_",
+		"sqlite_synchronous: off\n":                         ":1: sqlite_synchronous \"off\" must be full, extra or normal",
+		"default_expires_in: -1h\n":                         ":1: default_expires_in -1h0m0s must be between 0",
+		"default_expires_in: 91d\n":                         ":1: default_expires_in 2184h0m0s must be between 0",
 		"connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/api/\n": ":3: the Bitrix24 webhook URL must look like",
 		"fixed_links:\n  - slug: a\n    amount_minor: -5\n    currency: AMD\n":    ":2: fixed link \"a\" needs a positive amount_minor",
 	}
@@ -81,6 +88,12 @@ func TestInvalidValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error = %v, want it to contain %q", body, err, want)
 		}
+	}
+	if cfg, err := load(t, "", map[string]string{"PAYSYNC_DEFAULT_EXPIRES_IN": "0"}); err != nil || cfg.DefaultExpiresIn != 0 {
+		t.Errorf("PAYSYNC_DEFAULT_EXPIRES_IN=0 (never): %v %v", cfg, err)
+	}
+	if _, err := load(t, "", map[string]string{"PAYSYNC_SQLITE_SYNCHRONOUS": "off"}); err == nil || !strings.Contains(err.Error(), "PAYSYNC_SQLITE_SYNCHRONOUS: ") {
+		t.Errorf("env problem does not name PAYSYNC_SQLITE_SYNCHRONOUS: %v", err)
 	}
 	_, err := load(t, "", map[string]string{"PAYSYNC_HTTP_ADDR": "bad"})
 	if err == nil || !strings.Contains(err.Error(), "PAYSYNC_HTTP_ADDR") {

@@ -177,7 +177,7 @@ func BenchmarkOrderPage(b *testing.B) {
 		Customer: core.Customer{Handle: "anna.knits", Name: "Anna"}, Items: []core.Item{{Name: "Scarf", Quantity: 1, PriceMinor: 1500000}}})
 	for i := range 19 {
 		if err := r.ledger.Record(context.Background(), core.JournalEntry{OrderID: "IG-B", Provider: "vpos", Source: core.SourceWebhook,
-			Verdict: core.VerdictDuplicate, Reason: "event seen before", Payload: `{"n":` + itoa(int64(i)) + `}`}); err != nil {
+			Verdict: core.VerdictDuplicate, Reason: "event seen before", Payload: []byte(`{"n":` + itoa(int64(i)) + `}`)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -218,7 +218,7 @@ func TestConsoleFlow(t *testing.T) {
 		entries, _ := r.db.ListJournal(ctx, "IG-1")
 		var withPayload int64
 		for _, e := range entries {
-			if e.Payload != "" {
+			if len(e.Payload) > 0 {
 				withPayload = e.ID
 			}
 		}

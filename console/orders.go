@@ -190,7 +190,7 @@ func (c *Console) payloadPage(w http.ResponseWriter, r *http.Request, s *session
 			continue
 		}
 		step := p.Timeline(o, entries[:i+1], c.providerTitle)[i]
-		d := payloadData{OrderID: id, Href: orderHref(id), When: step.When, What: step.What, Payload: RedactPayload(e.Payload)}
+		d := payloadData{OrderID: id, Href: orderHref(id), When: step.When, What: step.What, Payload: RedactPayload(core.CleanText(string(e.Payload)))}
 		c.render(w, http.StatusOK, "payload", c.view(r, s, "orders", p.T("payload.title", id), d))
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -98,3 +100,19 @@ func ClassifyDelivery(err error) *DeliveryError {
 	}
 	return &DeliveryError{Class: Retryable, Reason: "delivery failed", Err: err}
 }
+
+// CheckConnector refuses a connector name that is not one of the enabled
+// ones, listing them: work queued for a connector that never runs would stay
+// pending for ever.
+func CheckConnector(name string, enabled []string) error {
+	if slices.Contains(enabled, name) {
+		return nil
+	}
+	if len(enabled) == 0 {
+		return Errorf(EINVALID, "connector %q is not enabled, and no CRM connector is: set a connector's credentials (see config.example.yaml)", name)
+	}
+	return Errorf(EINVALID, "connector %q is not enabled; enabled connectors: %s", name, strings.Join(enabled, ", "))
+}
+
+// ErrNoConnector is the answer to a re-sync when no CRM connector is enabled.
+var ErrNoConnector = Errorf(EINVALID, "no CRM connector is enabled, so there is nothing to re-sync: set a connector's credentials (see config.example.yaml)")

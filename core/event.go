@@ -56,6 +56,39 @@ func (ev PaymentEvent) RefundFigure() int64 {
 	return ev.RefundedMinor
 }
 
+// Bounds on what a provider may send, the same for every provider: they
+// fit every CRM field the values are copied to, and an ArCa event id (made
+// of the callback's mdOrder and operation) stays within MaxEventIDLen.
+const (
+	MaxEventIDLen     = 255 // as Standard Webhooks bounds webhook-id
+	MaxEventTypeLen   = 64
+	MaxProviderRefLen = 128
+)
+
+// CheckFields refuses an event paysync cannot keep as it is, whichever
+// provider sent it, and names the field: a string longer than its bound
+// (the CRM would refuse it later, and a sender could fill the database),
+// or an event id that is not text (it is the dedup key: cleaning it, see
+// CleanText, could make two events one). Other text is cleaned when stored.
+func (ev PaymentEvent) CheckFields() error {
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"order_id", ev.OrderID, MaxOrderIDLen},
+		{"provider_ref", ev.ProviderRef, MaxProviderRefLen},
+		{"event type", ev.Type, MaxEventTypeLen},
+		{"fixed_link", ev.FixedLink, MaxOrderIDLen},
+		{"currency", ev.Currency, 3},
+		{"event_id", ev.EventID, MaxEventIDLen},
+	} {
+		if len(f.value) > f.max {
+			return Errorf(EINVALID, "%s is %d bytes long; at most %d are accepted", f.name, len(f.value), f.max)
+		}
+	}
+	return CheckText("event_id", ev.EventID)
+}
+
 // Verdict is what paysync concluded about one inbound request or event.
 type Verdict string
 

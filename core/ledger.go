@@ -25,8 +25,14 @@ type Ledger struct {
 	Connectors func() []string
 	// FixedLinks resolves a fixed link by slug.
 	FixedLinks func(slug string) (FixedLink, bool)
-	Now        func() time.Time
+	// DefaultExpiry is when an order created without an expiry expires,
+	// from its creation (0: it never does).
+	DefaultExpiry time.Duration
+	Now           func() time.Time
 }
+
+// MaxExpiry bounds how long an order may wait for its payment.
+const MaxExpiry = 90 * 24 * time.Hour
 
 // maxStaleRetries bounds optimistic retries when another writer moved the order.
 const maxStaleRetries = 50
@@ -55,6 +61,11 @@ func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) 
 	o.RequestHash = o.Hash()
 	now := l.now()
 	o.CreatedAt, o.StatusChangedAt = now, now
+	if o.ExpiresAt == nil && l.DefaultExpiry > 0 {
+		// Unpaid orders expire by default, so that expired happens at all.
+		exp := now.Add(l.DefaultExpiry).Truncate(time.Microsecond)
+		o.ExpiresAt = &exp
+	}
 	if o.Items == nil {
 		o.Items = []Item{}
 	}
@@ -129,6 +140,9 @@ func (l *Ledger) ApplyEvent(ctx context.Context, ev PaymentEvent) (EventOutcome,
 	if !ev.Verified {
 		return EventOutcome{}, Errorf(EUNAUTHORIZED, "event is not verified")
 	}
+	if err := ev.CheckFields(); err != nil {
+		return EventOutcome{}, err
+	}
 	for i := 0; i < maxStaleRetries; i++ {
 		out, err := l.applyOnce(ctx, ev)
 		if ErrorCode(err) == ESTALE || (ErrorCode(err) == ECONFLICT && out.Verdict == VerdictOrphan) {
@@ -155,7 +169,11 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 	e := JournalEntry{
 		OrderID: ev.OrderID, Provider: ev.Provider, Source: ev.Source, EventType: ev.Type, Verdict: d.Verdict,
 		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: d.Reason,
-		Payload: TruncatePayload(ev.Payload),
+	}
+	if d.Verdict == VerdictDuplicate {
+		e.KeepSample(ev.Payload) // the first delivery kept it whole; the digest shows whether it is the same
+	} else {
+		e.KeepPayload(ev.Payload)
 	}
 	if ev.Status == StatusRefunded || ev.Status == StatusPartiallyRefunded {
 		// A refund entry carries the refunded total it leaves the order
@@ -315,6 +333,19 @@ func (l *Ledger) Record(ctx context.Context, e JournalEntry) error {
 	return l.Store.Apply(ctx, Change{Journal: &e})
 }
 
+// Refuse records inbound requests refused before they became an event (bad
+// signature, malformed, too large): counted per provider, source, verdict
+// and window, with the first one's sample, never journaled one by one.
+func (l *Ledger) Refuse(ctx context.Context, r Refusal) error {
+	if r.Verdict != VerdictRejected && r.Verdict != VerdictMalformed {
+		return Errorf(EINVALID, "a refusal is rejected or malformed, not %q", r.Verdict)
+	}
+	if r.Requests <= 0 {
+		return nil
+	}
+	return l.Store.RecordRefusal(ctx, r)
+}
+
 // Review settles an order in manual_review with a person's decision.
 func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, who string) (Order, error) {
 	if decision != StatusPaid && decision != StatusFailed {
@@ -322,6 +353,9 @@ func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, w
 	}
 	if note == "" {
 		return Order{}, Errorf(EINVALID, "a note is required: say why, for the journal")
+	}
+	if err := CheckText("note", note); err != nil {
+		return Order{}, err
 	}
 	return l.update(ctx, id, func(o *Order) (*JournalEntry, error) {
 		if o.Status != StatusManualReview {

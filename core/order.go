@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Customer is who the order is for, as known from the Direct conversation.
@@ -78,12 +80,31 @@ func ValidateOrderID(id string) error {
 	if len(id) > MaxOrderIDLen {
 		return Errorf(EINVALID, "order_id is longer than %d characters", MaxOrderIDLen)
 	}
+	if !utf8.ValidString(id) {
+		return Errorf(EINVALID, "order_id is not valid UTF-8 text")
+	}
 	for _, r := range id {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			return Errorf(EINVALID, "order_id must not contain spaces or control characters")
 		}
 	}
 	return nil
+}
+
+// Clean makes every text field storable (see CleanText). Ids that passed
+// ValidateOrderID and text that passed CheckText are left as they are.
+func (o *Order) Clean() {
+	for _, f := range []*string{&o.ID, &o.Currency, &o.Provider, &o.ProviderRef, &o.PaymentURL, &o.FixedLink, &o.Reason, &o.RequestHash,
+		&o.Customer.Handle, &o.Customer.ID, &o.Customer.Name, &o.Customer.Phone, &o.Customer.Email} {
+		*f = CleanText(*f)
+	}
+	o.Status = Status(CleanText(string(o.Status)))
+	for i := range o.Items {
+		o.Items[i].SKU, o.Items[i].Name = CleanText(o.Items[i].SKU), CleanText(o.Items[i].Name)
+	}
+	for _, m := range []*EventMark{&o.History.Latest, &o.History.Payment, &o.History.Expiry} {
+		m.EventID, m.Status = CleanText(m.EventID), Status(CleanText(string(m.Status)))
+	}
 }
 
 // Validate checks an order as submitted for creation.
@@ -98,7 +119,23 @@ func (o *Order) Validate() error {
 	if o.AmountMinor == 0 {
 		return Errorf(EINVALID, "amount_minor must be greater than zero")
 	}
+	for _, f := range []struct{ name, value string }{{"customer.handle", o.Customer.Handle}, {"customer.id", o.Customer.ID},
+		{"customer.name", o.Customer.Name}, {"customer.phone", o.Customer.Phone}, {"customer.email", o.Customer.Email},
+		{"provider", o.Provider}, {"fixed_link", o.FixedLink}} {
+		if err := CheckText(f.name, f.value); err != nil {
+			return err
+		}
+	}
+	if err := CheckTextIn("delivery", map[string]any(o.Shipping)); err != nil {
+		return err
+	}
 	for i, it := range o.Items {
+		if err := CheckText(fmt.Sprintf("items[%d].sku", i), it.SKU); err != nil {
+			return err
+		}
+		if err := CheckText(fmt.Sprintf("items[%d].name", i), it.Name); err != nil {
+			return err
+		}
 		if it.Quantity <= 0 {
 			return Errorf(EINVALID, "items[%d].quantity must be greater than zero", i)
 		}

@@ -54,3 +54,13 @@ type Provider interface {
 	// CreateLink registers the order with the provider and returns the checkout URL.
 	CreateLink(ctx context.Context, o Order) (PaymentLink, error)
 }
+
+// HeaderVerifier is a Provider that can tell from a request's headers alone
+// that it will not verify (unsigned, or with a stale timestamp). Such a
+// request is refused without its body being read into memory: only its
+// size, digest and first bytes are taken as it streams by.
+type HeaderVerifier interface {
+	// VerifyHeaders fails, with what Verify would say, when no body could
+	// make the request verify; req carries no body.
+	VerifyHeaders(req InboundRequest) error
+}

@@ -56,6 +56,15 @@ type Store interface {
 	ExpiredOrders(ctx context.Context, statuses []Status, now time.Time, limit int) ([]Order, error)
 	ListJournal(ctx context.Context, orderID string) ([]JournalEntry, error)
 
+	// RecordRefusal adds r's counts to the record of r's provider, source,
+	// verdict and window, creating it with r's reason and sample when r is
+	// the first.
+	RecordRefusal(ctx context.Context, r Refusal) error
+	// ListRefusals lists refusal records, the latest first.
+	ListRefusals(ctx context.Context, limit int) ([]Refusal, error)
+	// PurgeRefusals deletes refusal records whose last request came before olderThan.
+	PurgeRefusals(ctx context.Context, olderThan time.Time) (int64, error)
+
 	ClaimOutbox(ctx context.Context, r ClaimRequest) ([]OutboxRecord, error)
 	CompleteOutbox(ctx context.Context, c Completion) error
 	ListOutbox(ctx context.Context, connector string, state DeliveryState, limit int) ([]OutboxRecord, error)

@@ -305,13 +305,13 @@ func (d *Dispatcher) RetryAllDead(ctx context.Context, connector string) (int64,
 func (d *Dispatcher) Resync(ctx context.Context, orderID, connector string) error {
 	names := d.names
 	if connector != "" {
-		if _, ok := d.workers[connector]; !ok {
-			return core.Errorf(core.EINVALID, "unknown connector %q (configured: %s)", connector, strings.Join(d.names, ", "))
+		if err := core.CheckConnector(connector, d.names); err != nil {
+			return err
 		}
 		names = []string{connector}
 	}
 	if len(names) == 0 {
-		return core.Errorf(core.EINVALID, "no connector is configured")
+		return core.ErrNoConnector
 	}
 	if err := d.store.Enqueue(ctx, orderID, names, d.clock.Now()); err != nil {
 		return err

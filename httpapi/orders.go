@@ -23,9 +23,10 @@ type CreateOrderRequest struct {
 }
 
 // MaxExpiresIn bounds how long a payment link may stay open.
-const MaxExpiresIn = 90 * 24 * time.Hour
+const MaxExpiresIn = core.MaxExpiry
 
-// Order turns the request into an order, checking expires_in.
+// Order turns the request into an order, checking expires_in. Without it
+// the order gets the ledger's default expiry (core.Ledger.DefaultExpiry).
 func (req CreateOrderRequest) Order(now time.Time) (core.Order, error) {
 	o := core.Order{ID: req.OrderID, AmountMinor: req.AmountMinor, Currency: strings.ToUpper(req.Currency),
 		Customer: req.Customer, Items: req.Items, Shipping: req.Delivery, Provider: req.Provider}
@@ -184,13 +185,24 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
+// resync queues the order for every enabled connector, or for the one named
+// by ?connector=, which must be enabled.
 func (s *Server) resync(w http.ResponseWriter, r *http.Request) {
-	conns := []string{}
+	enabled := []string{}
 	if s.Connectors != nil {
-		conns = s.Connectors()
+		enabled = s.Connectors()
 	}
+	conns := enabled
 	if c := r.URL.Query().Get("connector"); c != "" {
+		if err := core.CheckConnector(c, enabled); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 		conns = []string{c}
+	}
+	if len(conns) == 0 {
+		s.Error(w, r, core.ErrNoConnector)
+		return
 	}
 	if err := s.Store.Enqueue(r.Context(), r.PathValue("order_id"), conns, s.now()); err != nil {
 		s.Error(w, r, err)
@@ -262,4 +274,18 @@ func (s *Server) retryAllDead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"requeued": n})
+}
+
+// listRefusals shows the refused webhook requests, counted per provider,
+// source, verdict and hour, the latest first.
+func (s *Server) listRefusals(w http.ResponseWriter, r *http.Request) {
+	rs, err := s.Store.ListRefusals(r.Context(), atoi(r.URL.Query().Get("limit"), 100))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if rs == nil {
+		rs = []core.Refusal{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"refusals": rs})
 }

@@ -3,15 +3,18 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -78,6 +81,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/outbox", s.admin(s.listOutbox))
 	mux.Handle("POST /v1/outbox/{id}/retry", s.admin(s.retryOutbox))
 	mux.Handle("POST /v1/outbox/retry-dead", s.admin(s.retryAllDead))
+	mux.Handle("GET /v1/refusals", s.admin(s.listRefusals))
 	if s.Webhooks != nil {
 		mux.Handle("/webhooks/", s.Webhooks)
 	}
@@ -129,8 +133,33 @@ func (s *Server) admin(h http.HandlerFunc) http.Handler {
 			s.Error(w, r, core.Errorf(core.EUNAUTHORIZED, "%s", msg))
 			return
 		}
+		if err := checkURLText(r); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 		h(w, r)
 	})
+}
+
+// checkURLText refuses a path or query parameter holding a NUL character
+// or invalid UTF-8: no order id or search can hold one, PostgreSQL refuses
+// to compare with one, and SQLite ends a LIKE pattern at a NUL (q=%00
+// matched every order).
+func checkURLText(r *http.Request) error {
+	if err := core.CheckText("the URL path", r.URL.Path); err != nil {
+		return err
+	}
+	for k, vs := range r.URL.Query() {
+		if err := core.CheckText("a query parameter name", k); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if err := core.CheckText("query parameter "+k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Authorized checks the admin bearer token in constant time.
@@ -197,17 +226,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// decode reads a JSON body of at most MaxBodyBytes, refusing unknown fields.
+// decode reads a JSON body of at most MaxBodyBytes, refusing unknown fields,
+// invalid UTF-8 (which the decoder would quietly replace) and NUL characters
+// in any string, naming the field.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxBodyBytes)
 		}
-		return core.Errorf(core.EINVALID, "malformed JSON body: %v", err)
+		return core.Errorf(core.EINVALID, "cannot read the body")
+	}
+	if !utf8.Valid(body) {
+		return core.Errorf(core.EINVALID, "the body is not valid UTF-8 text; send JSON encoded as UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return core.Errorf(core.EINVALID, "malformed JSON body: %s", core.CleanText(err.Error()))
+	}
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		var doc any
+		if json.Unmarshal(body, &doc) == nil {
+			return core.CheckTextIn("", doc)
+		}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
@@ -190,4 +191,156 @@ func TestSummarizeDeliveries(t *testing.T) {
 		got[1].State != core.DeliveryPending || got[1].LastError != "429" {
 		t.Fatalf("%+v", got)
 	}
+}
+
+func TestRefusalsAPI(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		s := &httpapi.Server{Store: db, AdminToken: token}
+		ts := httptest.NewServer(s.Handler())
+		defer ts.Close()
+		at := time.Now()
+		for _, body := range []string{`{"forged":true}`, "\xff\x00"} {
+			r := core.NewRefusal("generic", "203.0.113.9", core.VerdictRejected, "webhook signature does not match", core.SampleOf([]byte(body)), at)
+			if err := db.RecordRefusal(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, out := do(t, ts, "GET", "/v1/refusals", "", true)
+		list, _ := out["refusals"].([]any)
+		if code != 200 || len(list) != 1 {
+			t.Fatalf("refusals: %d %v", code, out)
+		}
+		r := list[0].(map[string]any)
+		if r["requests"] != 2.0 || r["source"] != "203.0.113.9" || r["sample"] != `{"forged":true}` || r["reason"] != "webhook signature does not match" {
+			t.Fatalf("refusal record %v", r)
+		}
+		if code, _ := do(t, ts, "GET", "/v1/refusals", "", false); code != 401 {
+			t.Fatalf("refusals without the admin token: %d", code)
+		}
+	})
+}
+
+// TestResyncChecksTheConnector: re-sync to an unknown or disabled connector
+// is refused (400) listing the enabled ones, and queues nothing.
+func TestResyncChecksTheConnector(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, l := newServer(t, dialect)
+		if _, _, err := l.CreateOrder(context.Background(), core.Order{ID: "RS-1", AmountMinor: 100, Currency: "AMD"}); err != nil {
+			t.Fatal(err)
+		}
+		pending := func() int {
+			recs, err := l.Store.OrderDeliveries(context.Background(), "RS-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(recs)
+		}
+		before := pending()
+		for _, name := range []string{"bogus", "amocrm", "Bitrix24"} {
+			code, out := do(t, ts, "POST", "/v1/orders/RS-1/resync?connector="+name, "", true)
+			msg, _ := out["error"].(map[string]any)["message"].(string)
+			if code != 400 || !strings.Contains(msg, "enabled connectors: bitrix24") {
+				t.Fatalf("resync to %s: %d %v", name, code, out)
+			}
+		}
+		if got := pending(); got != before {
+			t.Fatalf("a refused resync queued %d outbox records", got-before)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders/RS-1/resync?connector=bitrix24", "", true); code != 202 || pending() != before+1 {
+			t.Fatalf("resync to bitrix24: %d %v", code, out)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders/RS-1/resync", "", true); code != 202 || pending() != before+2 {
+			t.Fatalf("resync to all: %d %v", code, out)
+		}
+		// With no connector enabled there is nothing to re-sync.
+		none := &httpapi.Server{Store: l.Store, Orders: l, AdminToken: token, Connectors: func() []string { return nil }}
+		ts2 := httptest.NewServer(none.Handler())
+		defer ts2.Close()
+		if code, out := do(t, ts2, "POST", "/v1/orders/RS-1/resync", "", true); code != 400 || !strings.Contains(out["error"].(map[string]any)["message"].(string), "no CRM connector is enabled") {
+			t.Fatalf("resync with no connector: %d %v", code, out)
+		}
+	})
+}
+
+// TestAdminInputText: NUL characters and invalid UTF-8 in query parameters,
+// path ids and JSON bodies get 400 naming where, on both databases (they
+// were 500 on PostgreSQL, and q=%00 listed every order on SQLite).
+func TestAdminInputText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, _ := newServer(t, dialect)
+		if code, out := do(t, ts, "POST", "/v1/orders", orderBody, true); code != 201 {
+			t.Fatalf("create: %d %v", code, out)
+		}
+		cases := []struct{ method, path, body, want string }{
+			{"GET", "/v1/orders?q=%00", "", "query parameter q contains a NUL character"},
+			{"GET", "/v1/orders?q=anna%00", "", "query parameter q contains a NUL character"},
+			{"GET", "/v1/orders?q=%FF", "", "query parameter q is not valid UTF-8"},
+			{"GET", "/v1/orders?status=paid%00", "", "query parameter status contains a NUL"},
+			{"GET", "/v1/orders?before=%C3", "", "query parameter before is not valid UTF-8"},
+			{"GET", "/v1/orders?%00=1", "", "a query parameter name contains a NUL"},
+			{"GET", "/v1/orders/IG-1001%00", "", "the URL path contains a NUL character"},
+			{"GET", "/v1/orders/%FF%FE", "", "the URL path is not valid UTF-8"},
+			{"POST", "/v1/orders/%00/review", `{"decision":"paid","note":"x"}`, "the URL path contains a NUL"},
+			{"POST", "/v1/orders/IG-1001/resync?connector=bitrix24%00", "", "query parameter connector contains a NUL"},
+			{"GET", "/v1/outbox?state=%00", "", "query parameter state contains a NUL"},
+			{"POST", "/v1/orders", `{"order_id":"A\u0000","amount_minor":100,"currency":"AMD"}`, "order_id contains a NUL character"},
+			{"POST", "/v1/orders", `{"order_id":"A-2","amount_minor":100,"currency":"AMD","customer":{"name":"Ann\u0000a"}}`, "customer.name contains a NUL"},
+			{"POST", "/v1/orders", `{"order_id":"A-3","amount_minor":100,"currency":"AMD","items":[{"name":"x","quantity":1,"price_minor":100,"sku":"\u0000"}]}`, "items[0].sku contains a NUL"},
+			{"POST", "/v1/orders", `{"order_id":"A-4","amount_minor":100,"currency":"AMD","delivery":{"address":{"street":"\u0000"}}}`, "delivery.address.street contains a NUL"},
+			{"POST", "/v1/orders", "{\"order_id\":\"A-5\xff\",\"amount_minor\":100,\"currency\":\"AMD\"}", "the body is not valid UTF-8"},
+			{"POST", "/v1/orders/IG-1001/review", `{"decision":"paid","note":"ok\u0000"}`, "note contains a NUL"},
+		}
+		for _, c := range cases {
+			code, out := do(t, ts, c.method, c.path, c.body, true)
+			e, _ := out["error"].(map[string]any)
+			msg, _ := e["message"].(string)
+			if code != 400 || !strings.Contains(msg, c.want) {
+				t.Errorf("%s %s %s: %d %v, want 400 saying %q", c.method, c.path, c.body, code, out, c.want)
+			}
+		}
+		// Nothing was created, and an escaped backslash is not a NUL.
+		code, list := do(t, ts, "GET", "/v1/orders", "", true)
+		if code != 200 || len(list["orders"].([]any)) != 1 {
+			t.Fatalf("orders after refused input: %d %v", code, list)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders", `{"order_id":"A-6","amount_minor":100,"currency":"AMD","customer":{"name":"back\\u0000slash"}}`, true); code != 201 {
+			t.Fatalf("an escaped backslash refused: %d %v", code, out)
+		}
+	})
+}
+
+// TestDefaultExpiry: an order created without expires_in gets the default
+// expiry, says so in the answer (expires_at), and expires when it passes;
+// expires_in still wins.
+func TestDefaultExpiry(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+		clock := now
+		l := &core.Ledger{Store: db, DefaultExpiry: 72 * time.Hour, Now: func() time.Time { return clock }}
+		ts := httptest.NewServer((&httpapi.Server{Store: db, Orders: l, AdminToken: token, Now: func() time.Time { return now }}).Handler())
+		defer ts.Close()
+		code, out := do(t, ts, "POST", "/v1/orders", `{"order_id":"EXP-1","amount_minor":100,"currency":"AMD"}`, true)
+		if code != 201 || out["expires_at"] != now.Add(72*time.Hour).Format(time.RFC3339) {
+			t.Fatalf("create without expires_in: %d expires_at=%v, want %s", code, out["expires_at"], now.Add(72*time.Hour).Format(time.RFC3339))
+		}
+		if code, again := do(t, ts, "POST", "/v1/orders", `{"order_id":"EXP-1","amount_minor":100,"currency":"AMD"}`, true); code != 200 || again["expires_at"] != out["expires_at"] {
+			t.Fatalf("repeat: %d %v", code, again)
+		}
+		if code, out := do(t, ts, "POST", "/v1/orders", `{"order_id":"EXP-2","amount_minor":100,"currency":"AMD","expires_in":"30m"}`, true); code != 201 ||
+			out["expires_at"] != now.Add(30*time.Minute).Format(time.RFC3339) {
+			t.Fatalf("expires_in wins: %d %v", code, out["expires_at"])
+		}
+		// The expire job finds it once the default expiry has passed.
+		clock = now.Add(73 * time.Hour)
+		due, err := db.ExpiredOrders(context.Background(), []core.Status{core.StatusPending}, clock, 10)
+		if err != nil || len(due) != 2 {
+			t.Fatalf("expired orders at +73h: %d %v", len(due), err)
+		}
+		o, err := l.Expire(context.Background(), "EXP-1")
+		if err != nil || o.Status != core.StatusExpired {
+			t.Fatalf("expire: %s %v", o.Status, err)
+		}
+	})
 }

@@ -57,7 +57,7 @@ func TestEndToEndGeneric(t *testing.T) {
 		checkPaidOnce(t, h, "G-1")
 		j := h.journal("G-1")
 		last := j[len(j)-1]
-		if last.EventID != "evt_1" || last.Provider != "generic" || last.Source != core.SourceWebhook || last.ProviderRef != "pi_1" || !strings.Contains(last.Payload, `"evt_1"`) {
+		if last.EventID != "evt_1" || last.Provider != "generic" || last.Source != core.SourceWebhook || last.ProviderRef != "pi_1" || !strings.Contains(string(last.Payload), `"evt_1"`) {
 			t.Fatalf("journal entry %+v", last)
 		}
 	})

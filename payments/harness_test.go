@@ -167,15 +167,19 @@ func count[T comparable](xs []T, x T) int {
 	return n
 }
 
-// countVerdict counts journal entries with a verdict, order or none.
+// countVerdict counts the requests recorded with a verdict: journal entries,
+// order or none, plus refused requests counted in the refusal records.
 func (h *harness) countVerdict(v core.Verdict) int {
 	h.t.Helper()
-	var n int
+	var n, refused int
 	w := h.db.Writer()
 	if err := w.Get(&n, w.Rebind(`SELECT COUNT(*) FROM journal WHERE verdict = ?`), string(v)); err != nil {
 		h.t.Fatal(err)
 	}
-	return n
+	if err := w.Get(&refused, w.Rebind(`SELECT COALESCE(SUM(requests), 0) FROM refusals WHERE verdict = ?`), string(v)); err != nil {
+		h.t.Fatal(err)
+	}
+	return n + refused
 }
 
 // outboxAt counts outbox records per connector at one order version.

@@ -184,6 +184,10 @@ func (s *Service) applyLookup(ctx context.Context, provider string, o core.Order
 		ref = o.ID
 	}
 	ev.EventID = LookupEventID(provider, ref, ev)
+	if err := ev.CheckFields(); err != nil {
+		s.lookupFailed(ctx, provider, o, core.Errorf(core.EUNAVAILABLE, "its answer is unusable: %s", core.ErrorMessage(err)))
+		return
+	}
 	var claimed *core.PaymentEvent
 	if job != nil {
 		claimed = job.claimed

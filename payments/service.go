@@ -77,6 +77,16 @@ type Options struct {
 	// said, it is repeated after each of these delays (default 2s, 10s, 30s;
 	// empty slice: never) before the webhook is left unconfirmed.
 	ConfirmRetry []time.Duration
+	// FailingBurst and FailingEvery limit failing webhook requests (refused
+	// as unsigned, forged, malformed or too large) per source address:
+	// FailingBurst at once, then one more every FailingEvery (default 20,
+	// then one every 3s). Beyond that the answer is 429 with Retry-After and
+	// the request is only counted. Requests that verify are never limited.
+	FailingBurst int
+	FailingEvery time.Duration
+	// RefusalFlush is how often counts of requests over the limit are
+	// written (default 1s).
+	RefusalFlush time.Duration
 	Now          func() time.Time
 	// ShutdownTimeout bounds how long Run lets lookups in flight finish once
 	// its context ends (default 15s); then they are cancelled.
@@ -93,6 +103,7 @@ type Service struct {
 	o         Options
 	now       func() time.Time
 	metrics   *metrics
+	gate      *refusalGate // failing requests per source; counts over the limit
 
 	// linkLocks serialise link creation per order (striped by id), so that
 	// concurrent creates of one order in this process make one link.
@@ -145,8 +156,18 @@ func New(o Options) (*Service, error) {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if o.FailingBurst <= 0 {
+		o.FailingBurst = DefaultFailingBurst
+	}
+	if o.FailingEvery <= 0 {
+		o.FailingEvery = DefaultFailingEvery
+	}
+	if o.RefusalFlush <= 0 {
+		o.RefusalFlush = DefaultRefusalFlush
+	}
 	s := &Service{ledger: o.Ledger, store: o.Store, log: o.Logger, providers: map[string]core.Provider{}, o: o, now: o.Now,
-		metrics: newMetrics(), queue: make(chan lookupJob, o.LookupQueue), inflight: map[string]*flight{}, stopping: make(chan struct{})}
+		metrics: newMetrics(), queue: make(chan lookupJob, o.LookupQueue), inflight: map[string]*flight{}, stopping: make(chan struct{}),
+		gate: newRefusalGate(o.FailingBurst, o.FailingEvery)}
 	for _, p := range o.Providers {
 		if _, dup := s.providers[p.Name()]; dup {
 			return nil, fmt.Errorf("payments: provider %s given twice", p.Name())
@@ -174,6 +195,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.worker()
 	}
+	s.wg.Add(1)
+	go s.flushRefusals()
 	s.mu.Unlock()
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownTimeout)
@@ -371,6 +394,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	if n := len(s.queue); n > 0 {
 		s.log.Info("payments stopped with status lookups still queued; the next reconcile run does them", "queued", n)
 	}
+	// Refused requests counted since the last flush are written, even
+	// after the deadline: it is one statement per source.
+	fctx, fcancel := dbContext(ctx)
+	defer fcancel()
+	s.FlushRefusals(fctx)
 	return err
 }
 

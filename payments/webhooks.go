@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,9 +25,11 @@ import (
 //
 // Answers: accepted, duplicate, ignored or awaiting confirmation -> 200;
 // bad signature, checksum or timestamp -> 401; malformed -> 400; larger than
-// 256 KiB -> 413; a provider that is not configured -> 404. Every request
-// that reaches a configured provider is journaled, and 2xx is sent only
-// after the journal entry is committed.
+// 256 KiB -> 413; any of those from an address past its allowance of
+// failing requests -> 429 with Retry-After; a provider that is not
+// configured -> 404. Every request that reaches a configured provider is
+// recorded: events in the journal (2xx is sent only after the entry is
+// committed), refused requests counted in refusal records (core.Refusal).
 func (s *Service) Webhooks() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("/webhooks/{provider}", s.webhook)
@@ -67,35 +70,45 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { s.metrics.ingest.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
 	ctx := r.Context()
+	req := core.InboundRequest{Method: r.Method, Header: r.Header, Query: r.URL.Query(), ReceivedAt: s.now()}
+	if hv, ok := p.(core.HeaderVerifier); ok {
+		if err := hv.VerifyHeaders(req); err != nil {
+			// No body can make it verify: sample the body as it streams by
+			// rather than hold it, so that a flood costs no memory.
+			sw := core.NewSampleWriter()
+			io.Copy(sw, io.LimitReader(r.Body, MaxWebhookBytes+1))
+			s.refuseError(ctx, w, r, name, err, sw.Sample())
+			return
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxWebhookBytes)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			err = core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBytes)
-			s.refuse(ctx, w, name, core.VerdictMalformed, err, nil)
+			s.refuse(ctx, w, r, name, core.VerdictMalformed, err, core.SampleOf(body))
 			return
 		}
 		writeError(w, core.Errorf(core.EINVALID, "cannot read the body"))
 		return
 	}
-	req := core.InboundRequest{Method: r.Method, Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: s.now()}
+	raw := body
+	if len(raw) == 0 {
+		raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
+	}
+	req.Body = body
 	events, err := p.Verify(ctx, req)
 	if err != nil {
-		raw := body
-		if len(raw) == 0 {
-			raw = []byte(r.URL.RawQuery) // GET callbacks carry everything in the query
-		}
-		switch core.ErrorCode(err) {
-		case core.EUNAUTHORIZED:
-			s.refuse(ctx, w, name, core.VerdictRejected, err, raw)
-		case core.EINVALID:
-			s.refuse(ctx, w, name, core.VerdictMalformed, err, raw)
-		default:
-			s.log.Error("webhook verification failed", "provider", name, "err", err)
-			writeError(w, err)
-		}
+		s.refuseError(ctx, w, r, name, err, core.SampleOf(raw))
 		return
+	}
+	for _, ev := range events {
+		if err := ev.CheckFields(); err != nil {
+			err = core.Errorf(core.EINVALID, "%s event: %s", s.displayName(name), core.ErrorMessage(err))
+			s.refuse(ctx, w, r, name, core.VerdictMalformed, err, core.SampleOf(raw))
+			return
+		}
 	}
 	res := WebhookResult{Verdicts: []core.Verdict{}}
 	for _, ev := range events {
@@ -120,16 +133,47 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// refuse journals a request that did not become a verified event and answers it.
-func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, provider string, v core.Verdict, cause error, body []byte) {
-	s.metrics.webhooks.WithLabelValues(provider, string(v)).Inc()
-	entry := core.JournalEntry{Provider: provider, Source: core.SourceWebhook, Verdict: v,
-		Reason: core.ErrorMessage(cause), Payload: core.TruncatePayload(body)}
-	if err := s.ledger.Record(ctx, entry); err != nil {
-		// The answer stays a refusal: the sender must not retry a forgery.
-		s.log.Error("refused webhook not journaled", "provider", provider, "verdict", v, "err", err)
+// refuseError refuses a request that failed verification: rejected when it
+// is not authentic, malformed when it cannot be read.
+func (s *Service) refuseError(ctx context.Context, w http.ResponseWriter, r *http.Request, provider string, err error, sample core.PayloadSample) {
+	switch core.ErrorCode(err) {
+	case core.EUNAUTHORIZED:
+		s.refuse(ctx, w, r, provider, core.VerdictRejected, err, sample)
+	case core.EINVALID, core.ETOOLARGE:
+		s.refuse(ctx, w, r, provider, core.VerdictMalformed, err, sample)
+	default:
+		s.log.Error("webhook verification failed", "provider", provider, "err", err)
+		writeError(w, err)
 	}
-	s.log.Warn("webhook refused", "provider", provider, "verdict", v, "reason", core.ErrorMessage(cause))
+}
+
+// refuse records a request that did not become a verified event and
+// answers it. Refusals are counted per source (see core.Refusal), and a
+// source over its allowance of failing requests gets 429 with Retry-After:
+// the request is then only counted in memory until the next flush.
+func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, r *http.Request, provider string, v core.Verdict, cause error, sample core.PayloadSample) {
+	now := s.now()
+	src := sourceOf(r)
+	if n := r.ContentLength; n > sample.Size {
+		sample.Size = n // a body too large was not read whole
+	}
+	ref := core.NewRefusal(provider, src, v, core.ErrorMessage(cause), sample, now)
+	if wait, ok := s.gate.allow(src, now); !ok {
+		ref.Throttled = 1
+		s.gate.hold(ref)
+		s.metrics.webhooks.WithLabelValues(provider, "rate_limited").Inc()
+		secs := int64((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(w, core.Errorf(core.ETOOMANY, "too many failing webhook requests from %s: retry after %ds. This one was refused because: %s",
+			src, secs, core.ErrorMessage(cause)))
+		return
+	}
+	s.metrics.webhooks.WithLabelValues(provider, string(v)).Inc()
+	if err := s.ledger.Refuse(ctx, ref); err != nil {
+		// The answer stays a refusal: the sender must not retry a forgery.
+		s.log.Error("refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
+	}
+	s.log.Warn("webhook refused", "provider", provider, "source", src, "verdict", v, "reason", core.ErrorMessage(cause))
 	writeError(w, cause)
 }
 
@@ -191,8 +235,12 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 // entry is a journal line for ev that does not go through the state machine.
 func (s *Service) entry(ctx context.Context, ev core.PaymentEvent, v core.Verdict, reason string) core.JournalEntry {
 	e := core.JournalEntry{OrderID: ev.OrderID, Provider: ev.Provider, Source: ev.Source, EventType: ev.Type, Verdict: v,
-		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: reason,
-		Payload: core.TruncatePayload(ev.Payload)}
+		AmountMinor: ev.AmountMinor, Currency: ev.Currency, ProviderRef: ev.ProviderRef, Reason: reason}
+	if ev.Verified && v != core.VerdictDuplicate {
+		e.KeepPayload(ev.Payload)
+	} else {
+		e.KeepSample(ev.Payload) // untrusted, or kept whole by the first delivery
+	}
 	if ev.Status == core.StatusRefunded {
 		e.AmountMinor = ev.RefundFigure()
 	}

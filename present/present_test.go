@@ -187,7 +187,7 @@ func TestTimelineTellsTheStory(t *testing.T) {
 	steps := p.Timeline(o, []core.JournalEntry{
 		{ID: 1, Source: core.SourceAPI, Verdict: core.VerdictCreated, StatusAfter: core.StatusPending, AmountMinor: 1500000, Currency: "AMD", CreatedAt: at},
 		{ID: 2, Source: core.SourceWebhook, Provider: "vpos", EventType: "payment.succeeded", Verdict: core.VerdictAmountMismatch,
-			StatusBefore: core.StatusPending, StatusAfter: core.StatusManualReview, AmountMinor: 1400000, Currency: "AMD", Payload: "{}", CreatedAt: at},
+			StatusBefore: core.StatusPending, StatusAfter: core.StatusManualReview, AmountMinor: 1400000, Currency: "AMD", Payload: []byte("{}"), CreatedAt: at},
 		{ID: 3, Source: core.SourceManual, Verdict: core.VerdictManual, StatusBefore: core.StatusManualReview, StatusAfter: core.StatusPaid,
 			Reason: "console (Anna): the rest came in cash", CreatedAt: at},
 		{ID: 4, Source: core.SourceWebhook, Provider: "vpos", Verdict: core.VerdictAccepted, StatusBefore: core.StatusPaid,

@@ -46,7 +46,7 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 	out := make([]Step, 0, len(entries))
 	for _, e := range entries {
 		s := Step{EntryID: e.ID, At: e.CreatedAt, When: p.TimeExact(e.CreatedAt), Verdict: p.Verdict(e.Verdict),
-			Detail: e.Reason, Payload: e.Payload != "", Tone: verdictTone(e.Verdict)}
+			Detail: e.Reason, Payload: len(e.Payload) > 0, Tone: verdictTone(e.Verdict)}
 		switch {
 		case e.Verdict == core.VerdictCreated:
 			s.What = p.T("what.created")

@@ -45,10 +45,13 @@ func (db *DB) LoadDeliveries(ctx context.Context, connector string, orderIDs []s
 		linkOf[l.OrderID] = &l
 	}
 
-	// Only the entries the CRM has not seen: a long-lived order keeps a long journal.
+	// Only the entries the CRM has not seen: a long-lived order keeps a long
+	// journal. Without their payloads, which mappings do not use and which
+	// may be a whole webhook body each.
 	var rows []journalRow
 	err = db.r.SelectContext(ctx, &rows, db.q(`SELECT j.id, j.order_id, j.provider, j.event_id, j.source, j.event_type, j.verdict,
-		j.status_before, j.status_after, j.amount_minor, j.currency, j.provider_ref, j.reason, j.payload, j.order_version, j.created_at
+		j.status_before, j.status_after, j.amount_minor, j.currency, j.provider_ref, j.reason, j.payload_size, j.payload_sha256,
+		j.order_version, j.created_at
 		FROM journal j
 		WHERE j.order_id IN (`+in+`) AND j.order_version > COALESCE(
 			(SELECT l.synced_version FROM crm_links l WHERE l.connector = ? AND l.order_id = j.order_id), 0)

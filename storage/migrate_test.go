@@ -92,3 +92,51 @@ func openRaw(t *testing.T, dialect string, o storage.Options) *sql.DB {
 	t.Cleanup(func() { raw.Close() })
 	return raw
 }
+
+// TestJournalPayloadMigration: entries journaled before payloads became
+// bytes keep their payload, byte for byte, with its size.
+func TestJournalPayloadMigration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		ctx := context.Background()
+		db, err := storage.Open(ctx, testdb.Options(t, dialect))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		w := db.Writer()
+		// The schema as it was before 0005, applied the way Migrate does.
+		if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := fs.ReadDir(migrations.FS, dialect)
+		for _, f := range files {
+			version := strings.TrimSuffix(f.Name(), ".sql")
+			if version >= "0005" {
+				break
+			}
+			sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
+			if _, err := w.Exec(string(sql)); err != nil {
+				t.Fatalf("%s: %v", f.Name(), err)
+			}
+			if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old := `{"event_id":"e1","note":"Երևան, Москва"}`
+		if _, err := w.Exec(w.Rebind(`INSERT INTO journal (order_id, provider, event_id, source, verdict, payload, created_at)
+			VALUES ('A-1', 'generic', 'e1', 'webhook', 'accepted', ?, 1)`), old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		j, err := db.ListJournal(ctx, "A-1")
+		if err != nil || len(j) != 1 {
+			t.Fatalf("journal after migration: %v %v", j, err)
+		}
+		if string(j[0].Payload) != old || j[0].PayloadSize != int64(len(old)) || j[0].EventID != "e1" {
+			t.Fatalf("migrated entry: payload %q size %d", j[0].Payload, j[0].PayloadSize)
+		}
+	})
+}

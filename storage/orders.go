@@ -157,6 +157,7 @@ func (db *DB) Apply(ctx context.Context, c core.Change) error {
 			}
 		}
 		if c.Order != nil {
+			c.Order.Clean()
 			if err := db.writeOrder(ctx, tx, c.Order, c.ExpectedVersion, now); err != nil {
 				return err
 			}
@@ -189,15 +190,16 @@ func (db *DB) Apply(ctx context.Context, c core.Change) error {
 // insertJournal appends j inside tx and returns its id. A verified event
 // seen before fails with EDUPLICATE.
 func (db *DB) insertJournal(ctx context.Context, tx *sqlx.Tx, j *core.JournalEntry) (int64, error) {
+	j.Clean() // text columns get text; the payload stays bytes
 	var id int64
 	err := tx.QueryRowxContext(ctx, db.q(`INSERT INTO journal
 		(order_id, provider, event_id, source, event_type, verdict, status_before, status_after,
-		 amount_minor, currency, provider_ref, reason, payload, order_version, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 amount_minor, currency, provider_ref, reason, payload, payload_size, payload_sha256, order_version, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING RETURNING id`),
 		nullString(j.OrderID), j.Provider, nullString(j.EventID), j.Source, j.EventType, string(j.Verdict),
 		string(j.StatusBefore), string(j.StatusAfter), j.AmountMinor, j.Currency, j.ProviderRef,
-		j.Reason, j.Payload, j.OrderVersion, micros(j.CreatedAt)).Scan(&id)
+		j.Reason, j.Payload, j.PayloadSize, j.PayloadSHA256, j.OrderVersion, micros(j.CreatedAt)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, core.Errorf(core.EDUPLICATE, "event %s/%s was already recorded", j.Provider, j.EventID)
 	}
@@ -293,6 +295,10 @@ func (db *DB) insertOutbox(ctx context.Context, tx *sqlx.Tx, orderID string, ver
 
 // GetOrder reads one order.
 func (db *DB) GetOrder(ctx context.Context, id string) (core.Order, error) {
+	if !core.IsText(id) {
+		// Stored ids are text; PostgreSQL would refuse to even compare this one.
+		return core.Order{}, notFound("order", core.CleanText(id))
+	}
 	var r orderRow
 	err := db.r.GetContext(ctx, &r, db.q(`SELECT `+orderCols+` FROM orders WHERE id = ?`), id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -323,6 +329,13 @@ func (db *DB) selectOrders(ctx context.Context, query string, args ...any) ([]co
 
 // ListOrders lists orders newest first, filtered by status and a search text.
 func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, error) {
+	// PostgreSQL refuses such text and SQLite ends a LIKE pattern at a NUL
+	// (matching everything): refuse it the same way on both.
+	for _, f := range []struct{ name, value string }{{"q", q.Q}, {"before", q.Before}, {"status", string(q.Status)}} {
+		if err := core.CheckText(f.name, f.value); err != nil {
+			return nil, err
+		}
+	}
 	where := []string{"1=1"}
 	var args []any
 	if q.Status != "" {
@@ -393,8 +406,12 @@ type journalRow struct {
 // ListJournal returns an order's journal, oldest first.
 func (db *DB) ListJournal(ctx context.Context, orderID string) ([]core.JournalEntry, error) {
 	var rows []journalRow
+	if !core.IsText(orderID) {
+		return []core.JournalEntry{}, nil // no stored id is anything else
+	}
 	err := db.r.SelectContext(ctx, &rows, db.q(`SELECT id, order_id, provider, event_id, source, event_type, verdict,
-		status_before, status_after, amount_minor, currency, provider_ref, reason, payload, order_version, created_at
+		status_before, status_after, amount_minor, currency, provider_ref, reason, payload, payload_size, payload_sha256,
+		order_version, created_at
 		FROM journal WHERE order_id = ? ORDER BY id`), orderID)
 	if err != nil {
 		return nil, db.wrap(err)

@@ -147,6 +147,7 @@ func (db *DB) CompleteOutbox(ctx context.Context, c core.Completion) error {
 // longer held under c.Token.
 func (db *DB) settle(ctx context.Context, tx *sqlx.Tx, c core.Completion) (bool, error) {
 	now := micros(nowOr(c.Now))
+	c.Error = core.CleanText(c.Error) // a CRM's error text may quote any bytes
 	var res sql.Result
 	var err error
 	switch c.Outcome {
@@ -189,7 +190,7 @@ func (db *DB) upsertLink(ctx context.Context, tx *sqlx.Tx, l core.CRMLink, now t
 			synced_version = excluded.synced_version, synced_status = excluded.synced_status,
 			data = excluded.data, updated_at = excluded.updated_at
 		WHERE crm_links.synced_version <= excluded.synced_version`),
-		l.Connector, l.OrderID, l.ExternalID, l.SyncedVersion, string(l.SyncedStatus), l.Data, micros(now))
+		l.Connector, l.OrderID, core.CleanText(l.ExternalID), l.SyncedVersion, string(l.SyncedStatus), core.CleanText(l.Data), micros(now))
 	return db.wrap(err)
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +33,10 @@ type Options struct {
 	// DatabaseURL is a postgres:// URL; empty means SQLite at DataDir/paysync.db.
 	DatabaseURL string
 	DataDir     string
+	// SQLiteSynchronous is SQLite's synchronous setting: FULL (the default:
+	// a committed payment survives a power cut, not only a process kill),
+	// EXTRA, or NORMAL (faster; the last commits may be lost on a power cut).
+	SQLiteSynchronous string
 	// FaultHook, when set, is called after each statement of Apply with the
 	// step's name; an error it returns aborts the transaction. Tests use it to
 	// prove atomicity.
@@ -66,11 +72,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
-		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL must start with postgres:// (got %q); leave it empty to use SQLite", redactURL(o.DatabaseURL))
+		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL must start with postgres:// (got %q); leave it empty to use SQLite", RedactURL(o.DatabaseURL))
 	}
 	x, err := sqlx.Open("postgres", o.DatabaseURL)
 	if err != nil {
-		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
+		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL is not a valid PostgreSQL URL: %v", scrub(err, o.DatabaseURL))
 	}
 	x.SetMaxOpenConns(20)
 	x.SetMaxIdleConns(20)
@@ -80,7 +86,7 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	defer cancel()
 	if err := x.PingContext(pctx); err != nil {
 		x.Close()
-		return nil, core.Errorf(core.EUNAVAILABLE, "cannot reach PostgreSQL at %s: %v (is the server running and the URL right?)", redactURL(o.DatabaseURL), scrub(err, o.DatabaseURL))
+		return nil, core.Errorf(core.EUNAVAILABLE, "cannot reach PostgreSQL at %s: %v (is the server running and the URL right?)", RedactURL(o.DatabaseURL), scrub(err, o.DatabaseURL))
 	}
 	return db, nil
 }
@@ -93,14 +99,19 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, core.Errorf(core.EINVALID, "cannot create data directory %s: %v; set PAYSYNC_DATA_DIR to a writable directory", dir, err)
 	}
+	sync, err := sqliteSynchronous(o.SQLiteSynchronous)
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, "paysync.db")
 	if err := checkWritable(dir, path); err != nil {
 		return nil, err
 	}
 	// WAL lets readers run beside the one writer; busy_timeout absorbs short
 	// waits; _txlock=immediate takes the write lock at BEGIN so that two
-	// writers never deadlock upgrading a read lock.
-	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	// writers never deadlock upgrading a read lock. synchronous=FULL syncs the
+	// WAL at every commit: a webhook answered 2xx survives a power cut.
+	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(1)"
 	w, err := sqlx.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
@@ -119,6 +130,17 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		return nil, core.Errorf(core.EUNAVAILABLE, "cannot open SQLite database %s: %v", path, err)
 	}
 	return db, nil
+}
+
+// sqliteSynchronous checks the synchronous setting; empty means FULL.
+func sqliteSynchronous(v string) (string, error) {
+	switch s := strings.ToUpper(strings.TrimSpace(v)); s {
+	case "":
+		return "FULL", nil
+	case "FULL", "EXTRA", "NORMAL":
+		return s, nil
+	}
+	return "", core.Errorf(core.EINVALID, "sqlite_synchronous %q must be full, extra or normal (PAYSYNC_SQLITE_SYNCHRONOUS); full is the safe default", v)
 }
 
 // checkWritable turns a read-only data directory or file into one clear line.
@@ -163,6 +185,9 @@ func (db *DB) Close() error {
 
 // Writer exposes the write pool to tests and benchmarks in this module.
 func (db *DB) Writer() *sqlx.DB { return db.w }
+
+// Reader exposes the read pool (the write pool on PostgreSQL) to tests.
+func (db *DB) Reader() *sqlx.DB { return db.r }
 
 // q rewrites ?-placeholders for the dialect, once per distinct query.
 func (db *DB) q(query string) string {
@@ -212,32 +237,101 @@ func (db *DB) wrap(err error) error {
 	return &core.Error{Code: core.EINTERNAL, Message: "database error", Err: scrub(err, db.dsn)}
 }
 
-// redactURL hides the password of a database URL.
-func redactURL(s string) string {
+// RedactURL shows a database URL with every password hidden: the one in the
+// userinfo and any query parameter that carries one (?password=,
+// ?sslpassword=, …). A key=value connection string has its password= values
+// hidden instead. Use it wherever a database URL is shown.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return redactKV(s)
 	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		}
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = redactKV(u.RawQuery)
+		} else {
+			for k := range q {
+				if secretParam(k) {
+					q[k] = []string{redacted}
+				}
+			}
+			u.RawQuery = q.Encode()
 		}
 	}
 	return u.String()
+}
+
+const redacted = "xxxxx"
+
+// secretParam reports whether a connection parameter holds a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "password") || strings.Contains(n, "passwd") || strings.Contains(n, "secret") || strings.Contains(n, "token")
+}
+
+var kvSecret = regexp.MustCompile(`(?i)([a-z_]*(?:password|passwd|secret|token)[a-z_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+
+func redactKV(s string) string {
+	return kvSecret.ReplaceAllString(s, "${1}${2}"+redacted)
+}
+
+// urlSecrets lists the passwords in a database URL, as written and decoded,
+// so that they can be cut out of driver messages that quote parts of it.
+func urlSecrets(dsn string) []string {
+	var out []string
+	add := func(vs ...string) {
+		for _, v := range vs {
+			if v != "" && v != redacted {
+				out = append(out, v)
+			}
+		}
+	}
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		if u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				add(p, url.PathEscape(p), url.QueryEscape(p))
+			}
+		}
+		if q, err := url.ParseQuery(u.RawQuery); err == nil {
+			for k, vs := range q {
+				if secretParam(k) {
+					for _, v := range vs {
+						add(v, url.QueryEscape(v))
+					}
+				}
+			}
+		}
+	}
+	for _, m := range kvSecret.FindAllStringSubmatch(dsn, -1) {
+		add(strings.Trim(m[3], "'"), m[3])
+	}
+	// Longest first, so that a password containing another is cut whole.
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }
 
 type scrubbed struct{ msg string }
 
 func (s scrubbed) Error() string { return s.msg }
 
-// scrub removes a secret DSN from an error message.
+// scrub removes a database URL and its passwords from an error message.
 func scrub(err error, dsn string) error {
 	if err == nil || dsn == "" {
 		return err
 	}
 	msg := err.Error()
-	if strings.Contains(msg, dsn) {
-		return scrubbed{strings.ReplaceAll(msg, dsn, redactURL(dsn))}
+	clean := strings.ReplaceAll(msg, dsn, RedactURL(dsn))
+	for _, secret := range urlSecrets(dsn) {
+		clean = strings.ReplaceAll(clean, secret, redacted)
+	}
+	if clean != msg {
+		return scrubbed{clean}
 	}
 	return err
 }

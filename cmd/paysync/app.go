@@ -47,7 +47,7 @@ func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
 // openAppWith opens the database of cfg and applies migrations.
 func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, error) {
 	log := newLogger(env, cfg.LogLevel)
-	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir})
+	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir, SQLiteSynchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, &exitError{code: 1, msg: "paysync: " + core.ErrorMessage(err)}
 	}
@@ -62,8 +62,9 @@ func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, er
 	a := &app{cfg: cfg, store: db, log: log}
 	conns := cfg.EnabledConnectors()
 	a.ledger = &core.Ledger{
-		Store:      db,
-		Connectors: func() []string { return conns },
+		Store:         db,
+		Connectors:    func() []string { return conns },
+		DefaultExpiry: cfg.DefaultExpiresIn.D(),
 		FixedLinks: func(slug string) (core.FixedLink, bool) {
 			for _, fl := range cfg.FixedLinks {
 				if fl.Slug == slug {
@@ -80,7 +81,7 @@ func (a *app) Close() { a.store.Close() }
 
 func (a *app) where() string {
 	if a.store.Dialect() == storage.Postgres {
-		return "PostgreSQL"
+		return "PostgreSQL at " + storage.RedactURL(string(a.cfg.DatabaseURL))
 	}
 	return fmt.Sprintf("SQLite at %s/paysync.db", a.cfg.DataDir)
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/testdb"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	sheetssandbox "github.com/paysync/paysync/sandbox/sheets"
 	"github.com/paysync/paysync/storage"
@@ -227,4 +230,74 @@ func TestCLIManners(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Error("a mistyped command created the data directory")
 	}
+}
+
+// TestDatabasePasswordNeverPrinted: the commands that name the database
+// show its URL with the password hidden, in the userinfo and in ?password=.
+func TestDatabasePasswordNeverPrinted(t *testing.T) {
+	u, err := url.Parse(testdb.NewPostgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("password", "qs-hunter2") // the test server trusts loopback, so any password works
+	u.RawQuery = q.Encode()
+	u.User = url.UserPassword(u.User.Username(), "ui-hunter2")
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_DATABASE_URL", u.String())
+	code, out, errs := cli(t, "migrate")
+	if code != 0 || !strings.Contains(out, "PostgreSQL at postgres://") || !strings.Contains(out, "xxxxx") {
+		t.Fatalf("migrate: %d %q %q", code, out, errs)
+	}
+	if strings.Contains(out+errs, "hunter2") {
+		t.Fatalf("migrate printed a database password: %q %q", out, errs)
+	}
+	bad := *u
+	bad.Host = "127.0.0.1:1"
+	t.Setenv("PAYSYNC_DATABASE_URL", bad.String())
+	code, out, errs = cli(t, "migrate")
+	if code == 0 || strings.Contains(out+errs, "hunter2") || !strings.Contains(errs, "xxxxx") {
+		t.Fatalf("migrate against a dead server: %d %q %q", code, out, errs)
+	}
+}
+
+// TestOutboxResyncChecksTheConnector: `outbox resync --connector` with an
+// unknown or disabled connector fails listing the enabled ones and queues
+// nothing, on both databases.
+func TestOutboxResyncChecksTheConnector(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		dir := t.TempDir()
+		t.Setenv("PAYSYNC_DATA_DIR", dir)
+		t.Setenv("PAYSYNC_DATABASE_URL", testdb.Options(t, dialect).DatabaseURL)
+		t.Setenv("PAYSYNC_BITRIX24_WEBHOOK_URL", "https://shop.bitrix24.ru/rest/1/hooksecret3/")
+		ctx := context.Background()
+		a, err := openApp(ctx, &cmdEnv{stdout: io.Discard, stderr: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := a.ledger.CreateOrder(ctx, core.Order{ID: "RS-2", AmountMinor: 100, Currency: "AMD"}); err != nil {
+			t.Fatal(err)
+		}
+		queued := func() int {
+			recs, err := a.store.OrderDeliveries(ctx, "RS-2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(recs)
+		}
+		defer a.Close()
+		before := queued()
+		for _, name := range []string{"bogus", "sheets"} {
+			code, out, errs := cli(t, "outbox", "resync", "RS-2", "--connector", name)
+			if code != 2 || !strings.Contains(errs, `connector "`+name+`" is not enabled; enabled connectors: bitrix24`) || strings.Contains(out+errs, "hooksecret3") {
+				t.Fatalf("resync --connector %s: %d %q %q", name, code, out, errs)
+			}
+		}
+		if got := queued(); got != before {
+			t.Fatalf("a refused resync queued %d records", got-before)
+		}
+		if code, out, errs := cli(t, "outbox", "resync", "RS-2", "--connector", "bitrix24"); code != 0 || queued() != before+1 {
+			t.Fatalf("resync --connector bitrix24: %d %q %q", code, out, errs)
+		}
+	})
 }

@@ -149,6 +149,9 @@ func ordersCreate(ctx context.Context, env *cmdEnv, a *app, file string, asJSON 
 		if got.PaymentURL != "" {
 			fmt.Fprintf(env.stdout, "payment link: %s\n", got.PaymentURL)
 		}
+		if got.ExpiresAt != nil {
+			fmt.Fprintf(env.stdout, "expires: %s\n", got.ExpiresAt.Format(time.RFC3339))
+		}
 	}
 	if err != nil {
 		return userError("orders create", err)
@@ -183,6 +186,9 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 	}
 	if o.PaymentURL != "" {
 		fmt.Fprintf(w, "link       %s\n", o.PaymentURL)
+	}
+	if o.ExpiresAt != nil {
+		fmt.Fprintf(w, "expires    %s\n", o.ExpiresAt.Format(time.RFC3339))
 	}
 	if o.Reason != "" {
 		fmt.Fprintf(w, "reason     %s\n", o.Reason)

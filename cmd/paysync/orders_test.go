@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
@@ -36,6 +37,10 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 	var o core.Order
 	if code != 0 || json.Unmarshal([]byte(out), &o) != nil || o.ID != "A-1" || o.PaymentURL == "" {
 		t.Fatalf("create again: %d %q", code, out)
+	}
+	// Created without expires_in: the default expiry (72h) applies.
+	if o.ExpiresAt == nil || time.Until(*o.ExpiresAt) < 71*time.Hour || time.Until(*o.ExpiresAt) > 72*time.Hour {
+		t.Fatalf("expires_at %v, want about 72h from now", o.ExpiresAt)
 	}
 	if sb.Stats().Created != 1 {
 		t.Fatal("a second payment session was created")

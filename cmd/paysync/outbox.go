@@ -36,8 +36,14 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 	default: // before opening the database: a typo creates no ./data
 		return &exitError{code: 2, msg: outboxUsage}
 	}
+	// "outbox resync ID --connector NAME": the id may come before the flags.
+	first, rest := splitPositional(rest)
 	if err := fs.Parse(rest); err != nil {
 		return err
+	}
+	positional := fs.Args()
+	if first != "" {
+		positional = append([]string{first}, positional...)
 	}
 	a, err := openApp(ctx, env)
 	if err != nil {
@@ -119,10 +125,10 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 			fmt.Fprintf(out, "requeued %d dead letters\n", n)
 			return nil
 		}
-		if fs.NArg() != 1 {
+		if len(positional) != 1 {
 			return &exitError{code: 2, msg: "usage: paysync outbox retry ID | paysync outbox retry --all-dead"}
 		}
-		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		id, err := strconv.ParseInt(positional[0], 10, 64)
 		if err != nil {
 			return &exitError{code: 2, msg: "paysync outbox retry: ID must be a number (see paysync outbox dead)"}
 		}
@@ -132,20 +138,23 @@ func runOutbox(ctx context.Context, env *cmdEnv, args []string) error {
 		fmt.Fprintf(out, "requeued %d\n", id)
 		return nil
 	case "resync":
-		if fs.NArg() != 1 {
+		if len(positional) != 1 {
 			return &exitError{code: 2, msg: "usage: paysync outbox resync ORDER_ID [--connector NAME]"}
 		}
 		conns := a.ledger.Connectors()
 		if *connector != "" {
+			if err := core.CheckConnector(*connector, conns); err != nil {
+				return &exitError{code: 2, msg: "paysync outbox resync: " + core.ErrorMessage(err)}
+			}
 			conns = []string{*connector}
 		}
 		if len(conns) == 0 {
-			return &exitError{code: 2, msg: "no connector is enabled: set its credentials (see config.example.yaml)"}
+			return &exitError{code: 2, msg: "paysync outbox resync: " + core.ErrorMessage(core.ErrNoConnector)}
 		}
-		if err := a.store.Enqueue(ctx, fs.Arg(0), conns, time.Now()); err != nil {
+		if err := a.store.Enqueue(ctx, positional[0], conns, time.Now()); err != nil {
 			return &exitError{code: 1, msg: "paysync outbox resync: " + core.ErrorMessage(err)}
 		}
-		fmt.Fprintf(out, "enqueued %s for %v\n", fs.Arg(0), conns)
+		fmt.Fprintf(out, "enqueued %s for %v\n", positional[0], conns)
 		return nil
 	}
 	return &exitError{code: 2, msg: outboxUsage}

@@ -35,6 +35,16 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 	}); err != nil {
 		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
 	}
+	keepRefused := a.cfg.Journal.KeepRefused.D()
+	if err := sch.Add("purge-refused", a.cfg.Scheduler.PurgeSchedule, func(ctx context.Context) error {
+		n, err := a.store.PurgeRefusals(ctx, time.Now().Add(-keepRefused))
+		if n > 0 {
+			a.log.Info("purged refused webhook records", "count", n, "older_than", keepRefused)
+		}
+		return err
+	}); err != nil {
+		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
+	}
 	d.workers = append(d.workers, sch.Run, svc.Run)
 	return nil
 }

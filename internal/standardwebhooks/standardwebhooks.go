@@ -109,6 +109,17 @@ func sign(key []byte, id, ts string, body []byte) []byte {
 // timestamp within Tolerance of now, and one v1 entry of signature must match
 // one key. Every failure is EUNAUTHORIZED; the returned time is the timestamp.
 func (s *Verifier) Verify(id, timestamp, signature string, body []byte, now time.Time) (time.Time, error) {
+	ts, err := s.CheckHeaders(id, timestamp, signature, now)
+	if err != nil {
+		return ts, err
+	}
+	return ts, s.checkSignature(id, timestamp, signature, body)
+}
+
+// CheckHeaders is Verify without the body: it fails exactly when Verify
+// would fail whatever the body, so that a caller can refuse a request
+// without reading its body.
+func (s *Verifier) CheckHeaders(id, timestamp, signature string, now time.Time) (time.Time, error) {
 	if id == "" || timestamp == "" || signature == "" {
 		return time.Time{}, core.Errorf(core.EUNAUTHORIZED, "missing %s, %s or %s header: the request is not signed", HeaderID, HeaderTimestamp, HeaderSignature)
 	}
@@ -127,6 +138,10 @@ func (s *Verifier) Verify(id, timestamp, signature string, body []byte, now time
 	if sec < nowSec-int64(tol/time.Second) || sec > nowSec+int64(tol/time.Second) {
 		return time.Time{}, core.Errorf(core.EUNAUTHORIZED, "%s is more than %s from now (check the sender's clock, or this is a replay)", HeaderTimestamp, tol)
 	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+func (s *Verifier) checkSignature(id, timestamp, signature string, body []byte) error {
 	// The signed content holds the timestamp exactly as sent.
 	var want [][]byte
 	for _, k := range s.keys {
@@ -151,9 +166,9 @@ func (s *Verifier) Verify(id, timestamp, signature string, body []byte, now time
 		}
 	}
 	if !matched {
-		return time.Time{}, core.Errorf(core.EUNAUTHORIZED, "webhook signature does not match: check that the sender and paysync share the same secret")
+		return core.Errorf(core.EUNAUTHORIZED, "webhook signature does not match: check that the sender and paysync share the same secret")
 	}
-	return time.Unix(sec, 0).UTC(), nil
+	return nil
 }
 
 func truncate(s string, n int) string {

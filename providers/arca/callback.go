@@ -139,9 +139,6 @@ func ParseCallback(params map[string]string) (core.PaymentEvent, error) {
 	if err := core.ValidateOrderID(ev.OrderID); err != nil {
 		return ev, core.Errorf(core.EINVALID, "callback orderNumber: %s", core.ErrorMessage(err))
 	}
-	if len(ev.ProviderRef) > 64 || len(ev.Type) > 64 {
-		return ev, core.Errorf(core.EINVALID, "callback mdOrder or operation is too long")
-	}
 	ok := false
 	switch s := params["status"]; s {
 	case "1":

@@ -81,6 +81,19 @@ var statuses = map[string]core.Status{
 	"pending":  core.StatusPending,
 }
 
+var _ core.HeaderVerifier = (*Provider)(nil)
+
+// VerifyHeaders refuses a request whose Standard Webhooks headers are
+// missing or stale, whatever its body.
+func (p *Provider) VerifyHeaders(req core.InboundRequest) error {
+	now := req.ReceivedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	_, err := p.std.CheckHeaders(req.Header.Get(standardwebhooks.HeaderID), req.Header.Get(standardwebhooks.HeaderTimestamp), req.Header.Get(standardwebhooks.HeaderSignature), now)
+	return err
+}
+
 // Verify authenticates the request with Standard Webhooks and parses its one
 // event. Bad or missing signatures and stale timestamps are EUNAUTHORIZED;
 // a body that is not a valid event is EINVALID.
@@ -116,9 +129,6 @@ func Parse(body []byte) (core.PaymentEvent, error) {
 	}
 	ev := core.PaymentEvent{Provider: Name, Source: core.SourceWebhook, EventID: in.EventID, OrderID: in.OrderID,
 		ProviderRef: in.ProviderRef, Type: in.Status, Payload: body}
-	if len(in.EventID) > maxIDLen {
-		return ev, core.Errorf(core.EINVALID, "event_id is longer than %d characters", maxIDLen)
-	}
 	if err := core.ValidateOrderID(in.OrderID); err != nil {
 		return ev, err
 	}
@@ -180,9 +190,6 @@ func (p *Provider) Lookup(ctx context.Context, o core.Order) (core.PaymentEvent,
 func (p *Provider) CreateLink(ctx context.Context, o core.Order) (core.PaymentLink, error) {
 	return core.PaymentLink{}, ErrUnsupported
 }
-
-// maxIDLen bounds event ids, as Standard Webhooks bounds webhook-id.
-const maxIDLen = 255
 
 func truncate(s string, n int) string {
 	if len(s) > n {

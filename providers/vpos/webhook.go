@@ -46,13 +46,26 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 			return nil, core.Errorf(core.EINVALID, "VPOS.am webhook has no event id at %s (providers.vpos.fields.event_id)", strings.Join(p.fields["event_id"], " or "))
 		}
 	}
-	if len(ev.EventID) > 255 {
-		return nil, core.Errorf(core.EINVALID, "VPOS.am event id is longer than 255 characters")
-	}
 	if ev.OccurredAt.IsZero() {
 		ev.OccurredAt, ev.Precision = ts, time.Second // the id header's timestamp is unix seconds
 	}
 	return []core.PaymentEvent{ev}, nil
+}
+
+var _ core.HeaderVerifier = (*Provider)(nil)
+
+// VerifyHeaders refuses a webhook whose signature headers are missing or
+// stale (or that no secret could verify), whatever its body.
+func (p *Provider) VerifyHeaders(req core.InboundRequest) error {
+	if p.std == nil {
+		return core.Errorf(core.EUNAUTHORIZED, "VPOS.am webhooks are refused: no webhook secret is configured; set PAYSYNC_VPOS_WEBHOOK_SECRET")
+	}
+	now := req.ReceivedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	_, err := p.std.CheckHeaders(req.Header.Get(p.o.IDHeader), req.Header.Get(p.o.TimestampHeader), req.Header.Get(p.o.SignatureHeader), now)
+	return err
 }
 
 // status maps a VPOS.am status or event name; known is false for values

@@ -40,6 +40,8 @@ func Run(t *testing.T, open Factory) {
 		{"LeaderLease", testLeaderLease},
 		{"DueOrders", testDueOrders},
 		{"PaymentHistory", testPaymentHistory},
+		{"AnyBytesStored", testAnyBytesStored},
+		{"RefusalsCounted", testRefusalsCounted},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -119,7 +121,7 @@ func testOrderCRUD(t *testing.T, open Factory) {
 	got.PaidAt = &now
 	if err := s.Apply(ctx, core.Change{Order: &got, ExpectedVersion: 1, Outbox: []string{"bitrix24"},
 		Journal: &core.JournalEntry{Provider: "vpos", EventID: "ev-1", Source: core.SourceWebhook, Verdict: core.VerdictAccepted,
-			StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", Payload: `{"x":1}`}}); err != nil {
+			StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid, AmountMinor: 1500000, Currency: "AMD", Payload: []byte(`{"x":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := s.GetOrder(ctx, "A-1")
@@ -131,7 +133,7 @@ func testOrderCRUD(t *testing.T, open Factory) {
 		t.Fatalf("journal %d outbox %d, want 2 and 3", j, outbox)
 	}
 	entries, _ := s.ListJournal(ctx, "A-1")
-	if e := entries[1]; e.EventID != "ev-1" || e.OrderVersion != 2 || e.StatusAfter != core.StatusPaid || e.Payload != `{"x":1}` || e.ID <= entries[0].ID {
+	if e := entries[1]; e.EventID != "ev-1" || e.OrderVersion != 2 || e.StatusAfter != core.StatusPaid || string(e.Payload) != `{"x":1}` || e.ID <= entries[0].ID {
 		t.Fatalf("journal entry: %+v", e)
 	}
 	// A stale version is refused and changes nothing.
@@ -707,5 +709,134 @@ func testDueOrders(t *testing.T, open Factory) {
 	exp, err := s.ExpiredOrders(ctx, []core.Status{core.StatusPending, core.StatusFailed}, now, 10)
 	if err != nil || len(exp) != 2 || exp[0].ID != "E-exp-1" || exp[1].ID != "E-exp-0" {
 		t.Fatalf("expired orders: %+v %v", exp, err)
+	}
+}
+
+// testAnyBytesStored: a journal payload keeps any bytes exactly (invalid
+// UTF-8, NUL, every byte value), and text fields holding invalid UTF-8 or
+// NUL are stored cleaned (core.CleanText), the same on every driver, instead
+// of failing the write. Lookups by ids no stored id can equal find nothing.
+func testAnyBytesStored(t *testing.T, open Factory) {
+	s := open(t, nil)
+	o := NewOrder("T-1")
+	create(t, s, o)
+	every := make([]byte, 0, 512)
+	for i := 0; i < 512; i++ {
+		every = append(every, byte(i))
+	}
+	payload := append([]byte("{\"note\":\"Հայաստան \xd5\",\"ref\":\"\\u0000\"}\x00"), every...)
+	dirty := func(s string) string { return s + "\x00\xff\xd5" }
+	next := *o
+	next.Status = core.StatusPaid
+	next.ProviderRef, next.Reason = dirty("pi_"), dirty("Москва ")
+	j := &core.JournalEntry{OrderID: "T-1", Provider: "generic", EventID: "ev-bytes", Source: core.SourceWebhook,
+		EventType: dirty("payment."), Verdict: core.VerdictAccepted, StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid,
+		AmountMinor: o.AmountMinor, Currency: "AMD", ProviderRef: dirty("pi_"), Reason: dirty("Երևան ")}
+	j.KeepPayload(payload)
+	if err := s.Apply(ctx, core.Change{Journal: j, Order: &next, ExpectedVersion: 1}); err != nil {
+		t.Fatalf("write with any bytes: %v", err)
+	}
+	entries, err := s.ListJournal(ctx, "T-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := entries[len(entries)-1]
+	if string(e.Payload) != string(payload) || e.PayloadSize != int64(len(payload)) || e.PayloadSHA256 != j.PayloadSHA256 || e.PayloadSHA256 == "" {
+		t.Fatalf("payload changed in the store: %d bytes back of %d (size %d, digest %q)", len(e.Payload), len(payload), e.PayloadSize, e.PayloadSHA256)
+	}
+	if e.EventType != core.CleanText(dirty("payment.")) || e.ProviderRef != core.CleanText(dirty("pi_")) || e.Reason != core.CleanText(dirty("Երևան ")) {
+		t.Fatalf("text fields: %q %q %q", e.EventType, e.ProviderRef, e.Reason)
+	}
+	got, err := s.GetOrder(ctx, "T-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ProviderRef != core.CleanText(dirty("pi_")) || got.Reason != core.CleanText(dirty("Москва ")) || got.Status != core.StatusPaid {
+		t.Fatalf("order text fields: %q %q %s", got.ProviderRef, got.Reason, got.Status)
+	}
+	// An entry without a payload reads back as an empty one.
+	if err := s.Apply(ctx, core.Change{Journal: &core.JournalEntry{OrderID: "T-1", Source: core.SourceManual, Verdict: core.VerdictManual}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ = s.ListJournal(ctx, "T-1")
+	if e := entries[len(entries)-1]; len(e.Payload) != 0 || e.PayloadSize != 0 {
+		t.Fatalf("empty payload read back as %q (%d)", e.Payload, e.PayloadSize)
+	}
+	// A search with a NUL or invalid UTF-8 is refused, never "match all".
+	for _, q := range []core.OrderQuery{{Q: "\x00"}, {Q: "T-\xff"}, {Before: "T\x00"}} {
+		if got, err := s.ListOrders(ctx, q); core.ErrorCode(err) != core.EINVALID {
+			t.Fatalf("ListOrders(%+v) = %d orders, %v; want EINVALID", q, len(got), err)
+		}
+	}
+	for _, id := range []string{"T-1\x00", "\xff", "T\xd5"} {
+		if _, err := s.GetOrder(ctx, id); core.ErrorCode(err) != core.ENOTFOUND {
+			t.Fatalf("GetOrder(%q): %v, want not found", id, err)
+		}
+		if j, err := s.ListJournal(ctx, id); err != nil || len(j) != 0 {
+			t.Fatalf("ListJournal(%q): %v %v", id, j, err)
+		}
+	}
+}
+
+// testRefusalsCounted: refused requests of one provider, source, verdict and
+// window are one record that counts them and keeps the first one's reason
+// and sample (bytes exactly) and the latest reason; retention deletes whole
+// records by their last request.
+func testRefusalsCounted(t *testing.T, open Factory) {
+	s := open(t, nil)
+	base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	first := []byte("\x00\xff{\"forged\":\"Հ\xd5\"}")
+	add := func(source string, v core.Verdict, reason string, body []byte, at time.Time) {
+		t.Helper()
+		if err := s.RecordRefusal(ctx, core.NewRefusal("generic", source, v, reason, core.SampleOf(body), at)); err != nil {
+			t.Fatalf("record refusal: %v", err)
+		}
+	}
+	add("203.0.113.7", core.VerdictRejected, "missing webhook-id \xff\x00", first, base.Add(time.Minute))
+	add("203.0.113.7", core.VerdictRejected, "webhook signature does not match", make([]byte, 1000), base.Add(2*time.Minute))
+	throttled := core.NewRefusal("generic", "203.0.113.7", core.VerdictRejected, "over the limit", core.SampleOf(make([]byte, 10)), base.Add(3*time.Minute))
+	throttled.Requests, throttled.Throttled, throttled.Bytes = 5, 5, 50
+	if err := s.RecordRefusal(ctx, throttled); err != nil {
+		t.Fatal(err)
+	}
+	add("203.0.113.7", core.VerdictMalformed, "not JSON", []byte("x"), base.Add(4*time.Minute))
+	add("203.0.113.7", core.VerdictRejected, "next hour", []byte("y"), base.Add(70*time.Minute))
+	add("198.51.100.1", core.VerdictRejected, "another source", []byte("z"), base.Add(5*time.Minute))
+
+	got, err := s.ListRefusals(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d records, want 4 (one per source, verdict and hour): %+v", len(got), got)
+	}
+	if got[0].Reason != "next hour" {
+		t.Fatalf("not latest first: %+v", got[0])
+	}
+	var r *core.Refusal
+	for i := range got {
+		if got[i].Source == "203.0.113.7" && got[i].Verdict == core.VerdictRejected && got[i].WindowStart.Equal(base) {
+			r = &got[i]
+		}
+	}
+	if r == nil {
+		t.Fatalf("no record for the first window: %+v", got)
+	}
+	if r.Requests != 7 || r.Throttled != 5 || r.Bytes != int64(len(first))+1000+50 || !r.FirstAt.Equal(base.Add(time.Minute)) ||
+		!r.LastAt.Equal(base.Add(3*time.Minute)) {
+		t.Fatalf("counts: %+v", *r)
+	}
+	if r.Reason != core.CleanText("missing webhook-id \xff\x00") || r.LastReason != "over the limit" {
+		t.Fatalf("reasons %q / %q", r.Reason, r.LastReason)
+	}
+	if string(r.Sample) != string(first) || r.SampleSize != int64(len(first)) || r.SampleSHA256 == "" {
+		t.Fatalf("sample %q (%d bytes, digest %q), want the first request's bytes", r.Sample, r.SampleSize, r.SampleSHA256)
+	}
+	n, err := s.PurgeRefusals(ctx, base.Add(30*time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("purge: %d %v, want the 3 records last seen before the cutoff", n, err)
+	}
+	if got, _ := s.ListRefusals(ctx, 100); len(got) != 1 || got[0].Reason != "next hour" {
+		t.Fatalf("after purge: %+v", got)
 	}
 }
