@@ -306,7 +306,12 @@ func TestOutboxStatsShowsConnectorState(t *testing.T) {
 	if code, out := e.api("POST", "/v1/orders", map[string]any{"order_id": "IG-7", "amount_minor": 1500000, "currency": "AMD"}); code != 201 {
 		t.Fatalf("create: %d %v", code, out)
 	}
-	e.eventually("IG-7 delivered", func() bool { return len(e.portal.DealsByOrigin("paysync", "IG-7")) == 1 })
+	// Delivered means acknowledged in the outbox, not only written to the portal.
+	e.eventually("IG-7 delivered", func() bool {
+		_, view := e.api("GET", "/v1/orders/IG-7", nil)
+		ds, _ := view["deliveries"].([]any)
+		return len(ds) == 1 && ds[0].(map[string]any)["state"] == "delivered"
+	})
 	t.Setenv("PAYSYNC_HTTP_ADDR", strings.TrimPrefix(e.base, "http://"))
 	code, out, errs := cli(t, "outbox", "stats")
 	if code != 0 || !regexp.MustCompile(`bitrix24\s+Active\s+0\s+-\s+0\s+1`).MatchString(out) {
