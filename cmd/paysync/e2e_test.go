@@ -18,18 +18,19 @@ import (
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
+	"github.com/paysync/paysync/sandbox"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
 
 // e2e is one in-process serve wired to a sandbox Bitrix24 portal.
 type e2e struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	portal *bitrix24sandbox.Portal
 	d      *daemon
 }
 
-func startE2E(t *testing.T, dialect string, env map[string]string) *e2e {
+func startE2E(t testing.TB, dialect string, env map[string]string) *e2e {
 	portal := bitrix24sandbox.New(bitrix24sandbox.Options{})
 	psrv := httptest.NewServer(portal)
 	t.Cleanup(func() { psrv.Close(); portal.Close() })
@@ -188,6 +189,16 @@ func TestOrderBecomesBitrixDeal(t *testing.T) {
 }
 
 func TestDemoRunsOnce(t *testing.T) {
+	// The demo points this process's environment at its sandbox; restore it
+	// afterwards, or later tests would talk to the closed sandbox's CRMs.
+	sb := sandbox.New(sandbox.Options{BaseURL: "http://127.0.0.1:1"})
+	for k := range sb.Env() {
+		t.Setenv(k, os.Getenv(k))
+	}
+	sb.Close()
+	for _, k := range []string{"PAYSYNC_ADMIN_TOKEN", "PAYSYNC_DATABASE_URL", "PAYSYNC_PUBLIC_URL", "PAYSYNC_HTTP_ADDR"} {
+		t.Setenv(k, os.Getenv(k))
+	}
 	dir := t.TempDir()
 	t.Setenv("PAYSYNC_DATA_DIR", dir)
 	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
@@ -195,7 +206,7 @@ func TestDemoRunsOnce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"IG-1001  paid", "IG-1003  paid", "IG-1004  failed", "Awaiting payment", "Payment failed", "15,000 AMD", "Accepted", "EXECUTING"} {
+	for _, want := range []string{"IG-1001  paid", "IG-1003  paid", "IG-1004  failed", "Awaiting payment", "Payment failed", "15,000 AMD", "Accepted", "EXECUTING", "at Paid", "at Awaiting payment"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -172,6 +172,7 @@ type Stats struct {
 type failure struct {
 	status int
 	html   bool
+	call   string // "POST /api/v4/leads/notes"; "" for any request
 }
 
 // New returns an account with the shop pipeline, the lead and contact
@@ -371,9 +372,7 @@ func (a *Account) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.hang(r)
 		return
 	}
-	if len(a.failNext) > 0 {
-		f := a.failNext[0]
-		a.failNext = a.failNext[1:]
+	if f, ok := a.takeFailure(r.Method + " " + callKey(path)); ok {
 		a.stats.Injected++
 		a.mu.Unlock()
 		if f.html {

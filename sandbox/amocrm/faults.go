@@ -17,17 +17,33 @@ import (
 
 // FailNext makes the next n API requests (after the limits and auth) answer
 // status with a problem+json body, doing no work.
-func (a *Account) FailNext(n, status int) { a.failWith(n, status, false) }
+func (a *Account) FailNext(n, status int) { a.failWith(n, status, false, "") }
 
 // FailNextHTML is FailNext with nginx's HTML page as the body (502, 504, …).
-func (a *Account) FailNextHTML(n, status int) { a.failWith(n, status, true) }
+func (a *Account) FailNextHTML(n, status int) { a.failWith(n, status, true, "") }
 
-func (a *Account) failWith(n, status int, html bool) {
+// FailNextOn is FailNext for the next n requests of one kind only, named
+// as Stats.Calls names them ("POST /api/v4/leads/notes").
+func (a *Account) FailNextOn(call string, n, status int) { a.failWith(n, status, false, call) }
+
+func (a *Account) failWith(n, status int, html bool, call string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for range n {
-		a.failNext = append(a.failNext, failure{status: status, html: html})
+		a.failNext = append(a.failNext, failure{status: status, html: html, call: call})
 	}
+}
+
+// takeFailure removes and returns the first injected failure for call.
+// Caller holds mu.
+func (a *Account) takeFailure(call string) (failure, bool) {
+	for i, f := range a.failNext {
+		if f.call == "" || f.call == call {
+			a.failNext = append(a.failNext[:i:i], a.failNext[i+1:]...)
+			return f, true
+		}
+	}
+	return failure{}, false
 }
 
 // HangNext makes the next n API requests hang, doing nothing, until the
@@ -291,6 +307,7 @@ func (a *Account) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		Limit    int    `json:"limit"`
 		On       bool   `json:"on"`
 		Token    string `json:"token"`
+		Call     string `json:"call"`
 	}
 	if r.Method == http.MethodPost && r.Body != nil {
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil && err.Error() != "EOF" {
@@ -315,7 +332,7 @@ func (a *Account) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		a.failWith(max(in.Count, 1), status, in.HTML)
+		a.failWith(max(in.Count, 1), status, in.HTML, in.Call)
 		ok()
 	case "POST /hang":
 		a.HangNext(max(in.Count, 1))

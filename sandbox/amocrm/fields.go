@@ -171,7 +171,7 @@ func defaultLeadFields() []*field {
 		{id: FieldInstagram, name: "Instagram", typ: "text"},
 		{id: FieldPayStatus, name: "Payment status", typ: "select", enums: []Enum{
 			{845571, "Pending", 1}, {845573, "Paid", 2}, {845575, "Failed", 3}, {845577, "Expired", 4},
-			{845579, "Manual review", 5}, {845581, "Refunded", 6}}},
+			{845579, "Manual review", 5}, {845591, "Partially refunded", 6}, {845581, "Refunded", 7}}},
 		{id: FieldPayURL, name: "Payment link", typ: "url"},
 		{id: FieldPaidAt, name: "Paid at", typ: "date_time"},
 		{id: FieldDelivery, name: "Delivery", typ: "select", enums: []Enum{
