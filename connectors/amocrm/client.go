@@ -29,7 +29,10 @@ const (
 	// blockHold is how long the client sends nothing after a 403 block:
 	// shorter than the dispatcher's probe interval, so its probe gets through.
 	blockHold = time.Minute
-	maxAnswer = 16 << 20
+	// startMargin: no request starts this close to its context's deadline;
+	// one cut short mid-flight may have created a lead nobody saw.
+	startMargin = 2 * time.Second
+	maxAnswer   = 16 << 20
 )
 
 // Tokens hands out the bearer token for amoCRM's API. A long-lived token
@@ -220,9 +223,15 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, auth strin
 		// Knocking on a blocked account only prolongs the block.
 		return 0, nil, nil, &core.DeliveryError{Class: core.Paused, Reason: fixBlocked}
 	}
-	if err := c.limiter.Wait(ctx); err != nil {
-		if errors.Is(err, errNoSlot) {
-			return 0, nil, nil, err
+	wctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, dl.Add(-startMargin))
+		defer cancel()
+	}
+	if err := c.limiter.Wait(wctx); err != nil {
+		if errors.Is(err, errNoSlot) || (ctx.Err() == nil && wctx.Err() != nil) {
+			return 0, nil, nil, errNoSlot
 		}
 		return 0, nil, nil, &TransportError{Op: r.op(), Msg: "gave up waiting for a request slot: " + err.Error(), ctxErr: err}
 	}

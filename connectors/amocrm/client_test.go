@@ -189,3 +189,20 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		t.Fatalf("base %v %v", c, err)
 	}
 }
+
+// TestNoRequestStartsAtTheDeadline: a request that would start within 2 s
+// of the deadline is not sent (it could be cut short after creating a lead).
+func TestNoRequestStartsAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	a := newAccount(t, sandbox.Options{})
+	c := a.client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := c.LeadsByID(ctx, []int64{1})
+	if de := classOf(t, err); de.Class != core.Retryable || de.SlowDown || !strings.Contains(de.Reason, "no request slot before the deadline") {
+		t.Fatalf("near the deadline: %v", err)
+	}
+	if n := a.Stats().Requests; n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+}
