@@ -14,6 +14,7 @@ package amocrm
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -547,15 +548,32 @@ func (a *Account) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMo
 	writeNginx(w, http.StatusBadGateway)
 }
 
-// serveDetail is a lead's page, where paysync's console links to.
+// leadPage is what a person sees at a lead's address (/leads/detail/ID),
+// enough for a link from the console to land on the lead paysync made.
+var leadPage = template.Must(template.New("lead").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Lead #{{.Lead.ID}} · amoCRM sandbox</title></head>
+<body style="font-family:system-ui,sans-serif;margin:2rem;max-width:50rem">
+<p style="color:#666">amoCRM sandbox account · Leads</p>
+<h1 id="lead-name">{{.Lead.Name}}</h1>
+<table>
+<tr><th align="left">Lead</th><td id="lead-id">#{{.Lead.ID}}</td></tr>
+<tr><th align="left">Status</th><td id="lead-status">{{.Status}}</td></tr>
+<tr><th align="left">Price</th><td id="lead-price">{{.Lead.Price}} {{.Currency}}</td></tr>
+<tr><th align="left">Order ID</th><td id="lead-order">{{.Lead.OrderID}}</td></tr>
+<tr><th align="left">Tags</th><td>{{range $i, $t := .Lead.Tags}}{{if $i}}, {{end}}{{$t}}{{end}}</td></tr>
+</table>
+{{if .Notes}}<h2>Notes</h2><ul>{{range .Notes}}<li>{{.Text}}</li>{{end}}</ul>{{end}}
+</body></html>`))
+
+// serveDetail serves GET /leads/detail/{id}.
 func (a *Account) serveDetail(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/"), "/leads/detail/"))
+	id, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(r.URL.Path, "/leads/detail/"), "/"))
 	l, ok := a.Lead(id)
-	if !ok {
-		http.Error(w, "no such lead", http.StatusNotFound)
+	if err != nil || !ok || r.Method != http.MethodGet {
+		http.Error(w, "Lead not found", http.StatusNotFound)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	b, _ := json.MarshalIndent(l, "", "  ")
-	_, _ = w.Write(b)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = leadPage.Execute(w, map[string]any{"Lead": l, "Status": a.StatusName(l.PipelineID, l.StatusID),
+		"Currency": a.opts.Currency, "Notes": a.Notes(id)})
 }

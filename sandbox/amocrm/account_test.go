@@ -430,3 +430,21 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("describe: %q", got)
 	}
 }
+
+func TestLeadPage(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.call("POST", "/api/v4/leads/complex", []any{newLeadBody("IG-<9>")})
+	resp, err := http.Get(e.srv.URL + "/leads/detail/10185151")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Awaiting payment") || !strings.Contains(page, "IG-&lt;9&gt;") {
+		t.Fatalf("lead page: %d %s", resp.StatusCode, page)
+	}
+	if resp, _ := http.Get(e.srv.URL + "/leads/detail/1"); resp.StatusCode != 404 {
+		t.Fatalf("unknown lead page: %d", resp.StatusCode)
+	}
+}
