@@ -70,8 +70,8 @@ type Config struct {
 	// OAuth authenticates as an OAuth integration whose tokens rotate
 	// through a shared store (see NewOAuthTokens).
 	OAuth *OAuthConfig
-	// Rate is how many requests may start in any second (default and
-	// most 7); Margin widens that second (default 50 ms).
+	// Rate is how many requests may reach amoCRM in any second (default
+	// and most 7); Margin widens that second (default 10 ms).
 	Rate   int
 	Margin time.Duration
 	// Timeout bounds one HTTP request (default 30 s).
@@ -229,12 +229,14 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, auth strin
 		wctx, cancel = context.WithDeadline(ctx, dl.Add(-startMargin))
 		defer cancel()
 	}
-	if err := c.limiter.Wait(wctx); err != nil {
+	done, err := c.limiter.Wait(wctx)
+	if err != nil {
 		if errors.Is(err, errNoSlot) || (ctx.Err() == nil && wctx.Err() != nil) {
 			return 0, nil, nil, errNoSlot
 		}
 		return 0, nil, nil, &TransportError{Op: r.op(), Msg: "gave up waiting for a request slot: " + err.Error(), ctxErr: err}
 	}
+	defer done()
 	req := c.http.R().SetContext(ctx).SetHeader("Accept", "application/json")
 	if auth != "" {
 		req.SetHeader("Authorization", auth)

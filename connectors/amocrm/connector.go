@@ -381,14 +381,25 @@ func (r *run) verify(ctx context.Context) error {
 	return nil
 }
 
+// maxSearches bounds the searches of one delivery (one request each, 14 s
+// at 7 a second), so that a delivery full of them still writes the orders it
+// resolved before its deadline; the rest are searched on retry.
+const maxSearches = 100
+
 // searchLeads looks up by order id the leads of orders whose link did not
 // verify and of orders whose earlier create may have happened unseen.
 func (r *run) searchLeads(ctx context.Context) error {
+	searched := 0
 	for _, it := range r.items {
 		if !it.open() || it.lead != nil {
 			continue
 		}
 		if _, unsure := r.unconfirmed[it.d.Order.ID]; !it.search && !unsure {
+			continue
+		}
+		if searched++; searched > maxSearches {
+			it.fail(&core.DeliveryError{Class: core.Retryable, Reason: fmt.Sprintf("not sent to amoCRM yet: this delivery "+
+				"searched for %d orders' leads already; this one is searched on retry", maxSearches)})
 			continue
 		}
 		id := it.d.Order.ID

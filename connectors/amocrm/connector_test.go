@@ -437,3 +437,37 @@ func TestFailedNotesFailTheirOrders(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSearchesAreBounded: after an outage in which every create may have
+// happened, a delivery searches for at most 100 orders and writes those;
+// the next one takes the rest, so the backlog always moves.
+func TestSearchesAreBounded(t *testing.T) {
+	t.Parallel()
+	a := newAccount(t, sandbox.Options{})
+	u := amocrm.NewMemoryUnconfirmed()
+	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Unconfirmed: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := make([]core.Delivery, 101)
+	ids := make([]string, len(ds))
+	for i := range ds {
+		ds[i] = core.Delivery{Order: connectortest.Order(fmt.Sprintf("OUT-%03d", i))}
+		ids[i] = ds[i].Order.ID
+	}
+	u.Add(context.Background(), ids, time.Now())
+	before := a.Stats()
+	res := deliverAll(t, c, ds...)
+	for i, r := range res {
+		if (i < 100) != (r.Err == nil) {
+			t.Fatalf("order %d: %v", i, r.Err)
+		}
+	}
+	if got := calls(a, before)["GET /api/v4/leads"]; got != 100 {
+		t.Fatalf("%d searches, want 100", got)
+	}
+	mustDeliver(t, c, ds[100])
+	if n := len(a.Leads()); n != 101 {
+		t.Fatalf("%d leads", n)
+	}
+}
