@@ -45,7 +45,12 @@ type ConnectorConfig struct {
 	// order id.
 	OrderFieldID int64
 	MaxBatch     int // default and most 250
-	Now          func() time.Time
+	// MaxSearches bounds the searches by order id of one delivery (one
+	// request each; default 100, 14 s at 7 a second), so that a delivery
+	// full of them still writes what it resolved before its deadline; the
+	// rest are searched on retry.
+	MaxSearches int
+	Now         func() time.Time
 }
 
 // Connector writes orders into amoCRM leads with their contacts.
@@ -56,6 +61,7 @@ type Connector struct {
 	unconfirmed Unconfirmed
 	orderField  int64
 	maxBatch    int
+	maxSearches int
 	now         func() time.Time
 }
 
@@ -67,7 +73,10 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 		return nil, core.Errorf(core.EINVALID, "amocrm: the connector needs a client and a mapping")
 	}
 	c := &Connector{client: cfg.Client, mapping: cfg.Mapping, mappings: cfg.Mappings, unconfirmed: cfg.Unconfirmed,
-		orderField: cfg.OrderFieldID, maxBatch: cfg.MaxBatch, now: cfg.Now}
+		orderField: cfg.OrderFieldID, maxBatch: cfg.MaxBatch, maxSearches: cfg.MaxSearches, now: cfg.Now}
+	if c.maxSearches <= 0 {
+		c.maxSearches = DefaultMaxSearches
+	}
 	if c.unconfirmed == nil {
 		c.unconfirmed = NewMemoryUnconfirmed()
 	}
@@ -381,10 +390,8 @@ func (r *run) verify(ctx context.Context) error {
 	return nil
 }
 
-// maxSearches bounds the searches of one delivery (one request each, 14 s
-// at 7 a second), so that a delivery full of them still writes the orders it
-// resolved before its deadline; the rest are searched on retry.
-const maxSearches = 100
+// DefaultMaxSearches is ConnectorConfig.MaxSearches' default.
+const DefaultMaxSearches = 100
 
 // searchLeads looks up by order id the leads of orders whose link did not
 // verify and of orders whose earlier create may have happened unseen.
@@ -397,9 +404,9 @@ func (r *run) searchLeads(ctx context.Context) error {
 		if _, unsure := r.unconfirmed[it.d.Order.ID]; !it.search && !unsure {
 			continue
 		}
-		if searched++; searched > maxSearches {
+		if searched++; searched > r.c.maxSearches {
 			it.fail(&core.DeliveryError{Class: core.Retryable, Reason: fmt.Sprintf("not sent to amoCRM yet: this delivery "+
-				"searched for %d orders' leads already; this one is searched on retry", maxSearches)})
+				"searched for %d orders' leads already; this one is searched on retry", r.c.maxSearches)})
 			continue
 		}
 		id := it.d.Order.ID

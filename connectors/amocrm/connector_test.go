@@ -439,17 +439,17 @@ func TestFailedNotesFailTheirOrders(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestSearchesAreBounded: after an outage in which every create may have
-// happened, a delivery searches for at most 100 orders and writes those;
-// the next one takes the rest, so the backlog always moves.
+// happened, a delivery searches for at most MaxSearches orders and writes
+// those; the next one takes the rest, so the backlog always moves.
 func TestSearchesAreBounded(t *testing.T) {
 	t.Parallel()
 	a := newAccount(t, sandbox.Options{})
 	u := amocrm.NewMemoryUnconfirmed()
-	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Unconfirmed: u})
+	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Unconfirmed: u, MaxSearches: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := make([]core.Delivery, 101)
+	ds := make([]core.Delivery, 8)
 	ids := make([]string, len(ds))
 	for i := range ds {
 		ds[i] = core.Delivery{Order: connectortest.Order(fmt.Sprintf("OUT-%03d", i))}
@@ -459,15 +459,15 @@ func TestSearchesAreBounded(t *testing.T) {
 	before := a.Stats()
 	res := deliverAll(t, c, ds...)
 	for i, r := range res {
-		if (i < 100) != (r.Err == nil) {
+		if (i < 5) != (r.Err == nil) {
 			t.Fatalf("order %d: %v", i, r.Err)
 		}
 	}
-	if got := calls(a, before)["GET /api/v4/leads"]; got != 100 {
-		t.Fatalf("%d searches, want 100", got)
+	if got := calls(a, before)["GET /api/v4/leads"]; got != 5 {
+		t.Fatalf("%d searches, want 5", got)
 	}
-	mustDeliver(t, c, ds[100])
-	if n := len(a.Leads()); n != 101 {
+	mustDeliver(t, c, ds[5:]...)
+	if n := len(a.Leads()); n != 8 {
 		t.Fatalf("%d leads", n)
 	}
 }
