@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -145,5 +146,39 @@ func TestConnectorsCheckAmoCRM(t *testing.T) {
 	}
 	if strings.Contains(out+errs, acc.AccessToken()) {
 		t.Fatal("the token reached the output")
+	}
+}
+
+// TestAmoCRMOAuthThroughServe: serve wires the OAuth integration to the
+// database: it starts from PAYSYNC_AMOCRM_REFRESH_TOKEN, and a 401 later is
+// answered by one refresh.
+func TestAmoCRMOAuthThroughServe(t *testing.T) {
+	acc := amocrmsandbox.New(amocrmsandbox.Options{})
+	srv := httptest.NewServer(acc)
+	t.Cleanup(func() { srv.Close(); acc.Close() })
+	_, seed := acc.IssueTokens()
+	e := startE2E(t, "sqlite", map[string]string{
+		"PAYSYNC_GENERIC_WEBHOOK_SECRET": e2eSecret,
+		"PAYSYNC_BITRIX24_WEBHOOK_URL":   "",
+		"PAYSYNC_AMOCRM_BASE_URL":        srv.URL,
+		"PAYSYNC_AMOCRM_CLIENT_ID":       acc.ClientID(),
+		"PAYSYNC_AMOCRM_CLIENT_SECRET":   acc.ClientSecret(),
+		"PAYSYNC_AMOCRM_REDIRECT_URI":    acc.RedirectURI(),
+		"PAYSYNC_AMOCRM_REFRESH_TOKEN":   seed,
+	})
+	e.createOrder("IG-90", "+37491000090")
+	e.eventually("the lead in amoCRM", func() bool { return len(acc.LeadsByOrder("IG-90")) == 1 })
+	acc.ExpireAccessTokens()
+	e.paidWebhook("IG-90", "evt_90")
+	e.eventually("the lead at the paid status", func() bool {
+		ls := acc.LeadsByOrder("IG-90")
+		return len(ls) == 1 && ls[0].StatusID == amocrmsandbox.StatusPaid
+	})
+	if n := acc.Stats().Refreshes; n != 2 {
+		t.Fatalf("%d refreshes, want 2 (the configured refresh token, then after the 401)", n)
+	}
+	_, view := e.api("GET", "/v1/orders/IG-90", nil)
+	if strings.Contains(fmt.Sprint(view), seed) {
+		t.Fatal("the refresh token reached the API")
 	}
 }

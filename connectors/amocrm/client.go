@@ -78,7 +78,8 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient supplies the transport; it is copied, not modified.
 	HTTPClient *http.Client
-	// Now is the limiter's clock (default time.Now).
+	// Now is the clock of token expiry and of the block after a 403 (default
+	// time.Now); the limiter sleeps and meets deadlines on the wall clock.
 	Now func() time.Time
 }
 
@@ -140,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		http:    restclient.New(base, timeout, hc).SetResponseBodyLimit(maxAnswer).SetDisableWarn(true),
 		base:    base,
-		limiter: newWindow(rate, time.Second+margin, cfg.Now),
+		limiter: newWindow(rate, time.Second+margin, time.Now), // it sleeps and meets deadlines: the wall clock
 		now:     cfg.Now,
 	}
 	if c.now == nil {
@@ -255,7 +256,7 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, auth strin
 	status := resp.StatusCode()
 	switch status {
 	case http.StatusTooManyRequests:
-		c.limiter.Hold(c.now().Add(max(retryAfter(resp.Header(), resp.Body()), time.Second)))
+		c.limiter.Hold(time.Now().Add(max(retryAfter(resp.Header(), resp.Body()), time.Second)))
 	case http.StatusForbidden:
 		c.blockMu.Lock()
 		c.blockedUntil = c.now().Add(blockHold)

@@ -89,22 +89,22 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 }
 
 // ClientFor builds the API client of the settings; store keeps the rotated
-// OAuth tokens (unused with a long-lived token).
-func ClientFor(s *Settings, store core.Store) (*Client, error) {
+// OAuth tokens (unused with a long-lived token), and owner names this
+// replica in the refresh lease.
+func ClientFor(s *Settings, store core.Store, owner string) (*Client, error) {
 	cfg := Config{BaseURL: s.BaseURL, Rate: s.RateLimit}
 	if s.AccessToken != "" {
 		cfg.Tokens = LongLivedToken(s.AccessToken)
 	} else {
 		cfg.OAuth = &OAuthConfig{ClientID: s.ClientID, ClientSecret: string(s.ClientSecret), RedirectURI: s.RedirectURI,
-			RefreshToken: string(s.RefreshToken)}
-		_ = store
+			RefreshToken: string(s.RefreshToken), Store: StateTokenStore(store), Holder: owner}
 	}
 	return New(cfg)
 }
 
 func newFromSettings(_ context.Context, d connectors.Deps) (core.Connector, error) {
 	s := d.Settings.(*Settings)
-	client, err := ClientFor(s, d.Store)
+	client, err := ClientFor(s, d.Store, d.Owner)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func probeOrderField(m *mapping.Mapping) error {
 // compares the mapping with them.
 func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w io.Writer) ([]string, error) {
 	s := d.Settings.(*Settings)
-	client, err := ClientFor(s, d.Store)
+	client, err := ClientFor(s, d.Store, d.Owner)
 	if err != nil {
 		return nil, err
 	}

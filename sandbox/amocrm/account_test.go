@@ -225,6 +225,15 @@ func TestAuth(t *testing.T) {
 	if got := e.a.Stats().Refreshes; got != 2 {
 		t.Fatalf("refreshes %d, want 2", got)
 	}
+	// An authorization code, as docs/amocrm.md exchanges it, works once.
+	code := map[string]any{"client_id": DefaultClientID, "client_secret": DefaultClientSecret, "grant_type": "authorization_code",
+		"code": e.a.IssueCode(), "redirect_uri": DefaultRedirectURI}
+	if s, _, raw := e.callAs("", "POST", "/oauth2/access_token", code); s != 200 || !strings.Contains(raw, `"refresh_token":"rt-`) {
+		t.Fatalf("code exchange: %d %s", s, raw)
+	}
+	if s, _, raw := e.callAs("", "POST", "/oauth2/access_token", code); s != 400 || !strings.Contains(raw, "Authorization code has been revoked") {
+		t.Fatalf("second code exchange: %d %s", s, raw)
+	}
 }
 
 func TestLeadsRoundTrip(t *testing.T) {
