@@ -110,8 +110,14 @@ func TestSecretsRedacted(t *testing.T) {
 		"PAYSYNC_GENERIC_WEBHOOK_SECRET": "whsec_c2VjcmV0",
 		"PAYSYNC_ARCA_PASSWORD":          "arcapw-2",
 		"PAYSYNC_AMOCRM_REFRESH_TOKEN":   "amo-rt-3",
+		"PAYSYNC_AMOCRM_CLIENT_SECRET":   "amo-cs-4",
 	}
-	cfg, err := load(t, "", secrets)
+	env := map[string]string{"PAYSYNC_AMOCRM_BASE_URL": "https://shop.amocrm.ru", "PAYSYNC_AMOCRM_CLIENT_ID": "amo-client",
+		"PAYSYNC_AMOCRM_REDIRECT_URI": "https://pay.example.am/amocrm"}
+	for k, v := range secrets {
+		env[k] = v
+	}
+	cfg, err := load(t, "", env)
 	if err != nil {
 		t.Fatal(err)
 	}
