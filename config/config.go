@@ -91,6 +91,7 @@ type Config struct {
 	DataDir     string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
 	MappingDir  string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`
 	LogLevel    string `yaml:"log_level" env:"PAYSYNC_LOG_LEVEL, overwrite"`
+	LogFormat   string `yaml:"log_format" env:"PAYSYNC_LOG_FORMAT, overwrite"` // auto (text on a terminal, else JSON), json or text
 	TimeZone    string `yaml:"time_zone" env:"PAYSYNC_TIME_ZONE, overwrite"`
 
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"PAYSYNC_SHUTDOWN_TIMEOUT, overwrite"`
@@ -303,7 +304,7 @@ func (c *Config) EnabledConnectors() []string {
 func Defaults() Config {
 	t := true
 	return Config{
-		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info",
+		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info", LogFormat: "auto",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
 		DefaultExpiresIn:  Duration(72 * time.Hour),
@@ -583,6 +584,11 @@ func (c *Config) validate() Problems {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level", fmt.Sprintf("log_level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "", "auto", "json", "text":
+	default:
+		bad("log_format", fmt.Sprintf("log_format %q must be auto (text on a terminal, JSON otherwise), json or text", c.LogFormat))
 	}
 	for _, key := range []string{"providers.vpos.base_url", "providers.arca.base_url", "public_url"} {
 		u := map[string]string{"providers.vpos.base_url": c.Providers.VPOS.BaseURL, "providers.arca.base_url": c.Providers.ArCa.BaseURL, "public_url": c.PublicURL}[key]

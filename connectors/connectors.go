@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/mapping"
@@ -49,8 +50,35 @@ type Deps struct {
 	// Owner names this replica in leases.
 	Owner  string
 	Logger *slog.Logger
-	// HTTPClient, when set, is the transport for the CRM's API (tests).
+	// HTTPClient, when set, is the client for the CRM's API: serve's counts
+	// every request by status code for /metrics; tests point it elsewhere.
+	// Connectors must use it when it is set.
 	HTTPClient *http.Client
+	// Meter hears what only the connector sees; nil records nothing.
+	Meter Meter
+}
+
+// Meter hears what a connector does at its CRM that the dispatcher cannot
+// see, for /metrics. Its methods are safe for concurrent use.
+type Meter interface {
+	// RateWait: a request waited d for the connector's own rate budget.
+	RateWait(d time.Duration)
+	// TokenRefresh: an OAuth token refresh happened; err is its failure.
+	TokenRefresh(err error)
+}
+
+// Waited calls m.RateWait when m is set and d is positive.
+func Waited(m Meter, d time.Duration) {
+	if m != nil && d > 0 {
+		m.RateWait(d)
+	}
+}
+
+// Refreshed calls m.TokenRefresh when m is set.
+func Refreshed(m Meter, err error) {
+	if m != nil {
+		m.TokenRefresh(err)
+	}
 }
 
 // Mappings hands out the live mapping of a connector; *mapping.Set has it.

@@ -284,7 +284,7 @@ func (w *worker) process(ctx context.Context, recs []core.OutboxRecord) int {
 	for _, g := range groups {
 		if _, gone := failed[g.orderID]; gone {
 			reason := fmt.Sprintf("order %s is not in the database; there is nothing to deliver", g.orderID)
-			w.log.Warn("dead-lettered: order not found", "order", g.orderID)
+			w.log.Warn("dead-lettered: order not found", "order_id", g.orderID)
 			p.add(outcomeDead, g.settle(core.OutcomeDead, reason, time.Time{}, now, nil))
 			continue
 		}
@@ -351,7 +351,7 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 			if res.Notice != "" {
 				// Journaled once per order, with the settlement: the
 				// operator reads it in the order's history.
-				w.log.Warn("the connector wrote another record than the linked one", "order", d.Order.ID, "notice", res.Notice)
+				w.log.Warn("the connector wrote another record than the linked one", "order_id", d.Order.ID, "notice", res.Notice)
 				cs[0].Journal = &core.JournalEntry{OrderID: d.Order.ID, Source: core.SourceConnector, EventType: w.name,
 					Verdict: core.VerdictRelinked, Reason: res.Notice, CreatedAt: now}
 			}
@@ -373,7 +373,7 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 		}
 		switch de.Class {
 		case core.Permanent:
-			w.log.Warn("dead-lettered: the CRM refused the order", "order", d.Order.ID, "reason", reason)
+			w.log.Warn("dead-lettered: the CRM refused the order", "order_id", d.Order.ID, "reason", reason)
 			p.add(outcomeDead, g.settle(core.OutcomeDead, reason, time.Time{}, now, nil))
 			dead++
 			healthy = true
@@ -387,7 +387,7 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 		default:
 			if age := now.Sub(g.since()); age >= w.d.opt.Backoff.GiveUpAfter {
 				why := fmt.Sprintf("gave up after %d attempts over %s: %s", g.attempts(), age.Round(time.Minute), reason)
-				w.log.Warn("dead-lettered: retries exhausted", "order", d.Order.ID, "reason", why)
+				w.log.Warn("dead-lettered: retries exhausted", "order_id", d.Order.ID, "reason", why)
 				p.add(outcomeDead, g.settle(core.OutcomeDead, why, time.Time{}, now, nil))
 				dead++
 				continue

@@ -21,6 +21,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
+	"github.com/paysync/paysync/internal/logging"
 )
 
 // OrderService creates orders (and their payment links) and settles reviews.
@@ -57,6 +58,8 @@ type Server struct {
 // *dispatcher.Dispatcher has it.
 type OutboxStats interface {
 	Stats(ctx context.Context) ([]dispatcher.ConnectorStats, error)
+	// Health reports each connector's state from memory (for /readyz).
+	Health() []dispatcher.ConnectorHealth
 }
 
 // MaxBodyBytes bounds every request body (webhooks included).
@@ -88,7 +91,35 @@ func (s *Server) Handler() http.Handler {
 	if s.Console != nil {
 		mux.Handle("/ui/", s.Console)
 	}
-	return s.recoverer(mux)
+	return s.requestIDs(s.recoverer(mux))
+}
+
+// requestIDs gives every request an id, from a sane X-Request-ID header (a
+// proxy's) or a new one, answers it in X-Request-ID, and puts it in the
+// request's context so that every line logged about the request carries it.
+func (s *Server) requestIDs(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !saneRequestID(id) {
+			id = logging.NewRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
+	})
+}
+
+// saneRequestID accepts a short token of letters, digits and -_.:, never
+// anything that could forge a log line.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) now() time.Time {
@@ -171,17 +202,35 @@ func (s *Server) Authorized(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.AdminToken)) == 1
 }
 
+// Readiness is the body of /readyz: the database, and each connector's
+// state on this replica. Only the database decides readiness: a CRM that is
+// down must not take paysync out of the load balancer, since webhooks are
+// still accepted and journaled.
+type Readiness struct {
+	Status     string                       `json:"status"` // ready | unavailable
+	Database   string                       `json:"database"`
+	Error      string                       `json:"error,omitempty"`
+	Connectors []dispatcher.ConnectorHealth `json:"connectors"`
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	body := Readiness{Status: "ready", Database: "ok", Connectors: []dispatcher.ConnectorHealth{}}
+	if s.Outbox != nil {
+		if hs := s.Outbox.Health(); hs != nil {
+			body.Connectors = hs
+		}
+	}
 	if s.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
-			s.log().Warn("not ready", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": core.ErrorMessage(err)})
+			s.log().WarnContext(r.Context(), "not ready", "err", err)
+			body.Status, body.Database, body.Error = "unavailable", "unavailable", core.ErrorMessage(err)
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, body)
 }
 
 // StatusFor maps an error code onto an HTTP status.
@@ -212,7 +261,8 @@ func StatusFor(code string) int {
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := core.ErrorCode(err)
 	if code == core.EINTERNAL {
-		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ctx := logging.WithOrderID(r.Context(), r.PathValue("order_id"))
+		s.log().ErrorContext(ctx, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, StatusFor(code), map[string]any{"error": map[string]string{"code": code, "message": core.ErrorMessage(err)}})
 }

@@ -120,7 +120,7 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			// Not journaled: answer 5xx so the sender delivers it again.
-			s.log.Error("webhook not journaled", "provider", name, "order_id", ev.OrderID, "err", err)
+			s.log.ErrorContext(ctx, "webhook not journaled", "provider", name, "order_id", ev.OrderID, "err", err)
 			if core.ErrorCode(err) == core.EINTERNAL {
 				err = &core.Error{Code: core.EUNAVAILABLE, Message: "the event could not be recorded; deliver it again later", Err: err}
 			}
@@ -142,7 +142,7 @@ func (s *Service) refuseError(ctx context.Context, w http.ResponseWriter, r *htt
 	case core.EINVALID, core.ETOOLARGE:
 		s.refuse(ctx, w, r, provider, core.VerdictMalformed, err, sample)
 	default:
-		s.log.Error("webhook verification failed", "provider", provider, "err", err)
+		s.log.ErrorContext(ctx, "webhook verification failed", "provider", provider, "err", err)
 		writeError(w, err)
 	}
 }
@@ -171,9 +171,9 @@ func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, r *http.Req
 	s.metrics.webhooks.WithLabelValues(provider, string(v)).Inc()
 	if err := s.ledger.Refuse(ctx, ref); err != nil {
 		// The answer stays a refusal: the sender must not retry a forgery.
-		s.log.Error("refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
+		s.log.ErrorContext(ctx, "refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
 	}
-	s.log.Warn("webhook refused", "provider", provider, "source", src, "verdict", v, "reason", core.ErrorMessage(cause))
+	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", core.ErrorMessage(cause))
 	writeError(w, cause)
 }
 

@@ -73,6 +73,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long Run waits for running jobs once its
 	// context ends (default 15s); then they are cancelled.
 	ShutdownTimeout time.Duration
+	// OnRun, when set, hears of every run of a job on this replica, with
+	// its duration and error (for metrics).
+	OnRun func(job string, took time.Duration, err error)
 }
 
 // Scheduler runs jobs on the leader replica.
@@ -175,6 +178,13 @@ func (s *Scheduler) Jobs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Observe sets Options.OnRun; call it before Run.
+func (s *Scheduler) Observe(f func(job string, took time.Duration, err error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.o.OnRun = f
 }
 
 // Run takes part in the leader election and runs the jobs while this
@@ -350,6 +360,12 @@ func (s *Scheduler) run(e *entry) {
 	start := time.Now()
 	err := e.fn(ctx)
 	d := time.Since(start).Round(time.Millisecond)
+	s.mu.Lock()
+	onRun := s.o.OnRun
+	s.mu.Unlock()
+	if onRun != nil {
+		onRun(e.name, time.Since(start), err)
+	}
 	if err != nil {
 		s.log.Error("job failed", "job", e.name, "duration", d, "err", err)
 		return

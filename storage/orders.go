@@ -328,6 +328,22 @@ func (db *DB) selectOrders(ctx context.Context, query string, args ...any) ([]co
 }
 
 // ListOrders lists orders newest first, filtered by status and a search text.
+// CountOrders counts the orders in each status (for /metrics).
+func (db *DB) CountOrders(ctx context.Context) (map[core.Status]int64, error) {
+	var rows []struct {
+		Status core.Status `db:"status"`
+		N      int64       `db:"n"`
+	}
+	if err := db.r.SelectContext(ctx, &rows, `SELECT status, COUNT(*) AS n FROM orders GROUP BY status`); err != nil {
+		return nil, db.wrap(err)
+	}
+	out := make(map[core.Status]int64, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
 func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, error) {
 	// PostgreSQL refuses such text and SQLite ends a LIKE pattern at a NUL
 	// (matching everything): refuse it the same way on both.

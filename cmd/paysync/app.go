@@ -9,6 +9,7 @@ import (
 
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/logging"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -29,10 +30,14 @@ func (env *cmdEnv) loadConfig(ctx context.Context) (*config.Config, error) {
 	return cfg, nil
 }
 
-func newLogger(env *cmdEnv, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l}))
+// newLogger logs to stderr as the config says; the config's secrets are
+// scrubbed from every line.
+func newLogger(env *cmdEnv, cfg *config.Config) *slog.Logger {
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = ""
+	}
+	return logging.New(env.stderr, logging.Options{Level: cfg.LogLevel, Format: format, Secrets: cfg.Secrets()})
 }
 
 // openApp loads the config, opens the database and applies migrations.
@@ -46,7 +51,7 @@ func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
 
 // openAppWith opens the database of cfg and applies migrations.
 func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, error) {
-	log := newLogger(env, cfg.LogLevel)
+	log := newLogger(env, cfg)
 	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir, SQLiteSynchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, &exitError{code: 1, msg: "paysync: " + core.ErrorMessage(err)}

@@ -81,7 +81,7 @@ func runConfigCheck(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	// Build what serve builds (mappings, connectors, providers), without a
 	// database: the same checks, so that "ok" here means serve starts.
-	_, more := build(ctx, cfg, nil, nil)
+	_, more := build(ctx, cfg, nil, nil, nil)
 	ps = append(ps, more...)
 	if len(ps) > 0 {
 		return problemsExit(ps)

@@ -11,6 +11,7 @@ import (
 	"github.com/paysync/paysync/connectors"
 	_ "github.com/paysync/paysync/connectors/all" // every connector of this release
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/metrics"
 	"github.com/paysync/paysync/mapping"
 	"github.com/paysync/paysync/payments"
 )
@@ -26,7 +27,7 @@ type parts struct {
 // cfg. serve and `config check` both call it, so a config that one refuses
 // the other refuses too; every problem is reported at once. store may be nil
 // (config check opens no database): connectors keep it for later use only.
-func build(ctx context.Context, cfg *config.Config, store core.Store, log *slog.Logger) (*parts, config.Problems) {
+func build(ctx context.Context, cfg *config.Config, store core.Store, log *slog.Logger, m *metrics.Metrics) (*parts, config.Problems) {
 	var ps config.Problems
 	p := &parts{}
 	clog := log
@@ -42,8 +43,12 @@ func build(ctx context.Context, cfg *config.Config, store core.Store, log *slog.
 	if p.mappings != nil {
 		for _, name := range names {
 			spec, _ := connectors.Lookup(name)
-			c, err := spec.New(ctx, connectors.Deps{Settings: cfg.Connectors[name], Store: store, Mappings: p.mappings,
-				Owner: replicaID(), Logger: clog})
+			deps := connectors.Deps{Settings: cfg.Connectors[name], Store: store, Mappings: p.mappings,
+				Owner: replicaID(), Logger: clog}
+			if m != nil {
+				deps.HTTPClient, deps.Meter = m.HTTPClient(name), m.Meter(name)
+			}
+			c, err := spec.New(ctx, deps)
 			if err != nil {
 				ps = append(ps, cfg.ProblemsFrom("connectors."+name+".", err)...)
 				continue

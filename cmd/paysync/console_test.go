@@ -94,8 +94,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Find the order by the customer's Instagram handle.
 	b.Do("search by handle",
 		chromedp.SendKeys(css("#q"), "@anna.knits"),
-		chromedp.Click(css("#find")),
-		chromedp.WaitVisible(css("#orders a.order-link")))
+		chromedp.Click(css("#find")))
+	b.WaitURL("q=%40anna.knits") // the list before the search has order links too
+	b.Do("the search's results", chromedp.WaitVisible(css("#orders a.order-link")))
 	if got := b.Text("#orders tbody"); !strings.Contains(got, s.paid) || strings.Contains(got, s.review) {
 		t.Fatalf("search by handle found:\n%s", got)
 	}
@@ -177,9 +178,9 @@ func knownSecrets(s *consoleScenario) []string {
 }
 
 // TestNoSecretReachesConsolePages runs the whole scenario with known secret
-// values, goes through every console page (and acts on them), and finds
-// none of the secrets in any. Each place people read is a "surface"; logs
-// and API error bodies can join the map as more surfaces.
+// values, goes through every console page (and acts on them), provokes API
+// errors, and finds none of the secrets in any page, API answer or log line.
+// Each place people read is a "surface".
 func TestNoSecretReachesConsolePages(t *testing.T) {
 	s := startConsoleScenario(t, storage.SQLite)
 	surfaces := map[string]string{}
@@ -216,7 +217,36 @@ func TestNoSecretReachesConsolePages(t *testing.T) {
 	c.postRaw("/ui/login", url.Values{"token": {"e2e-token-wrong"}}) // a failed login's page
 	surfaces["console failed login"] = c.last
 
-	if len(surfaces) < 15 {
+	// API answers, errors included: wrong token, unknown ids, bad bodies,
+	// a forged webhook, a re-sync to a disabled connector.
+	api := func(method, path, token, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		surfaces[fmt.Sprintf("API %s %s (%d)", method, path, resp.StatusCode)] = string(b)
+	}
+	api("GET", "/v1/orders/"+s.paid, "e2e-token", "")
+	api("GET", "/v1/orders", "e2e-token-wrong", "")
+	api("GET", "/v1/orders/NOPE", "e2e-token", "")
+	api("POST", "/v1/orders", "e2e-token", `{"order_id":"bad id","amount_minor":-1}`)
+	api("POST", "/v1/orders/"+s.paid+"/resync?connector=amocrm", "e2e-token", "")
+	api("GET", "/v1/outbox/stats", "e2e-token", "")
+	api("GET", "/v1/outbox?state=dead", "e2e-token", "")
+	api("GET", "/readyz", "", "")
+	api("GET", "/metrics", "", "")
+	api("POST", "/webhooks/generic", "", `{"event_id":"x","order_id":"IG-1"}`)
+	api("POST", "/webhooks/nope", "", `{}`)
+	surfaces["the daemon's log"] = s.logs.String()
+
+	if len(surfaces) < 25 || len(s.logs.String()) < 200 {
 		t.Fatalf("only %d surfaces checked", len(surfaces))
 	}
 	for name, text := range surfaces {

@@ -28,6 +28,7 @@ type e2e struct {
 	base   string
 	portal *bitrix24sandbox.Portal
 	d      *daemon
+	logs   *testutil.SyncBuffer // everything the daemon logged
 }
 
 func startE2E(t testing.TB, dialect string, env map[string]string) *e2e {
@@ -47,8 +48,8 @@ func startE2E(t testing.TB, dialect string, env map[string]string) *e2e {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var errb bytes.Buffer
-	a, err := openApp(ctx, &cmdEnv{stdout: io.Discard, stderr: &errb})
+	errb := &testutil.SyncBuffer{}
+	a, err := openApp(ctx, &cmdEnv{stdout: io.Discard, stderr: errb})
 	if err != nil {
 		t.Fatal(err, errb.String())
 	}
@@ -65,7 +66,7 @@ func startE2E(t testing.TB, dialect string, env map[string]string) *e2e {
 		d.shutdown()
 		a.Close()
 	})
-	return &e2e{t: t, base: "http://" + ln.Addr().String(), portal: portal, d: d}
+	return &e2e{t: t, base: "http://" + ln.Addr().String(), portal: portal, d: d, logs: errb}
 }
 
 func (e *e2e) api(method, path string, body any) (int, map[string]any) {

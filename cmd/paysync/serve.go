@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 )
 
@@ -60,14 +62,14 @@ func startDaemon(ctx context.Context, a *app, ln net.Listener) (*daemon, error) 
 		Connectors: a.ledger.Connectors,
 		Ready: func(ctx context.Context) error {
 			if err := a.store.Ping(ctx); err != nil {
-				return err
+				return &core.Error{Code: core.EUNAVAILABLE, Message: "the database does not answer", Err: err}
 			}
 			pending, err := a.store.MigrationsPending(ctx)
 			if err != nil {
-				return err
+				return &core.Error{Code: core.EUNAVAILABLE, Message: "cannot read the applied migrations", Err: err}
 			}
 			if len(pending) > 0 {
-				return fmt.Errorf("migrations pending: %v", pending)
+				return core.Errorf(core.EUNAVAILABLE, "migrations pending: %s (run paysync migrate, or restart serve)", strings.Join(pending, ", "))
 			}
 			return nil
 		},

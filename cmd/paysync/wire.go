@@ -13,6 +13,7 @@ import (
 	"github.com/paysync/paysync/console"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/internal/metrics"
 	"github.com/paysync/paysync/mapping"
 	"github.com/paysync/paysync/present"
 )
@@ -20,7 +21,9 @@ import (
 // wireWorkers connects the mapping files, the CRM connectors, the dispatcher,
 // the payment providers and the scheduler, and adds their loops to the daemon.
 func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon) error {
-	p, ps := build(ctx, a.cfg, a.store, a.log)
+	m := metrics.New(reg)
+	reg.MustRegister(metrics.Orders(a.store, a.log))
+	p, ps := build(ctx, a.cfg, a.store, a.log, m)
 	if len(ps) > 0 {
 		return problemsExit(ps)
 	}
@@ -51,7 +54,7 @@ func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *promethe
 	}
 	d.workers = append(d.workers, disp.Run)
 	d.workers = append(d.workers, func(ctx context.Context) error { reloadOnHUP(ctx, a, p.mappings); return nil })
-	return wirePayments(ctx, a, api, reg, d, p)
+	return wirePayments(ctx, a, api, reg, d, p, m)
 }
 
 // reloadOnHUP re-reads the mapping files on SIGHUP; a broken file is

@@ -7,13 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/internal/metrics"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/scheduler"
 )
 
 // wirePayments connects the payment providers (order links, webhooks,
 // confirmations) and the scheduler (expiry, reconcile, retention).
-func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts) error {
+func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts, m *metrics.Metrics) error {
 	svc, err := payments.New(payments.Options{Ledger: a.ledger, Store: a.store, Providers: p.providers, Logger: a.log,
 		ReconcileAfter: a.cfg.Scheduler.ReconcileAfter.D(), ShutdownTimeout: a.cfg.ShutdownTimeout.D()})
 	if err != nil {
@@ -25,6 +26,7 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 	if err != nil {
 		return &exitError{code: 2, msg: "paysync: " + err.Error()}
 	}
+	sch.Observe(m.SchedulerRun)
 	keep := a.cfg.Dispatcher.KeepDelivered.D()
 	if err := sch.Add("purge-delivered", a.cfg.Scheduler.PurgeSchedule, func(ctx context.Context) error {
 		n, err := a.store.PurgeDelivered(ctx, time.Now().Add(-keep))

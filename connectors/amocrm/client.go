@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-resty/resty/v2"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/restclient"
 )
@@ -78,6 +79,8 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient supplies the transport; it is copied, not modified.
 	HTTPClient *http.Client
+	// Meter hears limiter waits and token refreshes (nil: nobody).
+	Meter connectors.Meter
 	// Now is the clock of token expiry and of the block after a 403 (default
 	// time.Now); the limiter sleeps and meets deadlines on the wall clock.
 	Now func() time.Time
@@ -94,6 +97,7 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // Client calls one amoCRM account's API v4. It is safe for concurrent use;
 // all its requests, token refreshes included, share one limiter.
 type Client struct {
+	meter   connectors.Meter
 	http    *resty.Client
 	base    string
 	tokens  Tokens
@@ -139,6 +143,7 @@ func New(cfg Config) (*Client, error) {
 		hc = &cp
 	}
 	c := &Client{
+		meter:   cfg.Meter,
 		http:    restclient.New(base, timeout, hc).SetResponseBodyLimit(maxAnswer).SetDisableWarn(true),
 		base:    base,
 		limiter: newWindow(rate, time.Second+margin, time.Now), // it sleeps and meets deadlines: the wall clock
@@ -230,7 +235,9 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, auth strin
 		wctx, cancel = context.WithDeadline(ctx, dl.Add(-startMargin))
 		defer cancel()
 	}
+	waitStart := time.Now()
 	done, err := c.limiter.Wait(wctx)
+	connectors.Waited(c.meter, time.Since(waitStart))
 	if err != nil {
 		if errors.Is(err, errNoSlot) || (ctx.Err() == nil && wctx.Err() != nil) {
 			return 0, nil, nil, errNoSlot

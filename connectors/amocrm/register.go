@@ -92,6 +92,18 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 // OAuth tokens (unused with a long-lived token), and owner names this
 // replica in the refresh lease.
 func ClientFor(s *Settings, store core.Store, owner string) (*Client, error) {
+	return New(configFor(s, store, owner))
+}
+
+// clientFor builds the client of a connector's deps: its settings, store,
+// HTTP client and meter.
+func clientFor(d connectors.Deps) (*Client, error) {
+	cfg := configFor(d.Settings.(*Settings), d.Store, d.Owner)
+	cfg.HTTPClient, cfg.Meter = d.HTTPClient, d.Meter
+	return New(cfg)
+}
+
+func configFor(s *Settings, store core.Store, owner string) Config {
 	cfg := Config{BaseURL: s.BaseURL, Rate: s.RateLimit}
 	if s.AccessToken != "" {
 		cfg.Tokens = LongLivedToken(s.AccessToken)
@@ -99,12 +111,12 @@ func ClientFor(s *Settings, store core.Store, owner string) (*Client, error) {
 		cfg.OAuth = &OAuthConfig{ClientID: s.ClientID, ClientSecret: string(s.ClientSecret), RedirectURI: s.RedirectURI,
 			RefreshToken: string(s.RefreshToken), Store: StateTokenStore(store), Holder: owner}
 	}
-	return New(cfg)
+	return cfg
 }
 
 func newFromSettings(_ context.Context, d connectors.Deps) (core.Connector, error) {
 	s := d.Settings.(*Settings)
-	client, err := ClientFor(s, d.Store, d.Owner)
+	client, err := clientFor(d)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +152,7 @@ func probeOrderField(m *mapping.Mapping) error {
 // compares the mapping with them.
 func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w io.Writer) ([]string, error) {
 	s := d.Settings.(*Settings)
-	client, err := ClientFor(s, d.Store, d.Owner)
+	client, err := clientFor(d)
 	if err != nil {
 		return nil, err
 	}

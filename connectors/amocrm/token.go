@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/oauthtoken"
 )
@@ -88,11 +89,12 @@ func (c *Client) newOAuthTokens(o OAuthConfig) (Tokens, error) {
 		leases, _ = o.Store.(oauthtoken.Leases)
 	}
 	src, err := oauthtoken.New(oauthtoken.Config{
-		Name:    Name,
-		Store:   seededStore{Store: o.Store, seed: o.RefreshToken},
-		Leases:  leases,
-		Holder:  o.Holder,
-		Refresh: c.refreshFunc(o),
+		Name:      Name,
+		Store:     seededStore{Store: o.Store, seed: o.RefreshToken},
+		Leases:    leases,
+		Holder:    o.Holder,
+		Refresh:   c.refreshFunc(o),
+		OnRefresh: func(err error) { connectors.Refreshed(c.meter, err) },
 		InvalidGrant: func(err error) bool {
 			var ae *APIError
 			return errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnauthorized)

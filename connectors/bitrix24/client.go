@@ -21,6 +21,7 @@ import (
 	"github.com/go-resty/resty/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/oauthtoken"
 	"github.com/paysync/paysync/internal/restclient"
@@ -38,6 +39,8 @@ const (
 
 // Config configures a Client. Set WebhookURL or OAuth, not both.
 type Config struct {
+	// Meter hears rate-budget waits and token refreshes (nil: nobody).
+	Meter connectors.Meter
 	// WebhookURL is an incoming webhook, https://portal/rest/{user_id}/{code}/.
 	// The whole URL is a secret: it never appears in logs or errors.
 	WebhookURL string
@@ -93,6 +96,7 @@ type OAuthConfig struct {
 
 // Client calls one Bitrix24 portal's REST API. It is safe for concurrent use.
 type Client struct {
+	meter   connectors.Meter
 	http    *resty.Client
 	budget  *budget
 	sleep   func(ctx context.Context, d time.Duration) error
@@ -141,6 +145,7 @@ func New(cfg Config) (*Client, error) {
 			"bucket_size ≥ 1 (50, Enterprise 250) and burst_share in (0, 1] (default 0.5)")
 	}
 	c := &Client{
+		meter: cfg.Meter,
 		http: resty.NewWithClient(hc).
 			SetTimeout(timeout).
 			SetRetryCount(0).
@@ -283,6 +288,7 @@ func (c *Client) waitSlot(ctx context.Context, method string) error {
 		c.budget.cancel(c.now())
 		return &TransportError{Method: method, Msg: "gave up waiting for a request slot: " + err.Error(), ctxErr: err}
 	}
+	connectors.Waited(c.meter, wait)
 	return nil
 }
 

@@ -87,6 +87,14 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 // ClientFor builds the REST client of the settings; store keeps rotated
 // OAuth tokens (unused with a webhook URL).
 func ClientFor(s *Settings, store core.Store) (*Client, error) {
+	c, err := configFor(s, store)
+	if err != nil {
+		return nil, err
+	}
+	return New(c)
+}
+
+func configFor(s *Settings, store core.Store) (Config, error) {
 	c := Config{Rate: rate.Limit(s.RateLimit), BucketSize: s.BucketSize, BurstShare: s.BurstShare}
 	if s.WebhookURL != "" {
 		c.WebhookURL = string(s.WebhookURL)
@@ -94,12 +102,22 @@ func ClientFor(s *Settings, store core.Store) (*Client, error) {
 		c.OAuth = &OAuthConfig{ClientID: s.ClientID, ClientSecret: string(s.ClientSecret), TokenURL: s.OAuthURL,
 			PortalURL: s.PortalURL, Store: StateTokenStore{Store: store}}
 	}
+	return c, nil
+}
+
+// clientFor builds the client of a connector's deps: its settings, store,
+// HTTP client and meter.
+func clientFor(d connectors.Deps) (*Client, error) {
+	c, err := configFor(d.Settings.(*Settings), d.Store)
+	if err != nil {
+		return nil, err
+	}
+	c.HTTPClient, c.Meter = d.HTTPClient, d.Meter
 	return New(c)
 }
 
 func newFromSettings(_ context.Context, d connectors.Deps) (core.Connector, error) {
-	s := d.Settings.(*Settings)
-	client, err := ClientFor(s, d.Store)
+	client, err := clientFor(d)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +127,7 @@ func newFromSettings(_ context.Context, d connectors.Deps) (core.Connector, erro
 // checkAccount lists the stages, currencies and user fields of the portal
 // and compares the mapping with them.
 func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w io.Writer) ([]string, error) {
-	client, err := ClientFor(d.Settings.(*Settings), d.Store)
+	client, err := clientFor(d)
 	if err != nil {
 		return nil, err
 	}

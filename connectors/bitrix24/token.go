@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/oauthtoken"
 )
@@ -53,10 +54,11 @@ func (s StateTokenStore) ReleaseLease(ctx context.Context, name, holder string) 
 // server) into an oauthtoken.Source.
 func (c *Client) newTokenSource(o *OAuthConfig) (*oauthtoken.Source, error) {
 	return oauthtoken.New(oauthtoken.Config{
-		Name:    Name,
-		Store:   o.Store,
-		Leases:  o.Leases,
-		Refresh: c.requestToken,
+		Name:      Name,
+		Store:     o.Store,
+		Leases:    o.Leases,
+		Refresh:   c.requestToken,
+		OnRefresh: func(err error) { connectors.Refreshed(c.meter, err) },
 		InvalidGrant: func(err error) bool {
 			var ae *APIError
 			return errors.As(err, &ae) && ae.Code == "invalid_grant"

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/jwt"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/restclient"
 )
@@ -67,6 +68,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the budgets' clock (default time.Now).
 	Now func() time.Time
+	// Meter hears budget waits (nil: nobody).
+	Meter connectors.Meter
 }
 
 // String keeps the key out of logs.
@@ -82,6 +85,7 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // USER_ENTERED input, so nothing it writes is parsed as a formula. It is
 // safe for concurrent use.
 type Client struct {
+	meter  connectors.Meter
 	http   *resty.Client
 	base   string // endpoint + v4/spreadsheets/{id}
 	id     string
@@ -181,6 +185,7 @@ func New(cfg Config) (*Client, error) {
 	tokHTTP := *hc
 	tokHTTP.Timeout = timeout
 	c := &Client{
+		meter: cfg.Meter,
 		http: resty.NewWithClient(hc).SetTimeout(timeout).SetRetryCount(0).
 			SetLogger(restclient.Quiet{}).SetDisableWarn(true).SetResponseBodyLimit(maxAnswer).
 			SetHeader("User-Agent", "paysync"),
@@ -279,7 +284,9 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		b, kind = c.writes, "write"
 	}
 	if b != nil {
+		waitStart := time.Now()
 		release, wait, err := b.acquire(ctx)
+		connectors.Waited(c.meter, time.Since(waitStart))
 		if err != nil {
 			if wait > 0 {
 				return &core.DeliveryError{Class: core.Retryable, SlowDown: true, RetryAfter: wait,

@@ -126,7 +126,7 @@ func ClientFor(s *Settings, d connectors.Deps) (*Client, error) {
 		return nil, err
 	}
 	return New(Config{SpreadsheetID: s.SpreadsheetID, Key: key, Endpoint: s.Endpoint,
-		WritesPerMinute: s.WritesPerMinute, ReadsPerMinute: s.ReadsPerMinute, HTTPClient: d.HTTPClient})
+		WritesPerMinute: s.WritesPerMinute, ReadsPerMinute: s.ReadsPerMinute, HTTPClient: d.HTTPClient, Meter: d.Meter})
 }
 
 func newFromSettings(_ context.Context, d connectors.Deps) (core.Connector, error) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,24 @@ func Get[T any](b *Browser, step string, a chromedp.Action[T]) T {
 		b.t.Fatalf("%s: %v (on %s)", step, err, url)
 	}
 	return v
+}
+
+// WaitURL waits until the page's address contains part: after a click that
+// navigates to a page with the same elements as the one it leaves (a search
+// on a list), waiting for an element alone would find the old page.
+func (b *Browser) WaitURL(part string) {
+	b.t.Helper()
+	deadline := time.Now().Add(b.timeout)
+	for {
+		url, err := chromedp.Run(b.ctx, chromedp.Location())
+		if err == nil && strings.Contains(url, part) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the page never reached an address with %q (on %s)", part, url)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Text returns the visible text of the first element matching a CSS selector.

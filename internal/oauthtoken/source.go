@@ -69,6 +69,9 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Now is the clock for leases (default time.Now).
 	Now func() time.Time
+	// OnRefresh, when set, hears of every call to Refresh and its error
+	// (for metrics).
+	OnRefresh func(err error)
 }
 
 // Source hands out the current access token and refreshes it when the
@@ -242,6 +245,9 @@ func (s *Source) refreshLocked(ctx context.Context, stale string) error {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL*2/3)
 	defer cancel()
 	next, err := s.cfg.Refresh(rctx, s.tok.clone())
+	if s.cfg.OnRefresh != nil {
+		s.cfg.OnRefresh(err)
+	}
 	if err != nil {
 		if s.cfg.InvalidGrant(err) {
 			// Someone else spent our refresh token: the pair they stored is
