@@ -57,7 +57,7 @@ func (p *Provider) Name() string { return Name }
 
 // Capabilities: the generic adapter only receives events; it cannot create
 // links or look payments up.
-func (p *Provider) Capabilities() core.Capabilities { return core.Capabilities{} }
+func (p *Provider) Capabilities() core.Capabilities { return core.Capabilities{Title: "Generic"} }
 
 // Event is the body of a generic webhook.
 type Event struct {
