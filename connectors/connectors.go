@@ -189,6 +189,24 @@ func All() []Spec {
 	return out
 }
 
+// Latest says which delivery of a batch does each one's work: a batch may
+// hold several deliveries of one order, and the order is written once, at
+// its highest version (the first of equals). It returns, for each index, the
+// index of that delivery (its own when it is the one).
+func Latest(batch []core.Delivery) []int {
+	best := make(map[string]int, len(batch))
+	for i, d := range batch {
+		if j, ok := best[d.Order.ID]; !ok || d.Order.Version > batch[j].Order.Version {
+			best[d.Order.ID] = i
+		}
+	}
+	out := make([]int, len(batch))
+	for i, d := range batch {
+		out[i] = best[d.Order.ID]
+	}
+	return out
+}
+
 // WithMapping keeps the names of connectors that read a mapping file.
 func WithMapping(names []string) []string {
 	var out []string

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/redact"
 	"github.com/paysync/paysync/internal/restclient"
 )
 
@@ -107,9 +106,7 @@ type Client struct {
 	blockMu      sync.Mutex
 	blockedUntil time.Time // after a 403: nothing is sent before
 
-	secretsMu sync.RWMutex
-	secrets   []string
-	known     map[string]bool
+	secrets redact.Redactor // what errors must never show
 }
 
 // String keeps credentials out of logs.
@@ -203,7 +200,7 @@ func (c *Client) do(ctx context.Context, r request) (int, []byte, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		c.addSecret(tok)
+		c.secrets.Add(tok)
 		status, body, hdr, err := c.send(ctx, r, payload, "Bearer "+tok)
 		if err != nil {
 			return 0, nil, err
@@ -291,12 +288,12 @@ func (c *Client) apiError(op string, status int, hdr http.Header, body []byte) *
 		ae.HTML = len(bytes.TrimSpace(body)) > 0
 		return ae
 	}
-	ae.Title, ae.Detail, ae.Hint = c.redact(p.Title), c.redact(p.Detail), c.redact(p.Hint)
+	ae.Title, ae.Detail, ae.Hint = c.secrets.String(p.Title), c.secrets.String(p.Detail), c.secrets.String(p.Hint)
 	ae.Validation = p.Validation
 	for i := range ae.Validation {
 		for j := range ae.Validation[i].Errors {
 			fe := &ae.Validation[i].Errors[j]
-			fe.Detail = c.redact(fe.Detail)
+			fe.Detail = c.secrets.String(fe.Detail)
 		}
 	}
 	return ae
@@ -330,49 +327,6 @@ func retryAfter(hdr http.Header, body []byte) time.Duration {
 }
 
 func (c *Client) transportError(op string, err error) *TransportError {
-	msg := err.Error()
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		msg = ue.Err.Error()
-	}
-	te := &TransportError{Op: op, Msg: c.redact(msg)}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		te.Timeout = true
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		te.ctxErr, te.Timeout = context.DeadlineExceeded, true
-	case errors.Is(err, context.Canceled):
-		te.ctxErr = context.Canceled
-	}
-	return te
-}
-
-func (c *Client) addSecret(ss ...string) {
-	c.secretsMu.Lock()
-	defer c.secretsMu.Unlock()
-	if c.known == nil {
-		c.known = map[string]bool{}
-	}
-	for _, s := range ss {
-		if len(s) < 4 || c.known[s] {
-			continue
-		}
-		c.known[s] = true
-		c.secrets = append(c.secrets, s, url.QueryEscape(s))
-	}
-	sort.Slice(c.secrets, func(i, j int) bool { return len(c.secrets[i]) > len(c.secrets[j]) })
-}
-
-// redact removes every secret the client knows from s.
-func (c *Client) redact(s string) string {
-	c.secretsMu.RLock()
-	defer c.secretsMu.RUnlock()
-	for _, sec := range c.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
+	msg, timeout, ctxErr := restclient.Failure(err)
+	return &TransportError{Op: op, Msg: c.secrets.String(msg), Timeout: timeout, ctxErr: ctxErr}
 }

@@ -83,7 +83,7 @@ func (c *Client) newOAuthTokens(o OAuthConfig) (Tokens, error) {
 	if o.ClientID == "" || o.ClientSecret == "" || o.RedirectURI == "" || o.Store == nil {
 		return nil, core.Errorf(core.EINVALID, "amocrm: an OAuth integration needs its client id, client secret, redirect URI and a token store")
 	}
-	c.addSecret(o.ClientSecret, o.RefreshToken)
+	c.secrets.Add(o.ClientSecret, o.RefreshToken)
 	leases := o.Leases
 	if leases == nil {
 		leases, _ = o.Store.(oauthtoken.Leases)
@@ -116,7 +116,7 @@ func (t *oauthTokens) Access(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", t.c.tokenError(err)
 	}
-	t.c.addSecret(tok.AccessToken, tok.RefreshToken)
+	t.c.secrets.Add(tok.AccessToken, tok.RefreshToken)
 	if !tok.Expiry.IsZero() && !t.c.now().Before(tok.Expiry.Add(-time.Minute)) {
 		return t.Refresh(ctx, tok.AccessToken)
 	}
@@ -130,7 +130,7 @@ func (t *oauthTokens) Refresh(ctx context.Context, stale string) (string, error)
 	if err != nil {
 		return "", t.c.tokenError(err)
 	}
-	t.c.addSecret(tok.AccessToken, tok.RefreshToken)
+	t.c.secrets.Add(tok.AccessToken, tok.RefreshToken)
 	return tok.AccessToken, nil
 }
 
@@ -138,7 +138,7 @@ func (t *oauthTokens) Refresh(ctx context.Context, stale string) (string, error)
 // POST /oauth2/access_token, through the client's limiter.
 func (c *Client) refreshFunc(o OAuthConfig) oauthtoken.RefreshFunc {
 	return func(ctx context.Context, cur oauthtoken.Token) (oauthtoken.Token, error) {
-		c.addSecret(cur.RefreshToken)
+		c.secrets.Add(cur.RefreshToken)
 		r := request{method: http.MethodPost, path: "/oauth2/access_token"}
 		body, _ := json.Marshal(map[string]string{"client_id": o.ClientID, "client_secret": o.ClientSecret,
 			"grant_type": "refresh_token", "refresh_token": cur.RefreshToken, "redirect_uri": o.RedirectURI})
@@ -158,7 +158,7 @@ func (c *Client) refreshFunc(o OAuthConfig) oauthtoken.RefreshFunc {
 			return oauthtoken.Token{}, &core.DeliveryError{Class: core.Retryable,
 				Reason: "amoCRM's token answer holds no token pair; will retry (the refresh token may be spent: if it keeps failing, " + fixReauth + ")"}
 		}
-		c.addSecret(out.AccessToken, out.RefreshToken)
+		c.secrets.Add(out.AccessToken, out.RefreshToken)
 		tok := oauthtoken.Token{AccessToken: out.AccessToken, RefreshToken: out.RefreshToken, Extra: maps.Clone(cur.Extra)}
 		if out.ExpiresIn > 0 {
 			tok.Expiry = c.now().Add(time.Duration(out.ExpiresIn) * time.Second).UTC()
@@ -180,10 +180,10 @@ func (c *Client) tokenError(err error) error {
 	case errors.As(err, &se):
 		return &core.DeliveryError{Class: core.Retryable,
 			Reason: "could not store the rotated amoCRM token pair; it is kept in memory and stored before it is used, on the next attempt",
-			Err:    errors.New(c.redact(se.Err.Error()))}
+			Err:    errors.New(c.secrets.String(se.Err.Error()))}
 	case errors.As(err, &ste):
 		return &core.DeliveryError{Class: core.Retryable, Reason: "could not read the stored amoCRM token; will retry",
-			Err: errors.New(c.redact(err.Error()))}
+			Err: errors.New(c.secrets.String(err.Error()))}
 	}
 	return Classify(err)
 }

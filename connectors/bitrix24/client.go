@@ -9,13 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -24,6 +21,7 @@ import (
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/oauthtoken"
+	"github.com/paysync/paysync/internal/redact"
 	"github.com/paysync/paysync/internal/restclient"
 )
 
@@ -106,9 +104,7 @@ type Client struct {
 
 	tokens *oauthtoken.Source // OAuth only
 
-	secretsMu sync.RWMutex
-	secrets   []string
-	known     map[string]bool
+	secrets redact.Redactor // what errors must never show
 }
 
 // String keeps the webhook URL out of logs.
@@ -165,7 +161,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 		c.webhook = base
-		c.addSecret(secrets...)
+		c.secrets.Add(secrets...)
 		return c, nil
 	}
 	if cfg.OAuth.Store == nil || cfg.OAuth.ClientID == "" || cfg.OAuth.ClientSecret == "" {
@@ -173,7 +169,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	o := *cfg.OAuth
 	c.oauth = &o
-	c.addSecret(o.ClientSecret)
+	c.secrets.Add(o.ClientSecret)
 	src, err := c.newTokenSource(&o)
 	if err != nil {
 		return nil, err
@@ -389,12 +385,12 @@ func (c *Client) commandError(cmd Command, raw json.RawMessage) *APIError {
 		Description string `json:"error_description"`
 	}
 	if json.Unmarshal(raw, &e) == nil {
-		ae.Code, ae.Description = e.Error, c.redact(e.Description)
+		ae.Code, ae.Description = e.Error, c.secrets.String(e.Description)
 		return ae
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		ae.Description = c.redact(s)
+		ae.Description = c.secrets.String(s)
 	}
 	return ae
 }
@@ -456,7 +452,7 @@ func (c *Client) decode(method string, status int, body []byte) (*envelope, *API
 	if !failed {
 		return &env, nil
 	}
-	ae := &APIError{Method: method, Status: status, Description: c.redact(env.Description), OAuth: c.oauth != nil}
+	ae := &APIError{Method: method, Status: status, Description: c.secrets.String(env.Description), OAuth: c.oauth != nil}
 	if env.Error != nil {
 		ae.Code = *env.Error
 	}
@@ -473,51 +469,8 @@ func (c *Client) decode(method string, status int, body []byte) (*envelope, *API
 }
 
 func (c *Client) transportError(method string, err error) *TransportError {
-	msg := err.Error()
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		msg = ue.Err.Error() // the url.Error's own text holds the URL
-	}
-	te := &TransportError{Method: method, Msg: c.redact(msg)}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		te.Timeout = true
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		te.ctxErr, te.Timeout = context.DeadlineExceeded, true
-	case errors.Is(err, context.Canceled):
-		te.ctxErr = context.Canceled
-	}
-	return te
-}
-
-func (c *Client) addSecret(ss ...string) {
-	c.secretsMu.Lock()
-	defer c.secretsMu.Unlock()
-	if c.known == nil {
-		c.known = map[string]bool{}
-	}
-	for _, s := range ss {
-		if len(s) < 4 || c.known[s] {
-			continue
-		}
-		c.known[s] = true
-		c.secrets = append(c.secrets, s, url.QueryEscape(s), url.PathEscape(s))
-	}
-	sort.Slice(c.secrets, func(i, j int) bool { return len(c.secrets[i]) > len(c.secrets[j]) })
-}
-
-// redact removes every secret the client knows from s.
-func (c *Client) redact(s string) string {
-	c.secretsMu.RLock()
-	defer c.secretsMu.RUnlock()
-	for _, sec := range c.secrets {
-		if strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	return s
+	msg, timeout, ctxErr := restclient.Failure(err)
+	return &TransportError{Method: method, Msg: c.secrets.String(msg), Timeout: timeout, ctxErr: ctxErr}
 }
 
 // currencyOf finds fields.CURRENCY_ID in a call's params, to name it in the fix.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/mapping"
 )
@@ -178,18 +179,13 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 // prepare renders every order; a later version of the same order does the work.
 func (c *Connector) prepare(m Renderer, batch []core.Delivery) []*item {
 	items := make([]*item, len(batch))
-	byOrder := map[string]*item{}
 	for i, d := range batch {
-		it := &item{d: d, idx: i}
-		items[i] = it
-		if prev := byOrder[d.Order.ID]; prev != nil {
-			if prev.d.Order.Version >= d.Order.Version {
-				it.dupOf = prev
-				continue
-			}
-			prev.dupOf = it
+		items[i] = &item{d: d, idx: i}
+	}
+	for i, j := range connectors.Latest(batch) {
+		if j != i {
+			items[i].dupOf = items[j]
 		}
-		byOrder[d.Order.ID] = it
 	}
 	for _, it := range items {
 		if it.dupOf != nil {
@@ -208,12 +204,6 @@ func (c *Connector) prepare(m Renderer, batch []core.Delivery) []*item {
 			}
 		}
 		it.phone, it.email = firstValue(p.Contact["PHONE"]), firstValue(p.Contact["EMAIL"])
-	}
-	// Chains of duplicates point at the item that does the work.
-	for _, it := range items {
-		for it.dupOf != nil && it.dupOf.dupOf != nil {
-			it.dupOf = it.dupOf.dupOf
-		}
 	}
 	return items
 }

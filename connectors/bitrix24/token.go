@@ -80,10 +80,10 @@ func (c *Client) tokenError(err error) error {
 	case errors.As(err, &se):
 		return &core.DeliveryError{Class: core.Retryable,
 			Reason: "could not store the rotated Bitrix24 token; it is kept in memory and stored before use on the next attempt",
-			Err:    errors.New(c.redact(se.Err.Error()))}
+			Err:    errors.New(c.secrets.String(se.Err.Error()))}
 	case errors.As(err, &ste):
 		return &core.DeliveryError{Class: core.Retryable, Reason: "could not read the stored Bitrix24 token; will retry",
-			Err: errors.New(c.redact(err.Error()))}
+			Err: errors.New(c.secrets.String(err.Error()))}
 	}
 	return Classify(err)
 }
@@ -94,7 +94,7 @@ func (c *Client) oauthCredentials(ctx context.Context) (endpoint, access string,
 	if err != nil {
 		return "", "", c.tokenError(err)
 	}
-	c.addSecret(tok.AccessToken, tok.RefreshToken)
+	c.secrets.Add(tok.AccessToken, tok.RefreshToken)
 	endpoint = c.oauth.PortalURL
 	if endpoint == "" {
 		endpoint = tok.Get(ExtraClientEndpoint)
@@ -117,7 +117,7 @@ func (c *Client) refresh(ctx context.Context, stale string) error {
 	if err != nil {
 		return c.tokenError(err)
 	}
-	c.addSecret(tok.AccessToken, tok.RefreshToken)
+	c.secrets.Add(tok.AccessToken, tok.RefreshToken)
 	return nil
 }
 
@@ -158,7 +158,7 @@ func (c *Client) requestToken(ctx context.Context, cur oauthtoken.Token) (oautht
 		if code == "" && resp.StatusCode() == http.StatusOK {
 			code = "ERROR_UNEXPECTED_ANSWER"
 		}
-		return oauthtoken.Token{}, &APIError{Method: "oauth", Status: resp.StatusCode(), Code: code, Description: c.redact(out.Description), OAuth: true}
+		return oauthtoken.Token{}, &APIError{Method: "oauth", Status: resp.StatusCode(), Code: code, Description: c.secrets.String(out.Description), OAuth: true}
 	}
 	tok := oauthtoken.Token{AccessToken: out.AccessToken, RefreshToken: out.RefreshToken, Extra: map[string]string{}}
 	// The answer normally names the portal again; keep what we knew if not.
@@ -175,7 +175,7 @@ func (c *Client) requestToken(ctx context.Context, cur oauthtoken.Token) (oautht
 	} else if n, err := out.ExpiresIn.Int64(); err == nil && n > 0 {
 		tok.Expiry = c.now().Add(time.Duration(n) * time.Second).UTC()
 	}
-	c.addSecret(tok.AccessToken, tok.RefreshToken)
+	c.secrets.Add(tok.AccessToken, tok.RefreshToken)
 	return tok, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -374,23 +373,8 @@ func (c *Client) apiError(k call, resp *resty.Response) *APIError {
 }
 
 func (c *Client) transportError(op string, err error) *TransportError {
-	msg := err.Error()
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		msg = ue.Err.Error()
-	}
-	te := &TransportError{Op: op, Msg: msg}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		te.Timeout = true
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		te.ctxErr, te.Timeout = context.DeadlineExceeded, true
-	case errors.Is(err, context.Canceled):
-		te.ctxErr = context.Canceled
-	}
-	return te
+	msg, timeout, ctxErr := restclient.Failure(err)
+	return &TransportError{Op: op, Msg: msg, Timeout: timeout, ctxErr: ctxErr}
 }
 
 // SheetProperties is a tab as spreadsheets.get describes it.

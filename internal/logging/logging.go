@@ -12,8 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
-	"strings"
+
+	"github.com/paysync/paysync/internal/redact"
 )
 
 // Options configure New.
@@ -163,30 +163,14 @@ func (h *contextHandler) WithGroup(name string) slog.Handler {
 	return &c
 }
 
-// scrubber replaces secrets in text, longest first.
-type scrubber struct{ secrets []string }
+// scrubber replaces secrets in log text.
+type scrubber struct{ r *redact.Redactor }
 
-func newScrubber(secrets []string) *scrubber {
-	var ss []string
-	for _, s := range secrets {
-		if len(s) >= 4 { // shorter values would redact ordinary words
-			ss = append(ss, s)
-		}
-	}
-	sort.Slice(ss, func(i, j int) bool { return len(ss[i]) > len(ss[j]) })
-	return &scrubber{secrets: ss}
-}
+func newScrubber(secrets []string) *scrubber { return &scrubber{r: redact.New(secrets...)} }
 
-func (s *scrubber) active() bool { return len(s.secrets) > 0 }
+func (s *scrubber) active() bool { return !s.r.Empty() }
 
-func (s *scrubber) string(v string) string {
-	for _, sec := range s.secrets {
-		if strings.Contains(v, sec) {
-			v = strings.ReplaceAll(v, sec, "[redacted]")
-		}
-	}
-	return v
-}
+func (s *scrubber) string(v string) string { return s.r.String(v) }
 
 func (s *scrubber) attr(a slog.Attr) slog.Attr {
 	if !s.active() {

@@ -3,7 +3,11 @@
 package restclient
 
 import (
+	"context"
+	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -35,3 +39,26 @@ type Quiet struct{}
 func (Quiet) Errorf(string, ...any) {}
 func (Quiet) Warnf(string, ...any)  {}
 func (Quiet) Debugf(string, ...any) {}
+
+// Failure describes a request that got no answer: its message without the
+// request's URL (a url.Error's own text holds it, and a URL can carry a
+// secret), whether it timed out, and the context error that ended it, if
+// one did.
+func Failure(err error) (msg string, timeout bool, ctxErr error) {
+	msg = err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg = ue.Err.Error()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		timeout = true
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		ctxErr, timeout = context.DeadlineExceeded, true
+	case errors.Is(err, context.Canceled):
+		ctxErr = context.Canceled
+	}
+	return msg, timeout, ctxErr
+}

@@ -1,0 +1,50 @@
+package connectors_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/paysync/paysync/connectors"
+	"github.com/paysync/paysync/core"
+)
+
+func TestLatest(t *testing.T) {
+	d := func(id string, v int64) core.Delivery { return core.Delivery{Order: core.Order{ID: id, Version: v}} }
+	batch := []core.Delivery{d("A", 2), d("B", 1), d("A", 5), d("C", 3), d("A", 4), d("B", 1)}
+	// A's work goes to its version 5 (index 2); B's to the first of equals.
+	if got, want := connectors.Latest(batch), []int{2, 1, 2, 3, 2, 1}; !slices.Equal(got, want) {
+		t.Fatalf("Latest = %v, want %v", got, want)
+	}
+	if got := connectors.Latest(nil); len(got) != 0 {
+		t.Fatalf("empty batch: %v", got)
+	}
+}
+
+type noSettings struct{}
+
+func (noSettings) Enabled() bool { return false }
+
+func TestRegistryRefusesMistakes(t *testing.T) {
+	mustPanic := func(what string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s did not panic", what)
+			}
+		}()
+		f()
+	}
+	mustPanic("a spec without New", func() { connectors.Register(connectors.Spec{Name: "x"}) })
+	spec := connectors.Spec{Name: "twice", Settings: func() connectors.Settings { return noSettings{} },
+		New: func(context.Context, connectors.Deps) (core.Connector, error) { return nil, nil }}
+	connectors.Register(spec)
+	defer connectors.Unregister("twice")
+	mustPanic("a second registration of one name", func() { connectors.Register(spec) })
+	if s, ok := connectors.Lookup("twice"); !ok || s.Title != "twice" {
+		t.Fatalf("lookup: %+v %v", s, ok)
+	}
+	if !slices.Contains(connectors.Names(), "twice") {
+		t.Fatal("not listed")
+	}
+}
