@@ -69,9 +69,16 @@ type Input struct {
 type Payload struct {
 	Entity  map[string]any `json:"entity"`            // deal fields / lead object / row by header name
 	Contact map[string]any `json:"contact,omitempty"` // contact fields when the mapping has a contact section
-	Stage   string         `json:"stage,omitempty"`   // stage/status id for the order's status, "" = no stage for it
-	Notes   []string       `json:"notes,omitempty"`   // rendered per-status extras / timeline comments for the Transitions
-	Tags    []string       `json:"tags,omitempty"`
+	Stage   string         `json:"stage,omitempty"`   // where the order's status moves an existing record; "" keeps it where it is
+	// NewStage is where a record created now starts: Stage, or for a status
+	// whose stage is null the stage of pending. A record created for a failed
+	// order lands where one created while pending would stay, so the stage
+	// does not depend on whether the CRM saw the order before it failed. The
+	// entity's stage field (source: stage) holds this stage; a connector
+	// updating a record drops it unless Stage moves the record.
+	NewStage string   `json:"new_stage,omitempty"`
+	Notes    []string `json:"notes,omitempty"` // rendered per-status extras / timeline comments for the Transitions
+	Tags     []string `json:"tags,omitempty"`
 }
 
 // realChange reports whether a journal entry changed the order in a way a
@@ -230,8 +237,13 @@ func (m *Mapping) Render(in Input) (p Payload, err error) {
 		lastReason = o.Reason
 	}
 	r := &renderer{m: m, data: renderData(o, lastReason, m.loc)}
-	r.data["stage"] = rule.stage
-	p.Stage = rule.stage
+	p.Stage, p.NewStage = rule.stage, rule.stage
+	if p.NewStage == "" {
+		if pending := m.statuses[core.StatusPending]; pending != nil {
+			p.NewStage = pending.stage
+		}
+	}
+	r.data["stage"] = p.NewStage
 	p.Tags = r.tags(rule)
 	r.data["tags"] = p.Tags
 	p.Entity = r.object(m.entity)

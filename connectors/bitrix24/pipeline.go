@@ -722,8 +722,10 @@ func (pl *pipeline) writeCmds(it *item) []Command {
 	it.newStg = ""
 	if it.dealID == 0 {
 		fields["ORIGINATOR_ID"], fields["ORIGIN_ID"] = pl.c.originator, it.d.Order.ID
-		if it.p.Stage != "" {
-			fields["STAGE_ID"], it.newStg = it.p.Stage, it.p.Stage
+		// A status whose stage is null still starts a new deal somewhere
+		// fixed: pending's stage (mapping.Payload.NewStage).
+		if it.p.NewStage != "" {
+			fields["STAGE_ID"], it.newStg = it.p.NewStage, it.p.NewStage
 		}
 		if ref := contactRef(it); ref != "" {
 			fields["CONTACT_IDS"] = []string{ref}

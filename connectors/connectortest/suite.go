@@ -43,7 +43,8 @@ type Harness interface {
 	NewConnector(t *testing.T) core.Connector
 	// Records lists the records the double holds for an order.
 	Records(t *testing.T, orderID string) []Record
-	// StageFor is the stage the connector's mapping gives an order in status s.
+	// StageFor is the stage the connector's mapping gives an order in status
+	// s, "" when the mapping keeps the record's stage for s (stage: null).
 	StageFor(s core.Status) string
 	// LaterStage is a stage after StageFor(paid), where a manager moves a
 	// record once the order is paid (e.g. "shipped").
@@ -80,6 +81,7 @@ func Run(t *testing.T, h Harness) {
 		{"Create", testCreate},
 		{"Update", testUpdate},
 		{"StageMove", testStageMove},
+		{"NewRecordStage", testNewRecordStage},
 		{"ForwardOnly", testForwardOnly},
 		{"RedeliverWithoutLink", testRedeliverWithoutLink},
 		{"LostResponseAfterCreate", testLostResponse},
@@ -241,6 +243,45 @@ func testStageMove(t *testing.T, h Harness) {
 	ok(t, "paid", r2)
 	if rec := one(t, h, o.ID); rec.Stage != h.StageFor(core.StatusPaid) {
 		t.Fatalf("stage after paid: %s, want %s", rec.Stage, h.StageFor(core.StatusPaid))
+	}
+}
+
+// testNewRecordStage creates one record per status, as when the CRM first
+// hears of an order after it left pending: each starts at its status's
+// stage, and a status whose stage is null (kept on update) starts where a
+// record created while pending would have stayed. A failed order's record
+// must not end at a different stage depending on whether the CRM saw the
+// order before it failed.
+func testNewRecordStage(t *testing.T, h Harness) {
+	c := h.NewConnector(t)
+	for i, s := range core.Statuses {
+		o, tr := next(Order(fmt.Sprintf("CT-6%03d", i)), s)
+		switch s {
+		case core.StatusPartiallyRefunded:
+			o.RefundedMinor = o.AmountMinor / 3
+		case core.StatusRefunded:
+			o.RefundedMinor = o.AmountMinor
+		}
+		want := h.StageFor(s)
+		if want == "" {
+			want = h.StageFor(core.StatusPending)
+		}
+		ok(t, "create in "+string(s), deliver(t, h, c, core.Delivery{Order: o, Transitions: tr})[0])
+		if rec := one(t, h, o.ID); rec.Stage != want {
+			t.Fatalf("a record created for an order in %s is at stage %q, want %q", s, rec.Stage, want)
+		}
+		if h.StageFor(s) != "" {
+			continue
+		}
+		// The same status reached after the record was created while pending.
+		p := Order(fmt.Sprintf("CT-7%03d", i))
+		r := deliver(t, h, c, core.Delivery{Order: p})[0]
+		ok(t, "create pending", r)
+		moved, tr := next(p, s)
+		ok(t, "move to "+string(s), deliver(t, h, c, core.Delivery{Order: moved, Link: link(c, p, r), Transitions: tr})[0])
+		if rec := one(t, h, p.ID); rec.Stage != want {
+			t.Fatalf("a record created while pending is at stage %q after %s, want %q as for one created in %s", rec.Stage, s, want, s)
+		}
 	}
 }
 

@@ -35,6 +35,8 @@ func stageFor(s core.Status) string {
 		return "paid"
 	case core.StatusExpired, core.StatusFailed:
 		return "lost"
+	case core.StatusManualReview:
+		return "" // keeps the record where it is
 	}
 	return "new"
 }
@@ -68,13 +70,16 @@ func (c *memConnector) Deliver(_ context.Context, batch []core.Delivery) []core.
 		}
 		next := stageFor(d.Order.Status)
 		if rec == nil {
+			if next == "" {
+				next = stageFor(core.StatusPending)
+			}
 			if crm.badCurrency[d.Order.Currency] {
 				out[i].Err = &core.DeliveryError{Class: core.Permanent, Reason: "the memory CRM rejected currency " + d.Order.Currency + ": enable it"}
 				continue
 			}
 			rec = &memRecord{id: strconv.Itoa(len(crm.records) + 1), orderID: d.Order.ID, stage: next}
 			crm.records = append(crm.records, rec)
-		} else if stageRank[next] > stageRank[rec.stage] {
+		} else if next != "" && stageRank[next] > stageRank[rec.stage] {
 			rec.stage = next
 		}
 		rec.amount, rec.title = d.Order.AmountMinor, "Order "+d.Order.ID

@@ -650,10 +650,14 @@ func (c *Connector) place(m Renderer, s *snapshot, items []*item) {
 				continue
 			}
 			if f == stageField && stageField != "" {
-				if it.p.Stage == "" || !m.AllowStageMove(current, it.p.Stage) {
+				next := it.p.Stage
+				if it.append {
+					next = it.p.NewStage // a null stage starts a new row at pending's
+				}
+				if next == "" || !m.AllowStageMove(current, next) {
 					continue // a person's later status stays
 				}
-				it.stage = it.p.Stage
+				it.stage = next
 			}
 			it.cells[col-lo] = cell(v)
 		}

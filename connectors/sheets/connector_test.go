@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,6 +152,29 @@ func (h *harness) Secrets() []string {
 
 func TestConformance(t *testing.T) {
 	connectortest.Run(t, &harness{m: shipped(t)})
+}
+
+// TestConformanceWithNullStages runs the suite with a mapping that keeps
+// the Status cell for failed and manual_review (stage: null), as the
+// shipped Bitrix24 and amoCRM files do: a new row for such an order must
+// start at pending's label, not blank.
+func TestConformanceWithNullStages(t *testing.T) {
+	src, err := os.ReadFile("../../mapping/sheets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	for _, st := range []string{"failed: {stage: Payment failed}", "manual_review: {stage: Needs review}"} {
+		if !strings.Contains(s, st) {
+			t.Fatalf("mapping/sheets.yaml no longer says %q", st)
+		}
+		s = strings.Replace(s, st, strings.SplitN(st, ":", 2)[0]+": {stage: null}", 1)
+	}
+	m, err := mapping.Parse("sheets.yaml", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectortest.Run(t, &harness{m: m})
 }
 
 func deliver(t testing.TB, c core.Connector, ds ...core.Delivery) []core.DeliveryResult {
