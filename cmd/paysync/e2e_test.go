@@ -18,7 +18,6 @@ import (
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
-	"github.com/paysync/paysync/sandbox"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
 
@@ -186,35 +185,6 @@ func TestOrderBecomesBitrixDeal(t *testing.T) {
 				t.Fatalf("forged webhook: %d", resp.StatusCode)
 			}
 		})
-	}
-}
-
-func TestDemoRunsOnce(t *testing.T) {
-	// The demo points this process's environment at its sandbox; restore it
-	// afterwards, or later tests would talk to the closed sandbox's CRMs (and
-	// the Sheets key file it removed).
-	sb := sandbox.New(sandbox.Options{BaseURL: "http://127.0.0.1:1"})
-	for k := range sb.Env() {
-		t.Setenv(k, os.Getenv(k))
-	}
-	sb.Close()
-	for _, k := range []string{"PAYSYNC_ADMIN_TOKEN", "PAYSYNC_DATABASE_URL", "PAYSYNC_PUBLIC_URL", "PAYSYNC_HTTP_ADDR"} {
-		t.Setenv(k, os.Getenv(k))
-	}
-	dir := t.TempDir()
-	t.Setenv("PAYSYNC_DATA_DIR", dir)
-	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
-	code, out, errs := cli(t, "demo", "--once", "--addr", "127.0.0.1:0", "--sandbox-addr", "127.0.0.1:0")
-	if code != 0 {
-		t.Fatalf("demo exited %d\n%s\n%s", code, out, errs)
-	}
-	for _, want := range []string{"IG-1001  paid", "IG-1003  paid", "IG-1004  failed", "Awaiting payment", "Payment failed", "15,000 AMD", "Accepted", "EXECUTING", "at Paid", "at Awaiting payment"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out+errs, "sandbox-vpos-token") {
-		t.Error("a secret reached the demo output")
 	}
 }
 

@@ -22,12 +22,9 @@ func init() {
 func listenSandbox(addr string, o sandbox.Options) (*sandbox.Sandbox, *http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, &exitError{code: 1, msg: fmt.Sprintf("paysync: cannot listen on %s: %v (pass --sandbox-addr HOST:PORT)", addr, err)}
+		return nil, nil, &exitError{code: 1, msg: fmt.Sprintf("paysync: cannot listen on %s: %v (pass --addr HOST:PORT)", addr, err)}
 	}
-	o.BaseURL = "http://" + ln.Addr().String()
-	sb := sandbox.New(o)
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: sb, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	sb, srv := serveSandbox(ln, o)
 	return sb, srv, nil
 }
 
