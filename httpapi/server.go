@@ -66,8 +66,15 @@ type OutboxStats interface {
 const MaxBodyBytes = 256 << 10
 
 // Handler returns the routed handler.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+func (s *Server) Handler() http.Handler { return s.requestIDs(s.recoverer(s.routes())) }
+
+// Routes lists the patterns Handler serves, for the test that keeps
+// openapi.json true.
+func (s *Server) Routes() []string { return s.routes().Patterns() }
+
+func (s *Server) routes() *Router {
+	mux := NewRouter()
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -91,7 +98,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Console != nil {
 		mux.Handle("/ui/", s.Console)
 	}
-	return s.requestIDs(s.recoverer(mux))
+	return mux
 }
 
 // requestIDs gives every request an id, from a sane X-Request-ID header (a

@@ -31,10 +31,19 @@ import (
 // recorded: events in the journal (2xx is sent only after the entry is
 // committed), refused requests counted in refusal records (core.Refusal).
 func (s *Service) Webhooks() http.Handler {
-	m := http.NewServeMux()
+	m := httpapi.NewRouter() // JSON 404 and 405 for what it does not route
 	m.HandleFunc("/webhooks/{provider}", s.webhook)
 	m.HandleFunc("GET /webhooks/{provider}/return", s.returnPage)
 	return m
+}
+
+// noProvider is the 404 of a provider that is not configured.
+func (s *Service) noProvider(name string) error {
+	configured := strings.Join(s.names, ", ")
+	if configured == "" {
+		configured = "none"
+	}
+	return core.Errorf(core.ENOTFOUND, "no payment provider %q is configured on this paysync (configured: %s)", core.CleanText(name), configured)
 }
 
 // webhookMethods are the methods a provider's webhook accepts.
@@ -55,11 +64,7 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("provider")
 	p, ok := s.providers[name]
 	if !ok {
-		configured := strings.Join(s.names, ", ")
-		if configured == "" {
-			configured = "none"
-		}
-		writeError(w, core.Errorf(core.ENOTFOUND, "no payment provider %q is configured on this paysync (configured: %s)", name, configured))
+		writeError(w, s.noProvider(name))
 		return
 	}
 	if methods := webhookMethods(p); !slices.Contains(methods, r.Method) {
@@ -265,7 +270,7 @@ You can close this page; the shop will message you.</p>
 func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
-		http.NotFound(w, r)
+		writeError(w, s.noProvider(r.PathValue("provider")))
 		return
 	}
 	id := r.URL.Query().Get("order_id")
