@@ -10,8 +10,10 @@ import (
 // Secrets lists every secret value the config holds (tokens, keys,
 // passwords, webhook URLs), each non-empty value once, longest first. Pages
 // and messages shown to people are scrubbed of them as a last line of
-// defence. A secret URL also gives its path segments that look like codes
-// (a Bitrix24 webhook's /rest/1/CODE/), in case one is shown without its host.
+// defence. A secret URL also gives its path segments that are codes (a
+// Bitrix24 webhook's /rest/1/CODE/, or any segment of 16 characters or
+// more), in case one is shown without its host; shorter segments such as
+// "rest" or "bitrix24" are words, and redacting them would garble logs.
 func (c *Config) Secrets() []string {
 	seen := map[string]bool{}
 	var out []string
@@ -24,8 +26,10 @@ func (c *Config) Secrets() []string {
 	collectSecrets(reflect.ValueOf(c).Elem(), func(s string) {
 		add(s)
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
-			for _, seg := range strings.Split(u.Path, "/") {
-				if len(seg) >= 8 {
+			segs := strings.Split(u.Path, "/")
+			for i, seg := range segs {
+				afterUser := i >= 2 && segs[i-2] == "rest" && isDigits(segs[i-1])
+				if len(seg) >= 4 && (afterUser || len(seg) >= 16) {
 					add(seg)
 				}
 			}
@@ -38,6 +42,15 @@ func (c *Config) Secrets() []string {
 	})
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 var secretType = reflect.TypeOf(Secret(""))
