@@ -19,6 +19,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/mapping"
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // Settings is a connector's section of the config file, `connectors.<name>`,
@@ -136,6 +137,59 @@ type Double interface {
 	Describe(orderID string) string
 	// Close stops the double's background work.
 	Close()
+	// SetChaos turns the double's random faults on (a profile) or off
+	// (nil); ChaosStats counts what it injected. See package sandbox/chaos.
+	SetChaos(p *chaos.Profile)
+	ChaosStats() chaos.Stats
+	// Records lists every record the double holds for an order, so that a
+	// test can check that each order reached the CRM exactly once and in
+	// its final state.
+	Records() []Record
+}
+
+// Record is one record a double holds for an order, read the way the
+// connector's shipped mapping writes it.
+type Record struct {
+	OrderID string // the order id the record carries
+	ID      string // the CRM's id for it: a deal or lead id, a row number
+	// Stage is the record's stage as the mapping's stages name it (a
+	// Bitrix24 STAGE_ID, an amoCRM status_id, a Sheets Status label).
+	Stage string
+	// Status is the payment status the record shows, read back through the
+	// shipped mapping; "" when it shows none the mapping writes.
+	Status core.Status
+	// Stages is every stage the CRM's API stored the record at, oldest
+	// first: the forward-only policy can be checked against it.
+	Stages []string
+}
+
+// StatusValues reads a mapping backwards: it renders a sample order in each
+// payment status through m and maps what value finds in the payload (the
+// value a CRM record then holds) to that status. A double uses it to tell
+// which status a record shows. Values two statuses share are left out.
+func StatusValues(m *mapping.Mapping, value func(mapping.Payload) string) map[string]core.Status {
+	out := map[string]core.Status{}
+	shared := map[string]bool{}
+	for _, st := range core.Statuses {
+		o := core.Order{ID: "STATUS-1", Status: st, AmountMinor: 100, Currency: "AMD",
+			Items: []core.Item{{Name: "x", Quantity: 1, PriceMinor: 100}}}
+		p, err := m.Render(mapping.Input{Order: o})
+		if err != nil {
+			continue
+		}
+		v := value(p)
+		if v == "" {
+			continue
+		}
+		if _, dup := out[v]; dup {
+			shared[v] = true
+		}
+		out[v] = st
+	}
+	for v := range shared {
+		delete(out, v)
+	}
+	return out
 }
 
 var (

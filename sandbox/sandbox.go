@@ -6,14 +6,18 @@
 package sandbox
 
 import (
+	"encoding/json"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/paysync/paysync/connectors"
 	_ "github.com/paysync/paysync/connectors/all" // every CRM double of this release
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
+	"github.com/paysync/paysync/sandbox/chaos"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 )
 
@@ -40,6 +44,9 @@ type Sandbox struct {
 	CRMs    map[string]connectors.Double
 	mux     *http.ServeMux
 	baseURL string
+
+	mu    sync.Mutex
+	chaos *chaos.Profile // the profile SetChaos last turned on, nil when off
 }
 
 // New builds the doubles with their default credentials.
@@ -67,7 +74,74 @@ func New(o Options) *Sandbox {
 		s.mux.Handle(prefix+"/", http.StripPrefix(prefix, d))
 	}
 	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("/_sandbox/chaos", s.serveChaos)
 	return s
+}
+
+// SetChaos turns the random faults of every CRM double on (a profile) or
+// off (nil). Each double draws from its own generator, seeded from the
+// profile's seed and its name, so that a run with the same seed and the
+// same requests repeats.
+func (s *Sandbox) SetChaos(p *chaos.Profile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p == nil {
+		s.chaos = nil
+	} else {
+		cp := *p
+		s.chaos = &cp
+	}
+	for name, d := range s.CRMs {
+		if p == nil {
+			d.SetChaos(nil)
+			continue
+		}
+		own := *p
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		own.Seed ^= h.Sum64()
+		d.SetChaos(&own)
+	}
+}
+
+// ChaosStats counts the faults injected so far, by CRM double.
+func (s *Sandbox) ChaosStats() map[string]chaos.Stats {
+	out := map[string]chaos.Stats{}
+	for name, d := range s.CRMs {
+		out[name] = d.ChaosStats()
+	}
+	return out
+}
+
+// serveChaos is the switch over HTTP: POST /_sandbox/chaos with a profile
+// (fields left out take chaos.Default's values) turns the faults on,
+// DELETE turns them off, GET shows the profile and the counts.
+func (s *Sandbox) serveChaos(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		p := chaos.Default(0)
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&p); err != nil && err.Error() != "EOF" {
+			http.Error(w, "the body is a chaos profile such as {\"seed\":1,\"server_errors\":0.1,\"timeouts\":0.05,\"lost_answers\":0.05,\"bursts\":0.01,\"burst_length\":\"2s\"}: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := p.Validate(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetChaos(&p)
+	case http.MethodDelete:
+		s.SetChaos(nil)
+	case http.MethodGet:
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		http.Error(w, "use GET, POST or DELETE", http.StatusMethodNotAllowed)
+		return
+	}
+	s.mu.Lock()
+	out := map[string]any{"profile": s.chaos, "injected": s.ChaosStats()}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

@@ -2,9 +2,12 @@ package amocrm
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
@@ -191,3 +194,48 @@ func (d double) Env() map[string]string {
 }
 
 func (d double) Describe(orderID string) string { return d.Account.Describe(orderID) }
+
+// shippedStatuses maps each enum id of the "Payment status" field in the
+// shipped mapping to its payment status.
+var shippedStatuses = sync.OnceValue(func() map[string]core.Status {
+	ms, err := mapping.LoadDir("", []string{Name})
+	if err != nil {
+		return nil
+	}
+	return connectors.StatusValues(ms[Name], func(p mapping.Payload) string {
+		cfs, _ := p.Entity["custom_fields_values"].([]any)
+		for _, cf := range cfs {
+			m, _ := cf.(map[string]any)
+			if fmt.Sprint(m["field_id"]) != strconv.Itoa(sandbox.FieldPayStatus) {
+				continue
+			}
+			vals, _ := m["values"].([]any)
+			if len(vals) > 0 {
+				if v, ok := vals[0].(map[string]any); ok && v["enum_id"] != nil {
+					return fmt.Sprint(v["enum_id"])
+				}
+			}
+		}
+		return ""
+	})
+})
+
+// Records lists the leads that carry an order id, oldest first.
+func (d double) Records() []connectors.Record {
+	statuses := shippedStatuses()
+	var out []connectors.Record
+	for _, l := range d.Leads() {
+		if l.OrderID == "" {
+			continue
+		}
+		r := connectors.Record{OrderID: l.OrderID, ID: strconv.Itoa(l.ID), Stage: strconv.Itoa(l.StatusID)}
+		if ids := l.EnumIDs[sandbox.FieldPayStatus]; len(ids) > 0 {
+			r.Status = statuses[strconv.Itoa(ids[0])]
+		}
+		for _, st := range d.StatusHistory(l.ID) {
+			r.Stages = append(r.Stages, strconv.Itoa(st))
+		}
+		out = append(out, r)
+	}
+	return out
+}

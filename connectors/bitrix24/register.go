@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/time/rate"
 
@@ -199,4 +201,37 @@ func (d double) Describe(orderID string) string {
 		return fmt.Sprintf("deal %d at %s", ds[0].ID, ds[0].StageID)
 	}
 	return fmt.Sprintf("%d deals (a duplicate!)", len(ds))
+}
+
+// paymentStatusField is the deal field the shipped mapping writes the
+// payment status to.
+const paymentStatusField = "UF_CRM_PAYMENT_STATUS"
+
+// shippedStatuses maps each UF_CRM_PAYMENT_STATUS value of the shipped
+// mapping to its payment status.
+var shippedStatuses = sync.OnceValue(func() map[string]core.Status {
+	ms, err := mapping.LoadDir("", []string{Name})
+	if err != nil {
+		return nil
+	}
+	return connectors.StatusValues(ms[Name], func(p mapping.Payload) string {
+		if v, ok := p.Entity[paymentStatusField]; ok {
+			return fmt.Sprint(v)
+		}
+		return ""
+	})
+})
+
+// Records lists paysync's deals (ORIGINATOR_ID paysync), oldest first.
+func (d double) Records() []connectors.Record {
+	statuses := shippedStatuses()
+	var out []connectors.Record
+	for _, deal := range d.Deals() {
+		if deal.OriginatorID != DefaultOriginatorID {
+			continue
+		}
+		out = append(out, connectors.Record{OrderID: deal.OriginID, ID: strconv.Itoa(deal.ID), Stage: deal.StageID,
+			Status: statuses[deal.Fields[paymentStatusField]], Stages: d.StageHistory(deal.ID)})
+	}
+	return out
 }

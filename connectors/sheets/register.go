@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
@@ -254,10 +256,16 @@ type double struct {
 	base    string
 	keyFile string
 	tempDir string
+
+	mu sync.Mutex
+	// stages is, by order id, every Status label its row held after an
+	// API write, oldest first.
+	stages map[string][]string
 }
 
 func newDouble(o connectors.SandboxOptions) connectors.Double {
-	d := &double{Spreadsheet: sandbox.New(sandbox.Options{PublicURL: o.PublicURL}), base: o.PublicURL}
+	d := &double{base: o.PublicURL, stages: map[string][]string{}}
+	d.Spreadsheet = sandbox.New(sandbox.Options{PublicURL: o.PublicURL, AfterWrite: d.noteStages})
 	dir := o.Dir
 	if dir == "" {
 		if tmp, err := os.MkdirTemp("", "paysync-sheets-"); err == nil {
@@ -301,4 +309,76 @@ func (d *double) Close() {
 	if d.tempDir != "" {
 		_ = os.RemoveAll(d.tempDir)
 	}
+}
+
+// statusColumn is the header of the column the shipped mapping writes each
+// order's status label to (its stage field).
+const statusColumn = "Status"
+
+// noteStages reads every order's Status label after an API write. The
+// double's lock is held meanwhile, so the labels are noted in the order
+// the writes happened.
+func (d *double) noteStages() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rows := d.Rows(DefaultSheet)
+	if len(rows) == 0 {
+		return
+	}
+	key, status := slices.Index(rows[0], DefaultKeyColumn), slices.Index(rows[0], statusColumn)
+	if key < 0 || status < 0 {
+		return
+	}
+	for _, row := range rows[1:] {
+		id, label := rowCell(row, key), rowCell(row, status)
+		if id == "" {
+			continue
+		}
+		if h := d.stages[id]; len(h) == 0 || h[len(h)-1] != label {
+			d.stages[id] = append(h, label)
+		}
+	}
+}
+
+// shippedStatuses maps each Status label of the shipped mapping to its
+// payment status.
+var shippedStatuses = sync.OnceValue(func() map[string]core.Status {
+	ms, err := mapping.LoadDir("", []string{Name})
+	if err != nil {
+		return nil
+	}
+	return connectors.StatusValues(ms[Name], func(p mapping.Payload) string { return p.Stage })
+})
+
+// Records lists the rows that carry an order id, top to bottom.
+func (d *double) Records() []connectors.Record {
+	statuses := shippedStatuses()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rows := d.Rows(DefaultSheet)
+	if len(rows) == 0 {
+		return nil
+	}
+	key, status := slices.Index(rows[0], DefaultKeyColumn), slices.Index(rows[0], statusColumn)
+	if key < 0 {
+		return nil
+	}
+	var out []connectors.Record
+	for i, row := range rows[1:] {
+		id := rowCell(row, key)
+		if id == "" {
+			continue
+		}
+		label := rowCell(row, status)
+		out = append(out, connectors.Record{OrderID: id, ID: strconv.Itoa(i + 2), Stage: label, Status: statuses[label],
+			Stages: append([]string(nil), d.stages[id]...)})
+	}
+	return out
+}
+
+func rowCell(row []string, i int) string {
+	if i < 0 || i >= len(row) {
+		return ""
+	}
+	return row[i]
 }

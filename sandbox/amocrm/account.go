@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // Defaults of the double's account.
@@ -127,6 +129,7 @@ type Account struct {
 	contacts      map[int]*contact
 	nextContact   int
 	notes         map[int][]Note // by lead id
+	statusLog     map[int][]int  // by lead id: the statuses the API stored it at, oldest first
 	nextNote      int
 	tags          map[string]int // by name
 	tagNames      map[int]string
@@ -144,6 +147,8 @@ type Account struct {
 	throttled bool
 	plain429  bool
 	stats     Stats
+	// chaos draws random faults when a chaos profile is on (SetChaos).
+	chaos chaos.Dice
 }
 
 type refreshState struct {
@@ -234,6 +239,7 @@ func (a *Account) forget() {
 	a.leads, a.leadIDs, a.nextLead = map[int]*lead{}, nil, firstLeadID
 	a.contacts, a.nextContact = map[int]*contact{}, firstContactID
 	a.notes, a.nextNote = map[int][]Note{}, firstNoteID
+	a.statusLog = map[int][]int{}
 	a.tags, a.tagNames, a.nextTag = map[string]int{}, map[int]string{}, firstTagID
 }
 
@@ -366,6 +372,31 @@ func (a *Account) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusPaymentRequired, "Account is not paid"))
 		return
 	}
+	switch a.chaos.Draw(a.now()) {
+	case chaos.Timeout:
+		a.mu.Unlock()
+		a.hang(r)
+		return
+	case chaos.ServerError:
+		a.mu.Unlock()
+		writeNginx(w, http.StatusBadGateway)
+		return
+	case chaos.RateLimited:
+		// Another integration spent the account's budget: 429 as admit
+		// answers it, but not counted toward the block, which is its own
+		// fault (Block).
+		plain := a.plain429
+		a.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		if plain {
+			writeNginx(w, http.StatusTooManyRequests)
+			return
+		}
+		p := newProblem(http.StatusTooManyRequests, "Too many requests")
+		p.RetryAfter = 1
+		writeProblem(w, p)
+		return
+	}
 	if a.hangNext > 0 {
 		a.hangNext--
 		a.stats.Injected++
@@ -390,6 +421,9 @@ func (a *Account) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lose = a.loseNext[0]
 		a.loseNext = a.loseNext[1:]
 		a.stats.LostAnswers++
+	}
+	if lose == 0 && r.Method != http.MethodGet && res.problem == nil && res.status/100 == 2 {
+		lose = loseMode(a.chaos.DrawLoss())
 	}
 	hook := a.opts.OnLeadChange
 	a.mu.Unlock()

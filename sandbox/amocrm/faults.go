@@ -10,10 +10,42 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // Faults, manager actions and inspection. Each is a Go method and, for the
 // demo and manual poking, a route under /_sandbox/ (no auth: the sandbox is local).
+
+// loseMode is how the account loses an answer the chaos dice chose to lose.
+func loseMode(l chaos.Loss) LoseMode {
+	switch l {
+	case chaos.LostError:
+		return LoseWith502
+	case chaos.LostClose:
+		return LoseConnection
+	case chaos.LostHang:
+		return LoseHang
+	}
+	return 0
+}
+
+// SetChaos turns random faults on (a profile) or off (nil): every API
+// request after the limits and auth may answer 502, hang, or get a 429 in a
+// burst (not counted toward the block), and a write that went through may
+// lose its answer.
+func (a *Account) SetChaos(profile *chaos.Profile) { a.chaos.Set(profile) }
+
+// ChaosStats counts the faults the chaos profile injected.
+func (a *Account) ChaosStats() chaos.Stats { return a.chaos.Stats() }
+
+// StatusHistory is every status the API stored a lead at, oldest first (a
+// manager's SetLeadStatus is not in it).
+func (a *Account) StatusHistory(id int) []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]int(nil), a.statusLog[id]...)
+}
 
 // FailNext makes the next n API requests (after the limits and auth) answer
 // status with a problem+json body, doing no work.

@@ -353,6 +353,9 @@ func (a *Account) commitLead(l *lead) {
 		a.stats.Entities["leads"]++
 	}
 	l.updatedAt = now
+	if h := a.statusLog[l.id]; len(h) == 0 || h[len(h)-1] != l.statusID {
+		a.statusLog[l.id] = append(h, l.statusID)
+	}
 	for _, t := range l.tags {
 		a.tagID(t)
 	}

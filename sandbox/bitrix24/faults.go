@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // LoseMode says how an answer is lost after the work was done.
@@ -37,6 +39,35 @@ func (p *Portal) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMod
 		}
 	}
 	writeJSON(w, http.StatusInternalServerError, (&apiError{code: "INTERNAL_SERVER_ERROR", descr: "Internal server error"}).body())
+}
+
+// loseMode is how the portal loses an answer the chaos dice chose to lose.
+func loseMode(l chaos.Loss) LoseMode {
+	switch l {
+	case chaos.LostError:
+		return LoseWith500
+	case chaos.LostClose:
+		return LoseConnection
+	case chaos.LostHang:
+		return LoseHang
+	}
+	return 0
+}
+
+// SetChaos turns random faults on (a profile) or off (nil): every REST
+// request after auth may answer 500, hang, or get QUERY_LIMIT_EXCEEDED in a
+// burst, and a request that changed something may lose its answer.
+func (p *Portal) SetChaos(profile *chaos.Profile) { p.chaos.Set(profile) }
+
+// ChaosStats counts the faults the chaos profile injected.
+func (p *Portal) ChaosStats() chaos.Stats { return p.chaos.Stats() }
+
+// StageHistory is every stage the API stored a deal at, oldest first
+// (a manager's SetDealStage is not in it).
+func (p *Portal) StageHistory(id int) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.stageLog[id]...)
 }
 
 // FailNext makes the next n REST requests (after auth) answer status with a

@@ -55,6 +55,9 @@ func (p *Portal) call(method string, params *omap) (callResult, *apiError) {
 	out, e := h(p, params)
 	p.chargeOperating(method, p.now().Sub(before))
 	p.stats.Calls[method]++
+	if e == nil && (strings.HasSuffix(method, ".add") || strings.HasSuffix(method, ".update") || strings.HasSuffix(method, ".delete")) {
+		p.writes++
+	}
 	return out, e
 }
 
@@ -233,10 +236,14 @@ func (p *Portal) dealUpdate(params *omap) (callResult, *apiError) {
 	return callResult{result: true}, nil
 }
 
-// stageSet reports a deal stored at a new stage. Caller holds mu.
+// stageSet reports a deal stored at a new stage and keeps it in the deal's
+// stage history. Caller holds mu.
 func (p *Portal) stageSet(e *entity) {
+	st, _ := e.fields["STAGE_ID"].(string)
+	if h := p.stageLog[e.id]; len(h) == 0 || h[len(h)-1] != st {
+		p.stageLog[e.id] = append(h, st)
+	}
 	if p.opts.OnDealStage != nil {
-		st, _ := e.fields["STAGE_ID"].(string)
 		p.opts.OnDealStage(e.id, st)
 	}
 }

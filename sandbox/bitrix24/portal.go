@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // Defaults of a cloud portal on a standard plan; Enterprise plans hold 250
@@ -97,6 +99,8 @@ type Portal struct {
 	nextCont    int
 	nextComm    int
 	comments    map[int][]string // timeline comments by deal id
+	stageLog    map[int][]string // by deal id: the stages the API stored it at, oldest first
+	writes      int              // methods that changed something (add, update, delete)
 	nextComment int
 	categories  map[int][]Stage
 	currencies  map[string]bool
@@ -116,6 +120,8 @@ type Portal struct {
 	planBlocked bool
 	overloaded  bool
 	stats       Stats
+	// chaos draws random faults when a chaos profile is on (SetChaos).
+	chaos chaos.Dice
 }
 
 // Stats counts what the portal saw.
@@ -189,6 +195,7 @@ func (p *Portal) reset() {
 	p.deals, p.dealIDs, p.nextDeal = map[int]*entity{}, nil, 1
 	p.contacts, p.contactIDs, p.nextCont, p.nextComm = map[int]*entity{}, nil, 1, 1
 	p.comments, p.nextComment = map[int][]string{}, 0
+	p.stageLog = map[int][]string{}
 	p.categories = defaultCategories()
 	p.currencies = map[string]bool{}
 	for _, c := range p.opts.Currencies {
@@ -292,6 +299,21 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e.status, e.body())
 		return
 	}
+	switch p.chaos.Draw(p.now()) {
+	case chaos.Timeout:
+		p.mu.Unlock()
+		p.hang(r)
+		return
+	case chaos.ServerError:
+		p.mu.Unlock()
+		writeJSON(w, http.StatusInternalServerError, (&apiError{code: "INTERNAL_SERVER_ERROR", descr: "Internal server error"}).body())
+		return
+	case chaos.RateLimited:
+		// Bitrix24 answers its rate limit with 503 QUERY_LIMIT_EXCEEDED.
+		p.mu.Unlock()
+		writeJSON(w, http.StatusServiceUnavailable, (&apiError{code: "QUERY_LIMIT_EXCEEDED", descr: "Too many requests"}).body())
+		return
+	}
 	if p.hangNext > 0 {
 		p.hangNext--
 		p.stats.Injected++
@@ -319,6 +341,7 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.stats.Served++
+	writesBefore := p.writes
 
 	var (
 		res      any
@@ -344,6 +367,9 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 		lose = p.loseNext[0]
 		p.loseNext = p.loseNext[1:]
 		p.stats.LostAnswers++
+	}
+	if lose == 0 && p.writes != writesBefore {
+		lose = loseMode(p.chaos.DrawLoss())
 	}
 	finished := p.now()
 	p.mu.Unlock()

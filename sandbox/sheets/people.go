@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // LoseMode says how the answer to a write that happened is lost.
@@ -38,6 +40,27 @@ func (s *Spreadsheet) loseAnswer(w http.ResponseWriter, r *http.Request, mode Lo
 	}
 	failure(http.StatusServiceUnavailable).write(w)
 }
+
+// loseMode is how the double loses an answer the chaos dice chose to lose.
+func loseMode(l chaos.Loss) LoseMode {
+	switch l {
+	case chaos.LostError:
+		return Lose503
+	case chaos.LostClose:
+		return LoseConnection
+	case chaos.LostHang:
+		return LoseHang
+	}
+	return 0
+}
+
+// SetChaos turns random faults on (a profile) or off (nil): every admitted
+// API request may answer 500, hang, or get 429 RESOURCE_EXHAUSTED in a
+// burst, and a write that happened may lose its answer.
+func (s *Spreadsheet) SetChaos(profile *chaos.Profile) { s.chaos.Set(profile) }
+
+// ChaosStats counts the faults the chaos profile injected.
+func (s *Spreadsheet) ChaosStats() chaos.Stats { return s.chaos.Stats() }
 
 // FailNext makes the next n admitted API requests answer status (500, 503,
 // …) without doing anything.

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // Defaults of a fresh spreadsheet shared with the service account.
@@ -58,6 +60,10 @@ type Options struct {
 	// 60 each, as Google's per-user limit); negative disables one.
 	WritesPerMinute int
 	ReadsPerMinute  int
+	// AfterWrite, when set, is called after each API write was carried out
+	// (its answer may still be lost), outside the double's lock: a test or
+	// the sandbox may read the sheet after every change.
+	AfterWrite func()
 }
 
 // Role is how the spreadsheet is shared with the service account.
@@ -101,6 +107,8 @@ type Spreadsheet struct {
 	beforeWrite []func()
 	stats       Stats
 	version     int // counts requests that changed the spreadsheet
+	// chaos draws random faults when a chaos profile is on (SetChaos).
+	chaos chaos.Dice
 }
 
 // Stats counts what the double saw.
@@ -340,6 +348,25 @@ func (s *Spreadsheet) serveAPI(w http.ResponseWriter, r *http.Request, rest stri
 		e.write(w)
 		return
 	}
+	switch s.chaos.Draw(s.now()) {
+	case chaos.Timeout:
+		s.mu.Unlock()
+		s.hang(r)
+		return
+	case chaos.ServerError:
+		s.mu.Unlock()
+		failure(http.StatusInternalServerError).write(w)
+		return
+	case chaos.RateLimited:
+		// Another program spending the service account's quota.
+		kind, limit := "read", s.readLimit
+		if rt.write {
+			kind, limit = "write", s.writeLimit
+		}
+		s.mu.Unlock()
+		quotaError(kind, limit).write(w)
+		return
+	}
 	if s.hangNext > 0 {
 		s.hangNext--
 		s.stats.Injected++
@@ -371,7 +398,13 @@ func (s *Spreadsheet) serveAPI(w http.ResponseWriter, r *http.Request, rest stri
 		lost, s.loseNext = s.loseNext[0].mode, s.loseNext[1:]
 		s.stats.LostAnswers++
 	}
+	if lost == 0 && e == nil && rt.write {
+		lost = loseMode(s.chaos.DrawLoss())
+	}
 	s.mu.Unlock()
+	if e == nil && rt.write && s.opts.AfterWrite != nil {
+		s.opts.AfterWrite()
+	}
 
 	switch {
 	case lost != 0:
