@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/core/coretest"
 	"github.com/paysync/paysync/internal/testdb"
 )
 
@@ -52,7 +53,7 @@ var (
 // repeated under new ids, over-refunds, foreign currencies and short
 // payments), applies each in two random arrival orders through the ledger on
 // a real database, and compares the stored order with what H implies,
-// computed here independently of the rules.
+// computed independently of the rules by coretest.History.Implied.
 func TestArrivalOrderDoesNotMatter(t *testing.T) {
 	seed := *propertySeed
 	if seed == 0 {
@@ -68,17 +69,17 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 		defer func() { t.Logf("implied statuses drawn: %v", implied) }()
 		for c := 0; c < *propertyCases; c++ {
 			h := drawHistory(rng)
-			want, wantRefunded := h.implied()
+			want, wantRefunded := h.Implied()
 			implied[want]++
 			for k := 0; k < 2; k++ {
 				id := fmt.Sprintf("PT-%d-%d", c, k)
-				if _, _, err := l.CreateOrder(ctx, core.Order{ID: id, AmountMinor: h.amount, Currency: "AMD",
-					Items: []core.Item{{Name: "Dress", Quantity: 1, PriceMinor: h.amount}}}); err != nil {
+				if _, _, err := l.CreateOrder(ctx, core.Order{ID: id, AmountMinor: h.Amount, Currency: "AMD",
+					Items: []core.Item{{Name: "Dress", Quantity: 1, PriceMinor: h.Amount}}}); err != nil {
 					t.Fatal(err)
 				}
-				arrival := rng.Perm(len(h.events))
+				arrival := rng.Perm(len(h.Events))
 				for _, i := range arrival {
-					if _, err := l.ApplyEvent(ctx, h.events[i].paymentEvent(id)); err != nil {
+					if _, err := l.ApplyEvent(ctx, paymentEvent(h.Events[i], id)); err != nil {
 						t.Fatalf("%s: apply event %d: %v", id, i, err)
 					}
 				}
@@ -93,137 +94,25 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 						lines = append(lines, fmt.Sprintf("  %s %s: %s -> %s %s", e.EventID, e.Verdict, e.StatusBefore, e.StatusAfter, e.Reason))
 					}
 					t.Fatalf("seed %d, %s: ends %s with %d refunded; the history implies %s with %d refunded\nhistory (amount %d, %s):\n%s\narrival order %v\njournal:\n%s",
-						seed, id, o.Status, o.RefundedMinor, want, wantRefunded, h.amount, h.style(), h, arrival, strings.Join(lines, "\n"))
+						seed, id, o.Status, o.RefundedMinor, want, wantRefunded, h.Amount, h.Style(), h, arrival, strings.Join(lines, "\n"))
 				}
 			}
 		}
 	})
 }
 
-// drawnEvent is one event of a drawn history.
-type drawnEvent struct {
-	key       string // the event id, without the order's prefix; a redelivery repeats it
-	status    core.Status
-	amount    int64  // a payment's amount
-	currency  string // a payment's or refund's currency ("" unstated, for refunds)
-	single    int64  // a refund reported on its own
-	total     int64  // a refund reported as a running total
-	stated    time.Time
-	precision time.Duration // 0 with a zero stated: no time given
-}
-
-func (e drawnEvent) paymentEvent(orderID string) core.PaymentEvent {
-	return core.PaymentEvent{Provider: "generic", EventID: orderID + "/" + e.key, OrderID: orderID, Status: e.status,
-		AmountMinor: e.amount, Currency: e.currency, RefundMinor: e.single, RefundedMinor: e.total,
-		OccurredAt: e.stated, Precision: e.precision, Source: core.SourceWebhook, Verified: true}
-}
-
-// interval is the stretch of time the stated time stands for.
-func (e drawnEvent) interval() (start, end time.Time, known bool) {
-	if e.stated.IsZero() {
-		return time.Time{}, time.Time{}, false
-	}
-	p := max(e.precision, time.Microsecond)
-	start = e.stated.Truncate(p)
-	return start, start.Add(p), true
-}
-
-func before(a, b drawnEvent) bool {
-	_, aEnd, aKnown := a.interval()
-	bStart, _, bKnown := b.interval()
-	return aKnown && bKnown && !aEnd.After(bStart)
-}
-
-type drawnHistory struct {
-	amount     int64
-	cumulative bool // refunds report running totals
-	events     []drawnEvent
-}
-
-func (h drawnHistory) style() string {
-	if h.cumulative {
-		return "refunds as running totals"
-	}
-	return "refunds one by one"
-}
-
-func (h drawnHistory) String() string {
-	var b strings.Builder
-	for i, e := range h.events {
-		fmt.Fprintf(&b, "  #%d %s %s", i, e.key, e.status)
-		switch e.status {
-		case core.StatusPaid:
-			fmt.Fprintf(&b, " %d %s", e.amount, e.currency)
-		case core.StatusRefunded:
-			fmt.Fprintf(&b, " single %d total %d %q", e.single, e.total, e.currency)
-		}
-		if start, end, ok := e.interval(); ok {
-			fmt.Fprintf(&b, " [%s, %s)", start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
-		} else {
-			b.WriteString(" (no time)")
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// implied is the status, and the refunds' total, the history implies (see
-// TestArrivalOrderDoesNotMatter), computed without the rules under test.
-func (h drawnHistory) implied() (core.Status, int64) {
-	seen := map[string]drawnEvent{}
-	var payments, expiries []drawnEvent
-	var failed bool
-	var refunded int64
-	review := false
-	for _, e := range h.events {
-		if _, dup := seen[e.key]; dup {
-			continue
-		}
-		seen[e.key] = e
-		switch e.status {
-		case core.StatusPaid:
-			payments = append(payments, e)
-			review = review || e.amount != h.amount || e.currency != "AMD"
-		case core.StatusExpired:
-			expiries = append(expiries, e)
-		case core.StatusFailed:
-			failed = true
-		case core.StatusRefunded:
-			review = review || e.currency != "" && e.currency != "AMD"
-			if h.cumulative {
-				refunded = max(refunded, e.total)
-			} else {
-				refunded += e.single
-			}
-		}
-	}
-	review = review || refunded > h.amount
-	for _, p := range payments {
-		for _, x := range expiries {
-			review = review || !before(p, x)
-		}
-	}
-	switch {
-	case review:
-		return core.StatusManualReview, refunded
-	case refunded == h.amount:
-		return core.StatusRefunded, refunded
-	case refunded > 0:
-		return core.StatusPartiallyRefunded, refunded
-	case len(payments) > 0:
-		return core.StatusPaid, 0
-	case len(expiries) > 0:
-		return core.StatusExpired, 0
-	case failed:
-		return core.StatusFailed, 0
-	}
-	return core.StatusPending, 0
+// paymentEvent is the event e of a drawn history as a provider adapter
+// would hand it to the ledger for order orderID.
+func paymentEvent(e coretest.Event, orderID string) core.PaymentEvent {
+	return core.PaymentEvent{Provider: "generic", EventID: orderID + "/" + e.Key, OrderID: orderID, Status: e.Status,
+		AmountMinor: e.Amount, Currency: e.Currency, RefundMinor: e.Single, RefundedMinor: e.Total,
+		OccurredAt: e.Stated, Precision: e.Precision, Source: core.SourceWebhook, Verified: true}
 }
 
 // drawHistory draws one order's history: up to six events close together in
 // time, so that their stated times often share a second or a millisecond.
-func drawHistory(rng *rand.Rand) drawnHistory {
-	h := drawnHistory{amount: 1000 * (1 + rng.Int64N(100)), cumulative: rng.IntN(2) == 0}
+func drawHistory(rng *rand.Rand) coretest.History {
+	h := coretest.History{Amount: 1000 * (1 + rng.Int64N(100)), Cumulative: rng.IntN(2) == 0}
 	now := time.Date(2026, 3, 1, 15, 7, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(time.Minute))))
 	var total int64 // the refunds so far
 	n := 1 + rng.IntN(6)
@@ -239,55 +128,55 @@ func drawHistory(rng *rand.Rand) drawnHistory {
 		default:
 			now = now.Add(time.Duration(rng.Int64N(int64(3 * time.Second))))
 		}
-		e := drawnEvent{key: fmt.Sprintf("e%d", i)}
+		e := coretest.Event{Key: fmt.Sprintf("e%d", i)}
 		switch r := rng.IntN(100); {
 		case r < 25:
-			e.status, e.amount, e.currency = core.StatusPaid, h.amount, "AMD"
+			e.Status, e.Amount, e.Currency = core.StatusPaid, h.Amount, "AMD"
 			if rng.IntN(20) == 0 {
-				e.amount -= 1 + rng.Int64N(h.amount/2) // short payment
+				e.Amount -= 1 + rng.Int64N(h.Amount/2) // short payment
 			}
 		case r < 45:
-			e.status = core.StatusFailed
+			e.Status = core.StatusFailed
 		case r < 65:
-			e.status = core.StatusExpired
+			e.Status = core.StatusExpired
 		default:
-			e.status, e.currency = core.StatusRefunded, "AMD"
+			e.Status, e.Currency = core.StatusRefunded, "AMD"
 			switch rng.IntN(20) {
 			case 0:
-				e.currency = "USD"
+				e.Currency = "USD"
 			case 1:
-				e.currency = "" // the provider did not say
+				e.Currency = "" // the provider did not say
 			}
-			part := 1 + rng.Int64N(h.amount/2)
-			if rest := h.amount - total; rest > 0 && rng.IntN(3) == 0 {
+			part := 1 + rng.Int64N(h.Amount/2)
+			if rest := h.Amount - total; rest > 0 && rng.IntN(3) == 0 {
 				part = rest // the rest, which makes the order refunded
 			}
-			if h.cumulative && total > 0 && rng.IntN(5) == 0 {
+			if h.Cumulative && total > 0 && rng.IntN(5) == 0 {
 				part = 0 // the same running total again, under a new id
 			}
 			total += part
-			if h.cumulative {
-				e.total = total
+			if h.Cumulative {
+				e.Total = total
 			} else {
-				e.single = part
+				e.Single = part
 			}
 		}
 		switch r := rng.IntN(100); {
 		case r < 35:
-			e.precision = time.Second
+			e.Precision = time.Second
 		case r < 60:
-			e.precision = time.Millisecond
+			e.Precision = time.Millisecond
 		case r < 75:
-			e.precision = time.Microsecond
+			e.Precision = time.Microsecond
 		case r < 90:
-			e.precision = time.Nanosecond
+			e.Precision = time.Nanosecond
 		}
-		if e.precision > 0 {
-			e.stated = now.Truncate(e.precision)
+		if e.Precision > 0 {
+			e.Stated = now.Truncate(e.Precision)
 		}
-		h.events = append(h.events, e)
+		h.Events = append(h.Events, e)
 		if rng.IntN(6) == 0 { // delivered twice
-			h.events = append(h.events, e)
+			h.Events = append(h.Events, e)
 		}
 	}
 	return h
