@@ -109,6 +109,12 @@ type Client struct {
 	secrets redact.Redactor // what errors must never show
 }
 
+// StartsBefore is how many requests the client's pace lets start before a
+// delivery's deadline, none in its last startMargin.
+func (c *Client) StartsBefore(deadline time.Time) int {
+	return c.limiter.StartsBefore(deadline.Add(-startMargin))
+}
+
 // String keeps credentials out of logs.
 func (c *Client) String() string   { return "amocrm.Client{" + c.base + "}" }
 func (c *Client) GoString() string { return c.String() }

@@ -381,13 +381,36 @@ func (r *run) verify(ctx context.Context) error {
 	return nil
 }
 
+// writeRequests is the most requests the writes of the open items take:
+// creates 50 a request, updates and notes 250.
+func (r *run) writeRequests() int {
+	n := 0
+	for _, it := range r.items {
+		if it.open() {
+			n++
+		}
+	}
+	return (n+MaxComplex-1)/MaxComplex + 2*((n+MaxEntities-1)/MaxEntities)
+}
+
 // DefaultMaxSearches is ConnectorConfig.MaxSearches' default.
 const DefaultMaxSearches = 100
 
 // searchLeads looks up by order id the leads of orders whose link did not
 // verify and of orders whose earlier create may have happened unseen.
+//
+// Searches come before every write and take a request each. A delivery
+// stops searching while its deadline still leaves time for its writes
+// (creates, updates, notes), so that the orders it searched for are written
+// now: spending the whole time on searches would fail them all, and the
+// retry would search for the same orders again, for ever.
 func (r *run) searchLeads(ctx context.Context) error {
 	searched := 0
+	budget := -1 // searches the deadline leaves time for; -1: no deadline
+	if deadline, ok := ctx.Deadline(); ok {
+		// One request to spare, for answers slower than the pace.
+		budget = max(r.c.client.StartsBefore(deadline)-r.writeRequests()-1, 0)
+	}
 	for _, it := range r.items {
 		if !it.open() || it.lead != nil {
 			continue
@@ -398,6 +421,12 @@ func (r *run) searchLeads(ctx context.Context) error {
 		if searched++; searched > r.c.maxSearches {
 			it.fail(&core.DeliveryError{Class: core.Retryable, Reason: fmt.Sprintf("not sent to amoCRM yet: this delivery "+
 				"searched for %d orders' leads already; this one is searched on retry", r.c.maxSearches)})
+			continue
+		}
+		if budget >= 0 && searched > budget {
+			searched--
+			it.fail(&core.DeliveryError{Class: core.Retryable, Reason: fmt.Sprintf("not sent to amoCRM yet: this delivery "+
+				"searched for %d orders' leads, all its time allows besides writing them; this one is searched on retry", searched)})
 			continue
 		}
 		id := it.d.Order.ID

@@ -471,3 +471,53 @@ func TestSearchesAreBounded(t *testing.T) {
 		t.Fatalf("%d leads", n)
 	}
 }
+
+// TestSearchesFitTheDeadline: when a delivery's deadline leaves time for
+// only a few searches (a short lease, a low rate_limit), it searches for as
+// many orders as leave room to write them, and writes those; before, it
+// spent all its time on searches, failed every order, and the retry
+// searched for the same orders again, for ever.
+func TestSearchesFitTheDeadline(t *testing.T) {
+	t.Parallel()
+	a := newAccount(t, sandbox.Options{})
+	u := amocrm.NewMemoryUnconfirmed()
+	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Unconfirmed: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := make([]core.Delivery, 20)
+	ids := make([]string, len(ds))
+	for i := range ds {
+		ds[i] = core.Delivery{Order: connectortest.Order(fmt.Sprintf("TIGHT-%03d", i))}
+		ids[i] = ds[i].Order.ID
+	}
+	u.Add(context.Background(), ids, time.Now())
+	left := ds
+	for round := 1; len(left) > 0; round++ {
+		if round > 10 {
+			t.Fatalf("%d orders still not written after %d deliveries", len(left), round-1)
+		}
+		// 3.5 s: 1.5 s to start requests (none starts in the last 2 s), about ten at 7 a second.
+		ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+		res := c.Deliver(ctx, left)
+		cancel()
+		var next []core.Delivery
+		for i, r := range res {
+			if r.Err != nil {
+				next = append(next, left[i])
+			}
+		}
+		if len(next) == len(left) {
+			t.Fatalf("delivery %d wrote none of %d orders: %v", round, len(left), res[0].Err)
+		}
+		if len(next) > 0 && !strings.Contains(res[len(res)-1].Err.Error(), "searched on retry") {
+			t.Fatalf("an order left for the next delivery says %q", res[len(res)-1].Err)
+		}
+		left = next
+	}
+	for _, id := range ids {
+		if n := len(a.LeadsByOrder(id)); n != 1 {
+			t.Fatalf("%s has %d leads", id, n)
+		}
+	}
+}

@@ -120,6 +120,39 @@ func (w *window) Wait(ctx context.Context) (done func(), err error) {
 	}, nil
 }
 
+// StartsBefore counts the requests that could start from now until t if
+// they were sent back to back and answered at once: the most the window
+// allows. The window is a sliding one, so after a burst the next start is
+// a whole period away, not one pace.
+func (w *window) StartsBefore(t time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	floor := w.now()
+	if w.hold.After(floor) {
+		floor = w.hold
+	}
+	starts := make([]time.Time, 0, 2*w.n)
+	for k := 0; k < 100*w.n; k++ {
+		var free time.Time
+		if k < w.n {
+			if s := w.slots[(w.next+k)%w.n]; !s.at.IsZero() {
+				free = s.at.Add(w.per)
+			}
+		} else {
+			free = starts[k-w.n].Add(w.per)
+		}
+		at := floor
+		if free.After(at) {
+			at = free
+		}
+		if at.After(t) {
+			return k
+		}
+		starts = append(starts, at)
+	}
+	return 100 * w.n
+}
+
 // Hold starts no request before until (a server's retry_after).
 func (w *window) Hold(until time.Time) {
 	w.mu.Lock()

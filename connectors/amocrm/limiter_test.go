@@ -167,3 +167,49 @@ func TestWindowHoldAndCancel(t *testing.T) {
 		t.Fatalf("the cancelled wait left its slot at %v (in flight %v), want the earlier request's %v", kept.at, kept.flight != nil, first)
 	}
 }
+
+// TestStartsBeforeCountsWhatWaitAllows: StartsBefore says how many
+// requests Wait lets start before a time, fresh, after a burst and during a
+// hold: a sliding window gives a burst of n, then the next n a period later.
+func TestStartsBeforeCountsWhatWaitAllows(t *testing.T) {
+	w, ft := newFakeWindow(7, time.Second)
+	start := ft.now()
+	if got := w.StartsBefore(start.Add(1900 * time.Millisecond)); got != 14 {
+		t.Fatalf("fresh window, 1.9 s: %d starts, want 14 (7 now, 7 a second later)", got)
+	}
+	if got := w.StartsBefore(start.Add(500 * time.Millisecond)); got != 7 {
+		t.Fatalf("fresh window, 0.5 s: %d starts, want 7", got)
+	}
+	// Spend the burst; what is left before 1.9 s is the second burst only.
+	for i := 0; i < 7; i++ {
+		done, err := w.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done()
+	}
+	until := start.Add(1900 * time.Millisecond)
+	want := w.StartsBefore(until)
+	if want != 7 {
+		t.Fatalf("after a burst, 1.9 s: %d starts, want 7", want)
+	}
+	got := 0
+	for {
+		done, err := w.Wait(context.Background()) // sleeps on the fake clock until its start
+		if err != nil {
+			t.Fatal(err)
+		}
+		done()
+		if ft.now().After(until) {
+			break
+		}
+		got++
+	}
+	if got != want {
+		t.Fatalf("Wait let %d requests start before the deadline; StartsBefore said %d", got, want)
+	}
+	w.Hold(ft.now().Add(time.Hour))
+	if n := w.StartsBefore(ft.now().Add(time.Minute)); n != 0 {
+		t.Fatalf("%d starts during a hold", n)
+	}
+}
