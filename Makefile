@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: test lint demo build bench fuzz
+.PHONY: test lint demo build bench fuzz chaos
 
 test:            ## lint, then the whole suite on SQLite and a throwaway PostgreSQL (what CI runs)
 	scripts/test.sh
@@ -20,6 +20,9 @@ build:
 fuzz:            ## fuzz the webhook ingest on SQLite and PostgreSQL (needs PAYSYNC_TEST_DATABASE_URL), then the mapping renderer
 	go test -run '^$$' -fuzz FuzzWebhookIngest -fuzztime 3m ./payments/
 	go test -run '^$$' -fuzz FuzzRender -fuzztime 3m ./mapping/
+
+chaos:           ## the long chaos test: 2,000 orders, serve killed, PostgreSQL restarted, CRMs failing (docs/delivery.md)
+	PAYSYNC_CHAOS=long go test -count=1 -run TestChaos -timeout 60m -v ./e2e/
 
 bench:           ## benchmarks (needs PAYSYNC_TEST_DATABASE_URL for the PostgreSQL ones)
 	go test -run '^$$' -bench . -benchtime 3s ./...
