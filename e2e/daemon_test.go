@@ -21,6 +21,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // paysyncBinary builds cmd/paysync once per test run.
 func paysyncBinary(t *testing.T) string {
 	t.Helper()
