@@ -126,65 +126,19 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// Apply writes a journal entry, an order and its outbox records in one transaction.
+// Apply writes a journal entry, an order and its outbox records in one
+// transaction, shared with the changes other callers apply at the same
+// moment (group commit, see commit.go). It returns once that transaction
+// has committed, with this change's own outcome.
 func (db *DB) Apply(ctx context.Context, c core.Change) error {
 	if c.HistoryOnly && (c.Order == nil || len(c.Outbox) > 0) {
 		return core.Errorf(core.EINTERNAL, "a history-only change updates an order and enqueues no deliveries")
 	}
-	now := time.Now().UTC()
-	newVersion := c.ExpectedVersion + 1
-	var journalID int64
-	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
-		if c.Journal != nil {
-			j := c.Journal
-			if j.CreatedAt.IsZero() {
-				j.CreatedAt = now
-			}
-			if c.Order != nil {
-				if !c.HistoryOnly {
-					j.OrderVersion = newVersion
-				}
-				if j.OrderID == "" {
-					j.OrderID = c.Order.ID
-				}
-			}
-			var err error
-			if journalID, err = db.insertJournal(ctx, tx, j); err != nil {
-				return err
-			}
-			if err := db.step("journal"); err != nil {
-				return err
-			}
-		}
-		if c.Order != nil {
-			c.Order.Clean()
-			if err := db.writeOrder(ctx, tx, c.Order, c.ExpectedVersion, now); err != nil {
-				return err
-			}
-			if err := db.step("order"); err != nil {
-				return err
-			}
-			if err := db.insertOutbox(ctx, tx, c.Order.ID, newVersion, c.Outbox, now); err != nil {
-				return err
-			}
-			if len(c.Outbox) > 0 {
-				if err := db.step("outbox"); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c.Journal != nil {
-		c.Journal.ID = journalID
-	}
-	if len(c.Outbox) > 0 {
-		db.notifyLocal(c.Outbox)
-	}
-	return nil
+	_, err := db.submit(ctx, c)
+	return err
 }
 
 // insertJournal appends j inside tx and returns its id. A verified event
@@ -192,14 +146,7 @@ func (db *DB) Apply(ctx context.Context, c core.Change) error {
 func (db *DB) insertJournal(ctx context.Context, tx *sqlx.Tx, j *core.JournalEntry) (int64, error) {
 	j.Clean() // text columns get text; the payload stays bytes
 	var id int64
-	err := tx.QueryRowxContext(ctx, db.q(`INSERT INTO journal
-		(order_id, provider, event_id, source, event_type, verdict, status_before, status_after,
-		 amount_minor, currency, provider_ref, reason, payload, payload_size, payload_sha256, order_version, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING RETURNING id`),
-		nullString(j.OrderID), j.Provider, nullString(j.EventID), j.Source, j.EventType, string(j.Verdict),
-		string(j.StatusBefore), string(j.StatusAfter), j.AmountMinor, j.Currency, j.ProviderRef,
-		j.Reason, j.Payload, j.PayloadSize, j.PayloadSHA256, j.OrderVersion, micros(j.CreatedAt)).Scan(&id)
+	err := tx.QueryRowxContext(ctx, db.q(insertJournalSQL), journalArgs(j)...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, core.Errorf(core.EDUPLICATE, "event %s/%s was already recorded", j.Provider, j.EventID)
 	}
@@ -222,58 +169,6 @@ func (db *DB) journalCompletion(ctx context.Context, tx *sqlx.Tx, c core.Complet
 	return err
 }
 
-func (db *DB) writeOrder(ctx context.Context, tx *sqlx.Tx, o *core.Order, expected int64, now time.Time) error {
-	o.UpdatedAt = now
-	if o.StatusChangedAt.IsZero() {
-		o.StatusChangedAt = now
-	}
-	if o.Items == nil {
-		o.Items = []core.Item{}
-	}
-	args := []any{string(o.Status), o.AmountMinor, o.Currency, o.RefundedMinor, mustJSON(o.Customer),
-		mustJSON(o.Items), mustJSON(o.Shipping), strings.ToLower(o.Customer.Handle), o.Customer.Phone,
-		o.Provider, o.ProviderRef, o.PaymentURL, o.FixedLink, o.Orphan, o.Reason, o.RequestHash,
-		micros(o.UpdatedAt), micros(o.StatusChangedAt), nullMicros(o.PaidAt), nullMicros(o.ExpiresAt)}
-	args = append(args, historyArgs(o.History)...)
-	if expected == 0 {
-		if o.CreatedAt.IsZero() {
-			o.CreatedAt = now
-		}
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO orders
-			(status, amount_minor, currency, refunded_minor, customer, items, delivery, customer_handle,
-			 customer_phone, provider, provider_ref, payment_url, fixed_link, orphan, reason, request_hash,
-			 updated_at, status_changed_at, paid_at, expires_at, `+historyCols+`, id, created_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-			ON CONFLICT (id) DO NOTHING`), append(args, o.ID, micros(o.CreatedAt))...)
-		if err != nil {
-			return db.wrap(err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return core.Errorf(core.ECONFLICT, "order %s already exists", o.ID)
-		}
-		o.Version = 1
-		return nil
-	}
-	res, err := tx.ExecContext(ctx, db.q(`UPDATE orders SET
-		status = ?, amount_minor = ?, currency = ?, refunded_minor = ?, customer = ?, items = ?, delivery = ?,
-		customer_handle = ?, customer_phone = ?, provider = ?, provider_ref = ?, payment_url = ?, fixed_link = ?,
-		orphan = ?, reason = ?, request_hash = ?, updated_at = ?, status_changed_at = ?, paid_at = ?, expires_at = ?,
-		latest_event_id = ?, latest_event_status = ?, latest_event_at = ?, latest_event_precision = ?,
-		payment_event_id = ?, payment_event_status = ?, payment_event_at = ?, payment_event_precision = ?,
-		expiry_event_id = ?, expiry_event_status = ?, expiry_event_at = ?, expiry_event_precision = ?,
-		version = version + 1
-		WHERE id = ? AND version = ?`), append(args, o.ID, expected)...)
-	if err != nil {
-		return db.wrap(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return core.Errorf(core.ESTALE, "order %s changed since version %d", o.ID, expected)
-	}
-	o.Version = expected + 1
-	return nil
-}
-
 func (db *DB) insertOutbox(ctx context.Context, tx *sqlx.Tx, orderID string, version int64, connectors []string, now time.Time) error {
 	for _, c := range connectors {
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO outbox
@@ -293,14 +188,21 @@ func (db *DB) insertOutbox(ctx context.Context, tx *sqlx.Tx, orderID string, ver
 	return nil
 }
 
-// GetOrder reads one order.
+const getOrderSQL = `SELECT ` + orderCols + ` FROM orders WHERE id = ?`
+
+// GetOrder reads one order (a prepared statement: it is on every webhook's path).
 func (db *DB) GetOrder(ctx context.Context, id string) (core.Order, error) {
 	if !core.IsText(id) {
 		// Stored ids are text; PostgreSQL would refuse to even compare this one.
 		return core.Order{}, notFound("order", core.CleanText(id))
 	}
 	var r orderRow
-	err := db.r.GetContext(ctx, &r, db.q(`SELECT `+orderCols+` FROM orders WHERE id = ?`), id)
+	var err error
+	if s := db.prepared(ctx, db.r, db.q(getOrderSQL)); s != nil {
+		err = s.GetContext(ctx, &r, id)
+	} else {
+		err = db.r.GetContext(ctx, &r, db.q(getOrderSQL), id)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Order{}, notFound("order", id)
 	}

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -52,6 +53,9 @@ type DB struct {
 	hook    func(string) error
 
 	rebound sync.Map // query -> dialect-specific query
+	stmts   sync.Map // stmtKey -> *sqlx.Stmt, prepared once
+	warmed  atomic.Bool
+	group   committer
 
 	subMu      sync.Mutex
 	subs       map[chan string]struct{}
@@ -82,6 +86,7 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	x.SetMaxIdleConns(20)
 	x.SetConnMaxIdleTime(5 * time.Minute)
 	db := &DB{dialect: Postgres, w: x, r: x, dsn: o.DatabaseURL, hook: o.FaultHook, subs: map[chan string]struct{}{}, listenStop: make(chan struct{})}
+	db.group.workers = PostgresCommitters
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := x.PingContext(pctx); err != nil {
@@ -125,6 +130,7 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	db := &DB{dialect: SQLite, w: w, r: r, dsn: path, hook: o.FaultHook, subs: map[chan string]struct{}{}, listenStop: make(chan struct{})}
+	db.group.workers = 1 // one writer
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, core.Errorf(core.EUNAVAILABLE, "cannot open SQLite database %s: %v", path, err)
@@ -174,6 +180,8 @@ func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 // Close releases the pools.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() { close(db.listenStop) })
+	db.closeGroup()
+	db.closeStmts()
 	err := db.w.Close()
 	if db.r != db.w {
 		if e := db.r.Close(); err == nil {

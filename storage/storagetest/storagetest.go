@@ -29,6 +29,7 @@ func Run(t *testing.T, open Factory) {
 		{"Uniqueness", testUniqueness},
 		{"Atomicity", testAtomicity},
 		{"ConcurrentTransitions", testConcurrentTransitions},
+		{"ConcurrentChangesStayApart", testConcurrentChangesStayApart},
 		{"ClaimersNeverShare", testClaimersNeverShare},
 		{"ClaimCoalescesPerOrder", testClaimCoalesces},
 		{"LeaseExpiryAndLateAck", testLeaseExpiry},
