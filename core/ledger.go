@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type Ledger struct {
 	// from its creation (0: it never does).
 	DefaultExpiry time.Duration
 	Now           func() time.Time
+	// Recent, when set, keeps the orders this ledger wrote last, so that an
+	// event is decided without reading its order back (see RecentOrders).
+	// Share one between the ledgers of one store, or give none.
+	Recent *RecentOrders
 }
 
 // MaxExpiry bounds how long an order may wait for its payment.
@@ -88,6 +93,7 @@ func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) 
 	if err != nil {
 		return Order{}, false, err
 	}
+	l.Recent.put(o)
 	return o, true, nil
 }
 
@@ -117,7 +123,11 @@ func (l *Ledger) update(ctx context.Context, id string, fn func(o *Order) (*Jour
 		}
 		err = l.Store.Apply(ctx, Change{Journal: j, Order: &o, ExpectedVersion: o.Version, Outbox: l.connectors()})
 		if ErrorCode(err) == ESTALE {
+			l.Recent.drop(id)
 			continue
+		}
+		if err == nil {
+			l.Recent.put(o)
 		}
 		return o, err
 	}
@@ -143,10 +153,15 @@ func (l *Ledger) ApplyEvent(ctx context.Context, ev PaymentEvent) (EventOutcome,
 	if err := ev.CheckFields(); err != nil {
 		return EventOutcome{}, err
 	}
+	fresh := false // read the order, even if this ledger wrote it last
 	for i := 0; i < maxStaleRetries; i++ {
-		out, err := l.applyOnce(ctx, ev)
-		if ErrorCode(err) == ESTALE || (ErrorCode(err) == ECONFLICT && out.Verdict == VerdictOrphan) {
-			continue // the order moved, or appeared, under us: decide again
+		out, err := l.applyOnce(ctx, ev, fresh)
+		if err == errDecideAfresh || ErrorCode(err) == ESTALE || (ErrorCode(err) == ECONFLICT && out.Verdict == VerdictOrphan) {
+			// The order moved, or appeared, under us, or the decision
+			// needs the stored order: read it and decide again.
+			l.Recent.drop(ev.OrderID)
+			fresh = true
+			continue
 		}
 		if ErrorCode(err) == EDUPLICATE {
 			entry := l.entry(ev, nil, Decision{Verdict: VerdictDuplicate, Reason: "event " + ev.EventID + " was already processed"})
@@ -204,14 +219,31 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 	return e
 }
 
-func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, error) {
+// errDecideAfresh: a decision made on a copy of the order would write no
+// order, so nothing would check that the copy is current.
+var errDecideAfresh = errors.New("decide on the stored order")
+
+// applyOnce decides ev on the order (the copy this ledger wrote last, unless
+// fresh) and writes the outcome. A write of the order is checked against
+// the version decided on; an outcome that writes no order is only written
+// when decided on the stored order.
+func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent, fresh bool) (EventOutcome, error) {
 	var op *Order
-	o, err := l.Store.GetOrder(ctx, ev.OrderID)
-	switch {
-	case err == nil:
+	o, cached := Order{}, false
+	if !fresh {
+		o, cached = l.Recent.get(ev.OrderID)
+	}
+	var err error
+	if cached {
 		op = &o
-	case ErrorCode(err) != ENOTFOUND:
-		return EventOutcome{}, err
+	} else {
+		o, err = l.Store.GetOrder(ctx, ev.OrderID)
+		switch {
+		case err == nil:
+			op = &o
+		case ErrorCode(err) != ENOTFOUND:
+			return EventOutcome{}, err
+		}
 	}
 	now := l.now()
 	if op == nil && ev.FixedLink != "" && l.FixedLinks != nil && (ev.Status == StatusPaid) {
@@ -235,6 +267,7 @@ func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, 
 			orphan.RefundedMinor = ev.RefundFigure()
 		}
 		err := l.Store.Apply(ctx, Change{Journal: &entry, Order: &orphan, Outbox: l.connectors()})
+		l.remember(orphan, err)
 		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &orphan, Entry: entry}, err
 	case op == nil:
 		entry.OrderID = ""
@@ -244,6 +277,9 @@ func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, 
 		err := l.Store.Apply(ctx, Change{Journal: &entry})
 		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Entry: entry}, err
 	case d.To == "" && d.History.Equal(op.History):
+		if cached {
+			return EventOutcome{}, errDecideAfresh
+		}
 		err := l.Store.Apply(ctx, Change{Journal: &entry})
 		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: op, Entry: entry}, err
 	case d.To == "":
@@ -252,6 +288,7 @@ func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, 
 		next := *op
 		next.History = d.History
 		err := l.Store.Apply(ctx, Change{Journal: &entry, Order: &next, ExpectedVersion: op.Version, HistoryOnly: true})
+		l.remember(next, err)
 		return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &next, Entry: entry}, err
 	}
 	if d.To != op.Status {
@@ -279,7 +316,15 @@ func (l *Ledger) applyOnce(ctx context.Context, ev PaymentEvent) (EventOutcome, 
 		next.PaidAt = &paid
 	}
 	err = l.Store.Apply(ctx, Change{Journal: &entry, Order: &next, ExpectedVersion: op.Version, Outbox: l.connectors()})
+	l.remember(next, err)
 	return EventOutcome{Verdict: d.Verdict, Reason: d.Reason, Order: &next, Entry: entry}, err
+}
+
+// remember keeps the order a write stored, for the next event.
+func (l *Ledger) remember(o Order, err error) {
+	if err == nil {
+		l.Recent.put(o)
+	}
 }
 
 // newHistory is the history of an order a payment event creates.

@@ -13,8 +13,10 @@ import (
 
 func newLedger(t *testing.T, dialect string) *core.Ledger {
 	db := testdb.Open(t, dialect)
+	// As serve wires it: events are decided on the orders this ledger wrote last.
 	return &core.Ledger{
 		Store:      db,
+		Recent:     core.NewRecentOrders(0),
 		Connectors: func() []string { return []string{"bitrix24", "sheets"} },
 		FixedLinks: func(slug string) (core.FixedLink, bool) {
 			return core.FixedLink{Slug: "scarf", Product: "Silk scarf", AmountMinor: 800000, Currency: "AMD"}, slug == "scarf"

@@ -68,6 +68,7 @@ func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, er
 	conns := cfg.EnabledConnectors()
 	a.ledger = &core.Ledger{
 		Store:         db,
+		Recent:        core.NewRecentOrders(0),
 		Connectors:    func() []string { return conns },
 		DefaultExpiry: cfg.DefaultExpiresIn.D(),
 		FixedLinks: func(slug string) (core.FixedLink, bool) {
