@@ -3,8 +3,8 @@ package storage
 // Group commit. A webhook is answered only after its change is committed, and
 // a commit costs a disk sync (an fsync of the WAL on both databases): one
 // transaction per event caps ingest at the sync rate. Concurrent Apply calls
-// are therefore queued and written by a committer that puts every change
-// waiting at that moment into one transaction, so that they share its sync.
+// are therefore queued, and every change waiting when a transaction starts
+// goes into it, so that they share its sync (see committer for who writes).
 // Each caller still returns only after that commit, with its own outcome:
 //
 //   - A change that fails a check (ESTALE, EDUPLICATE, ECONFLICT) is found
@@ -17,8 +17,8 @@ package storage
 //   - A failed BEGIN or COMMIT fails every change of the group: none of them
 //     is known to be stored.
 //
-// A lone change (one client) is written at once: the committer waits for
-// nothing, so latency is one transaction as before.
+// A lone change (one client) is written at once, by its own caller: nothing
+// waits for company, so its latency is one transaction as before.
 
 import (
 	"context"
@@ -37,14 +37,16 @@ const (
 	// sync among every client of a busy shop, small enough that a rewrite
 	// after a failed change stays cheap.
 	maxGroup = 64
-	// groupTimeout bounds one group's transaction: a caller that gave up
-	// waiting still gets its change written or refused, never left hanging.
+	// groupTimeout bounds one group's transaction on PostgreSQL: a caller
+	// that gave up waiting still gets its change written or refused, never
+	// left hanging.
 	groupTimeout = 30 * time.Second
 )
 
-// PostgresCommitters is how many group transactions run at once on
-// PostgreSQL: while one waits for its sync, the next group is written.
-var PostgresCommitters = 2
+// postgresGroups is how many group transactions run at once on PostgreSQL:
+// while one waits for its sync, the next group is written. (SQLite has one
+// writer connection, so one.)
+const postgresGroups = 2
 
 // applyReq is one Apply waiting for its commit.
 type applyReq struct {
@@ -156,8 +158,16 @@ func (db *DB) commitGroup(group []*applyReq) {
 		// wait for each other, never deadlock.
 		slices.SortStableFunc(live, func(a, b *applyReq) int { return strings.Compare(orderOf(a.c), orderOf(b.c)) })
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), groupTimeout)
-	defer cancel()
+	// The group outlives any one caller's context. On PostgreSQL a lost
+	// connection must not hold it for ever; SQLite is in this process (its
+	// busy timeout bounds a wait for the lock), and a context that can end
+	// costs the driver a watcher goroutine per statement.
+	ctx := context.WithoutCancel(live[0].ctx)
+	if db.dialect == Postgres {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, groupTimeout)
+		defer cancel()
+	}
 	each := false
 	for len(live) > 0 {
 		bad, err := db.writeGroup(ctx, live, each)
