@@ -88,6 +88,9 @@ func (in *ingestEnv) baseline(ctx context.Context, pool *sql.DB, prefix string, 
 	for i := range payloads {
 		payloads[i] = eventBody("evt-"+prefix+strconv.Itoa(i), prefix+strconv.Itoa(i))
 	}
+	if err := in.quiesce(ctx); err != nil {
+		return nil, err
+	}
 	s, err := closedLoop(ctx, n, clients, func(ctx context.Context, i int) error {
 		id, ev, body := prefix+strconv.Itoa(i), "evt-"+prefix+strconv.Itoa(i), payloads[i]
 		sum := sha256.Sum256(body)

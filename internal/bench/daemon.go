@@ -100,7 +100,7 @@ type crms struct {
 }
 
 // gate stands in front of a double: it counts requests and, during an
-// outage, answers 503 without letting them through.
+// outage, answers 502 (a proxy in front of a CRM that is down) without letting them through.
 type gate struct {
 	h        http.Handler
 	down     atomic.Bool
@@ -112,7 +112,7 @@ type gate struct {
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.down.Load() {
-		http.Error(w, "service unavailable (bench outage)", http.StatusServiceUnavailable)
+		http.Error(w, "bad gateway (bench outage)", http.StatusBadGateway)
 		return
 	}
 	g.requests.Add(1)
