@@ -60,7 +60,7 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, client: &http.Client{Timeout: 30 * time.Second}}
 	h.db = testdb.Open(t, dialect)
-	h.ledger = &core.Ledger{Store: h.db, Connectors: func() []string { return connectors }}
+	h.ledger = &core.Ledger{Store: h.db, Recent: core.NewRecentOrders(0), Connectors: func() []string { return connectors }} // as serve wires it
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.handler.Load().(http.Handler).ServeHTTP(w, r)
 	}))
