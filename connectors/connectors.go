@@ -261,6 +261,27 @@ func Latest(batch []core.Delivery) []int {
 	return out
 }
 
+// Refuse answers every delivery of a batch with the same error: a batch a
+// connector cannot start on at all.
+func Refuse(n int, err error) []core.DeliveryResult {
+	out := make([]core.DeliveryResult, n)
+	for i := range out {
+		out[i].Err = err
+	}
+	return out
+}
+
+// ErrBatchTooLarge is a connector's answer to a batch above its MaxBatch;
+// the dispatcher retries the records in smaller claims.
+func ErrBatchTooLarge(title string) error {
+	return &core.DeliveryError{Class: core.Retryable, Reason: "batch larger than the " + title + " connector's MaxBatch; it is split on retry"}
+}
+
+// ErrNoMapping is a connector's answer when no mapping of its is loaded.
+func ErrNoMapping(name string) error {
+	return &core.DeliveryError{Class: core.Paused, Reason: "no " + name + " mapping is loaded: check mapping/" + name + ".yaml with `paysync config check`"}
+}
+
 // WithMapping keeps the names of connectors that read a mapping file.
 func WithMapping(names []string) []string {
 	var out []string

@@ -164,10 +164,7 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		return out
 	}
 	if len(batch) > c.maxBatch {
-		for i := range out {
-			out[i].Err = &core.DeliveryError{Class: core.Retryable, Reason: "batch larger than the amoCRM connector's MaxBatch; it is split on retry"}
-		}
-		return out
+		return connectors.Refuse(len(batch), connectors.ErrBatchTooLarge("amoCRM"))
 	}
 	m := c.mapping
 	if c.mappings != nil {
@@ -176,10 +173,7 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		}
 	}
 	if m == nil {
-		for i := range out {
-			out[i].Err = &core.DeliveryError{Class: core.Paused, Reason: "no amocrm mapping is loaded: check mapping/amocrm.yaml with `paysync config check`"}
-		}
-		return out
+		return connectors.Refuse(len(batch), connectors.ErrNoMapping(Name))
 	}
 	items := c.prepare(m, batch)
 	r := &run{c: c, m: m}

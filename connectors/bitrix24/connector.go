@@ -140,10 +140,7 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		return out
 	}
 	if len(batch) > c.maxBatch {
-		for i := range out {
-			out[i].Err = &core.DeliveryError{Class: core.Retryable, Reason: "batch larger than the Bitrix24 connector's MaxBatch; it is split on retry"}
-		}
-		return out
+		return connectors.Refuse(len(batch), connectors.ErrBatchTooLarge("Bitrix24"))
 	}
 	m := c.mapping
 	if c.mappings != nil {
@@ -152,10 +149,7 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		}
 	}
 	if m == nil {
-		for i := range out {
-			out[i].Err = &core.DeliveryError{Class: core.Paused, Reason: "no bitrix24 mapping is loaded: check mapping/bitrix24.yaml with `paysync config check`"}
-		}
-		return out
+		return connectors.Refuse(len(batch), connectors.ErrNoMapping(Name))
 	}
 	items := c.prepare(m, batch)
 	c.run(ctx, m, items)

@@ -168,17 +168,11 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 		return out
 	}
 	if len(batch) > c.maxBatch {
-		for i := range out {
-			out[i].Err = &core.DeliveryError{Class: core.Retryable, Reason: "batch larger than the Google Sheets connector's MaxBatch; it is split on retry"}
-		}
-		return out
+		return connectors.Refuse(len(batch), connectors.ErrBatchTooLarge("Google Sheets"))
 	}
 	m := c.live()
 	if m == nil {
-		for i := range out {
-			out[i].Err = &core.DeliveryError{Class: core.Paused, Reason: "no sheets mapping is loaded: check mapping/sheets.yaml with `paysync config check`"}
-		}
-		return out
+		return connectors.Refuse(len(batch), connectors.ErrNoMapping(Name))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

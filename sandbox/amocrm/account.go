@@ -547,12 +547,7 @@ func currencySymbol(c string) string {
 	return c
 }
 
-func (a *Account) hang(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-a.closed:
-	}
-}
+func (a *Account) hang(r *http.Request) { chaos.Hang(r, a.closed) }
 
 // LoseMode is how an answer is lost after the work was done.
 type LoseMode int
@@ -569,14 +564,11 @@ const (
 func (a *Account) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMode) {
 	switch mode {
 	case LoseHang:
-		a.hang(r)
+		chaos.Hang(r, a.closed)
 		return
 	case LoseConnection:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
+		if chaos.Drop(w) {
+			return
 		}
 	}
 	writeNginx(w, http.StatusBadGateway)

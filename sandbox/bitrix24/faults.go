@@ -28,14 +28,11 @@ const (
 func (p *Portal) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMode) {
 	switch mode {
 	case LoseHang:
-		p.hang(r)
+		chaos.Hang(r, p.closed)
 		return
 	case LoseConnection:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
+		if chaos.Drop(w) {
+			return
 		}
 	}
 	writeJSON(w, http.StatusInternalServerError, (&apiError{code: "INTERNAL_SERVER_ERROR", descr: "Internal server error"}).body())

@@ -528,9 +528,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-func (p *Portal) hang(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-p.closed:
-	}
-}
+func (p *Portal) hang(r *http.Request) { chaos.Hang(r, p.closed) }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -202,4 +203,29 @@ func (d *Dice) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.stats
+}
+
+// Hang holds a request without answering until its client gives up or
+// closed is closed (the double shuts down): a CRM that never answers.
+func Hang(r *http.Request, closed <-chan struct{}) {
+	select {
+	case <-r.Context().Done():
+	case <-closed:
+	}
+}
+
+// Drop closes the request's connection without an answer. It reports false
+// when the connection cannot be taken over (HTTP/2); the caller answers an
+// error instead.
+func Drop(w http.ResponseWriter) bool {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
 }

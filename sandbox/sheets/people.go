@@ -28,14 +28,11 @@ const (
 func (s *Spreadsheet) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMode) {
 	switch mode {
 	case LoseHang:
-		s.hang(r)
+		chaos.Hang(r, s.closed)
 		return
 	case LoseConnection:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
+		if chaos.Drop(w) {
+			return
 		}
 	}
 	failure(http.StatusServiceUnavailable).write(w)

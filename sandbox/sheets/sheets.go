@@ -474,9 +474,4 @@ func failure(status int) *apiError {
 	return &apiError{code: status, status: "INTERNAL", message: "Internal error encountered."}
 }
 
-func (s *Spreadsheet) hang(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-s.closed:
-	}
-}
+func (s *Spreadsheet) hang(r *http.Request) { chaos.Hang(r, s.closed) }
