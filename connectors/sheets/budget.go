@@ -2,6 +2,7 @@ package sheets
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -12,6 +13,12 @@ import (
 // minute allows it (a batch of writes after a quiet hour), and never more:
 // a bucket of the same size would allow twice the quota in the minute
 // after a burst, and Google would answer 429.
+//
+// It also paces: a burst may spend a quarter of the quota at once, and the
+// rest comes back at the quota's own pace (limit a window). Spending the
+// whole minute on the first requests of a burst (one order each, as a sale
+// arrives) would leave the orders that follow waiting for the next minute;
+// paced, they gather into the next delivery a second later.
 //
 // A request holds its slot from when it is sent until its answer is back,
 // and the minute starts counting then: Google counts a request when it
@@ -26,10 +33,22 @@ type budget struct {
 	done     []time.Time // answers of the last window, oldest first
 	inFlight int
 	freed    chan struct{} // closed and replaced whenever a slot may have freed
+	// The pace: tokens refill at limit a window up to burst; a request takes one.
+	tokens, burst float64
+	filled        time.Time
 }
 
 func newBudget(limit int, window time.Duration, now func() time.Time) *budget {
-	return &budget{limit: limit, window: window, now: now, freed: make(chan struct{})}
+	burst := float64(max(limit/4, 1))
+	return &budget{limit: limit, window: window, now: now, freed: make(chan struct{}), tokens: burst, burst: burst, filled: now()}
+}
+
+// refill adds the tokens the pace gave since the last refill. Caller holds mu.
+func (b *budget) refill(now time.Time) {
+	if now.After(b.filled) {
+		b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.filled))*float64(b.limit)/float64(b.window))
+		b.filled = now
+	}
 }
 
 // next reports how long until a slot frees; 0 when one is free now, and -1
@@ -38,13 +57,19 @@ func (b *budget) next(now time.Time) time.Duration {
 	for len(b.done) > 0 && !now.Before(b.done[0].Add(b.window)) {
 		b.done = b.done[1:]
 	}
-	if len(b.done)+b.inFlight < b.limit {
-		return 0
-	}
-	if len(b.done) == 0 {
+	var wait time.Duration
+	switch {
+	case len(b.done)+b.inFlight < b.limit:
+	case len(b.done) == 0:
 		return -1
+	default:
+		wait = b.done[0].Add(b.window).Sub(now)
 	}
-	return b.done[0].Add(b.window).Sub(now)
+	b.refill(now)
+	if b.tokens < 1 {
+		wait = max(wait, time.Duration(math.Ceil((1-b.tokens)*float64(b.window)/float64(b.limit))))
+	}
+	return wait
 }
 
 // acquire waits for a slot. When the wait would outlast ctx's deadline it
@@ -56,6 +81,7 @@ func (b *budget) acquire(ctx context.Context) (release func(), wait time.Duratio
 		d := b.next(now)
 		if d == 0 {
 			b.inFlight++
+			b.tokens--
 			b.mu.Unlock()
 			var once sync.Once
 			return func() { once.Do(b.release) }, 0, nil

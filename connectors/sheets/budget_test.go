@@ -19,38 +19,73 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// TestBudgetBurstsTheMinuteNeverMore: the whole minute's quota may go at
-// once, and then nothing until the first of those answers is a minute old,
-// unlike a token bucket of the same size that would allow a second
-// minute's worth within the first minute.
-func TestBudgetBurstsTheMinuteNeverMore(t *testing.T) {
+// TestBudgetBurstsAQuarterThenPaces: a quarter of the minute's quota goes
+// at once, the rest at the quota's pace (one a second for 60 a minute), so
+// that a burst of one-order deliveries cannot spend the whole minute and
+// leave the orders behind them waiting for the next.
+func TestBudgetBurstsAQuarterThenPaces(t *testing.T) {
 	t.Parallel()
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	b := newBudget(3, time.Minute, clk.now)
+	b := newBudget(60, time.Minute, clk.now)
 	ctx := context.Background()
-	for i := range 3 {
+	for i := range 15 {
 		release, wait, err := b.acquire(ctx)
 		if err != nil || wait != 0 {
 			t.Fatalf("request %d of the burst: wait %v, %v", i, wait, err)
 		}
 		release()
-		clk.advance(10 * time.Second)
 	}
-	// 30 s after the first answer: the fourth must wait 30 s more.
-	short, cancel := context.WithDeadline(ctx, time.Now().Add(time.Second))
+	short, cancel := context.WithDeadline(ctx, time.Now().Add(time.Millisecond))
 	defer cancel()
-	if _, wait, err := b.acquire(short); err == nil || wait != 30*time.Second {
-		t.Fatalf("fourth request in the minute: wait %v, err %v; want 30s and an error", wait, err)
+	if _, wait, err := b.acquire(short); err == nil || wait <= 0 || wait > time.Second+time.Millisecond {
+		t.Fatalf("the 16th request: wait %v, err %v; want about a second", wait, err)
 	}
-	if got := b.wait(); got != 30*time.Second {
-		t.Fatalf("wait() = %v", got)
-	}
-	clk.advance(30 * time.Second)
-	release, wait, err := b.acquire(short)
+	clk.advance(time.Second)
+	release, wait, err := b.acquire(ctx)
 	if err != nil || wait != 0 {
-		t.Fatalf("after the first answer aged a minute: %v %v", wait, err)
+		t.Fatalf("a second later: %v %v", wait, err)
 	}
 	release()
+}
+
+// TestBudgetNeverMoreThanTheQuota: requests sent as fast as the budget lets
+// them, for three minutes, never exceed the quota in any minute (the pace's
+// refill alone would allow a burst's worth more in the first one).
+func TestBudgetNeverMoreThanTheQuota(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	b := newBudget(8, time.Minute, clk.now)
+	start := clk.now()
+	var sent []time.Time
+	for clk.now().Sub(start) < 3*time.Minute {
+		b.mu.Lock()
+		d := b.next(clk.now())
+		b.mu.Unlock()
+		if d > 0 {
+			clk.advance(d)
+			continue
+		}
+		release, _, err := b.acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, clk.now())
+		release()
+	}
+	for i := range sent {
+		n := 0
+		for _, at := range sent[i:] {
+			if at.Sub(sent[i]) < time.Minute {
+				n++
+			}
+		}
+		if n > 8 {
+			t.Fatalf("%d requests in the minute from %v (sent at %v)", n, sent[i], sent)
+		}
+	}
+	if len(sent) < 20 {
+		t.Fatalf("only %d requests in three minutes of a quota of 8 a minute", len(sent))
+	}
 }
 
 // TestBudgetCountsRequestsInFlight: a request holds its slot until its
