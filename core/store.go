@@ -73,6 +73,11 @@ type Store interface {
 	// RetryOutbox makes a dead record pending again, due now, with its attempt count kept.
 	RetryOutbox(ctx context.Context, id int64, now time.Time) error
 	RetryAllDead(ctx context.Context, connector string, now time.Time) (int64, error)
+	// ExpediteOutbox makes the connector's pending records that wait for a
+	// retry due at now, as when the CRM is answering again after an outage;
+	// leased records (being delivered) and dead ones are left alone, and no
+	// attempt is counted. It returns how many records it moved.
+	ExpediteOutbox(ctx context.Context, connector string, now time.Time) (int64, error)
 	Enqueue(ctx context.Context, orderID string, connectors []string, now time.Time) error
 	PurgeDelivered(ctx context.Context, olderThan time.Time) (int64, error)
 

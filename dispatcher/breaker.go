@@ -19,7 +19,10 @@ type Breaker struct {
 	Window   int
 	MinCalls int
 	// Cooldown is the wait before an open breaker lets one probe call through
-	// (default 30s). Each failed probe doubles it, up to MaxCooldown (default 10m).
+	// (default 5s). Each failed probe doubles it, up to MaxCooldown (default
+	// 10m): a short outage ends in seconds, a long one costs a probe every
+	// ten minutes. A probe that goes through makes the orders waiting for a
+	// retry due at once.
 	Cooldown    time.Duration
 	MaxCooldown time.Duration
 }
@@ -41,7 +44,7 @@ func (b Breaker) withDefaults() Breaker {
 		b.MinCalls = b.Window
 	}
 	if b.Cooldown <= 0 {
-		b.Cooldown = 30 * time.Second
+		b.Cooldown = 5 * time.Second
 	}
 	if b.MaxCooldown < b.Cooldown {
 		b.MaxCooldown = max(10*time.Minute, b.Cooldown)

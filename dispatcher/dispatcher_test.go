@@ -1054,3 +1054,46 @@ func TestLeaseLostIsDropped(t *testing.T) {
 		}
 	})
 }
+
+// A probe that goes through after an outage makes the orders that failed
+// during it due at once, instead of after the retry waits they were given
+// while the CRM was down; the attempts they spent are kept.
+func TestRecoveryRetriesWhatWaited(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		crm := dispatchertest.NewCRM("crm", 10)
+		crm.SetDown(dispatchertest.Unavailable())
+		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
+		wake := make(chan string, 1)
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
+			Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Hour}, Every: time.Hour, NoJitter: true},
+			Breaker: dispatcher.Breaker{Failures: 2, Cooldown: time.Minute}}
+		d := dispatcher.New(db, []core.Connector{crm}, opt)
+		start(t, d)
+
+		// Two failed calls, one order each: both wait an hour, and the breaker opens.
+		for i, id := range []string{"o-1", "o-2"} {
+			create(t, db, id, "crm")
+			clock.Advance(time.Second) // past the gathering pause of the last call
+			wake <- "crm"
+			testutil.Eventually(t, id+" failed", func() bool {
+				r := onlyRecord(t, db, id)
+				return crm.Calls() == i+1 && r.Attempts == 1 && r.LeaseToken == ""
+			})
+		}
+		testutil.Eventually(t, "breaker open", func() bool { return stateOf(t, d, "crm").State == dispatcher.StateOpen })
+
+		create(t, db, "o-3", "crm") // the probe: the only order due when the cool-down ends
+		crm.SetDown(nil)
+		clock.Advance(time.Minute)
+		testutil.Eventually(t, "all delivered an hour early", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		if sizes := crm.BatchSizes(); len(sizes) != 4 || sizes[2] != 1 || sizes[3] != 2 {
+			t.Fatalf("batch sizes = %v, want the two failures, a probe of 1, then the 2 that waited", sizes)
+		}
+		for _, id := range []string{"o-1", "o-2"} {
+			if r := onlyRecord(t, db, id); r.Attempts != 2 {
+				t.Fatalf("%s: %d attempts, want 2 (the failure and the delivery)", id, r.Attempts)
+			}
+		}
+	})
+}

@@ -416,7 +416,7 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 	case stopping:
 	case healthy:
 		if _, recovered := w.gate.record(now, callOK, ""); recovered {
-			w.log.Info("connector recovered; delivering again")
+			w.recovered(ctx, now)
 		}
 	case firstReason != "":
 		if opened, _ := w.gate.record(now, callFailed, firstReason); opened {
@@ -434,6 +434,22 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 		w.log.Error("connector paused by the CRM: orders wait without counting attempts, one order probes again at probe_at; fix what reason says",
 			"reason", pauseReason, "probe_at", now.Add(w.d.opt.ProbeInterval))
 	}
+}
+
+// recovered runs when a probe went through after the breaker was open or
+// the connector paused: the orders that failed during the outage wait out
+// retry delays that were about the outage, not about them, so they are
+// made due now. The rate budget still paces them.
+func (w *worker) recovered(ctx context.Context, now time.Time) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	n, err := w.d.store.ExpediteOutbox(sctx, w.name, now)
+	if err != nil {
+		w.log.Warn("connector recovered; delivering again (the orders waiting for a retry keep their times: cannot move them)", "err", err)
+		return
+	}
+	w.log.Info("connector recovered; delivering again", "orders_due_now", n)
+	w.poke()
 }
 
 // complete writes the settlement. It runs even while shutting down.

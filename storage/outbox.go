@@ -287,6 +287,22 @@ func (db *DB) RetryAllDead(ctx context.Context, connector string, now time.Time)
 	return n, nil
 }
 
+// ExpediteOutbox makes connector's waiting records due now.
+func (db *DB) ExpediteOutbox(ctx context.Context, connector string, now time.Time) (int64, error) {
+	at := micros(now)
+	res, err := db.w.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?
+		WHERE connector = ? AND state = 'pending' AND available_at > ?
+		  AND (lease_expires_at IS NULL OR lease_expires_at <= ?)`), at, at, connector, at, at)
+	if err != nil {
+		return 0, db.wrap(err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 {
+		db.notifyAll()
+	}
+	return n, nil
+}
+
 // Enqueue asks connectors to re-sync an order at its current version.
 func (db *DB) Enqueue(ctx context.Context, orderID string, connectors []string, now time.Time) error {
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {

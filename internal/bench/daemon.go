@@ -55,7 +55,8 @@ type BacklogCRM struct {
 	Connector string `json:"connector"`
 	// FirstRequestSeconds is when the CRM heard from paysync again: the
 	// failures during the outage opened the connector's circuit breaker
-	// (30 s cool-down) or put its records in backoff (5 s).
+	// (5 s cool-down; a probe that goes through makes the waiting records
+	// due) or put its records in backoff (5 s, then 30 s).
 	FirstRequestSeconds float64 `json:"first_request_s"`
 	DrainSeconds        float64 `json:"drain_s"` // until no record was pending
 	Requests            int     `json:"requests"`

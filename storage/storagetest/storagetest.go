@@ -34,6 +34,7 @@ func Run(t *testing.T, open Factory) {
 		{"ClaimCoalescesPerOrder", testClaimCoalesces},
 		{"LeaseExpiryAndLateAck", testLeaseExpiry},
 		{"CompleteOutcomes", testCompleteOutcomes},
+		{"ExpediteWaitingRecords", testExpedite},
 		{"CompletionJournal", testCompletionJournal},
 		{"DeadLettersAndRetry", testDeadLetters},
 		{"LinksNeverRegress", testLinks},
@@ -474,6 +475,58 @@ func testCompleteOutcomes(t *testing.T, open Factory) {
 		t.Fatalf("release counted an attempt: %+v", got)
 	}
 	wantCode(t, s.CompleteOutbox(ctx, core.Completion{ID: got[0].ID, Token: got[0].LeaseToken, Outcome: "bogus"}), core.EINVALID)
+}
+
+// ExpediteOutbox makes due now the records of one connector that wait
+// for a retry: not another connector's, not a leased one, not a dead one,
+// and without counting an attempt.
+func testExpedite(t *testing.T, open Factory) {
+	s := open(t, nil)
+	for _, id := range []string{"X-1", "X-2", "X-3", "X-4"} {
+		create(t, s, NewOrder(id), "amocrm", "sheets")
+	}
+	now := time.Now()
+	later := now.Add(time.Hour)
+	recs := claimAll(t, s, "amocrm", "w", 3, now) // X-4 stays due and unclaimed
+	if len(recs) != 3 {
+		t.Fatalf("claimed %d", len(recs))
+	}
+	settle := func(r core.OutboxRecord, o core.Outcome) {
+		t.Helper()
+		if err := s.CompleteOutbox(ctx, core.Completion{ID: r.ID, Token: r.LeaseToken, Outcome: o, Error: "502 from amoCRM", AvailableAt: later, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(recs[0], core.OutcomeRetry) // waits an hour
+	settle(recs[1], core.OutcomeDead)
+	// recs[2] stays leased.
+	for _, r := range claimAll(t, s, "sheets", "w", 10, now) {
+		if err := s.CompleteOutbox(ctx, core.Completion{ID: r.ID, Token: r.LeaseToken, Outcome: core.OutcomeRetry, AvailableAt: later, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := now.Add(time.Second)
+	n, err := s.ExpediteOutbox(ctx, "amocrm", at)
+	if err != nil || n != 1 {
+		t.Fatalf("expedite: %d records, %v; want the one waiting", n, err)
+	}
+	got := claimAll(t, s, "amocrm", "w2", 10, at)
+	ids := map[string]int{}
+	for _, r := range got {
+		ids[r.OrderID] = r.Attempts
+	}
+	if len(got) != 2 || ids[recs[0].OrderID] != 2 || ids["X-4"] != 1 {
+		t.Fatalf("claimed after expedite: %v, want %s (attempt 2) and X-4", ids, recs[0].OrderID)
+	}
+	if other := claimAll(t, s, "sheets", "w", 10, at); len(other) != 0 {
+		t.Fatalf("another connector's records were expedited: %d", len(other))
+	}
+	if dead, _ := s.ListOutbox(ctx, "amocrm", core.DeliveryDead, 0); len(dead) != 1 {
+		t.Fatalf("dead letters after expedite: %d, want 1", len(dead))
+	}
+	if n, err := s.ExpediteOutbox(ctx, "amocrm", at); err != nil || n != 0 {
+		t.Fatalf("second expedite moved %d, %v", n, err)
+	}
 }
 
 // A completion may carry a journal entry (a connector's notice): it is
