@@ -44,6 +44,16 @@ type Connector interface {
 	Deliver(ctx context.Context, batch []Delivery) []DeliveryResult
 }
 
+// Pacer is implemented by a connector whose CRM grants a small request
+// budget. Pace is how long the dispatcher lets orders gather before the
+// next delivery, after one that took everything due: 0 while the budget is
+// unspent, so a lone payment goes at once, and longer as it is spent, so
+// that a stream of payments shares deliveries instead of spending the
+// budget one order at a time and then queueing behind it.
+type Pacer interface {
+	Pace() time.Duration
+}
+
 // ErrorClass tells the dispatcher what to do with a failed delivery.
 type ErrorClass int
 

@@ -114,13 +114,16 @@ func (g *gate) admit(now time.Time) (wait time.Duration, probe bool) {
 }
 
 // record notes the result of one call; it reports whether the breaker opened
-// and whether a probe succeeded, so the caller can tell the operator.
-func (g *gate) record(now time.Time, r callResult, reason string) (opened, recovered bool) {
+// and whether the CRM is back: a probe succeeded, or a call went through
+// after calls that failed, so the caller can tell the operator and retry
+// what waited.
+func (g *gate) record(now time.Time, r callResult, reason string) (opened, back bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch r {
 	case callOK:
-		recovered = g.halfOpen || g.probeNext
+		recovered := g.halfOpen || g.probeNext
+		back = recovered || g.streak > 0
 		g.halfOpen, g.probeNext, g.streak, g.failure = false, false, 0, ""
 		g.cooldown = g.opt.Cooldown
 		g.push(false)
@@ -146,7 +149,7 @@ func (g *gate) record(now time.Time, r callResult, reason string) (opened, recov
 			g.reason = reason
 		}
 	}
-	return opened, recovered
+	return opened, back
 }
 
 func (g *gate) push(failed bool) {

@@ -31,7 +31,7 @@ func TestBreakerRatio(t *testing.T) {
 	if wait, probe := g.admit(now.Add(time.Minute)); wait != 0 || !probe {
 		t.Fatalf("after the cool-down: wait %s probe %v, want a probe", wait, probe)
 	}
-	if _, recovered := g.record(now.Add(time.Minute), callOK, ""); !recovered {
+	if _, back := g.record(now.Add(time.Minute), callOK, ""); !back {
 		t.Fatal("a good probe must close the breaker")
 	}
 	if state, _, _ := g.state(now.Add(time.Minute)); state != StateRunning {

@@ -58,7 +58,8 @@ type Options struct {
 	// ended, so that orders arriving together (a sale: 40 payments in a
 	// tenth of a second) go out in a few full batches rather than many
 	// small ones, each of which costs the CRM's rate budget its own
-	// requests. A payment after a quiet spell goes out at once.
+	// requests. A payment after a quiet spell goes out at once. A
+	// connector that paces its budget (core.Pacer) may ask for longer.
 	// Default 10ms; negative for none.
 	Gather time.Duration
 	// Wake, when set, carries wake-ups: a connector's name, or "" for all

@@ -1097,3 +1097,44 @@ func TestRecoveryRetriesWhatWaited(t *testing.T) {
 		}
 	})
 }
+
+// The same without the breaker: one failed call leaves its order waiting
+// for its retry; the next call that goes through makes it due at once.
+func TestAnsweringAgainRetriesWhatWaited(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		crm := dispatchertest.NewCRM("crm", 10)
+		crm.SetDown(dispatchertest.Unavailable())
+		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
+		wake := make(chan string, 1)
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
+			Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Hour}, Every: time.Hour, NoJitter: true}}
+		d := dispatcher.New(db, []core.Connector{crm}, opt)
+		start(t, d)
+
+		create(t, db, "o-1", "crm")
+		wake <- "crm"
+		testutil.Eventually(t, "o-1 failed", func() bool {
+			r := onlyRecord(t, db, "o-1")
+			return crm.Calls() == 1 && r.Attempts == 1 && r.LeaseToken == ""
+		})
+		if s := stateOf(t, d, "crm"); s.State != dispatcher.StateBackingOff {
+			t.Fatalf("after one failure: %s, want backing_off", s.State)
+		}
+		crm.SetDown(nil)
+		create(t, db, "o-2", "crm")
+		clock.Advance(time.Second)
+		wake <- "crm"
+		testutil.Eventually(t, "o-2 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 1 })
+		testutil.Eventually(t, "o-1 delivered an hour early", func() bool {
+			clock.Advance(20 * time.Millisecond) // past the gathering pause after o-2; an hour short of o-1's retry
+			return countState(t, db, "crm", core.DeliveryDelivered) == 2
+		})
+		if sizes := crm.BatchSizes(); len(sizes) != 3 || sizes[1] != 1 || sizes[2] != 1 {
+			t.Fatalf("batch sizes = %v, want o-1 failing, o-2, then o-1 again", sizes)
+		}
+		if s := stateOf(t, d, "crm"); s.State != dispatcher.StateRunning {
+			t.Fatalf("state = %s, want running", s.State)
+		}
+	})
+}

@@ -64,6 +64,16 @@ func (w *worker) state(now time.Time, running bool) (string, time.Time, string) 
 	return w.gate.state(now)
 }
 
+// gather is how long orders gather after a delivery that took everything
+// due: Options.Gather, or longer when the connector paces its budget.
+func (w *worker) gather() time.Duration {
+	g := w.d.opt.Gather
+	if p, ok := w.conn.(core.Pacer); ok {
+		g = max(g, p.Pace())
+	}
+	return g
+}
+
 func (w *worker) maxBatch() int {
 	if n := w.conn.MaxBatch(); n > 0 {
 		return n
@@ -112,7 +122,7 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, wait, false)
 			continue
 		}
-		if gather := lastEnd.Add(w.d.opt.Gather).Sub(now); gather > 0 {
+		if gather := lastEnd.Add(w.gather()).Sub(now); gather > 0 {
 			// A burst is arriving: let it gather into the next batch.
 			if !w.sleep(ctx, gather, false) {
 				return
@@ -415,7 +425,7 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 	switch {
 	case stopping:
 	case healthy:
-		if _, recovered := w.gate.record(now, callOK, ""); recovered {
+		if _, back := w.gate.record(now, callOK, ""); back {
 			w.recovered(ctx, now)
 		}
 	case firstReason != "":
@@ -436,10 +446,11 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 	}
 }
 
-// recovered runs when a probe went through after the breaker was open or
-// the connector paused: the orders that failed during the outage wait out
-// retry delays that were about the outage, not about them, so they are
-// made due now. The rate budget still paces them.
+// recovered runs when the CRM answers again: a call went through after
+// calls that failed, or a probe after the breaker was open or the connector
+// paused. The orders that failed meanwhile wait out retry delays that were
+// about the outage, not about them, so they are made due now; the rate
+// budget still paces them.
 func (w *worker) recovered(ctx context.Context, now time.Time) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()

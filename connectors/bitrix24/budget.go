@@ -118,6 +118,33 @@ func (b *budget) fill(now time.Time) {
 	b.level = max(b.level, b.capacity)
 }
 
+// used is the share of paysync's part of the bucket that the level fills
+// at now: 0 when it has drained, 1 when a request would wait.
+func (b *budget) used(now time.Time) float64 {
+	if b.unlimited() {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.drainTo(now)
+	return min(b.level/b.ceiling, 1)
+}
+
+// pace is how long the dispatcher should let orders gather before the next
+// delivery: the share of the bucket in use times the time the bucket takes
+// to drain one delivery's two requests (a lookup, then the writes). On an
+// idle portal it is 0 and a payment goes at once; as a stream of payments
+// fills the bucket, deliveries come less often and carry more, so the burst
+// share lasts instead of going on one-order deliveries that leave the rest
+// of the stream waiting at the drain rate.
+func (b *budget) pace(now time.Time) time.Duration {
+	if b.unlimited() {
+		return 0
+	}
+	u := b.used(now)
+	return time.Duration(u * u * 2 / b.drain * float64(time.Second))
+}
+
 // levelAt is the modeled level at now, for tests.
 func (b *budget) levelAt(now time.Time) float64 {
 	b.mu.Lock()

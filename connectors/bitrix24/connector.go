@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
@@ -58,7 +59,10 @@ type Connector struct {
 	maxBatch   int
 }
 
-var _ core.Connector = (*Connector)(nil)
+var (
+	_ core.Connector = (*Connector)(nil)
+	_ core.Pacer     = (*Connector)(nil)
+)
 
 // NewConnector returns a Connector.
 func NewConnector(cfg ConnectorConfig) (*Connector, error) {
@@ -78,6 +82,10 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 
 func (c *Connector) Name() string  { return Name }
 func (c *Connector) MaxBatch() int { return c.maxBatch }
+
+// Pace tells the dispatcher to let a stream of payments gather as the
+// portal's bucket fills (see budget.pace).
+func (c *Connector) Pace() time.Duration { return c.client.budget.pace(c.client.now()) }
 
 // LinkData is what the connector keeps with a link (core.CRMLink.Data).
 type LinkData struct {

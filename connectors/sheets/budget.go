@@ -121,6 +121,20 @@ func (b *budget) release() {
 	b.freed = make(chan struct{})
 }
 
+// pace is how long the dispatcher should let orders gather before the next
+// delivery: the share of the burst spent times the quota's pace (one
+// request a second at 60 a minute). With the burst unspent it is 0 and a
+// payment goes at once; as a stream of payments spends it, deliveries come
+// less often and carry more, so the burst lasts instead of going on
+// one-order deliveries that leave the rest of the stream waiting at the pace.
+func (b *budget) pace() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(b.now())
+	used := min(max(1-b.tokens/b.burst, 0), 1)
+	return time.Duration(used * float64(b.window) / float64(b.limit))
+}
+
 // wait is how long until a slot frees, for a rate-limit error's RetryAfter.
 func (b *budget) wait() time.Duration {
 	b.mu.Lock()

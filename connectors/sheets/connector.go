@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
@@ -75,7 +76,10 @@ type Connector struct {
 	warned   string
 }
 
-var _ core.Connector = (*Connector)(nil)
+var (
+	_ core.Connector = (*Connector)(nil)
+	_ core.Pacer     = (*Connector)(nil)
+)
 
 // NewConnector returns a Connector.
 func NewConnector(cfg ConnectorConfig) (*Connector, error) {
@@ -104,6 +108,18 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 
 func (c *Connector) Name() string  { return Name }
 func (c *Connector) MaxBatch() int { return c.maxBatch }
+
+// Pace tells the dispatcher to let a stream of payments gather as the
+// read or write burst is spent (see budget.pace).
+func (c *Connector) Pace() time.Duration {
+	var d time.Duration
+	for _, b := range []*budget{c.client.reads, c.client.writes} {
+		if b != nil {
+			d = max(d, b.pace())
+		}
+	}
+	return d
+}
 
 func (c *Connector) live() Renderer {
 	if c.mappings != nil {
