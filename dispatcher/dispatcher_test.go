@@ -1055,21 +1055,27 @@ func TestLeaseLostIsDropped(t *testing.T) {
 	})
 }
 
+// outage starts a dispatcher on the fake clock for a CRM that is down,
+// with retries an hour apart, woken through wake.
+func outage(t *testing.T, dialect string, b dispatcher.Breaker) (*storage.DB, *dispatchertest.CRM, *dispatchertest.Clock, chan string, *dispatcher.Dispatcher) {
+	db := testdb.Open(t, dialect)
+	crm := dispatchertest.NewCRM("crm", 10)
+	crm.SetDown(dispatchertest.Unavailable())
+	clock := dispatchertest.NewClock(time.Now().Add(time.Second))
+	wake := make(chan string, 1)
+	d := dispatcher.New(db, []core.Connector{crm}, dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake,
+		Logger: testutil.Logger(t), RateLimits: unlimited, Breaker: b,
+		Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Hour}, Every: time.Hour, NoJitter: true}})
+	start(t, d)
+	return db, crm, clock, wake, d
+}
+
 // A probe that goes through after an outage makes the orders that failed
 // during it due at once, instead of after the retry waits they were given
 // while the CRM was down; the attempts they spent are kept.
 func TestRecoveryRetriesWhatWaited(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dialect string) {
-		db := testdb.Open(t, dialect)
-		crm := dispatchertest.NewCRM("crm", 10)
-		crm.SetDown(dispatchertest.Unavailable())
-		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
-		wake := make(chan string, 1)
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
-			Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Hour}, Every: time.Hour, NoJitter: true},
-			Breaker: dispatcher.Breaker{Failures: 2, Cooldown: time.Minute}}
-		d := dispatcher.New(db, []core.Connector{crm}, opt)
-		start(t, d)
+		db, crm, clock, wake, d := outage(t, dialect, dispatcher.Breaker{Failures: 2, Cooldown: time.Minute})
 
 		// Two failed calls, one order each: both wait an hour, and the breaker opens.
 		for i, id := range []string{"o-1", "o-2"} {
@@ -1102,15 +1108,7 @@ func TestRecoveryRetriesWhatWaited(t *testing.T) {
 // for its retry; the next call that goes through makes it due at once.
 func TestAnsweringAgainRetriesWhatWaited(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dialect string) {
-		db := testdb.Open(t, dialect)
-		crm := dispatchertest.NewCRM("crm", 10)
-		crm.SetDown(dispatchertest.Unavailable())
-		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
-		wake := make(chan string, 1)
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
-			Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Hour}, Every: time.Hour, NoJitter: true}}
-		d := dispatcher.New(db, []core.Connector{crm}, opt)
-		start(t, d)
+		db, crm, clock, wake, d := outage(t, dialect, dispatcher.Breaker{})
 
 		create(t, db, "o-1", "crm")
 		wake <- "crm"

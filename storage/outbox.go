@@ -276,23 +276,21 @@ func (db *DB) RetryAllDead(ctx context.Context, connector string, now time.Time)
 	if connector != "" {
 		q, args = q+` AND connector = ?`, append(args, connector)
 	}
-	res, err := db.w.ExecContext(ctx, db.q(q), args...)
-	if err != nil {
-		return 0, db.wrap(err)
-	}
-	n, _ := res.RowsAffected()
-	if n > 0 {
-		db.notifyAll()
-	}
-	return n, nil
+	return db.execDue(ctx, q, args...)
 }
 
 // ExpediteOutbox makes connector's waiting records due now.
 func (db *DB) ExpediteOutbox(ctx context.Context, connector string, now time.Time) (int64, error) {
 	at := micros(now)
-	res, err := db.w.ExecContext(ctx, db.q(`UPDATE outbox SET available_at = ?, updated_at = ?
+	return db.execDue(ctx, `UPDATE outbox SET available_at = ?, updated_at = ?
 		WHERE connector = ? AND state = 'pending' AND available_at > ?
-		  AND (lease_expires_at IS NULL OR lease_expires_at <= ?)`), at, at, connector, at, at)
+		  AND (lease_expires_at IS NULL OR lease_expires_at <= ?)`, at, at, connector, at, at)
+}
+
+// execDue runs an update that makes outbox records due, and wakes the
+// dispatchers when it moved any. It returns how many.
+func (db *DB) execDue(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := db.w.ExecContext(ctx, db.q(q), args...)
 	if err != nil {
 		return 0, db.wrap(err)
 	}
