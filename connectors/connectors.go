@@ -282,6 +282,12 @@ func ErrNoMapping(name string) error {
 	return &core.DeliveryError{Class: core.Paused, Reason: "no " + name + " mapping is loaded: check mapping/" + name + ".yaml with `paysync config check`"}
 }
 
+// ErrRender is a connector's answer for an order its mapping cannot render:
+// retrying the same order with the same mapping cannot help.
+func ErrRender(name, orderID string, err error) *core.DeliveryError {
+	return &core.DeliveryError{Class: core.Permanent, Reason: "the " + name + " mapping cannot render order " + orderID + ": " + err.Error()}
+}
+
 // WithMapping keeps the names of connectors that read a mapping file.
 func WithMapping(names []string) []string {
 	var out []string

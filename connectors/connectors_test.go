@@ -2,6 +2,7 @@ package connectors_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -46,5 +47,27 @@ func TestRegistryRefusesMistakes(t *testing.T) {
 	}
 	if !slices.Contains(connectors.Names(), "twice") {
 		t.Fatal("not listed")
+	}
+}
+
+// A request with no answer is retried, and the reason says which kind of
+// silence it was, naming the CRM and, after a timeout, what the retry does first.
+func TestUnanswered(t *testing.T) {
+	cause := errors.New("dial tcp: connection refused")
+	cases := []struct {
+		err                error
+		transport, timeout bool
+		want               string
+	}{
+		{cause, true, true, "Bitrix24 did not answer in time; will retry (the deal is looked up first)"},
+		{cause, true, false, "Bitrix24 did not answer (network error); will retry"},
+		{context.DeadlineExceeded, false, false, "the Bitrix24 request was cut short; will retry"},
+		{cause, false, false, "the Bitrix24 request failed; will retry"},
+	}
+	for _, c := range cases {
+		de := connectors.Unanswered("Bitrix24", c.err, c.transport, c.timeout, "the deal is looked up first")
+		if de.Class != core.Retryable || de.Reason != c.want || !errors.Is(de, c.err) {
+			t.Errorf("Unanswered(%v, transport %v, timeout %v) = %v %q, want retryable %q wrapping the error", c.err, c.transport, c.timeout, de.Class, de.Reason, c.want)
+		}
 	}
 }

@@ -1,13 +1,13 @@
 package amocrm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 )
 
@@ -107,17 +107,8 @@ func Classify(err error) *core.DeliveryError {
 		return classifyAPI(ae)
 	}
 	var te *TransportError
-	if errors.As(err, &te) {
-		reason := "amoCRM did not answer (network error); will retry"
-		if te.Timeout {
-			reason = "amoCRM did not answer in time; will retry (a lead it may have created is looked up first)"
-		}
-		return &core.DeliveryError{Class: core.Retryable, Reason: reason, Err: err}
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &core.DeliveryError{Class: core.Retryable, Reason: "the amoCRM request was cut short; will retry", Err: err}
-	}
-	return &core.DeliveryError{Class: core.Retryable, Reason: "the amoCRM request failed; will retry", Err: err}
+	sent := errors.As(err, &te)
+	return connectors.Unanswered("amoCRM", err, sent, sent && te.Timeout, "a lead it may have created is looked up first")
 }
 
 func classifyAPI(e *APIError) *core.DeliveryError {

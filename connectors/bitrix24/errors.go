@@ -1,13 +1,13 @@
 package bitrix24
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 )
 
@@ -89,17 +89,8 @@ func Classify(err error) *core.DeliveryError {
 		return classifyAPI(ae)
 	}
 	var te *TransportError
-	if errors.As(err, &te) {
-		reason := "Bitrix24 did not answer (network error); will retry"
-		if te.Timeout {
-			reason = "Bitrix24 did not answer in time; will retry (a create may have landed: it is looked up before retrying)"
-		}
-		return &core.DeliveryError{Class: core.Retryable, Reason: reason, Err: err}
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &core.DeliveryError{Class: core.Retryable, Reason: "Bitrix24 request was cut short; will retry", Err: err}
-	}
-	return &core.DeliveryError{Class: core.Retryable, Reason: "Bitrix24 request failed; will retry", Err: err}
+	sent := errors.As(err, &te)
+	return connectors.Unanswered("Bitrix24", err, sent, sent && te.Timeout, "a create may have landed: it is looked up before retrying")
 }
 
 func classifyAPI(e *APIError) *core.DeliveryError {

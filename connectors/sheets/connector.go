@@ -231,7 +231,7 @@ func (c *Connector) prepare(m Renderer, batch []core.Delivery) []*item {
 		}
 		p, err := m.Render(mapping.Input{Order: it.d.Order, Transitions: it.d.Transitions})
 		if err != nil {
-			it.err = &core.DeliveryError{Class: core.Permanent, Reason: "the sheets mapping cannot render order " + it.d.Order.ID + ": " + err.Error()}
+			it.err = connectors.ErrRender(Name, it.d.Order.ID, err)
 			continue
 		}
 		it.p = p

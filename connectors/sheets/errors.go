@@ -1,13 +1,13 @@
 package sheets
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 )
 
@@ -112,17 +112,9 @@ func Classify(err error) *core.DeliveryError {
 		return classifyAPI(ae, err)
 	}
 	var tr *TransportError
-	if errors.As(err, &tr) {
-		reason := "Google Sheets did not answer (network error); will retry"
-		if tr.Timeout {
-			reason = "Google Sheets did not answer in time; will retry (a write may have landed: rows are looked up by order id before anything is appended again)"
-		}
-		return d(core.Retryable, reason)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return d(core.Retryable, "the Google Sheets request was cut short; will retry")
-	}
-	return d(core.Retryable, "the Google Sheets request failed; will retry")
+	sent := errors.As(err, &tr)
+	return connectors.Unanswered("Google Sheets", err, sent, sent && tr.Timeout,
+		"a write may have landed: rows are looked up by order id before anything is appended again")
 }
 
 func classifyAPI(e *APIError, err error) *core.DeliveryError {

@@ -423,7 +423,7 @@ func (a *Account) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.stats.LostAnswers++
 	}
 	if lose == 0 && r.Method != http.MethodGet && res.problem == nil && res.status/100 == 2 {
-		lose = loseMode(a.chaos.DrawLoss())
+		lose = a.chaos.DrawLoss()
 	}
 	hook := a.opts.OnLeadChange
 	a.mu.Unlock()
@@ -550,28 +550,19 @@ func currencySymbol(c string) string {
 func (a *Account) hang(r *http.Request) { chaos.Hang(r, a.closed) }
 
 // LoseMode is how an answer is lost after the work was done.
-type LoseMode int
+type LoseMode = chaos.Loss
 
 const (
 	// LoseWith502 answers nginx's 502 page (the backend's answer never came).
-	LoseWith502 LoseMode = iota + 1
+	LoseWith502 = chaos.LostError
 	// LoseConnection closes the connection without an answer.
-	LoseConnection
+	LoseConnection = chaos.LostClose
 	// LoseHang never answers; the client times out.
-	LoseHang
+	LoseHang = chaos.LostHang
 )
 
 func (a *Account) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMode) {
-	switch mode {
-	case LoseHang:
-		chaos.Hang(r, a.closed)
-		return
-	case LoseConnection:
-		if chaos.Drop(w) {
-			return
-		}
-	}
-	writeNginx(w, http.StatusBadGateway)
+	chaos.Lose(w, r, mode, a.closed, func(w http.ResponseWriter) { writeNginx(w, http.StatusBadGateway) })
 }
 
 // leadPage is what a person sees at a lead's address (/leads/detail/ID),

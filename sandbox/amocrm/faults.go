@@ -17,19 +17,6 @@ import (
 // Faults, manager actions and inspection. Each is a Go method and, for the
 // demo and manual poking, a route under /_sandbox/ (no auth: the sandbox is local).
 
-// loseMode is how the account loses an answer the chaos dice chose to lose.
-func loseMode(l chaos.Loss) LoseMode {
-	switch l {
-	case chaos.LostError:
-		return LoseWith502
-	case chaos.LostClose:
-		return LoseConnection
-	case chaos.LostHang:
-		return LoseHang
-	}
-	return 0
-}
-
 // SetChaos turns random faults on (a profile) or off (nil): every API
 // request after the limits and auth may answer 502, hang, or get a 429 in a
 // burst (not counted toward the block), and a write that went through may

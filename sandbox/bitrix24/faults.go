@@ -14,41 +14,21 @@ import (
 )
 
 // LoseMode says how an answer is lost after the work was done.
-type LoseMode int
+type LoseMode = chaos.Loss
 
 const (
 	// LoseWith500 answers 500 INTERNAL_SERVER_ERROR although the deal was stored.
-	LoseWith500 LoseMode = iota + 1
+	LoseWith500 = chaos.LostError
 	// LoseConnection closes the connection without an answer.
-	LoseConnection
+	LoseConnection = chaos.LostClose
 	// LoseHang never answers; the client times out.
-	LoseHang
+	LoseHang = chaos.LostHang
 )
 
 func (p *Portal) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMode) {
-	switch mode {
-	case LoseHang:
-		chaos.Hang(r, p.closed)
-		return
-	case LoseConnection:
-		if chaos.Drop(w) {
-			return
-		}
-	}
-	writeJSON(w, http.StatusInternalServerError, (&apiError{code: "INTERNAL_SERVER_ERROR", descr: "Internal server error"}).body())
-}
-
-// loseMode is how the portal loses an answer the chaos dice chose to lose.
-func loseMode(l chaos.Loss) LoseMode {
-	switch l {
-	case chaos.LostError:
-		return LoseWith500
-	case chaos.LostClose:
-		return LoseConnection
-	case chaos.LostHang:
-		return LoseHang
-	}
-	return 0
+	chaos.Lose(w, r, mode, p.closed, func(w http.ResponseWriter) {
+		writeJSON(w, http.StatusInternalServerError, (&apiError{code: "INTERNAL_SERVER_ERROR", descr: "Internal server error"}).body())
+	})
 }
 
 // SetChaos turns random faults on (a profile) or off (nil): every REST

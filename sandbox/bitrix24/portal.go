@@ -369,7 +369,7 @@ func (p *Portal) serveREST(w http.ResponseWriter, r *http.Request) {
 		p.stats.LostAnswers++
 	}
 	if lose == 0 && p.writes != writesBefore {
-		lose = loseMode(p.chaos.DrawLoss())
+		lose = p.chaos.DrawLoss()
 	}
 	finished := p.now()
 	p.mu.Unlock()

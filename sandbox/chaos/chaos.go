@@ -214,6 +214,22 @@ func Hang(r *http.Request, closed <-chan struct{}) {
 	}
 }
 
+// Lose carries out l on a request whose write was stored: hang until the
+// client gives up or closed is closed, drop the connection, or answer with
+// fail (also when the connection cannot be dropped).
+func Lose(w http.ResponseWriter, r *http.Request, l Loss, closed <-chan struct{}, fail func(http.ResponseWriter)) {
+	switch l {
+	case LostHang:
+		Hang(r, closed)
+		return
+	case LostClose:
+		if Drop(w) {
+			return
+		}
+	}
+	fail(w)
+}
+
 // Drop closes the request's connection without an answer. It reports false
 // when the connection cannot be taken over (HTTP/2); the caller answers an
 // error instead.

@@ -14,41 +14,19 @@ import (
 )
 
 // LoseMode says how the answer to a write that happened is lost.
-type LoseMode int
+type LoseMode = chaos.Loss
 
 const (
 	// Lose503 answers 503 UNAVAILABLE although the write happened.
-	Lose503 LoseMode = iota + 1
+	Lose503 = chaos.LostError
 	// LoseConnection closes the connection without an answer.
-	LoseConnection
+	LoseConnection = chaos.LostClose
 	// LoseHang never answers; the client times out.
-	LoseHang
+	LoseHang = chaos.LostHang
 )
 
 func (s *Spreadsheet) loseAnswer(w http.ResponseWriter, r *http.Request, mode LoseMode) {
-	switch mode {
-	case LoseHang:
-		chaos.Hang(r, s.closed)
-		return
-	case LoseConnection:
-		if chaos.Drop(w) {
-			return
-		}
-	}
-	failure(http.StatusServiceUnavailable).write(w)
-}
-
-// loseMode is how the double loses an answer the chaos dice chose to lose.
-func loseMode(l chaos.Loss) LoseMode {
-	switch l {
-	case chaos.LostError:
-		return Lose503
-	case chaos.LostClose:
-		return LoseConnection
-	case chaos.LostHang:
-		return LoseHang
-	}
-	return 0
+	chaos.Lose(w, r, mode, s.closed, func(w http.ResponseWriter) { failure(http.StatusServiceUnavailable).write(w) })
 }
 
 // SetChaos turns random faults on (a profile) or off (nil): every admitted

@@ -399,7 +399,7 @@ func (s *Spreadsheet) serveAPI(w http.ResponseWriter, r *http.Request, rest stri
 		s.stats.LostAnswers++
 	}
 	if lost == 0 && e == nil && rt.write {
-		lost = loseMode(s.chaos.DrawLoss())
+		lost = s.chaos.DrawLoss()
 	}
 	s.mu.Unlock()
 	if e == nil && rt.write && s.opts.AfterWrite != nil {
