@@ -23,63 +23,19 @@ import (
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/setting"
+	"github.com/paysync/paysync/providers"
 )
 
-// Secret is a string that never prints.
-type Secret string
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// MarshalYAML keeps secrets out of printed config.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalJSON keeps secrets out of JSON output.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.String())), nil }
-
-// Duration reads "90s", "24h", "3d".
-type Duration time.Duration
-
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
-	*d = Duration(v)
-	return err
-}
-
-// UnmarshalYAML reports a bad duration with its line and lets decoding go
-// on, so that every problem of a file is reported at once.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
-	}
-	return nil
-}
-
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Secret and Duration are the setting value types (package setting), named
+// here too for the config's own fields.
+type (
+	Secret   = setting.Secret
+	Duration = setting.Duration
+)
 
 // ParseDuration is time.ParseDuration plus a "d" (day) unit.
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: use forms like 90s, 15m, 24h or 3d", s)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q: use forms like 90s, 15m, 24h or 3d", s)
-	}
-	return d, nil
-}
+func ParseDuration(s string) (time.Duration, error) { return setting.ParseDuration(s) }
 
 // Config is the whole configuration. YAML keys are snake_case; every
 // environment variable of CONTRACT.md overrides its field.
@@ -128,52 +84,6 @@ type FixedLink struct {
 	URL         string `yaml:"url"`
 }
 
-type Providers struct {
-	VPOS    VPOS    `yaml:"vpos"`
-	ArCa    ArCa    `yaml:"arca"`
-	Generic Generic `yaml:"generic"`
-}
-
-// VPOS holds VPOS.am settings. The webhook format is not published, so the
-// header names, field paths and lookup path are configurable.
-type VPOS struct {
-	BaseURL               string            `yaml:"base_url" env:"PAYSYNC_VPOS_BASE_URL, overwrite"`
-	APIToken              Secret            `yaml:"api_token" env:"PAYSYNC_VPOS_API_TOKEN, overwrite"`
-	WebhookSecret         Secret            `yaml:"webhook_secret" env:"PAYSYNC_VPOS_WEBHOOK_SECRET, overwrite"`
-	WebhookSecretPrevious Secret            `yaml:"webhook_secret_previous" env:"PAYSYNC_VPOS_WEBHOOK_SECRET_PREVIOUS, overwrite"`
-	ConfirmWithLookup     *bool             `yaml:"confirm_with_lookup"`
-	ProviderName          string            `yaml:"provider"` // the `provider` field of a payment session, e.g. "arca"
-	LookupPath            string            `yaml:"lookup_path"`
-	SignatureHeader       string            `yaml:"signature_header"`
-	IDHeader              string            `yaml:"id_header"`
-	TimestampHeader       string            `yaml:"timestamp_header"`
-	Fields                map[string]string `yaml:"fields"`   // event field -> JSON path in the webhook body
-	Statuses              map[string]string `yaml:"statuses"` // provider status/event -> paysync status
-}
-
-// Enabled reports whether VPOS.am credentials are set.
-func (v VPOS) Enabled() bool { return v.APIToken != "" || v.WebhookSecret != "" }
-
-type ArCa struct {
-	BaseURL     string `yaml:"base_url" env:"PAYSYNC_ARCA_BASE_URL, overwrite"`
-	Username    string `yaml:"username" env:"PAYSYNC_ARCA_USERNAME, overwrite"`
-	Password    Secret `yaml:"password" env:"PAYSYNC_ARCA_PASSWORD, overwrite"`
-	CallbackKey Secret `yaml:"callback_key" env:"PAYSYNC_ARCA_CALLBACK_KEY, overwrite"`
-	// CallbackKeyPrevious is accepted too during a key rotation.
-	CallbackKeyPrevious Secret   `yaml:"callback_key_previous" env:"PAYSYNC_ARCA_CALLBACK_KEY_PREVIOUS, overwrite"`
-	Language            string   `yaml:"language"`
-	SessionTimeout      Duration `yaml:"session_timeout"`
-}
-
-func (a ArCa) Enabled() bool { return a.Username != "" && a.Password != "" }
-
-type Generic struct {
-	WebhookSecret         Secret `yaml:"webhook_secret" env:"PAYSYNC_GENERIC_WEBHOOK_SECRET, overwrite"`
-	WebhookSecretPrevious Secret `yaml:"webhook_secret_previous" env:"PAYSYNC_GENERIC_WEBHOOK_SECRET_PREVIOUS, overwrite"`
-}
-
-func (g Generic) Enabled() bool { return g.WebhookSecret != "" }
-
 // Connectors holds each registered connector's section (`connectors.<name>`),
 // by name. Every registered connector has an entry, with its defaults when
 // the file says nothing of it; the types live in the connector packages.
@@ -185,27 +95,62 @@ func (c Connectors) Get(name string) connectors.Settings { return c[name] }
 // UnmarshalYAML decodes each section into its connector's settings. An
 // unknown connector or key is reported with its line, like every other key.
 func (c *Connectors) UnmarshalYAML(n *yaml.Node) error {
+	if *c == nil {
+		*c = Connectors{}
+	}
+	return decodeSections(n, "connector", connectors.Names(), func(name string) (connectors.Settings, bool) {
+		spec, ok := connectors.Lookup(name)
+		if !ok {
+			return nil, false
+		}
+		return spec.Settings(), true
+	}, *c)
+}
+
+// Providers holds each registered payment provider's section
+// (`providers.<name>`), by name, as Connectors does for connectors; the
+// types live in the provider packages.
+type Providers map[string]providers.Settings
+
+// Get returns a provider's settings (nil when no such provider is registered).
+func (p Providers) Get(name string) providers.Settings { return p[name] }
+
+// UnmarshalYAML decodes each section into its provider's settings.
+func (p *Providers) UnmarshalYAML(n *yaml.Node) error {
+	if *p == nil {
+		*p = Providers{}
+	}
+	return decodeSections(n, "provider", providers.Names(), func(name string) (providers.Settings, bool) {
+		spec, ok := providers.Lookup(name)
+		if !ok {
+			return nil, false
+		}
+		return spec.Settings(), true
+	}, *p)
+}
+
+// decodeSections decodes a mapping of plug-in name to its settings into
+// into, creating a plug-in's settings (newSettings) when into has none yet.
+// Unknown plug-ins and unknown keys are reported with their lines, and
+// decoding goes on, so that every problem of a file is reported at once.
+func decodeSections[S any](n *yaml.Node, kind string, known []string, newSettings func(name string) (S, bool), into map[string]S) error {
 	if n.Kind != yaml.MappingNode {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			return nil
 		}
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: connectors must be a mapping of connector name to its settings", n.Line)}}
-	}
-	if *c == nil {
-		*c = Connectors{}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %ss must be a mapping of %s name to its settings", n.Line, kind, kind)}}
 	}
 	var msgs []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		spec, ok := connectors.Lookup(k.Value)
+		s, ok := into[k.Value]
 		if !ok {
-			msgs = append(msgs, fmt.Sprintf("line %d: unknown connector %q (this release has: %s)", k.Line, k.Value, strings.Join(connectors.Names(), ", ")))
-			continue
-		}
-		s := (*c)[k.Value]
-		if s == nil {
-			s = spec.Settings()
-			(*c)[k.Value] = s
+			s, ok = newSettings(k.Value)
+			if !ok {
+				msgs = append(msgs, fmt.Sprintf("line %d: unknown %s %q (this release has: %s)", k.Line, kind, k.Value, strings.Join(known, ", ")))
+				continue
+			}
+			into[k.Value] = s
 		}
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			continue
@@ -289,6 +234,17 @@ type Journal struct {
 	KeepRefused Duration `yaml:"keep_refused"`
 }
 
+// EnabledProviders lists the payment providers whose credentials are set, sorted.
+func (c *Config) EnabledProviders() []string {
+	var out []string
+	for _, name := range providers.Names() {
+		if s := c.Providers[name]; s != nil && s.Enabled() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // EnabledConnectors lists the CRM connectors whose credentials are set, sorted.
 func (c *Config) EnabledConnectors() []string {
 	var out []string
@@ -302,24 +258,28 @@ func (c *Config) EnabledConnectors() []string {
 
 // Defaults returns the built-in configuration.
 func Defaults() Config {
-	t := true
 	return Config{
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info", LogFormat: "auto",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
 		DefaultExpiresIn:  Duration(72 * time.Hour),
 		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
-		Providers: Providers{
-			VPOS: VPOS{BaseURL: "https://api.vpos.am", ConfirmWithLookup: &t, LookupPath: "/v1/payment-sessions/{id}",
-				SignatureHeader: "webhook-signature", IDHeader: "webhook-id", TimestampHeader: "webhook-timestamp"},
-			ArCa: ArCa{BaseURL: "https://ipaytest.arca.am:8445/payment/rest", Language: "en", SessionTimeout: Duration(20 * time.Minute)},
-		},
-		Connectors: defaultConnectors(),
+		Providers:         defaultProviders(),
+		Connectors:        defaultConnectors(),
 		Dispatcher: Dispatcher{Lease: Duration(time.Minute), PollInterval: Duration(time.Second),
 			DeadAfter: Duration(72 * time.Hour), KeepDelivered: Duration(30 * 24 * time.Hour)},
 		Scheduler: Scheduler{ExpireSchedule: "@every 1m", ReconcileSchedule: "@every 5m",
 			ReconcileAfter: Duration(10 * time.Minute), PurgeSchedule: "@every 1h"},
 	}
+}
+
+// defaultProviders holds every registered provider's default settings.
+func defaultProviders() Providers {
+	out := Providers{}
+	for _, spec := range providers.All() {
+		out[spec.Name] = spec.Settings()
+	}
+	return out
 }
 
 // defaultConnectors holds every registered connector's default settings.
@@ -402,11 +362,9 @@ func Load(ctx context.Context, path string, lookup envconfig.Lookuper) (*Config,
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
 		ps = append(ps, Problem{Reason: "environment: " + err.Error()})
 	}
-	for _, name := range connectors.Names() {
-		if s := cfg.Connectors[name]; s != nil {
-			if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: s, Lookuper: lookup}); err != nil {
-				ps = append(ps, Problem{Reason: "environment: " + err.Error()})
-			}
+	for _, s := range cfg.sections() {
+		if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: s.settings, Lookuper: lookup}); err != nil {
+			ps = append(ps, Problem{Reason: "environment: " + err.Error()})
 		}
 	}
 	ps = append(ps, cfg.validate()...)
@@ -590,17 +548,10 @@ func (c *Config) validate() Problems {
 	default:
 		bad("log_format", fmt.Sprintf("log_format %q must be auto (text on a terminal, JSON otherwise), json or text", c.LogFormat))
 	}
-	for _, key := range []string{"providers.vpos.base_url", "providers.arca.base_url", "public_url"} {
-		u := map[string]string{"providers.vpos.base_url": c.Providers.VPOS.BaseURL, "providers.arca.base_url": c.Providers.ArCa.BaseURL, "public_url": c.PublicURL}[key]
-		if u == "" {
-			continue
-		}
+	if u := c.PublicURL; u != "" {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			bad(key, fmt.Sprintf("%s %q is not an http(s) URL", key, u))
+			bad("public_url", fmt.Sprintf("public_url %q is not an http(s) URL", u))
 		}
-	}
-	if g := string(c.Providers.Generic.WebhookSecret); g != "" && !strings.HasPrefix(g, "whsec_") {
-		bad("providers.generic.webhook_secret", "the generic webhook secret must start with whsec_ (Standard Webhooks format)")
 	}
 	positive := func(key string, d Duration) {
 		if d.D() <= 0 {
@@ -641,9 +592,11 @@ func (c *Config) validate() Problems {
 			bad(key, fmt.Sprintf("fixed link %q needs a positive amount_minor and a known currency", fl.Slug))
 		}
 	}
-	for _, name := range connectors.Names() {
-		if v, ok := c.Connectors[name].(connectors.Validator); ok {
-			v.Validate(func(key, reason string) { bad("connectors."+name+"."+key, reason) })
+	for _, s := range c.sections() {
+		if v, ok := s.settings.(interface {
+			Validate(bad func(key, reason string))
+		}); ok {
+			v.Validate(func(key, reason string) { bad(s.key+"."+key, reason) })
 		}
 	}
 	// File problems in line order, then those from the environment.
@@ -654,6 +607,28 @@ func (c *Config) validate() Problems {
 		return ps[i].Line < ps[j].Line
 	})
 	return ps
+}
+
+// section is one plug-in's settings with its dotted key ("providers.idram").
+type section struct {
+	key      string
+	settings any
+}
+
+// sections lists every provider's and connector's settings, in name order.
+func (c *Config) sections() []section {
+	var out []section
+	for _, name := range providers.Names() {
+		if s := c.Providers[name]; s != nil {
+			out = append(out, section{"providers." + name, s})
+		}
+	}
+	for _, name := range connectors.Names() {
+		if s := c.Connectors[name]; s != nil {
+			out = append(out, section{"connectors." + name, s})
+		}
+	}
+	return out
 }
 
 // ParseSchedule parses a scheduler entry the way the scheduler does

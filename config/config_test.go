@@ -15,6 +15,7 @@ import (
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	_ "github.com/paysync/paysync/connectors/all" // their config sections
+	_ "github.com/paysync/paysync/providers/all"  // theirs too
 )
 
 func write(t *testing.T, body string) string {

@@ -1,10 +1,12 @@
 // Package connectors is the registry of CRM connectors. Each connector
 // package (connectors/bitrix24, …) registers itself once, in an init
 // function: its name, its config section, its constructor, its account check
-// for `paysync connectors check`, the link to a record for the console, and
-// its local double for `paysync sandbox`. Package connectors/all imports every
-// connector of this release; adding a connector is a new package plus one
-// line there. Nothing else in paysync names a CRM.
+// for `paysync connectors check` and the link to a record for the console.
+// Package connectors/all imports every connector of this release; adding a
+// connector is a new package plus one line there. Nothing else in paysync
+// names a CRM. A connector's local double for `paysync sandbox` is
+// registered apart, by package sandbox/all, so that no production package
+// imports a double.
 package connectors
 
 import (
@@ -19,7 +21,6 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/mapping"
-	"github.com/paysync/paysync/sandbox/chaos"
 )
 
 // Settings is a connector's section of the config file, `connectors.<name>`,
@@ -111,85 +112,6 @@ type Spec struct {
 	// RecordURL, when set, is the web address of the record behind a link,
 	// for the console; "" when unknown.
 	RecordURL func(s Settings, link core.CRMLink) string
-	// Sandbox, when set, builds the connector's local double for `paysync
-	// sandbox` and the demo.
-	Sandbox func(o SandboxOptions) Double
-}
-
-// SandboxOptions tell a double where it is served.
-type SandboxOptions struct {
-	// PublicURL is where the double is reached, e.g.
-	// http://127.0.0.1:8090/bitrix24 (the sandbox mounts each double under
-	// its connector's name).
-	PublicURL string
-	// Dir is a folder the double may write files to (a key file to point
-	// paysync at, say).
-	Dir string
-}
-
-// Double is a connector's local stand-in for its CRM.
-type Double interface {
-	http.Handler
-	// Env is the PAYSYNC_* environment that points paysync at this double.
-	Env() map[string]string
-	// Describe says in a few words what the double holds for an order
-	// ("deal 3 at stage WON"), "" when nothing: the demo prints it.
-	Describe(orderID string) string
-	// Close stops the double's background work.
-	Close()
-	// SetChaos turns the double's random faults on (a profile) or off
-	// (nil); ChaosStats counts what it injected. See package sandbox/chaos.
-	SetChaos(p *chaos.Profile)
-	ChaosStats() chaos.Stats
-	// Records lists every record the double holds for an order, so that a
-	// test can check that each order reached the CRM exactly once and in
-	// its final state.
-	Records() []Record
-}
-
-// Record is one record a double holds for an order, read the way the
-// connector's shipped mapping writes it.
-type Record struct {
-	OrderID string // the order id the record carries
-	ID      string // the CRM's id for it: a deal or lead id, a row number
-	// Stage is the record's stage as the mapping's stages name it (a
-	// Bitrix24 STAGE_ID, an amoCRM status_id, a Sheets Status label).
-	Stage string
-	// Status is the payment status the record shows, read back through the
-	// shipped mapping; "" when it shows none the mapping writes.
-	Status core.Status
-	// Stages is every stage the CRM's API stored the record at, oldest
-	// first: the forward-only policy can be checked against it.
-	Stages []string
-}
-
-// StatusValues reads a mapping backwards: it renders a sample order in each
-// payment status through m and maps what value finds in the payload (the
-// value a CRM record then holds) to that status. A double uses it to tell
-// which status a record shows. Values two statuses share are left out.
-func StatusValues(m *mapping.Mapping, value func(mapping.Payload) string) map[string]core.Status {
-	out := map[string]core.Status{}
-	shared := map[string]bool{}
-	for _, st := range core.Statuses {
-		o := core.Order{ID: "STATUS-1", Status: st, AmountMinor: 100, Currency: "AMD",
-			Items: []core.Item{{Name: "x", Quantity: 1, PriceMinor: 100}}}
-		p, err := m.Render(mapping.Input{Order: o})
-		if err != nil {
-			continue
-		}
-		v := value(p)
-		if v == "" {
-			continue
-		}
-		if _, dup := out[v]; dup {
-			shared[v] = true
-		}
-		out[v] = st
-	}
-	for v := range shared {
-		delete(out, v)
-	}
-	return out
 }
 
 var (

@@ -152,6 +152,7 @@ func TestDecide(t *testing.T) {
 		return func(e *core.PaymentEvent) { e.OccurredAt, e.Precision = base.Add(d), precision }
 	}
 	cumulative := func(n int64) func(e *core.PaymentEvent) { return func(e *core.PaymentEvent) { e.RefundedMinor = n } }
+	declinable := func(e *core.PaymentEvent) { e.Declinable = true }
 	single := func(n int64) func(e *core.PaymentEvent) { return func(e *core.PaymentEvent) { e.RefundMinor = n } }
 	const ms, s = time.Millisecond, time.Second
 	cases := []struct {
@@ -213,6 +214,17 @@ func TestDecide(t *testing.T) {
 		{"refund of an expired order", with(order("expired"), expiredAt(0, s)), ev("refunded", single(1000)), core.VerdictAccepted, "refunded", 1000, ""},
 		{"refund while in review is recorded", order("manual_review"), ev("refunded", cumulative(400)), core.VerdictNeedsReview, "manual_review", 400, ""},
 		{"paid after refund", with(order("refunded"), refunded(1000)), ev("paid"), core.VerdictStale, "", 0, "already refunded"},
+		// A provider that cancels what paysync declines (Idram) never has
+		// money taken that does not settle the order cleanly.
+		{"declinable paid", order("pending"), ev("paid", declinable), core.VerdictAccepted, "paid", 0, ""},
+		{"declinable retry after failure", order("failed"), ev("paid", declinable), core.VerdictAccepted, "paid", 0, ""},
+		{"declinable second payment", with(order("paid"), paidAt(0, s)), ev("paid", declinable), core.VerdictDeclined, "", 0, "order is already paid; declined"},
+		{"declinable after expiry", with(order("expired"), expiredAt(0, s)), ev("paid", declinable), core.VerdictDeclined, "", 0, "was not certainly made before"},
+		{"declinable before expiry, delivered late", with(order("expired"), expiredAt(2*time.Minute, s)), ev("paid", declinable), core.VerdictAccepted, "paid", 0, ""},
+		{"declinable other amount", order("pending"), ev("paid", declinable, func(e *core.PaymentEvent) { e.AmountMinor = 999 }), core.VerdictDeclined, "", 0, "paid 9.99 AMD, order is 10.00 AMD"},
+		{"declinable in review", order("manual_review"), ev("paid", declinable), core.VerdictDeclined, "", 0, "manual review"},
+		{"declinable unknown order", nil, ev("paid", declinable), core.VerdictDeclined, "", 0, "unknown order"},
+		{"declinable after refund", with(order("refunded"), refunded(1000)), ev("paid", declinable), core.VerdictDeclined, "", 0, "buyer is not charged"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -229,7 +241,51 @@ func TestDecide(t *testing.T) {
 			if !strings.Contains(d.Reason, c.reason) {
 				t.Fatalf("reason %q does not say %q", d.Reason, c.reason)
 			}
+			if d.Verdict == core.VerdictDeclined && c.order != nil && !d.History.Equal(c.order.History) {
+				t.Fatalf("a declined payment is remembered: %+v, was %+v", d.History, c.order.History)
+			}
 		})
+	}
+}
+
+// TestPrecheck: a checkout that asks before taking the money is told yes
+// only for a pending order of its own, unexpired, at exactly its price.
+func TestPrecheck(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	later, earlier := now.Add(time.Hour), now.Add(-time.Second)
+	order := func(mut ...func(o *core.Order)) *core.Order {
+		o := &core.Order{ID: "IG-1", Status: core.StatusPending, AmountMinor: 190000, Currency: "AMD", Provider: "idram", ExpiresAt: &later}
+		for _, m := range mut {
+			m(o)
+		}
+		return o
+	}
+	ask := core.PaymentEvent{Provider: "idram", Type: core.EventPrecheck, OrderID: "IG-1", AmountMinor: 190000, Currency: "AMD"}
+	if err := core.Precheck(order(), ask, now); err != nil {
+		t.Fatalf("a pending order at its price: %v", err)
+	}
+	for name, c := range map[string]struct {
+		o    *core.Order
+		ev   func(e *core.PaymentEvent)
+		code string
+		says string
+	}{
+		"unknown":        {nil, nil, core.ENOTFOUND, "not known"},
+		"paid":           {order(func(o *core.Order) { o.Status = core.StatusPaid }), nil, core.ECONFLICT, "is paid, not awaiting payment"},
+		"failed":         {order(func(o *core.Order) { o.Status = core.StatusFailed }), nil, core.ECONFLICT, "not awaiting payment"},
+		"expired":        {order(func(o *core.Order) { o.ExpiresAt = &earlier }), nil, core.ECONFLICT, "expired at"},
+		"other price":    {order(), func(e *core.PaymentEvent) { e.AmountMinor = 190001 }, core.ECONFLICT, "costs 1900.00 AMD, not 1900.01 AMD"},
+		"other money":    {order(), func(e *core.PaymentEvent) { e.Currency = "USD" }, core.ECONFLICT, "not 1900.00 USD"},
+		"other provider": {order(func(o *core.Order) { o.Provider = "vpos" }), nil, core.ECONFLICT, "paid with vpos, not idram"},
+	} {
+		ev := ask
+		if c.ev != nil {
+			c.ev(&ev)
+		}
+		err := core.Precheck(c.o, ev, now)
+		if core.ErrorCode(err) != c.code || !strings.Contains(core.ErrorMessage(err), c.says) {
+			t.Errorf("%s: %v (%s), want %s saying %q", name, err, core.ErrorCode(err), c.code, c.says)
+		}
 	}
 }
 

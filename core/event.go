@@ -41,7 +41,12 @@ type PaymentEvent struct {
 	// FixedLink names the configured fixed payment link the payment came
 	// through, when the provider tells; it lets a payment create its order.
 	FixedLink string `json:"fixed_link,omitempty"`
-	Payload   []byte `json:"-"` // raw body, stored size-limited in the journal
+	// Declinable: the provider waits for paysync's answer and cancels the
+	// payment when it is declined (Capabilities.ApprovesPayments). Decide
+	// declines such a payment rather than take money it cannot settle the
+	// order with.
+	Declinable bool   `json:"-"`
+	Payload    []byte `json:"-"` // raw body, stored size-limited in the journal
 }
 
 // Time is the interval the event's time stands for.
@@ -110,6 +115,7 @@ const (
 	VerdictNeedsReview    Verdict = "needs_review"    // a payment that cannot apply cleanly
 	VerdictUnconfirmed    Verdict = "unconfirmed"     // a webhook the status lookup did not confirm
 	VerdictRelinked       Verdict = "relinked"        // the CRM record in the link was not the order's; another one was written
+	VerdictDeclined       Verdict = "declined"        // a payment paysync told the provider to cancel: the buyer is not charged
 )
 
 // Decision is the outcome of Decide: a verdict and, when the order changes, how.
@@ -159,6 +165,9 @@ func Decide(o *Order, ev PaymentEvent) Decision {
 		return Decision{Verdict: VerdictIgnored, Reason: "event type " + ev.Type + " does not change a payment"}
 	}
 	if o == nil {
+		if st == StatusPaid && ev.Declinable {
+			return declined("payment for an unknown order")
+		}
 		if st == StatusPaid || st == StatusRefunded {
 			return Decision{Verdict: VerdictOrphan, To: StatusManualReview, Reason: "payment for an unknown order"}
 		}
@@ -175,7 +184,14 @@ func Decide(o *Order, ev PaymentEvent) Decision {
 	case StatusExpired:
 		return d.expired()
 	case StatusPaid:
-		return d.paid()
+		dec := d.paid()
+		if ev.Declinable && dec.Verdict != VerdictAccepted {
+			// The provider cancels what paysync declines: money that could
+			// not settle the order cleanly is never taken.
+			dec = declined(dec.Reason)
+			dec.History = o.History
+		}
+		return dec
 	default:
 		return d.refund()
 	}
@@ -253,6 +269,11 @@ func (d *decider) expired() Decision {
 		}
 		return d.keep(VerdictRefused, "order is "+string(from)+"; an expiry does not undo a payment")
 	}
+}
+
+// declined is the decision on a payment the provider cancels when told to.
+func declined(reason string) Decision {
+	return Decision{Verdict: VerdictDeclined, Reason: reason + "; declined, so the provider cancels the payment and the buyer is not charged"}
 }
 
 // paymentAfterExpiry is why a payment and an expiry of one order need a person.

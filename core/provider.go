@@ -36,6 +36,16 @@ type Capabilities struct {
 	// ConfirmsByLookup: a webhook moves an order only once a status lookup
 	// confirms it (the webhook alone is journaled as unconfirmed).
 	ConfirmsByLookup bool
+	// ApprovesPayments: the provider waits for paysync's answer to each
+	// payment and cancels the payment when paysync declines it (Idram). A
+	// payment that would not settle its order cleanly (already paid,
+	// expired, in review, another amount) is declined: journaled as
+	// declined, the order unchanged, the buyer not charged.
+	ApprovesPayments bool
+	// RefundsByLookup: the provider never calls paysync (Ameriabank vPOS),
+	// so refunds made in its back office are found only by asking: the
+	// reconcile job also looks up paid and partly refunded orders.
+	RefundsByLookup bool
 }
 
 // Provider is a payment provider adapter (providers/vpos, providers/arca, …).
@@ -53,6 +63,55 @@ type Provider interface {
 	Lookup(ctx context.Context, o Order) (PaymentEvent, error)
 	// CreateLink registers the order with the provider and returns the checkout URL.
 	CreateLink(ctx context.Context, o Order) (PaymentLink, error)
+}
+
+// EventPrecheck is the type of an event that asks, before any money moves,
+// whether an order may be paid this amount (Idram's EDP_PRECHECK). Verify
+// returns it with no Status; paysync answers it (see Precheck) and journals
+// nothing, as nothing happened to the payment.
+const EventPrecheck = "precheck"
+
+// WebhookAnswer is what paysync made of one inbound request, for a provider
+// that answers its sender in its own words (see Answerer).
+type WebhookAnswer struct {
+	// Taken: every event of the request is recorded, and every payment it
+	// carried is accepted (or was, on an earlier delivery): the sender may
+	// treat the request as delivered and the payment as complete.
+	Taken bool
+	// Verdicts are the verdicts of its events, in order.
+	Verdicts []Verdict
+	// Err is why the request was not taken: refused (EUNAUTHORIZED,
+	// EINVALID, ETOOLARGE, ETOOMANY), declined, or not recorded
+	// (EUNAVAILABLE); nil when Taken, or when an event was not taken for a
+	// reason its verdict says.
+	Err error
+	// Reason says in a few words why not, when not Taken.
+	Reason string
+}
+
+// Answerer is a Provider whose sender expects an answer of its own rather
+// than paysync's JSON (Idram reads the body "OK"). Answer writes the whole
+// answer, status included, for every request that reaches the provider's
+// webhook: taken, refused, throttled or failed.
+type Answerer interface {
+	Answer(w http.ResponseWriter, a WebhookAnswer)
+}
+
+// ReturnReader is a Provider whose buyers come back to the return page
+// with the order named in the provider's own parameters (Ameriabank adds
+// orderID and opaque); without it the page reads order_id.
+type ReturnReader interface {
+	// ReturnOrderID names the order a return visit is about, "" when it
+	// names none. The visit proves nothing: it only prompts a lookup.
+	ReturnOrderID(q url.Values) string
+}
+
+// PageServer is a Provider that serves pages of its own to buyers (Idram's
+// checkout form at /pay/{order_id}). Pages maps ServeMux patterns, method
+// included ("GET /pay/{order_id}"), to their handlers; they are served
+// without the admin token.
+type PageServer interface {
+	Pages() map[string]http.Handler
 }
 
 // HeaderVerifier is a Provider that can tell from a request's headers alone

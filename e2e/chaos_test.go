@@ -21,6 +21,7 @@ import (
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/sandbox"
+	_ "github.com/paysync/paysync/sandbox/all" // every double of this release
 	"github.com/paysync/paysync/sandbox/chaos"
 )
 

@@ -8,11 +8,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/mapping"
+	"github.com/paysync/paysync/sandbox"
 )
 
 // findings is what the checks found, counted, with the first examples.
@@ -177,10 +177,10 @@ func loadRules(names []string) (map[string]crmRules, error) {
 // checkCRM holds one CRM double to the orders: exactly one record per
 // order, showing its final status at the stage the mapping gives it, and a
 // stage history the forward-only policy allows.
-func checkCRM(f *findings, name string, rules crmRules, recs []connectors.Record, stories []*story, views map[string]httpapi.OrderView) {
+func checkCRM(f *findings, name string, rules crmRules, recs []sandbox.Record, stories []*story, views map[string]httpapi.OrderView) {
 	c := &crmFindings{records: len(recs)}
 	f.crm[name] = c
-	byOrder := map[string][]connectors.Record{}
+	byOrder := map[string][]sandbox.Record{}
 	for _, r := range recs {
 		byOrder[r.OrderID] = append(byOrder[r.OrderID], r)
 	}

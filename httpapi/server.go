@@ -10,7 +10,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +43,9 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Webhooks serves /webhooks/ (signature-authenticated; no admin token).
 	Webhooks http.Handler
+	// Pages are the payment providers' own pages for buyers, by ServeMux
+	// pattern (Idram's GET /pay/{order_id}); no admin token.
+	Pages map[string]http.Handler
 	// Console serves /ui/ (admin token checked here first).
 	Console http.Handler
 	// Registry is exposed at /metrics.
@@ -94,6 +99,9 @@ func (s *Server) routes() *Router {
 	mux.Handle("GET /v1/refusals", s.admin(s.listRefusals))
 	if s.Webhooks != nil {
 		mux.Handle("/webhooks/", s.Webhooks)
+	}
+	for _, pattern := range slices.Sorted(maps.Keys(s.Pages)) {
+		mux.Handle(pattern, s.Pages[pattern])
 	}
 	if s.Console != nil {
 		mux.Handle("/ui/", s.Console)

@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -261,7 +262,10 @@ type ReconcileResult struct {
 
 // Reconcile looks up pending and failed orders whose status has not changed
 // for ReconcileAfter, and applies what each provider says. It is how a
-// webhook that never arrived, or a lookup that timed out, gets settled.
+// webhook that never arrived, or a lookup that timed out, gets settled. For
+// providers that never call paysync (Capabilities.RefundsByLookup) it also
+// looks up paid and partly refunded orders, the next batch each run, so
+// that a refund made in the provider's back office is found.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	now := s.now()
 	cutoff := now.Add(-s.o.ReconcileAfter)
@@ -269,68 +273,124 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	if s.o.ReconcileMaxAge > 0 {
 		oldest = now.Add(-s.o.ReconcileMaxAge)
 	}
-	var res ReconcileResult
-	var mu sync.Mutex
-	sem := make(chan struct{}, s.o.LookupWorkers)
-	var wg sync.WaitGroup
+	r := reconcileRun{s: s, sem: make(chan struct{}, s.o.LookupWorkers)}
 	// One query per status, so that a backlog of old failed orders cannot
 	// starve pending ones (DueOrders returns the oldest first).
 	for _, st := range []core.Status{core.StatusPending, core.StatusFailed} {
 		orders, err := s.store.DueOrders(ctx, []core.Status{st}, oldest, cutoff, s.o.ReconcileBatch)
 		if err != nil {
-			wg.Wait()
-			return res, err
+			r.wg.Wait()
+			return r.res, err
 		}
-		for _, o := range orders {
-			p, ok := s.providers[o.Provider]
-			// An order that never got a link or a provider reference never
-			// reached a checkout page: nobody can have paid it there.
-			neverLinked := o.ProviderRef == "" && o.PaymentURL == ""
-			if !ok || !p.Capabilities().LooksUp || neverLinked {
-				res.Skipped++
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				wg.Wait()
-				return res, ctx.Err()
-			}
-			wg.Add(1)
-			go func(o core.Order, p core.Provider) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				lctx, cancel := context.WithTimeout(ctx, s.o.LookupTimeout)
-				ev, err := p.Lookup(lctx, o)
-				cancel()
-				dctx, dcancel := dbContext(ctx)
-				defer dcancel()
-				mu.Lock()
-				res.Checked++
-				mu.Unlock()
-				if err != nil {
-					s.lookupFailed(dctx, p.Name(), o, err)
-					mu.Lock()
-					res.Failed++
-					mu.Unlock()
-					return
-				}
-				before, _ := s.store.GetOrder(dctx, o.ID)
-				s.applyLookup(dctx, p.Name(), o, true, ev, nil)
-				after, _ := s.store.GetOrder(dctx, o.ID)
-				if after.Version != before.Version {
-					mu.Lock()
-					res.Changed++
-					mu.Unlock()
-				}
-			}(o, p)
+		if err := r.lookUp(ctx, orders, func(c core.Capabilities) bool { return c.LooksUp }); err != nil {
+			return r.res, err
 		}
 	}
-	wg.Wait()
+	if s.refundsByLookup() {
+		s.mu.Lock()
+		after := s.refundCursor
+		s.mu.Unlock()
+		if after.Before(oldest) {
+			after = oldest
+		}
+		orders, err := s.store.DueOrders(ctx, []core.Status{core.StatusPaid, core.StatusPartiallyRefunded}, after, cutoff, s.o.ReconcileBatch)
+		if err != nil {
+			r.wg.Wait()
+			return r.res, err
+		}
+		next := time.Time{} // from the start again once the last batch is read
+		if len(orders) == s.o.ReconcileBatch {
+			next = orders[len(orders)-1].StatusChangedAt.Add(time.Microsecond)
+		}
+		s.mu.Lock()
+		s.refundCursor = next
+		s.mu.Unlock()
+		// Only the providers that never call paysync: the others' refunds
+		// come by webhook, and their paid orders are not skipped work.
+		orders = slices.DeleteFunc(orders, func(o core.Order) bool {
+			p, ok := s.providers[o.Provider]
+			return !ok || !p.Capabilities().RefundsByLookup
+		})
+		if err := r.lookUp(ctx, orders, func(c core.Capabilities) bool { return c.LooksUp }); err != nil {
+			return r.res, err
+		}
+	}
+	r.wg.Wait()
+	res := r.res
 	if res.Checked > 0 || res.Failed > 0 {
 		s.log.Info("reconcile run", "checked", res.Checked, "changed", res.Changed, "failed", res.Failed, "skipped", res.Skipped)
 	}
 	return res, nil
+}
+
+// refundsByLookup reports whether an enabled provider finds refunds only by lookup.
+func (s *Service) refundsByLookup() bool {
+	for _, p := range s.providers {
+		if c := p.Capabilities(); c.LooksUp && c.RefundsByLookup {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcileRun is one Reconcile pass: its lookups, LookupWorkers at a time.
+type reconcileRun struct {
+	s   *Service
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	res ReconcileResult
+}
+
+// lookUp starts a lookup of each order whose provider's capabilities pass
+// want; the others are counted as skipped.
+func (r *reconcileRun) lookUp(ctx context.Context, orders []core.Order, want func(core.Capabilities) bool) error {
+	s := r.s
+	for _, o := range orders {
+		p, ok := s.providers[o.Provider]
+		// An order that never got a link or a provider reference never
+		// reached a checkout page: nobody can have paid it there.
+		neverLinked := o.ProviderRef == "" && o.PaymentURL == ""
+		if !ok || !want(p.Capabilities()) || neverLinked {
+			r.count(func(res *ReconcileResult) { res.Skipped++ })
+			continue
+		}
+		select {
+		case r.sem <- struct{}{}:
+		case <-ctx.Done():
+			r.wg.Wait()
+			return ctx.Err()
+		}
+		r.wg.Add(1)
+		go func(o core.Order, p core.Provider) {
+			defer r.wg.Done()
+			defer func() { <-r.sem }()
+			lctx, cancel := context.WithTimeout(ctx, s.o.LookupTimeout)
+			ev, err := p.Lookup(lctx, o)
+			cancel()
+			dctx, dcancel := dbContext(ctx)
+			defer dcancel()
+			r.count(func(res *ReconcileResult) { res.Checked++ })
+			if err != nil {
+				s.lookupFailed(dctx, p.Name(), o, err)
+				r.count(func(res *ReconcileResult) { res.Failed++ })
+				return
+			}
+			before, _ := s.store.GetOrder(dctx, o.ID)
+			s.applyLookup(dctx, p.Name(), o, true, ev, nil)
+			after, _ := s.store.GetOrder(dctx, o.ID)
+			if after.Version != before.Version {
+				r.count(func(res *ReconcileResult) { res.Changed++ })
+			}
+		}(o, p)
+	}
+	return nil
+}
+
+func (r *reconcileRun) count(f func(*ReconcileResult)) {
+	r.mu.Lock()
+	f(&r.res)
+	r.mu.Unlock()
 }
 
 // ExpireDue expires unpaid (pending or failed) orders past their expiry.

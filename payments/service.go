@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -24,11 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/providers/arca"
-	"github.com/paysync/paysync/providers/generic"
-	"github.com/paysync/paysync/providers/vpos"
 )
 
 // MaxWebhookBytes bounds a webhook body; larger ones get 413.
@@ -54,7 +51,10 @@ type Options struct {
 	Ledger    *core.Ledger
 	Store     core.Store
 	Providers []core.Provider
-	Logger    *slog.Logger
+	// EnableHint says what turns a provider on, for the error of an order
+	// that names one while none is configured.
+	EnableHint string
+	Logger     *slog.Logger
 	// ReconcileAfter: Reconcile looks up pending and failed orders whose
 	// status has not changed for this long (0: every such order).
 	ReconcileAfter time.Duration
@@ -100,6 +100,7 @@ type Service struct {
 	log       *slog.Logger
 	providers map[string]core.Provider
 	names     []string
+	pages     map[string]http.Handler // the providers' own pages, by pattern
 	o         Options
 	now       func() time.Time
 	metrics   *metrics
@@ -109,15 +110,18 @@ type Service struct {
 	// concurrent creates of one order in this process make one link.
 	linkLocks [64]sync.Mutex
 
-	queue    chan lookupJob
-	mu       sync.Mutex
-	inflight map[string]*flight
-	closed   bool
-	running  bool
-	stopping chan struct{}
-	wg       sync.WaitGroup
-	ctx      context.Context // lookups (set by Run); cancelled when shutdown gives up waiting
-	cancel   context.CancelFunc
+	queue chan lookupJob
+	mu    sync.Mutex
+	// refundCursor is where the next reconcile run goes on reading paid
+	// orders of providers that find refunds only by lookup.
+	refundCursor time.Time
+	inflight     map[string]*flight
+	closed       bool
+	running      bool
+	stopping     chan struct{}
+	wg           sync.WaitGroup
+	ctx          context.Context // lookups (set by Run); cancelled when shutdown gives up waiting
+	cancel       context.CancelFunc
 }
 
 // New returns a Service. Orders and webhooks work at once; status lookups
@@ -167,13 +171,22 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{ledger: o.Ledger, store: o.Store, log: o.Logger, providers: map[string]core.Provider{}, o: o, now: o.Now,
 		metrics: newMetrics(), queue: make(chan lookupJob, o.LookupQueue), inflight: map[string]*flight{}, stopping: make(chan struct{}),
-		gate: newRefusalGate(o.FailingBurst, o.FailingEvery)}
+		gate: newRefusalGate(o.FailingBurst, o.FailingEvery), pages: map[string]http.Handler{}}
+	owner := map[string]string{} // page pattern -> the provider serving it
 	for _, p := range o.Providers {
 		if _, dup := s.providers[p.Name()]; dup {
 			return nil, fmt.Errorf("payments: provider %s given twice", p.Name())
 		}
 		s.providers[p.Name()] = p
 		s.names = append(s.names, p.Name())
+		if ps, ok := p.(core.PageServer); ok {
+			for pattern, h := range ps.Pages() {
+				if other, dup := owner[pattern]; dup {
+					return nil, fmt.Errorf("payments: providers %s and %s both serve %s", other, p.Name(), pattern)
+				}
+				owner[pattern], s.pages[pattern] = p.Name(), h
+			}
+		}
 	}
 	sort.Strings(s.names)
 	return s, nil
@@ -204,73 +217,15 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.Shutdown(sctx)
 }
 
-// FromConfig builds the providers whose credentials are set and the Service.
-func FromConfig(cfg *config.Config, ledger *core.Ledger, store core.Store, logger *slog.Logger) (*Service, error) {
-	if logger == nil {
-		logger = slog.Default()
+// Pages are the pages the enabled providers serve to buyers themselves
+// (Idram's checkout form at GET /pay/{order_id}), by ServeMux pattern: mount
+// each at its pattern, without the admin token.
+func (s *Service) Pages() map[string]http.Handler {
+	out := make(map[string]http.Handler, len(s.pages))
+	for k, v := range s.pages {
+		out[k] = v
 	}
-	provs, err := ProvidersFromConfig(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	return New(Options{Ledger: ledger, Store: store, Providers: provs, Logger: logger,
-		ReconcileAfter: cfg.Scheduler.ReconcileAfter.D()})
-}
-
-// ProvidersFromConfig builds the providers whose credentials are set; serve
-// and `config check` both call it, so they refuse the same settings. Its
-// error is config.Problems, each at the key's line or environment variable.
-// Return and callback URLs point at cfg.PublicURL (else http://HTTPAddr).
-func ProvidersFromConfig(cfg *config.Config, logger *slog.Logger) ([]core.Provider, error) {
-	base := strings.TrimRight(cfg.PublicURL, "/")
-	if base == "" {
-		base = "http://" + cfg.HTTPAddr
-	}
-	pc := cfg.Providers
-	var provs []core.Provider
-	var ps config.Problems
-	if pc.Generic.Enabled() {
-		g, err := generic.New(generic.Options{Secret: string(pc.Generic.WebhookSecret), PreviousSecret: string(pc.Generic.WebhookSecretPrevious)})
-		ps = append(ps, cfg.ProblemsFrom("providers.generic.", err)...)
-		if err == nil {
-			provs = append(provs, g)
-		}
-	}
-	if pc.VPOS.Enabled() {
-		v, err := vpos.New(vpos.Options{
-			BaseURL: pc.VPOS.BaseURL, APIToken: string(pc.VPOS.APIToken),
-			WebhookSecret: string(pc.VPOS.WebhookSecret), PreviousWebhookSecret: string(pc.VPOS.WebhookSecretPrevious),
-			ConfirmWithLookup: pc.VPOS.ConfirmWithLookup, ProviderName: pc.VPOS.ProviderName,
-			ReturnURL:  base + "/webhooks/vpos/return?order_id={order_id}",
-			LookupPath: pc.VPOS.LookupPath, SignatureHeader: pc.VPOS.SignatureHeader, IDHeader: pc.VPOS.IDHeader,
-			TimestampHeader: pc.VPOS.TimestampHeader, Fields: pc.VPOS.Fields, Statuses: pc.VPOS.Statuses,
-		})
-		ps = append(ps, cfg.ProblemsFrom("providers.vpos.", err)...)
-		if err == nil {
-			provs = append(provs, v)
-		}
-	}
-	if pc.ArCa.Enabled() {
-		a, err := arca.New(arca.Options{
-			BaseURL: pc.ArCa.BaseURL, Username: pc.ArCa.Username, Password: string(pc.ArCa.Password),
-			CallbackKey: string(pc.ArCa.CallbackKey), CallbackKeyPrevious: string(pc.ArCa.CallbackKeyPrevious),
-			Language: pc.ArCa.Language, SessionTimeout: pc.ArCa.SessionTimeout.D(),
-			ReturnURL:   base + "/webhooks/arca/return?order_id={order_id}",
-			CallbackURL: base + "/webhooks/arca",
-		})
-		ps = append(ps, cfg.ProblemsFrom("providers.arca.", err)...)
-		if err == nil {
-			provs = append(provs, a)
-		}
-	}
-	if len(ps) > 0 {
-		return nil, ps
-	}
-	if cfg.PublicURL == "" && (pc.VPOS.Enabled() || pc.ArCa.Enabled()) && logger != nil {
-		logger.Warn("PAYSYNC_PUBLIC_URL is not set: payment return and callback URLs point at " + base +
-			", which buyers and banks cannot reach; set it to paysync's public https URL")
-	}
-	return provs, nil
+	return out
 }
 
 // Providers lists the enabled provider names, sorted.
@@ -312,7 +267,13 @@ func (s *Service) CreateOrder(ctx context.Context, o core.Order) (core.Order, bo
 	if o.Provider != "" {
 		if _, ok := s.providers[o.Provider]; !ok {
 			if len(s.names) == 0 {
-				return core.Order{}, false, core.Errorf(core.EINVALID, "provider %q is not enabled: no payment provider is configured (set PAYSYNC_VPOS_API_TOKEN, PAYSYNC_ARCA_USERNAME/PASSWORD or PAYSYNC_GENERIC_WEBHOOK_SECRET)", o.Provider)
+				hint := s.o.EnableHint
+				if hint == "" {
+					hint = "see docs/payments.md: each provider turns on when its credentials are set"
+				} else {
+					hint = "set " + hint
+				}
+				return core.Order{}, false, core.Errorf(core.EINVALID, "provider %q is not enabled: no payment provider is configured (%s)", o.Provider, hint)
 			}
 			return core.Order{}, false, core.Errorf(core.EINVALID, "provider %q is not enabled; enabled providers: %s", o.Provider, strings.Join(s.names, ", "))
 		}

@@ -59,6 +59,41 @@ type WebhookResult struct {
 	Verdicts []core.Verdict `json:"verdicts"`
 }
 
+// replier answers one webhook request: in the provider's own words when it
+// is a core.Answerer (Idram reads a body of "OK"), else as JSON.
+type replier struct {
+	w http.ResponseWriter
+	a core.Answerer // nil: JSON
+}
+
+func (s *Service) replier(w http.ResponseWriter, p core.Provider) replier {
+	a, _ := p.(core.Answerer)
+	return replier{w: w, a: a}
+}
+
+// fail answers a request that was not taken because of err.
+func (rp replier) fail(err error) {
+	if rp.a != nil {
+		rp.a.Answer(rp.w, core.WebhookAnswer{Err: err, Reason: core.ErrorMessage(err)})
+		return
+	}
+	writeError(rp.w, err)
+}
+
+// done answers a request whose events were all journaled (or answered, for
+// a precheck); a is whether they were taken.
+func (rp replier) done(a core.WebhookAnswer) {
+	if rp.a != nil {
+		rp.a.Answer(rp.w, a)
+		return
+	}
+	if a.Err != nil {
+		writeError(rp.w, a.Err)
+		return
+	}
+	writeJSON(rp.w, http.StatusOK, WebhookResult{Verdicts: a.Verdicts})
+}
+
 // webhook serves /webhooks/{provider} for every configured provider.
 func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("provider")
@@ -67,9 +102,10 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.noProvider(name))
 		return
 	}
+	rp := s.replier(w, p)
 	if methods := webhookMethods(p); !slices.Contains(methods, r.Method) {
 		w.Header().Set("Allow", strings.Join(methods, ", "))
-		writeError(w, core.Errorf(core.EMETHOD, "%s webhooks are sent with %s, not %s", s.displayName(name), strings.Join(methods, " or "), r.Method))
+		rp.fail(core.Errorf(core.EMETHOD, "%s webhooks are sent with %s, not %s", s.displayName(name), strings.Join(methods, " or "), r.Method))
 		return
 	}
 	start := time.Now()
@@ -82,7 +118,7 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 			// rather than hold it, so that a flood costs no memory.
 			sw := core.NewSampleWriter()
 			io.Copy(sw, io.LimitReader(r.Body, MaxWebhookBytes+1))
-			s.refuseError(ctx, w, r, name, err, sw.Sample())
+			s.refuseError(ctx, rp, r, name, err, sw.Sample())
 			return
 		}
 	}
@@ -92,10 +128,10 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			err = core.Errorf(core.ETOOLARGE, "body is larger than %d bytes", MaxWebhookBytes)
-			s.refuse(ctx, w, r, name, core.VerdictMalformed, err, core.SampleOf(body))
+			s.refuse(ctx, rp, r, name, core.VerdictMalformed, err, core.SampleOf(body))
 			return
 		}
-		writeError(w, core.Errorf(core.EINVALID, "cannot read the body"))
+		rp.fail(core.Errorf(core.EINVALID, "cannot read the body"))
 		return
 	}
 	raw := body
@@ -105,50 +141,98 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 	req.Body = body
 	events, err := p.Verify(ctx, req)
 	if err != nil {
-		s.refuseError(ctx, w, r, name, err, core.SampleOf(raw))
+		s.refuseError(ctx, rp, r, name, err, core.SampleOf(raw))
 		return
 	}
 	for _, ev := range events {
 		if err := ev.CheckFields(); err != nil {
 			err = core.Errorf(core.EINVALID, "%s event: %s", s.displayName(name), core.ErrorMessage(err))
-			s.refuse(ctx, w, r, name, core.VerdictMalformed, err, core.SampleOf(raw))
+			s.refuse(ctx, rp, r, name, core.VerdictMalformed, err, core.SampleOf(raw))
 			return
 		}
 	}
-	res := WebhookResult{Verdicts: []core.Verdict{}}
+	ans := core.WebhookAnswer{Taken: true, Verdicts: []core.Verdict{}}
 	for _, ev := range events {
-		v, err := s.receive(ctx, p, ev)
-		if v == core.VerdictRejected {
-			s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
-			writeError(w, err)
+		if ev.Type == core.EventPrecheck {
+			if err := s.precheck(ctx, p, ev); err != nil {
+				ans.Taken, ans.Err, ans.Reason = false, err, core.ErrorMessage(err)
+			}
+			continue
+		}
+		ev.Declinable = p.Capabilities().ApprovesPayments && ev.Status == core.StatusPaid
+		out, err := s.receive(ctx, p, ev)
+		if out.Verdict == core.VerdictRejected {
+			s.metrics.webhooks.WithLabelValues(name, string(out.Verdict)).Inc()
+			rp.fail(err)
 			return
 		}
 		if err != nil {
-			// Not journaled: answer 5xx so the sender delivers it again.
+			// Not journaled: answer 5xx so the sender delivers it again (a
+			// provider that answers in its own words says "not taken").
 			s.log.ErrorContext(ctx, "webhook not journaled", "provider", name, "order_id", ev.OrderID, "err", err)
 			if core.ErrorCode(err) == core.EINTERNAL {
 				err = &core.Error{Code: core.EUNAVAILABLE, Message: "the event could not be recorded; deliver it again later", Err: err}
 			}
-			writeError(w, err)
+			rp.fail(err)
 			return
 		}
-		s.metrics.webhooks.WithLabelValues(name, string(v)).Inc()
-		res.Verdicts = append(res.Verdicts, v)
+		s.metrics.webhooks.WithLabelValues(name, string(out.Verdict)).Inc()
+		ans.Verdicts = append(ans.Verdicts, out.Verdict)
+		if ev.Declinable && !paymentTaken(ev, out) {
+			ans.Taken, ans.Reason = false, out.Reason
+		}
 	}
-	writeJSON(w, http.StatusOK, res)
+	rp.done(ans)
+}
+
+// paymentTaken reports whether a payment the provider waits on is the
+// order's: accepted now, or accepted when this very transaction was first
+// delivered (a redelivery is a duplicate of it).
+func paymentTaken(ev core.PaymentEvent, out core.EventOutcome) bool {
+	switch out.Verdict {
+	case core.VerdictAccepted:
+		return true
+	case core.VerdictDuplicate:
+		o := out.Order
+		return o != nil && o.ProviderRef != "" && o.ProviderRef == ev.ProviderRef &&
+			(o.Status == core.StatusPaid || o.Status == core.StatusPartiallyRefunded || o.Status == core.StatusRefunded)
+	}
+	return false
+}
+
+// precheck answers a checkout that asks whether an order may be paid before
+// it takes the money (core.EventPrecheck). Nothing is journaled.
+func (s *Service) precheck(ctx context.Context, p core.Provider, ev core.PaymentEvent) error {
+	ev.Provider = p.Name()
+	var op *core.Order
+	o, err := s.store.GetOrder(ctx, ev.OrderID)
+	switch {
+	case err == nil:
+		op = &o
+	case core.ErrorCode(err) != core.ENOTFOUND:
+		return &core.Error{Code: core.EUNAVAILABLE, Message: "the order could not be read; ask again later", Err: err}
+	}
+	err = core.Precheck(op, ev, s.now())
+	outcome := "precheck_ok"
+	if err != nil {
+		outcome = "precheck_refused"
+		s.log.InfoContext(ctx, "payment precheck refused", "provider", p.Name(), "order_id", ev.OrderID, "reason", core.ErrorMessage(err))
+	}
+	s.metrics.webhooks.WithLabelValues(p.Name(), outcome).Inc()
+	return err
 }
 
 // refuseError refuses a request that failed verification: rejected when it
 // is not authentic, malformed when it cannot be read.
-func (s *Service) refuseError(ctx context.Context, w http.ResponseWriter, r *http.Request, provider string, err error, sample core.PayloadSample) {
+func (s *Service) refuseError(ctx context.Context, rp replier, r *http.Request, provider string, err error, sample core.PayloadSample) {
 	switch core.ErrorCode(err) {
 	case core.EUNAUTHORIZED:
-		s.refuse(ctx, w, r, provider, core.VerdictRejected, err, sample)
+		s.refuse(ctx, rp, r, provider, core.VerdictRejected, err, sample)
 	case core.EINVALID, core.ETOOLARGE:
-		s.refuse(ctx, w, r, provider, core.VerdictMalformed, err, sample)
+		s.refuse(ctx, rp, r, provider, core.VerdictMalformed, err, sample)
 	default:
 		s.log.ErrorContext(ctx, "webhook verification failed", "provider", provider, "err", err)
-		writeError(w, err)
+		rp.fail(err)
 	}
 }
 
@@ -156,7 +240,7 @@ func (s *Service) refuseError(ctx context.Context, w http.ResponseWriter, r *htt
 // answers it. Refusals are counted per source (see core.Refusal), and a
 // source over its allowance of failing requests gets 429 with Retry-After:
 // the request is then only counted in memory until the next flush.
-func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, r *http.Request, provider string, v core.Verdict, cause error, sample core.PayloadSample) {
+func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provider string, v core.Verdict, cause error, sample core.PayloadSample) {
 	now := s.now()
 	src := sourceOf(r)
 	if n := r.ContentLength; n > sample.Size {
@@ -168,8 +252,8 @@ func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, r *http.Req
 		s.gate.hold(ref)
 		s.metrics.webhooks.WithLabelValues(provider, "rate_limited").Inc()
 		secs := int64((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		writeError(w, core.Errorf(core.ETOOMANY, "too many failing webhook requests from %s: retry after %ds. This one was refused because: %s",
+		rp.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		rp.fail(core.Errorf(core.ETOOMANY, "too many failing webhook requests from %s: retry after %ds. This one was refused because: %s",
 			src, secs, core.ErrorMessage(cause)))
 		return
 	}
@@ -179,12 +263,12 @@ func (s *Service) refuse(ctx context.Context, w http.ResponseWriter, r *http.Req
 		s.log.ErrorContext(ctx, "refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
 	}
 	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", core.ErrorMessage(cause))
-	writeError(w, cause)
+	rp.fail(cause)
 }
 
 // receive journals one parsed event. Providers confirmed by lookup get an
 // "unconfirmed" entry and a lookup; the others go straight to the ledger.
-func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentEvent) (core.Verdict, error) {
+func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentEvent) (core.EventOutcome, error) {
 	ev.Provider = p.Name()
 	ev.Source = core.SourceWebhook
 	moving := ev.Status != "" && ev.Status != core.StatusPending
@@ -194,17 +278,16 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 			// this provider is not confirmed by one.
 			err := core.Errorf(core.EUNAUTHORIZED, "%s event is not signed", s.displayName(p.Name()))
 			if jerr := s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictRejected, core.ErrorMessage(err))); jerr != nil {
-				return "", jerr
+				return core.EventOutcome{}, jerr
 			}
-			return core.VerdictRejected, err
+			return core.EventOutcome{Verdict: core.VerdictRejected, Reason: core.ErrorMessage(err)}, err
 		}
 		if !ev.Verified {
 			// An unsigned notice that does not move a payment: note it.
-			return core.VerdictIgnored, s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictIgnored,
-				"unsigned notice "+ev.Type+" does not change a payment"))
+			reason := "unsigned notice " + ev.Type + " does not change a payment"
+			return core.EventOutcome{Verdict: core.VerdictIgnored, Reason: reason}, s.ledger.Record(ctx, s.entry(ctx, ev, core.VerdictIgnored, reason))
 		}
-		out, err := s.ledger.ApplyEvent(ctx, ev)
-		return out.Verdict, err
+		return s.ledger.ApplyEvent(ctx, ev)
 	}
 	reason := "signature valid; the order moves once a " + s.displayName(p.Name()) + " status lookup confirms " + string(ev.Status)
 	if !ev.Verified {
@@ -220,21 +303,21 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 			verdict = core.VerdictDuplicate
 			dup := s.entry(ctx, ev, core.VerdictDuplicate, "event "+ev.EventID+" was already received")
 			if err := s.ledger.Record(ctx, dup); err != nil {
-				return "", err
+				return core.EventOutcome{}, err
 			}
 			if o, err := s.store.GetOrder(ctx, ev.OrderID); err == nil && o.Status == ev.Status {
-				return verdict, nil // already confirmed: no new lookup
+				return core.EventOutcome{Verdict: verdict, Reason: dup.Reason, Order: &o}, nil // already confirmed: no new lookup
 			}
 		} else if err != nil {
-			return "", err
+			return core.EventOutcome{}, err
 		}
 	} else if err := s.ledger.Record(ctx, entry); err != nil {
-		return "", err
+		return core.EventOutcome{}, err
 	}
 	evCopy := ev
 	evCopy.Payload = nil
 	s.enqueue(lookupJob{provider: p.Name(), orderID: ev.OrderID, ref: ev.ProviderRef, claimed: &evCopy})
-	return verdict, nil
+	return core.EventOutcome{Verdict: verdict, Reason: reason}, nil
 }
 
 // entry is a journal line for ev that does not go through the state machine.
@@ -274,6 +357,9 @@ func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("order_id")
+	if rr, ok := p.(core.ReturnReader); ok {
+		id = rr.ReturnOrderID(r.URL.Query())
+	}
 	if core.ValidateOrderID(id) != nil {
 		id = ""
 	}

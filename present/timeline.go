@@ -112,7 +112,7 @@ func verdictTone(v core.Verdict) string {
 		return "good"
 	case core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview, core.VerdictLookupFailed, core.VerdictRelinked:
 		return "warn"
-	case core.VerdictRejected, core.VerdictMalformed, core.VerdictRefused:
+	case core.VerdictRejected, core.VerdictMalformed, core.VerdictRefused, core.VerdictDeclined:
 		return "bad"
 	}
 	return "info"

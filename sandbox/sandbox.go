@@ -1,12 +1,14 @@
 // Package sandbox serves every local double on one address, each under its
-// own prefix: /vpos (VPOS.am), /arca (ArCa/RBS, REST at /arca/payment/rest)
-// and one prefix per registered CRM connector, named after it (/bitrix24,
-// /amocrm, /sheets: see package connectors). `paysync sandbox` and
-// `paysync demo` run it; tests use the doubles one by one.
+// own prefix named after the provider or connector it stands in for (/vpos,
+// /arca with REST at /arca/payment/rest, /idram, /ameria, /bitrix24,
+// /amocrm, /sheets). Doubles register here; package sandbox/all registers
+// this release's, so that no production package imports a double. `paysync
+// sandbox` and `paysync demo` run it; tests use the doubles one by one.
 package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"net/http"
@@ -14,11 +16,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/paysync/paysync/connectors"
-	_ "github.com/paysync/paysync/connectors/all" // every CRM double of this release
-	arcasandbox "github.com/paysync/paysync/sandbox/arca"
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/mapping"
 	"github.com/paysync/paysync/sandbox/chaos"
-	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 )
 
 // Options says where the sandbox is reached and where it sends webhooks.
@@ -36,41 +36,192 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DoubleOptions tell one double where it is served and where paysync is.
+type DoubleOptions struct {
+	// PublicURL is where the double is reached, e.g.
+	// http://127.0.0.1:8090/bitrix24 (the sandbox mounts each double under
+	// its name).
+	PublicURL string
+	// PaysyncURL is where paysync is, without a trailing slash ("" drops
+	// webhooks and callbacks): a provider's double calls
+	// PaysyncURL/webhooks/<name>.
+	PaysyncURL string
+	// Dir is a folder the double may write files to (a key file to point
+	// paysync at, say); "" when it has none.
+	Dir string
+	// Logger hears of deliveries paysync did not take; nil is silent.
+	Logger *slog.Logger
+}
+
+// Double is a local stand-in for one outside service paysync talks to: a
+// payment provider's API and checkout, or a CRM's API.
+type Double interface {
+	http.Handler
+	// Env is the PAYSYNC_* environment that points paysync at this double.
+	Env() map[string]string
+	// Close stops the double's background work.
+	Close()
+}
+
+// Checkout is a payment provider's double as the demo and the tests drive
+// it: what a buyer does on its checkout page, and a merchant in its back
+// office. Each reaches paysync the way the real provider would (a signed
+// webhook, a callback, a buyer sent back to the return page).
+type Checkout interface {
+	Double
+	// Pay: the buyer pays the order in full.
+	Pay(orderID string) error
+	// Fail: the buyer's payment is declined.
+	Fail(orderID string) error
+	// Refund returns amountMinor of a paid order (0: all that is left).
+	Refund(orderID string, amountMinor int64) error
+}
+
+// CRM is a CRM's double as the demo and the chaos test read it.
+type CRM interface {
+	Double
+	// Describe says in a few words what the double holds for an order
+	// ("deal 3 at stage WON"), "" when nothing: the demo prints it.
+	Describe(orderID string) string
+	// SetChaos turns the double's random faults on (a profile) or off
+	// (nil); ChaosStats counts what it injected. See package sandbox/chaos.
+	SetChaos(p *chaos.Profile)
+	ChaosStats() chaos.Stats
+	// Records lists every record the double holds for an order, so that a
+	// test can check that each order reached the CRM exactly once and in
+	// its final state.
+	Records() []Record
+}
+
+// Record is one record a double holds for an order, read the way the
+// connector's shipped mapping writes it.
+type Record struct {
+	OrderID string // the order id the record carries
+	ID      string // the CRM's id for it: a deal or lead id, a row number
+	// Stage is the record's stage as the mapping's stages name it (a
+	// Bitrix24 STAGE_ID, an amoCRM status_id, a Sheets Status label).
+	Stage string
+	// Status is the payment status the record shows, read back through the
+	// shipped mapping; "" when it shows none the mapping writes.
+	Status core.Status
+	// Stages is every stage the CRM's API stored the record at, oldest
+	// first: the forward-only policy can be checked against it.
+	Stages []string
+}
+
+// StatusValues reads a mapping backwards: it renders a sample order in each
+// payment status through m and maps what value finds in the payload (the
+// value a CRM record then holds) to that status. A double uses it to tell
+// which status a record shows. Values two statuses share are left out.
+func StatusValues(m *mapping.Mapping, value func(mapping.Payload) string) map[string]core.Status {
+	out := map[string]core.Status{}
+	shared := map[string]bool{}
+	for _, st := range core.Statuses {
+		o := core.Order{ID: "STATUS-1", Status: st, AmountMinor: 100, Currency: "AMD",
+			Items: []core.Item{{Name: "x", Quantity: 1, PriceMinor: 100}}}
+		p, err := m.Render(mapping.Input{Order: o})
+		if err != nil {
+			continue
+		}
+		v := value(p)
+		if v == "" {
+			continue
+		}
+		if _, dup := out[v]; dup {
+			shared[v] = true
+		}
+		out[v] = st
+	}
+	for v := range shared {
+		delete(out, v)
+	}
+	return out
+}
+
+// Spec is one double's registration.
+type Spec struct {
+	// Name is the provider or connector the double stands in for; it is
+	// served under /<name>/.
+	Name string
+	// Title is how people call the service ("VPOS.am", "Bitrix24").
+	Title string
+	// New builds the double.
+	New func(o DoubleOptions) Double
+}
+
+var (
+	mu    sync.RWMutex
+	specs = map[string]Spec{}
+)
+
+// Register adds a double. It panics on a missing name or constructor and on
+// a second registration of a name.
+func Register(s Spec) {
+	if s.Name == "" || s.New == nil {
+		panic("sandbox: Register needs Name and New")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := specs[s.Name]; dup {
+		panic(fmt.Sprintf("sandbox: %q registered twice", s.Name))
+	}
+	if s.Title == "" {
+		s.Title = s.Name
+	}
+	specs[s.Name] = s
+}
+
+// Unregister removes a double; tests that register one of their own remove
+// it when they end.
+func Unregister(name string) {
+	mu.Lock()
+	defer mu.Unlock()
+	delete(specs, name)
+}
+
+// All lists every registered double, sorted by name.
+func All() []Spec {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]Spec, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // Sandbox is the composed doubles.
 type Sandbox struct {
-	VPOS *vpossandbox.Server
-	ArCa *arcasandbox.Gateway
-	// CRMs are the registered connectors' doubles, by connector name.
-	CRMs    map[string]connectors.Double
-	mux     *http.ServeMux
-	baseURL string
+	// Doubles are every registered double, by name; Checkouts and CRMs are
+	// the providers' and the CRMs' among them.
+	Doubles   map[string]Double
+	Checkouts map[string]Checkout
+	CRMs      map[string]CRM
+	titles    map[string]string
+	mux       *http.ServeMux
+	baseURL   string
 
 	mu    sync.Mutex
 	chaos *chaos.Profile // the profile SetChaos last turned on, nil when off
 }
 
-// New builds the doubles with their default credentials.
+// New builds every registered double (package sandbox/all registers this
+// release's) with its default credentials.
 func New(o Options) *Sandbox {
 	base := strings.TrimSuffix(o.BaseURL, "/")
-	s := &Sandbox{baseURL: base, mux: http.NewServeMux(), CRMs: map[string]connectors.Double{}}
-	vo := vpossandbox.Options{PublicURL: base + "/vpos", Logger: o.Logger}
-	ao := arcasandbox.Options{PublicURL: base + "/arca", Logger: o.Logger}
-	if o.PaysyncURL != "" {
-		p := strings.TrimSuffix(o.PaysyncURL, "/")
-		vo.WebhookURL = p + "/webhooks/vpos"
-		ao.CallbackURL = p + "/webhooks/arca"
-	}
-	s.VPOS = vpossandbox.New(vo)
-	s.ArCa = arcasandbox.New(ao)
-	s.mux.Handle("/vpos/", http.StripPrefix("/vpos", s.VPOS))
-	s.mux.Handle("/arca/", http.StripPrefix("/arca", s.ArCa))
-	for _, spec := range connectors.All() {
-		if spec.Sandbox == nil {
-			continue
-		}
+	s := &Sandbox{baseURL: base, mux: http.NewServeMux(), Doubles: map[string]Double{},
+		Checkouts: map[string]Checkout{}, CRMs: map[string]CRM{}, titles: map[string]string{}}
+	for _, spec := range All() {
 		prefix := "/" + spec.Name
-		d := spec.Sandbox(connectors.SandboxOptions{PublicURL: base + prefix, Dir: o.Dir})
-		s.CRMs[spec.Name] = d
+		d := spec.New(DoubleOptions{PublicURL: base + prefix, PaysyncURL: strings.TrimSuffix(o.PaysyncURL, "/"), Dir: o.Dir, Logger: o.Logger})
+		s.Doubles[spec.Name], s.titles[spec.Name] = d, spec.Title
+		if c, ok := d.(Checkout); ok {
+			s.Checkouts[spec.Name] = c
+		}
+		if c, ok := d.(CRM); ok {
+			s.CRMs[spec.Name] = c
+		}
 		s.mux.Handle(prefix+"/", http.StripPrefix(prefix, d))
 	}
 	s.mux.HandleFunc("GET /{$}", s.index)
@@ -148,25 +299,15 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serv
 
 // Close stops the doubles' background senders.
 func (s *Sandbox) Close() {
-	s.VPOS.Close()
-	s.ArCa.Close()
-	for _, d := range s.CRMs {
+	for _, d := range s.Doubles {
 		d.Close()
 	}
 }
 
 // Env is the paysync environment that points every provider and connector at this sandbox.
 func (s *Sandbox) Env() map[string]string {
-	env := map[string]string{
-		"PAYSYNC_VPOS_BASE_URL":       s.baseURL + "/vpos",
-		"PAYSYNC_VPOS_API_TOKEN":      s.VPOS.Token(),
-		"PAYSYNC_VPOS_WEBHOOK_SECRET": s.VPOS.WebhookSecret(),
-		"PAYSYNC_ARCA_BASE_URL":       s.baseURL + "/arca/payment/rest",
-		"PAYSYNC_ARCA_USERNAME":       arcasandbox.DefaultUsername,
-		"PAYSYNC_ARCA_PASSWORD":       arcasandbox.DefaultPassword,
-		"PAYSYNC_ARCA_CALLBACK_KEY":   arcasandbox.DefaultCallbackKey,
-	}
-	for _, d := range s.CRMs {
+	env := map[string]string{}
+	for _, d := range s.Doubles {
 		for k, v := range d.Env() {
 			env[k] = v
 		}
@@ -193,14 +334,22 @@ func (s *Sandbox) CRMNames() []string {
 	return out
 }
 
+// Checkout returns the double of a payment provider.
+func (s *Sandbox) Checkout(provider string) (Checkout, bool) {
+	c, ok := s.Checkouts[provider]
+	return c, ok
+}
+
 func (s *Sandbox) index(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	var b strings.Builder
-	b.WriteString("paysync sandbox: local doubles of VPOS.am (/vpos/), ArCa (/arca/payment/rest/)")
-	for _, name := range s.CRMNames() {
-		spec, _ := connectors.Lookup(name)
-		b.WriteString(", " + spec.Title + " (/" + name + "/)")
+	names := make([]string, 0, len(s.Doubles))
+	for name := range s.Doubles {
+		names = append(names, name)
 	}
-	b.WriteString(".\nPoint paysync at them with the environment printed by `paysync sandbox`.\n")
-	w.Write([]byte(b.String()))
+	sort.Strings(names)
+	var parts []string
+	for _, name := range names {
+		parts = append(parts, s.titles[name]+" (/"+name+"/)")
+	}
+	fmt.Fprintf(w, "paysync sandbox: local doubles of %s.\nPoint paysync at them with the environment printed by `paysync sandbox`.\n", strings.Join(parts, ", "))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/sandbox"
+	_ "github.com/paysync/paysync/sandbox/all"
 	"github.com/paysync/paysync/sandbox/chaos"
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/paysync/paysync/config"
@@ -13,7 +14,8 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/metrics"
 	"github.com/paysync/paysync/mapping"
-	"github.com/paysync/paysync/payments"
+	"github.com/paysync/paysync/providers"
+	_ "github.com/paysync/paysync/providers/all" // every payment provider of this release
 )
 
 // parts is what serve runs, built from the config without starting anything.
@@ -56,10 +58,41 @@ func build(ctx context.Context, cfg *config.Config, store core.Store, log *slog.
 			p.connectors = append(p.connectors, c)
 		}
 	}
-	provs, err := payments.ProvidersFromConfig(cfg, log)
-	ps = append(ps, cfg.ProblemsFrom("providers.", err)...)
-	p.providers = provs
+	p.providers, ps = buildProviders(ctx, cfg, store, log, ps)
 	return p, ps
+}
+
+// buildProviders constructs every enabled payment provider from the
+// registry; return pages and callbacks point at the config's public URL.
+func buildProviders(ctx context.Context, cfg *config.Config, store core.Store, log *slog.Logger, ps config.Problems) ([]core.Provider, config.Problems) {
+	base := publicURL(cfg)
+	var out []core.Provider
+	for _, name := range cfg.EnabledProviders() {
+		spec, _ := providers.Lookup(name)
+		pr, err := spec.New(ctx, providers.Deps{Settings: cfg.Providers[name], PublicURL: base, Store: store, Logger: log})
+		if err != nil {
+			ps = append(ps, cfg.ProblemsFrom("providers."+name+".", err)...)
+			continue
+		}
+		out = append(out, pr)
+	}
+	if cfg.PublicURL == "" && log != nil && slices.ContainsFunc(out, func(p core.Provider) bool {
+		c := p.Capabilities()
+		return c.CreatesLinks || c.LooksUp
+	}) {
+		log.Warn("PAYSYNC_PUBLIC_URL is not set: payment pages, return and callback URLs point at " + base +
+			", which buyers and banks cannot reach; set it to paysync's public https URL")
+	}
+	return out, ps
+}
+
+// publicURL is where buyers and providers reach paysync, without a
+// trailing slash: public_url, else http://http_addr.
+func publicURL(cfg *config.Config) string {
+	if base := strings.TrimRight(cfg.PublicURL, "/"); base != "" {
+		return base
+	}
+	return "http://" + cfg.HTTPAddr
 }
 
 // lineProblems splits an error of `file:line: reason` lines into Problems.

@@ -26,6 +26,7 @@ import (
 	"github.com/paysync/paysync/internal/demo"
 	"github.com/paysync/paysync/internal/logging"
 	"github.com/paysync/paysync/sandbox"
+	_ "github.com/paysync/paysync/sandbox/all" // every double of this release
 )
 
 func init() {

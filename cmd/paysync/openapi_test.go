@@ -24,6 +24,7 @@ import (
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/sandbox"
+	sandboxall "github.com/paysync/paysync/sandbox/all"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
 )
 
@@ -325,9 +326,9 @@ func TestOpenAPI(t *testing.T) {
 	a.do(req{method: "POST", tmpl: "/v1/orders", body: order("API-4", "", 700000, map[string]any{"colour": "red"}), want: 400})
 	a.do(req{method: "POST", tmpl: "/v1/orders", body: order("API-4", "", 700000, nil), noAuth: true, want: 401})
 	a.do(req{method: "POST", tmpl: "/v1/orders", body: bytes.Repeat([]byte(" "), httpapi.MaxBodyBytes+1), want: 413})
-	sb.VPOS.FailNext(20, http.StatusServiceUnavailable)
+	sb.Doubles["vpos"].(sandboxall.VPOSDouble).FailNext(20, http.StatusServiceUnavailable)
 	a.do(req{method: "POST", tmpl: "/v1/orders", body: order("API-5", "vpos", 800000, nil), want: 503})
-	sb.VPOS.FailNext(0, 0)
+	sb.Doubles["vpos"].(sandboxall.VPOSDouble).FailNext(0, 0)
 
 	// Webhooks: a short generic payment puts API-3 in review; a forged one is refused.
 	generic := func(id string, body []byte, secret string) http.Header {
@@ -342,15 +343,15 @@ func TestOpenAPI(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), payments.MaxWebhookBytes+1)
 	a.do(req{method: "POST", tmpl: "/webhooks/generic", body: big, header: generic("evt_big", big, e2eSecret), noAuth: true, want: 413})
 
-	sess, ok := sb.VPOS.Session("API-1")
+	sess, ok := sb.Doubles["vpos"].(sandboxall.VPOSDouble).Session("API-1")
 	if !ok {
 		t.Fatal("the sandbox VPOS.am has no session for API-1")
 	}
 	vposBody, _ := json.Marshal(map[string]any{"id": "evt_vpos_1", "type": "payment.succeeded", "createdAt": time.Now().UTC(), "data": sess})
-	a.do(req{method: "POST", tmpl: "/webhooks/vpos", body: vposBody, header: generic("evt_vpos_1", vposBody, sb.VPOS.WebhookSecret()), noAuth: true, want: 200})
+	a.do(req{method: "POST", tmpl: "/webhooks/vpos", body: vposBody, header: generic("evt_vpos_1", vposBody, sb.Doubles["vpos"].(sandboxall.VPOSDouble).WebhookSecret()), noAuth: true, want: 200})
 	a.do(req{method: "POST", tmpl: "/webhooks/vpos", body: vposBody, header: generic("evt_vpos_2", vposBody, "whsec_"+strings.Repeat("B", 32)), noAuth: true, want: 401})
 
-	ao, ok := sb.ArCa.Order("API-2")
+	ao, ok := sb.Doubles["arca"].(sandboxall.ArCaDouble).Order("API-2")
 	if !ok {
 		t.Fatal("the sandbox ArCa has no order API-2")
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
-	"github.com/paysync/paysync/payments"
 )
 
 func init() {
@@ -126,7 +125,11 @@ func ordersCreate(ctx context.Context, env *cmdEnv, a *app, file string, asJSON 
 	if err != nil {
 		return userError("orders create", err)
 	}
-	svc, err := payments.FromConfig(a.cfg, a.ledger, a.store, a.log)
+	provs, ps := buildProviders(ctx, a.cfg, a.store, a.log, nil)
+	if len(ps) > 0 {
+		return problemsExit(ps)
+	}
+	svc, err := newPayments(a, provs)
 	if err != nil {
 		return userError("orders create", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/sandbox"
+	_ "github.com/paysync/paysync/sandbox/all" // every double of this release
 )
 
 func init() {

@@ -6,21 +6,29 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/metrics"
 	"github.com/paysync/paysync/payments"
+	"github.com/paysync/paysync/providers"
 	"github.com/paysync/paysync/scheduler"
 )
+
+// newPayments is the payments service over the app's ledger and the
+// providers built from its config.
+func newPayments(a *app, provs []core.Provider) (*payments.Service, error) {
+	return payments.New(payments.Options{Ledger: a.ledger, Store: a.store, Providers: provs, Logger: a.log,
+		EnableHint: providers.EnableHint(), ReconcileAfter: a.cfg.Scheduler.ReconcileAfter.D(), ShutdownTimeout: a.cfg.ShutdownTimeout.D()})
+}
 
 // wirePayments connects the payment providers (order links, webhooks,
 // confirmations) and the scheduler (expiry, reconcile, retention).
 func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts, m *metrics.Metrics) error {
-	svc, err := payments.New(payments.Options{Ledger: a.ledger, Store: a.store, Providers: p.providers, Logger: a.log,
-		ReconcileAfter: a.cfg.Scheduler.ReconcileAfter.D(), ShutdownTimeout: a.cfg.ShutdownTimeout.D()})
+	svc, err := newPayments(a, p.providers)
 	if err != nil {
 		return &exitError{code: 2, msg: "paysync: " + err.Error()}
 	}
-	api.Orders, api.Webhooks = svc, svc.Webhooks()
+	api.Orders, api.Webhooks, api.Pages = svc, svc.Webhooks(), svc.Pages()
 	reg.MustRegister(svc.Collectors()...)
 	sch, err := scheduler.FromConfig(a.cfg, a.store, svc, a.log)
 	if err != nil {

@@ -2,18 +2,13 @@ package amocrm
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/url"
-	"strconv"
-	"strings"
-	"sync"
 
-	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/setting"
 	"github.com/paysync/paysync/mapping"
-	sandbox "github.com/paysync/paysync/sandbox/amocrm"
 )
 
 func init() {
@@ -24,7 +19,6 @@ func init() {
 		New:       newFromSettings,
 		Check:     checkAccount,
 		RecordURL: recordURL,
-		Sandbox:   newDouble,
 	})
 }
 
@@ -33,13 +27,13 @@ type Settings struct {
 	// BaseURL is the account's address, https://SUBDOMAIN.amocrm.ru.
 	BaseURL string `yaml:"base_url" env:"PAYSYNC_AMOCRM_BASE_URL, overwrite"`
 	// AccessToken is a private integration's long-lived token.
-	AccessToken config.Secret `yaml:"access_token" env:"PAYSYNC_AMOCRM_ACCESS_TOKEN, overwrite"`
+	AccessToken setting.Secret `yaml:"access_token" env:"PAYSYNC_AMOCRM_ACCESS_TOKEN, overwrite"`
 	// An OAuth integration instead: its keys and a refresh token to start
 	// from (the rotated pair is kept in paysync's database).
-	ClientID     string        `yaml:"client_id" env:"PAYSYNC_AMOCRM_CLIENT_ID, overwrite"`
-	ClientSecret config.Secret `yaml:"client_secret" env:"PAYSYNC_AMOCRM_CLIENT_SECRET, overwrite"`
-	RefreshToken config.Secret `yaml:"refresh_token" env:"PAYSYNC_AMOCRM_REFRESH_TOKEN, overwrite"`
-	RedirectURI  string        `yaml:"redirect_uri" env:"PAYSYNC_AMOCRM_REDIRECT_URI, overwrite"`
+	ClientID     string         `yaml:"client_id" env:"PAYSYNC_AMOCRM_CLIENT_ID, overwrite"`
+	ClientSecret setting.Secret `yaml:"client_secret" env:"PAYSYNC_AMOCRM_CLIENT_SECRET, overwrite"`
+	RefreshToken setting.Secret `yaml:"refresh_token" env:"PAYSYNC_AMOCRM_REFRESH_TOKEN, overwrite"`
+	RedirectURI  string         `yaml:"redirect_uri" env:"PAYSYNC_AMOCRM_REDIRECT_URI, overwrite"`
 	// RateLimit is how many requests may start in any second (1 to 7).
 	RateLimit int `yaml:"rate_limit"`
 	// OrderFieldID is the lead custom field that holds the order id; 0 is
@@ -177,65 +171,4 @@ func recordURL(st connectors.Settings, link core.CRMLink) string {
 		return ""
 	}
 	return base + "/leads/detail/" + url.PathEscape(link.ExternalID)
-}
-
-// double is the sandbox account as `paysync sandbox` serves it.
-type double struct {
-	*sandbox.Account
-	base string
-}
-
-func newDouble(o connectors.SandboxOptions) connectors.Double {
-	return double{Account: sandbox.New(sandbox.Options{PublicURL: o.PublicURL}), base: strings.TrimRight(o.PublicURL, "/")}
-}
-
-func (d double) Env() map[string]string {
-	return map[string]string{"PAYSYNC_AMOCRM_BASE_URL": d.base, "PAYSYNC_AMOCRM_ACCESS_TOKEN": d.AccessToken()}
-}
-
-func (d double) Describe(orderID string) string { return d.Account.Describe(orderID) }
-
-// shippedStatuses maps each enum id of the "Payment status" field in the
-// shipped mapping to its payment status.
-var shippedStatuses = sync.OnceValue(func() map[string]core.Status {
-	ms, err := mapping.LoadDir("", []string{Name})
-	if err != nil {
-		return nil
-	}
-	return connectors.StatusValues(ms[Name], func(p mapping.Payload) string {
-		cfs, _ := p.Entity["custom_fields_values"].([]any)
-		for _, cf := range cfs {
-			m, _ := cf.(map[string]any)
-			if fmt.Sprint(m["field_id"]) != strconv.Itoa(sandbox.FieldPayStatus) {
-				continue
-			}
-			vals, _ := m["values"].([]any)
-			if len(vals) > 0 {
-				if v, ok := vals[0].(map[string]any); ok && v["enum_id"] != nil {
-					return fmt.Sprint(v["enum_id"])
-				}
-			}
-		}
-		return ""
-	})
-})
-
-// Records lists the leads that carry an order id, oldest first.
-func (d double) Records() []connectors.Record {
-	statuses := shippedStatuses()
-	var out []connectors.Record
-	for _, l := range d.Leads() {
-		if l.OrderID == "" {
-			continue
-		}
-		r := connectors.Record{OrderID: l.OrderID, ID: strconv.Itoa(l.ID), Stage: strconv.Itoa(l.StatusID)}
-		if ids := l.EnumIDs[sandbox.FieldPayStatus]; len(ids) > 0 {
-			r.Status = statuses[strconv.Itoa(ids[0])]
-		}
-		for _, st := range d.StatusHistory(l.ID) {
-			r.Stages = append(r.Stages, strconv.Itoa(st))
-		}
-		out = append(out, r)
-	}
-	return out
 }

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/connectors/bitrix24"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/setting"
 	sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
 
@@ -58,7 +58,7 @@ func TestRecordURLLinksToTheDeal(t *testing.T) {
 	if len(deals) != 1 {
 		t.Fatalf("%d deals", len(deals))
 	}
-	u := spec.RecordURL(&bitrix24.Settings{WebhookURL: config.Secret(p.WebhookURL(srv.URL + "/bitrix24"))}, core.CRMLink{ExternalID: strconv.Itoa(deals[0].ID)})
+	u := spec.RecordURL(&bitrix24.Settings{WebhookURL: setting.Secret(p.WebhookURL(srv.URL + "/bitrix24"))}, core.CRMLink{ExternalID: strconv.Itoa(deals[0].ID)})
 	resp, err = http.Get(u)
 	if err != nil {
 		t.Fatal(err)

@@ -5,17 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/time/rate"
 
-	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/setting"
 	"github.com/paysync/paysync/mapping"
-	sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 )
 
 func init() {
@@ -26,19 +23,18 @@ func init() {
 		New:       newFromSettings,
 		Check:     checkAccount,
 		RecordURL: recordURL,
-		Sandbox:   newDouble,
 	})
 }
 
 // Settings is the `connectors.bitrix24` section of the config file.
 type Settings struct {
 	// WebhookURL is an incoming webhook (https://PORTAL/rest/USER_ID/CODE/); a secret.
-	WebhookURL config.Secret `yaml:"webhook_url" env:"PAYSYNC_BITRIX24_WEBHOOK_URL, overwrite"`
+	WebhookURL setting.Secret `yaml:"webhook_url" env:"PAYSYNC_BITRIX24_WEBHOOK_URL, overwrite"`
 	// An OAuth application instead of a webhook.
-	ClientID     string        `yaml:"client_id" env:"PAYSYNC_BITRIX24_CLIENT_ID, overwrite"`
-	ClientSecret config.Secret `yaml:"client_secret" env:"PAYSYNC_BITRIX24_CLIENT_SECRET, overwrite"`
-	PortalURL    string        `yaml:"portal_url" env:"PAYSYNC_BITRIX24_PORTAL_URL, overwrite"`
-	OAuthURL     string        `yaml:"oauth_url" env:"PAYSYNC_BITRIX24_OAUTH_URL, overwrite"`
+	ClientID     string         `yaml:"client_id" env:"PAYSYNC_BITRIX24_CLIENT_ID, overwrite"`
+	ClientSecret setting.Secret `yaml:"client_secret" env:"PAYSYNC_BITRIX24_CLIENT_SECRET, overwrite"`
+	PortalURL    string         `yaml:"portal_url" env:"PAYSYNC_BITRIX24_PORTAL_URL, overwrite"`
+	OAuthURL     string         `yaml:"oauth_url" env:"PAYSYNC_BITRIX24_OAUTH_URL, overwrite"`
 	// The portal's leaky bucket (docs/bitrix24.md): it drains RateLimit
 	// requests a second and refuses above BucketSize; paysync fills at most
 	// BurstShare of it in a burst. Enterprise plans: 5 and 250.
@@ -176,62 +172,4 @@ func recordURL(st connectors.Settings, link core.CRMLink) string {
 		base = ""
 	}
 	return u.Scheme + "://" + u.Host + base + "/crm/deal/details/" + url.PathEscape(link.ExternalID) + "/"
-}
-
-// double is the sandbox portal as `paysync sandbox` serves it.
-type double struct {
-	*sandbox.Portal
-	base string
-}
-
-func newDouble(o connectors.SandboxOptions) connectors.Double {
-	return double{Portal: sandbox.New(sandbox.Options{PublicURL: o.PublicURL}), base: o.PublicURL}
-}
-
-func (d double) Env() map[string]string {
-	return map[string]string{"PAYSYNC_BITRIX24_WEBHOOK_URL": d.WebhookURL(d.base)}
-}
-
-func (d double) Describe(orderID string) string {
-	ds := d.DealsByOrigin(DefaultOriginatorID, orderID)
-	switch len(ds) {
-	case 0:
-		return ""
-	case 1:
-		return fmt.Sprintf("deal %d at %s", ds[0].ID, ds[0].StageID)
-	}
-	return fmt.Sprintf("%d deals (a duplicate!)", len(ds))
-}
-
-// paymentStatusField is the deal field the shipped mapping writes the
-// payment status to.
-const paymentStatusField = "UF_CRM_PAYMENT_STATUS"
-
-// shippedStatuses maps each UF_CRM_PAYMENT_STATUS value of the shipped
-// mapping to its payment status.
-var shippedStatuses = sync.OnceValue(func() map[string]core.Status {
-	ms, err := mapping.LoadDir("", []string{Name})
-	if err != nil {
-		return nil
-	}
-	return connectors.StatusValues(ms[Name], func(p mapping.Payload) string {
-		if v, ok := p.Entity[paymentStatusField]; ok {
-			return fmt.Sprint(v)
-		}
-		return ""
-	})
-})
-
-// Records lists paysync's deals (ORIGINATOR_ID paysync), oldest first.
-func (d double) Records() []connectors.Record {
-	statuses := shippedStatuses()
-	var out []connectors.Record
-	for _, deal := range d.Deals() {
-		if deal.OriginatorID != DefaultOriginatorID {
-			continue
-		}
-		out = append(out, connectors.Record{OrderID: deal.OriginID, ID: strconv.Itoa(deal.ID), Stage: deal.StageID,
-			Status: statuses[deal.Fields[paymentStatusField]], Stages: d.StageHistory(deal.ID)})
-	}
-	return out
 }

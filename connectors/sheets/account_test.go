@@ -260,28 +260,4 @@ func TestRecordURLAndDouble(t *testing.T) {
 		t.Fatalf("sandbox page: %d %s", resp.StatusCode, body)
 	}
 
-	dir := t.TempDir()
-	dbl := spec.Sandbox(connectors.SandboxOptions{PublicURL: "http://127.0.0.1:8090/sheets", Dir: dir})
-	defer dbl.Close()
-	env := dbl.Env()
-	key, err := os.ReadFile(env["PAYSYNC_SHEETS_CREDENTIALS_FILE"])
-	if err != nil || filepath.Dir(env["PAYSYNC_SHEETS_CREDENTIALS_FILE"]) != dir {
-		t.Fatalf("key file %q: %v", env["PAYSYNC_SHEETS_CREDENTIALS_FILE"], err)
-	}
-	if !strings.Contains(string(key), `"token_uri": "http://127.0.0.1:8090/sheets/token"`) || env["PAYSYNC_SHEETS_ENDPOINT"] != "http://127.0.0.1:8090/sheets/" ||
-		env["PAYSYNC_SHEETS_SPREADSHEET_ID"] != sandbox.DefaultSpreadsheetID {
-		t.Fatalf("env %v, key %s", env, key)
-	}
-	if fi, _ := os.Stat(env["PAYSYNC_SHEETS_CREDENTIALS_FILE"]); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("key file mode %v", fi.Mode())
-	}
-	if dbl.Describe("IG-1") != "" {
-		t.Fatal("an empty double describes an order")
-	}
-	dbl.(interface {
-		Rebuild(string, [][]string)
-	}).Rebuild("Orders", [][]string{{"Order ID", "Status"}, {"IG-1", "Paid"}})
-	if got := dbl.Describe("IG-1"); got != "row 2: Paid" {
-		t.Fatalf("Describe = %q", got)
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/present"
+	"github.com/paysync/paysync/providers"
 	"github.com/paysync/paysync/sandbox"
 )
 
@@ -123,15 +124,7 @@ func (r *runner) pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (r *runner) providerTitle(name string) string {
-	switch name {
-	case "vpos":
-		return "VPOS.am"
-	case "arca":
-		return "ArCa"
-	}
-	return name
-}
+func (r *runner) providerTitle(name string) string { return providers.Title(name) }
 
 // play is one order's story.
 func (r *runner) play(ctx context.Context, o Order) error {
@@ -162,10 +155,9 @@ func (r *runner) play(ctx context.Context, o Order) error {
 	if err := r.pause(ctx, actAfter); err != nil {
 		return err
 	}
-	sb := r.Sandbox
 	switch o.Story {
 	case Declined:
-		if err := r.onCheckout(o, sb.VPOS.Fail, sb.ArCa.Fail); err != nil {
+		if err := r.onCheckout(o, sandbox.Checkout.Fail); err != nil {
 			return err
 		}
 		return r.expect(ctx, o, core.StatusFailed, "card declined on the %s checkout", r.providerTitle(o.Provider))
@@ -176,7 +168,7 @@ func (r *runner) play(ctx context.Context, o Order) error {
 		}
 		return r.expect(ctx, o, core.StatusManualReview, "paid %s by bank transfer instead of %s", p.Money(paid, "AMD"), p.Money(o.Amount(), "AMD"))
 	}
-	if err := r.onCheckout(o, sb.VPOS.Pay, sb.ArCa.Pay); err != nil {
+	if err := r.onCheckout(o, sandbox.Checkout.Pay); err != nil {
 		return err
 	}
 	if err := r.expect(ctx, o, core.StatusPaid, "paid on the %s checkout", r.providerTitle(o.Provider)); err != nil {
@@ -205,12 +197,12 @@ func (r *runner) play(ctx context.Context, o Order) error {
 }
 
 // onCheckout does what the customer does on the order's checkout page.
-func (r *runner) onCheckout(o Order, vpos, arca func(orderID string) error) error {
-	act := vpos
-	if o.Provider == "arca" {
-		act = arca
+func (r *runner) onCheckout(o Order, act func(c sandbox.Checkout, orderID string) error) error {
+	c, ok := r.Sandbox.Checkout(o.Provider)
+	if !ok {
+		return fmt.Errorf("the sandbox has no %s checkout", r.providerTitle(o.Provider))
 	}
-	if err := act(o.ID); err != nil {
+	if err := act(c, o.ID); err != nil {
 		return fmt.Errorf("the sandbox %s checkout: %w", r.providerTitle(o.Provider), err)
 	}
 	return nil
@@ -218,16 +210,7 @@ func (r *runner) onCheckout(o Order, vpos, arca func(orderID string) error) erro
 
 // refund refunds amount (0: all of it) from the provider's back office.
 func (r *runner) refund(o Order, amount int64) error {
-	var err error
-	if o.Provider == "arca" {
-		err = r.Sandbox.ArCa.Refund(o.ID, amount)
-	} else {
-		err = r.Sandbox.VPOS.Refund(o.ID, amount)
-	}
-	if err != nil {
-		return fmt.Errorf("the sandbox %s refund: %w", r.providerTitle(o.Provider), err)
-	}
-	return nil
+	return r.onCheckout(o, func(c sandbox.Checkout, id string) error { return c.Refund(id, amount) })
 }
 
 // transfer is the shop's own backend reporting a bank transfer, signed

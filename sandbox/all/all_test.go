@@ -1,0 +1,90 @@
+package all_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paysync/paysync/sandbox"
+	_ "github.com/paysync/paysync/sandbox/all"
+	sheetsdouble "github.com/paysync/paysync/sandbox/sheets"
+)
+
+// double builds the registered double of name, served at base.
+func double(t *testing.T, name string, o sandbox.DoubleOptions) sandbox.Double {
+	t.Helper()
+	for _, spec := range sandbox.All() {
+		if spec.Name == name {
+			d := spec.New(o)
+			t.Cleanup(d.Close)
+			return d
+		}
+	}
+	t.Fatalf("no double %q is registered", name)
+	return nil
+}
+
+// TestEveryDoubleIsRegistered: the sandbox has a double for every provider
+// and CRM of this release, each a Checkout or a CRM.
+func TestEveryDoubleIsRegistered(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.New(sandbox.Options{BaseURL: "http://127.0.0.1:8090", Dir: t.TempDir()})
+	defer sb.Close()
+	for _, name := range []string{"vpos", "arca"} {
+		if _, ok := sb.Checkout(name); !ok {
+			t.Errorf("no %s checkout", name)
+		}
+	}
+	for _, name := range []string{"bitrix24", "amocrm", "sheets"} {
+		if _, ok := sb.CRMs[name]; !ok {
+			t.Errorf("no %s CRM double", name)
+		}
+	}
+}
+
+func TestAmoCRMDouble(t *testing.T) {
+	t.Parallel()
+	// The double answers on the address and token its Env gives.
+	d := double(t, "amocrm", sandbox.DoubleOptions{PublicURL: "http://sandbox.invalid/amocrm"})
+	env := d.Env()
+	if env["PAYSYNC_AMOCRM_BASE_URL"] != "http://sandbox.invalid/amocrm" || env["PAYSYNC_AMOCRM_ACCESS_TOKEN"] == "" {
+		t.Fatalf("env %v", env)
+	}
+	req, _ := http.NewRequest("GET", "/api/v4/account", nil)
+	req.Header.Set("Authorization", "Bearer "+env["PAYSYNC_AMOCRM_ACCESS_TOKEN"])
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"currency":"AMD"`) {
+		t.Fatalf("double: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestSheetsDouble(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dbl := double(t, "sheets", sandbox.DoubleOptions{PublicURL: "http://127.0.0.1:8090/sheets", Dir: dir}).(sandbox.CRM)
+	env := dbl.Env()
+	key, err := os.ReadFile(env["PAYSYNC_SHEETS_CREDENTIALS_FILE"])
+	if err != nil || filepath.Dir(env["PAYSYNC_SHEETS_CREDENTIALS_FILE"]) != dir {
+		t.Fatalf("key file %q: %v", env["PAYSYNC_SHEETS_CREDENTIALS_FILE"], err)
+	}
+	if !strings.Contains(string(key), `"token_uri": "http://127.0.0.1:8090/sheets/token"`) || env["PAYSYNC_SHEETS_ENDPOINT"] != "http://127.0.0.1:8090/sheets/" ||
+		env["PAYSYNC_SHEETS_SPREADSHEET_ID"] != sheetsdouble.DefaultSpreadsheetID {
+		t.Fatalf("env %v, key %s", env, key)
+	}
+	if fi, _ := os.Stat(env["PAYSYNC_SHEETS_CREDENTIALS_FILE"]); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v", fi.Mode())
+	}
+	if dbl.Describe("IG-1") != "" {
+		t.Fatal("an empty double describes an order")
+	}
+	dbl.(interface {
+		Rebuild(string, [][]string)
+	}).Rebuild("Orders", [][]string{{"Order ID", "Status"}, {"IG-1", "Paid"}})
+	if got := dbl.Describe("IG-1"); got != "row 2: Paid" {
+		t.Fatalf("Describe = %q", got)
+	}
+}
