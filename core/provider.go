@@ -114,6 +114,13 @@ type PageServer interface {
 	Pages() map[string]http.Handler
 }
 
+// OrderValidator is a Provider that cannot take some orders at all (Idram
+// takes only AMD): ValidateOrder refuses such an order with an EINVALID
+// error that says why, before anything is stored.
+type OrderValidator interface {
+	ValidateOrder(o Order) error
+}
+
 // HeaderVerifier is a Provider that can tell from a request's headers alone
 // that it will not verify (unsigned, or with a stale timestamp). Such a
 // request is refused without its body being read into memory: only its

@@ -278,6 +278,11 @@ func (s *Service) CreateOrder(ctx context.Context, o core.Order) (core.Order, bo
 			return core.Order{}, false, core.Errorf(core.EINVALID, "provider %q is not enabled; enabled providers: %s", o.Provider, strings.Join(s.names, ", "))
 		}
 	}
+	if ov, ok := s.providers[o.Provider].(core.OrderValidator); ok {
+		if err := ov.ValidateOrder(o); err != nil {
+			return core.Order{}, false, err
+		}
+	}
 	got, created, err := s.ledger.CreateOrder(ctx, o)
 	if err != nil || got.Provider == "" {
 		return got, created, err
