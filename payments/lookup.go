@@ -97,9 +97,15 @@ func (s *Service) later(d time.Duration, j lookupJob) {
 		return
 	}
 	s.wg.Add(1)
+	s.waiting++
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			s.waiting--
+			s.mu.Unlock()
+		}()
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -108,6 +114,24 @@ func (s *Service) later(d time.Duration, j lookupJob) {
 		case <-s.stopping:
 		}
 	}()
+}
+
+// WaitIdle waits until no status lookup is queued, running or waiting to
+// be tried again, or ctx ends: tests use it to see all that a request led to.
+func (s *Service) WaitIdle(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		idle := len(s.inflight) == 0 && s.waiting == 0
+		s.mu.Unlock()
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // dbContext bounds a journal write that must happen even when the lookup's

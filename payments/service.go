@@ -110,8 +110,9 @@ type Service struct {
 	// concurrent creates of one order in this process make one link.
 	linkLocks [64]sync.Mutex
 
-	queue chan lookupJob
-	mu    sync.Mutex
+	queue   chan lookupJob
+	mu      sync.Mutex
+	waiting int // lookups waiting to be tried again (ConfirmRetry)
 	// refundCursor is where the next reconcile run goes on reading paid
 	// orders of providers that find refunds only by lookup.
 	refundCursor time.Time

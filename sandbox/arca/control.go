@@ -19,6 +19,27 @@ func (g *Gateway) Pay(orderNumber string) error {
 	})
 }
 
+// PayWith deposits the order as if the buyer had paid amount (minor units)
+// in currency (ISO 4217 alphabetic, e.g. "USD"), and sends a "deposited"
+// callback: a test of what paysync does with a payment that does not match
+// its order.
+func (g *Gateway) PayWith(orderNumber string, amount int64, currency string) error {
+	code, ok := numericCurrency[currency]
+	if !ok {
+		return fmt.Errorf("currency %s is not one the gateway takes", currency)
+	}
+	return g.change(orderNumber, func(o *Order) (string, string, int64, error) {
+		if o.Status != OrderRegistered && o.Status != OrderHeld && o.Status != OrderACS {
+			return "", "", 0, fmt.Errorf("order %s has orderStatus %d and cannot be paid", orderNumber, o.Status)
+		}
+		o.Status, o.Amount, o.ApprovedAmount, o.DepositedAmount, o.Currency = OrderDeposited, amount, amount, amount, code
+		return "deposited", "1", amount, nil
+	})
+}
+
+// numericCurrency maps the currencies the gateway takes to ISO 4217 numeric codes.
+var numericCurrency = map[string]string{"AMD": "051", "USD": "840", "EUR": "978", "RUB": "643"}
+
 // Hold pre-authorises the order (orderStatus 1) and sends "approved".
 func (g *Gateway) Hold(orderNumber string) error {
 	return g.change(orderNumber, func(o *Order) (string, string, int64, error) {

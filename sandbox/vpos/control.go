@@ -11,6 +11,24 @@ import (
 // Pay marks the order's latest session paid and sends payment.succeeded.
 func (s *Server) Pay(orderID string) error { return s.orderTransition(orderID, StatusPaid, 0) }
 
+// PayWith marks the order's latest session paid as if the buyer had paid
+// amountMinor in currency (the session then reports that money), and sends
+// payment.succeeded: a test of what paysync does with a payment that does
+// not match its order.
+func (s *Server) PayWith(orderID string, amountMinor int64, currency string) error {
+	s.mu.Lock()
+	id, ok := s.byOrder[orderID]
+	if ok {
+		ss := s.sessions[id]
+		ss.AmountMinor, ss.Currency = amountMinor, currency
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no session for order %s", orderID)
+	}
+	return s.transition(id, StatusPaid, 0)
+}
+
 // Fail declines the order's latest session and sends payment.failed.
 func (s *Server) Fail(orderID string) error { return s.orderTransition(orderID, StatusFailed, 0) }
 
