@@ -17,6 +17,7 @@ func init() {
 		Title:    "ArCa",
 		Settings: func() providers.Settings { return DefaultSettings() },
 		New:      newFromSettings,
+		Check:    checkAccount,
 		Enable:   "PAYSYNC_ARCA_USERNAME and PAYSYNC_ARCA_PASSWORD",
 	})
 }

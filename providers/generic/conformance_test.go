@@ -106,7 +106,9 @@ func (h *harness) Replay(t *testing.T, o core.Order) *http.Request {
 	return h.request(t, secret, id, time.Now().Add(-time.Hour), body)
 }
 
-func (h *harness) Claim(t *testing.T, o core.Order) { t.Fatal("generic events are not confirmed by lookup") }
+func (h *harness) Claim(t *testing.T, o core.Order) {
+	t.Fatal("generic events are not confirmed by lookup")
+}
 
 func (h *harness) PayOddly(t *testing.T, o core.Order) []byte {
 	id, body := h.body(o.ID, o.AmountMinor, o.Currency, nil)

@@ -17,6 +17,7 @@ func init() {
 		Title:    "VPOS.am",
 		Settings: func() providers.Settings { return DefaultSettings() },
 		New:      newFromSettings,
+		Check:    checkAccount,
 		Enable:   "PAYSYNC_VPOS_API_TOKEN",
 	})
 }
