@@ -1,12 +1,12 @@
 // Package connectors is the registry of CRM connectors. Each connector
 // package (connectors/bitrix24, …) registers itself once, in an init
-// function: its name, its config section, its constructor, its account check
-// for `paysync connectors check` and the link to a record for the console.
-// Package connectors/all imports every connector of this release; adding a
-// connector is a new package plus one line there. Nothing else in paysync
-// names a CRM. A connector's local double for `paysync sandbox` is
-// registered apart, by package sandbox/all, so that no production package
-// imports a double.
+// function: its name, its config section, its mapping profile, its
+// constructor, its account check for `paysync connectors check` and the link
+// to a record for the console. Package connectors/all imports every connector
+// of this release; adding a connector is a new package plus one line there,
+// and its mapping file. Nothing else in paysync names a CRM. A connector's
+// local double for `paysync sandbox` is registered apart, by package
+// sandbox/all, so that no production package imports a double.
 package connectors
 
 import (
@@ -99,6 +99,12 @@ type Spec struct {
 	// NoMapping: the connector reads no mapping file (mapping/<name>.yaml);
 	// Deps.Mappings holds none for it.
 	NoMapping bool
+	// Mapping is what package mapping needs to know of the connector's
+	// mapping file: what its record is called in load errors, whether it
+	// takes a contact section. Register hands it to mapping.RegisterProfile
+	// (unless NoMapping), so that a file declaring this connector loads;
+	// Mapping.Connector is Name, and may be left empty.
+	Mapping mapping.Profile
 	// New builds the connector from enabled settings. It must not call the
 	// CRM: serve and `config check` both build every enabled connector, so
 	// its errors are configuration problems.
@@ -106,8 +112,9 @@ type Spec struct {
 	// Check, when set, reads the live account for `paysync connectors
 	// check`: it prints what the mapping needs to know (stage ids,
 	// currencies, fields) to w and returns one problem per mismatch between
-	// m and the account, each with its fix. A non-nil error means the
-	// account could not be read.
+	// m and the account, each in the CRM's own words with its fix and
+	// pointing into the file (m.Problem at a mention such as
+	// m.StagesAt()). A non-nil error means the account could not be read.
 	Check func(ctx context.Context, d Deps, m *mapping.Mapping, w io.Writer) ([]string, error)
 	// RecordURL, when set, is the web address of the record behind a link,
 	// for the console; "" when unknown.
@@ -119,12 +126,19 @@ var (
 	specs = map[string]Spec{}
 )
 
-// Register adds a connector. It panics on a missing name, settings or
-// constructor, and on a second registration of a name: both are
-// programming errors found at start.
+// Register adds a connector and, unless it reads no mapping file, its
+// mapping profile. It panics on a missing name, settings or constructor, on
+// a mapping profile for another name, and on a second registration of a
+// name: all are programming errors found at start.
 func Register(s Spec) {
 	if s.Name == "" || s.Settings == nil || s.New == nil {
 		panic("connectors: Register needs Name, Settings and New")
+	}
+	if s.Mapping.Connector == "" {
+		s.Mapping.Connector = s.Name
+	}
+	if s.Mapping.Connector != s.Name {
+		panic(fmt.Sprintf("connectors: %q registers the mapping profile of %q", s.Name, s.Mapping.Connector))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -134,14 +148,20 @@ func Register(s Spec) {
 	if s.Title == "" {
 		s.Title = s.Name
 	}
+	if !s.NoMapping {
+		mapping.RegisterProfile(s.Mapping)
+	}
 	specs[s.Name] = s
 }
 
-// Unregister removes a connector; tests that register one of their own
-// remove it when they end.
+// Unregister removes a connector and its mapping profile; tests that
+// register one of their own remove it when they end.
 func Unregister(name string) {
 	mu.Lock()
 	defer mu.Unlock()
+	if s, ok := specs[name]; ok && !s.NoMapping {
+		mapping.UnregisterProfile(name)
+	}
 	delete(specs, name)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/mapping"
 )
 
 func TestLatest(t *testing.T) {
@@ -48,6 +49,47 @@ func TestRegistryRefusesMistakes(t *testing.T) {
 	if !slices.Contains(connectors.Names(), "twice") {
 		t.Fatal("not listed")
 	}
+}
+
+// TestRegisterHandsTheMappingProfileOn: a connector's mapping profile is
+// registered with it (and removed with it), so that its mapping file loads;
+// one that reads no mapping file registers none.
+func TestRegisterHandsTheMappingProfileOn(t *testing.T) {
+	newSpec := func(name string) connectors.Spec {
+		return connectors.Spec{Name: name, Settings: func() connectors.Settings { return noSettings{} },
+			New: func(context.Context, connectors.Deps) (core.Connector, error) { return nil, nil }}
+	}
+	withFile := newSpec("profiled")
+	withFile.Mapping = mapping.Profile{Record: "ticket", NoContact: "a ticket has no contact"}
+	connectors.Register(withFile)
+	p, ok := mapping.LookupProfile("profiled")
+	if !ok || p != (mapping.Profile{Connector: "profiled", Record: "ticket", NoContact: "a ticket has no contact"}) {
+		t.Fatalf("profile after Register: %+v, %v", p, ok)
+	}
+	connectors.Unregister("profiled")
+	if p, ok := mapping.LookupProfile("profiled"); ok {
+		t.Fatalf("profile after Unregister: %+v", p)
+	}
+
+	noFile := newSpec("unmapped")
+	noFile.NoMapping = true
+	connectors.Register(noFile)
+	defer connectors.Unregister("unmapped")
+	if p, ok := mapping.LookupProfile("unmapped"); ok {
+		t.Fatalf("a connector without a mapping file registered profile %+v", p)
+	}
+
+	other := newSpec("mislabelled")
+	other.Mapping.Connector = "someone-else"
+	defer func() {
+		if recover() == nil {
+			t.Error("a profile for another name did not panic")
+		}
+		if _, ok := connectors.Lookup("mislabelled"); ok {
+			t.Error("the mislabelled connector was registered")
+		}
+	}()
+	connectors.Register(other)
 }
 
 // A request with no answer is retried, and the reason says which kind of

@@ -1,10 +1,12 @@
-// Package mapping turns an order into what a CRM connector sends: Bitrix24 deal
-// and contact fields, an amoCRM lead and contact, or a Google Sheets row by
-// header name. Each connector has one YAML file (mapping/<connector>.yaml) that
-// names the CRM's fields, where their values come from, their types, the
-// payment-status -> stage map and the forward-only stage policy. Files are
-// validated completely at load, with `file:line:col: reason` errors, so that a
-// typo fails `paysync config check` rather than a delivery.
+// Package mapping turns an order into what a CRM connector sends (a deal and
+// its contact, a lead, a spreadsheet row by header name). Each connector has
+// one YAML file (mapping/<connector>.yaml) that names the CRM's fields, where
+// their values come from, their types, the payment-status -> stage map and the
+// forward-only stage policy. Files are validated completely at load, with
+// `file:line:col: reason` errors, so that a typo fails `paysync config check`
+// rather than a delivery. Which connectors a file may declare, and how their
+// errors call the record, comes from the profiles the connectors register
+// (RegisterProfile, through package connectors); this package names none.
 package mapping
 
 import (
@@ -18,9 +20,6 @@ import (
 
 	"github.com/paysync/paysync/core"
 )
-
-// Connectors are the connector names a mapping file may declare.
-var Connectors = []string{"bitrix24", "amocrm", "sheets"}
 
 // Mapping is one validated mapping file. It is immutable after load and safe
 // for concurrent use.
@@ -161,7 +160,7 @@ func filesIn(dir string) []string {
 	return names
 }
 
-// Connector is the connector this file maps for: "bitrix24", "amocrm" or "sheets".
+// Connector is the connector this file maps for, as its `connector:` says.
 func (m *Mapping) Connector() string { return m.connector }
 
 // File is the path the mapping was loaded from.
@@ -175,8 +174,8 @@ func (m *Mapping) Stages() []string { return slices.Clone(m.stages) }
 // from Entity when AllowStageMove(current, Payload.Stage) is false.
 func (m *Mapping) StageField() string { return m.stageField }
 
-// Fields lists the entity's top-level field names in file order; for Sheets,
-// the header row to write into an empty sheet.
+// Fields lists the entity's top-level field names in file order (for a
+// spreadsheet, the header row to write into an empty sheet).
 func (m *Mapping) Fields() []string {
 	names := make([]string, len(m.entity))
 	for i, f := range m.entity {

@@ -60,7 +60,7 @@ func TestGolden(t *testing.T) {
 	if len(orders) == 0 {
 		t.Fatal("no sample orders")
 	}
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		t.Run(c, func(t *testing.T) {
 			m := load(t, c)
 			got := map[string]mapping.Payload{}
@@ -178,7 +178,7 @@ func render(t testing.TB, m *mapping.Mapping, in mapping.Input) mapping.Payload 
 // TestRenderDeterministic: the same input gives the same bytes, run after run.
 func TestRenderDeterministic(t *testing.T) {
 	in := readInput(t, "testdata/orders/paid_full.json")
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		m := load(t, c)
 		first, _ := json.Marshal(render(t, m, in))
 		for range 20 {
@@ -194,7 +194,7 @@ func TestRenderDeterministic(t *testing.T) {
 // the stage it gives is one of its stage order (or none).
 func TestEveryStatusRenders(t *testing.T) {
 	in := readInput(t, "testdata/orders/paid_full.json")
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		m := load(t, c)
 		for _, st := range core.Statuses {
 			in.Order.Status = st
@@ -255,12 +255,13 @@ func TestTemplateOutputIsBounded(t *testing.T) {
 }
 
 func TestLoadDir(t *testing.T) {
-	all, err := mapping.LoadDir(".", mapping.Connectors)
-	if err != nil || len(all) != 3 || all["amocrm"].Connector() != "amocrm" {
+	shipped := mapping.ShippedConnectors()
+	all, err := mapping.LoadDir(".", shipped)
+	if err != nil || len(all) != len(shipped) || all["amocrm"].Connector() != "amocrm" {
 		t.Fatalf("LoadDir(.) = %v, %v", all, err)
 	}
 	embedded, err := mapping.LoadDir("", nil)
-	if err != nil || len(embedded) != 3 {
+	if err != nil || len(embedded) != len(shipped) {
 		t.Fatalf("built-in mappings: %v, %v", embedded, err)
 	}
 
@@ -320,54 +321,6 @@ func write(t *testing.T, path, data string) {
 	}
 }
 
-func TestCheckAccount(t *testing.T) {
-	b := load(t, "bitrix24")
-	fields := map[string]mapping.FieldInfo{}
-	for _, f := range b.Fields() {
-		fields[f] = mapping.FieldInfo{Name: f}
-	}
-	delete(fields, "UF_CRM_INSTAGRAM")
-	fields["BEGINDATE"] = mapping.FieldInfo{Name: "Start date", ReadOnly: true}
-	fields["UF_CRM_BRANCH"] = mapping.FieldInfo{Name: "Branch", Required: true}
-	got := b.CheckAccount(mapping.AccountInfo{
-		Fields:     fields,
-		Stages:     []string{"NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE", "WON", "LOSE"},
-		Currencies: []string{"USD", "EUR"},
-	})
-	want := []string{
-		"deal field BEGINDATE is read-only on the portal",
-		"deal field UF_CRM_INSTAGRAM does not exist on the portal",
-		"the portal requires deal field UF_CRM_BRANCH (Branch)",
-		"stage APOLOGY is not in the deal pipeline",
-		"enable AMD in CRM > Settings > Currencies",
-	}
-	if len(got) != len(want) {
-		t.Fatalf("got %d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
-	}
-	for i := range want {
-		if !strings.Contains(got[i], want[i]) || !strings.HasPrefix(got[i], "bitrix24.yaml:") {
-			t.Errorf("problem %d = %q, want it to hold %q", i, got[i], want[i])
-		}
-	}
-	if p := b.CheckAccount(mapping.AccountInfo{Stages: b.Stages(), Currencies: []string{"AMD"}}); len(p) != 0 {
-		t.Errorf("a matching account has problems: %v", p)
-	}
-
-	a := load(t, "amocrm")
-	got = a.CheckAccount(mapping.AccountInfo{Fields: map[string]mapping.FieldInfo{
-		"1093761": {}, "1093763": {}, "1093765": {}, "1093767": {}, "1093769": {},
-	}})
-	if len(got) != 1 || !strings.Contains(got[0], "lead custom field 1093771 does not exist") {
-		t.Errorf("amocrm problems = %q", got)
-	}
-
-	s := load(t, "sheets")
-	got = s.CheckAccount(mapping.AccountInfo{Fields: map[string]mapping.FieldInfo{"Order ID": {}}})
-	if len(got) != len(s.Fields())-1 || !strings.Contains(got[0], `column "Status" is not in the sheet's header row`) {
-		t.Errorf("sheets problems = %q", got)
-	}
-}
-
 // TestRenderConcurrent: one Mapping serves every dispatcher worker at once (run with -race).
 func TestRenderConcurrent(t *testing.T) {
 	in := readInput(t, "testdata/orders/paid_full.json")
@@ -408,7 +361,7 @@ func TestOneNotePerRealChange(t *testing.T) {
 		{Verdict: core.VerdictAccepted, StatusBefore: core.StatusPending, StatusAfter: core.StatusPaid},
 		{Verdict: core.VerdictDuplicate, StatusBefore: core.StatusPaid, StatusAfter: core.StatusPaid},
 	}
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		p := render(t, load(t, c), mapping.Input{Order: o, Transitions: tr})
 		links := 0
 		for _, n := range p.Notes {

@@ -24,10 +24,11 @@ const (
 
 // parser walks the YAML node tree, so that every problem carries its position.
 type parser struct {
-	file  string
-	errs  Errors
-	m     *Mapping
-	funcs template.FuncMap
+	file    string
+	errs    Errors
+	m       *Mapping
+	profile Profile // of the declared connector; zero when it is unknown
+	funcs   template.FuncMap
 }
 
 type entry struct{ key, val *yaml.Node }
@@ -66,8 +67,8 @@ func Parse(filename string, data []byte) (*Mapping, error) {
 		p.errAt(root, "entity is missing: list the fields of the %s record", p.recordWord())
 	}
 	if e, ok := top["contact"]; ok {
-		if p.m.connector == "sheets" {
-			p.errAt(e.key, "contact does not apply to sheets: a row holds the customer's columns itself")
+		if why := p.profile.NoContact; why != "" {
+			p.errAt(e.key, "contact does not apply to %s: %s", p.m.connector, why)
 		} else {
 			p.m.contact = p.fieldsOf(e.val, "contact", rootSchema)
 			if p.m.contact == nil {
@@ -117,14 +118,10 @@ func (p *parser) errAt(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, Reason: fmt.Sprintf(format, args...)})
 }
 
+// recordWord is what entity describes, as the connector's profile calls it.
 func (p *parser) recordWord() string {
-	switch p.m.connector {
-	case "bitrix24":
-		return "deal"
-	case "amocrm":
-		return "lead"
-	case "sheets":
-		return "row (header names)"
+	if p.profile.Record != "" {
+		return p.profile.Record
 	}
 	return "CRM"
 }
@@ -203,18 +200,19 @@ func (p *parser) boolean(n *yaml.Node, what string) bool {
 func (p *parser) connector(top map[string]entry, root *yaml.Node) {
 	e, ok := top["connector"]
 	if !ok {
-		p.errAt(root, "connector is missing: set it to one of %s", strings.Join(Connectors, ", "))
+		p.errAt(root, "connector is missing: set it to one of %s", knownConnectors())
 		return
 	}
 	s, ok := p.scalar(e.val, "connector")
 	if !ok {
 		return
 	}
-	if !slices.Contains(Connectors, s) {
-		p.errAt(e.val, "unknown connector %s (known: %s)", s, strings.Join(Connectors, ", "))
+	profile, ok := LookupProfile(s)
+	if !ok {
+		p.errAt(e.val, "unknown connector %s (known: %s)", s, knownConnectors())
 		return
 	}
-	p.m.connector = s
+	p.m.connector, p.profile = s, profile
 }
 
 func (p *parser) settings(n *yaml.Node) {

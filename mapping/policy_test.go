@@ -58,7 +58,7 @@ func TestForwardOnly(t *testing.T) {
 			{"Shipped to Gyumri", "Paid", false}, // a label someone typed
 		},
 	}
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		m := load(t, c)
 		if len(cases[c]) == 0 {
 			t.Fatalf("no policy cases for %s", c)
@@ -76,7 +76,7 @@ func TestForwardOnly(t *testing.T) {
 func TestLatePaidKeepsLaterStage(t *testing.T) {
 	later := map[string]string{"bitrix24": "WON", "amocrm": "142", "sheets": "Delivered"}
 	in := readInput(t, "testdata/orders/paid_full.json")
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		m := load(t, c)
 		p := render(t, m, in)
 		if p.Stage == "" {
@@ -99,7 +99,7 @@ func TestLatePaidKeepsLaterStage(t *testing.T) {
 // own updates are never refused by its own policy.
 func TestEveryForwardStatusPathIsAllowed(t *testing.T) {
 	in := readInput(t, "testdata/orders/paid_full.json")
-	for _, c := range mapping.Connectors {
+	for _, c := range mapping.ShippedConnectors() {
 		m := load(t, c)
 		stage := map[core.Status]string{}
 		for _, st := range core.Statuses {

@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/mapping"
 )
@@ -25,7 +27,7 @@ func init() {
 
 func runMappingRender(_ context.Context, env *cmdEnv, args []string) error {
 	set := env.flags("mapping render")
-	connector := set.String("connector", "", "connector whose mapping to use: bitrix24, amocrm or sheets")
+	connector := set.String("connector", "", "connector whose mapping to use: "+strings.Join(connectors.WithMapping(connectors.Names()), ", "))
 	orderFile := set.String("order", "", "order as the HTTP API returns it (GET /v1/orders/{id} answer or the bare order); - reads stdin")
 	dir := set.String("dir", "mapping", "directory holding <connector>.yaml")
 	if err := set.Parse(args); err != nil {

@@ -61,6 +61,12 @@ func (a *Account) Pipeline(id int64) (Pipeline, bool) {
 	return Pipeline{}, false
 }
 
+// hasField reports whether the account has the lead custom field id.
+func (a *Account) hasField(id int64) bool {
+	_, ok := a.Field(id)
+	return ok
+}
+
 // Field returns the lead custom field with id.
 func (a *Account) Field(id int64) (Field, bool) {
 	for _, f := range a.Fields {
@@ -207,25 +213,33 @@ func (a *Account) Check(m *mapping.Mapping, orderFieldID int64, w io.Writer) []s
 			}
 		}
 	}
-	info := mapping.AccountInfo{Fields: map[string]mapping.FieldInfo{}, Currencies: []string{a.Currency}}
-	for _, f := range a.Fields {
-		info.Fields[strconv.FormatInt(f.ID, 10)] = mapping.FieldInfo{Name: f.Name, Type: f.Type}
-	}
-	pl, ok := a.Pipeline(pipelineID)
-	if !ok {
+	pl, pipelineOK := a.Pipeline(pipelineID)
+	if !pipelineOK {
 		var ids []string
 		for _, p := range a.Pipelines {
 			ids = append(ids, fmt.Sprintf("%d (%s)", p.ID, p.Name))
 		}
 		problems = append(problems, fmt.Sprintf("%s: entity.pipeline_id %d is not a lead pipeline of the account: set it to one of %s",
 			m.File(), pipelineID, strings.Join(ids, ", ")))
-	} else {
-		info.Stages = []string{}
-		for _, s := range pl.Statuses {
-			info.Stages = append(info.Stages, strconv.FormatInt(s.ID, 10))
+	}
+	// Custom fields are written by id (field_id) and must exist.
+	for _, id := range m.IntegerValuesOf("field_id") {
+		if n, _ := strconv.ParseInt(id.Value, 10, 64); !a.hasField(n) {
+			problems = append(problems, m.Problem(id.Pos, "lead custom field %s does not exist in the account: create it in Settings > Leads > Fields, or fix field_id (GET /api/v4/leads/custom_fields lists the ids)", id.Value))
 		}
 	}
-	problems = append(problems, m.CheckAccount(info)...)
+	if pipelineOK {
+		for _, s := range m.StagesAt() {
+			if !slices.ContainsFunc(pl.Statuses, func(st Status) bool { return strconv.FormatInt(st.ID, 10) == s.Value }) {
+				problems = append(problems, m.Problem(s.Pos, "status %s is not in the lead pipeline: fix stages.order with the ids from GET /api/v4/leads/pipelines/{id}/statuses", s.Value))
+			}
+		}
+	}
+	for _, c := range m.CurrenciesAt() {
+		if c.Value != a.Currency {
+			problems = append(problems, m.Problem(c.Pos, "currency %s is not the account's currency: set it in Settings > General settings", c.Value))
+		}
+	}
 	keys := make([][2]int64, 0, len(sentEnums))
 	for k := range sentEnums {
 		keys = append(keys, k)
@@ -236,7 +250,7 @@ func (a *Account) Check(m *mapping.Mapping, orderFieldID int64, w io.Writer) []s
 	for _, k := range keys {
 		f, ok := a.Field(k[0])
 		if !ok {
-			continue // CheckAccount reported the field
+			continue // reported above: the field does not exist
 		}
 		found := false
 		var choices []string

@@ -16,6 +16,7 @@ func init() {
 		Name:      Name,
 		Title:     "amoCRM",
 		Settings:  func() connectors.Settings { return DefaultSettings() },
+		Mapping:   mapping.Profile{Record: "lead"},
 		New:       newFromSettings,
 		Check:     checkAccount,
 		RecordURL: recordURL,

@@ -4,22 +4,85 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/paysync/paysync/mapping"
 )
 
-// Account is what `paysync connectors check` learns from a portal: the
-// mapping.AccountInfo to check a mapping against, and the ids a person needs
-// to fill one in.
+// Account is what `paysync connectors check` learns from a portal: what a
+// mapping is checked against (Check), and the ids a person needs to fill one
+// in.
 type Account struct {
-	Info       mapping.AccountInfo
 	CategoryID string
+	// Fields are the deal's fields by name (crm.deal.fields).
+	Fields map[string]DealField
+	// StageIDs are the pipeline's stage ids in portal order (crm.status.list).
+	StageIDs []string
+	// Currencies are the enabled currency codes (crm.currency.list).
+	Currencies []string
 	// Stages are the pipeline's stages, "ID (name)" in portal order.
 	Stages []string
 	// UserFields are the deal's UF_CRM_* fields, "NAME (title, type)".
 	UserFields []string
+}
+
+// DealField is a deal field as crm.deal.fields describes it.
+type DealField struct {
+	Name     string // how a problem names the field; its key when empty
+	Type     string
+	Required bool
+	ReadOnly bool
+}
+
+// Check compares a mapping with the portal and returns one problem per
+// mismatch, each at its place in the file and with its fix in the portal's
+// terms. A nil Fields, StageIDs or Currencies skips its check.
+func (a *Account) Check(m *mapping.Mapping) []string {
+	var out []string
+	if a.Fields != nil {
+		mapped := map[string]bool{}
+		for _, f := range m.EntityFieldsAt() {
+			mapped[f.Value] = true
+			info, ok := a.Fields[f.Value]
+			switch {
+			case !ok:
+				out = append(out, m.Problem(f.Pos, "deal field %s does not exist on the portal: create it in CRM > Settings > Custom fields (user fields are named UF_CRM_…), or remove it from entity", f.Value))
+			case info.ReadOnly:
+				out = append(out, m.Problem(f.Pos, "deal field %s is read-only on the portal: remove it from entity", f.Value))
+			}
+		}
+		names := make([]string, 0, len(a.Fields))
+		for name := range a.Fields {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if info := a.Fields[name]; info.Required && !info.ReadOnly && !mapped[name] {
+				label := info.Name
+				if label == "" {
+					label = name
+				}
+				out = append(out, m.Problem(mapping.Pos{Line: 1, Col: 1}, "the portal requires deal field %s (%s): add it to entity", name, label))
+			}
+		}
+	}
+	if a.StageIDs != nil {
+		for _, s := range m.StagesAt() {
+			if !slices.Contains(a.StageIDs, s.Value) {
+				out = append(out, m.Problem(s.Pos, "stage %s is not in the deal pipeline: create it in CRM > Deals > Pipelines and stages, or fix stages.order (crm.status.list shows the ids)", s.Value))
+			}
+		}
+	}
+	if a.Currencies != nil {
+		for _, c := range m.CurrenciesAt() {
+			if !slices.Contains(a.Currencies, c.Value) {
+				out = append(out, m.Problem(c.Pos, "currency %s is not enabled: enable %s in CRM > Settings > Currencies", c.Value, c.Value))
+			}
+		}
+	}
+	return out
 }
 
 // ReadAccount reads deal fields, the stages of one pipeline (categoryID ""
@@ -64,9 +127,9 @@ func (c *Client) ReadAccount(ctx context.Context, categoryID string) (*Account, 
 			return nil, fmt.Errorf("bitrix24 %s: unexpected answer: %w", res[dec.i].Key, err)
 		}
 	}
-	a := &Account{CategoryID: categoryID, Info: mapping.AccountInfo{Fields: map[string]mapping.FieldInfo{}, Stages: []string{}, Currencies: []string{}}}
+	a := &Account{CategoryID: categoryID, Fields: map[string]DealField{}, StageIDs: []string{}, Currencies: []string{}}
 	for name, f := range fields {
-		a.Info.Fields[name] = mapping.FieldInfo{Name: name, Type: f.Type, Required: f.IsRequired, ReadOnly: f.IsReadOnly}
+		a.Fields[name] = DealField{Name: name, Type: f.Type, Required: f.IsRequired, ReadOnly: f.IsReadOnly}
 		if strings.HasPrefix(name, "UF_CRM_") {
 			title := f.FormLabel
 			if title == "" {
@@ -77,11 +140,11 @@ func (c *Client) ReadAccount(ctx context.Context, categoryID string) (*Account, 
 	}
 	sort.Strings(a.UserFields)
 	for _, s := range stages {
-		a.Info.Stages = append(a.Info.Stages, s.StatusID)
+		a.StageIDs = append(a.StageIDs, s.StatusID)
 		a.Stages = append(a.Stages, fmt.Sprintf("%s (%s)", s.StatusID, s.Name))
 	}
 	for _, cur := range currencies {
-		a.Info.Currencies = append(a.Info.Currencies, cur.Currency)
+		a.Currencies = append(a.Currencies, cur.Currency)
 	}
 	return a, nil
 }

@@ -20,6 +20,7 @@ func init() {
 		Name:      Name,
 		Title:     "Bitrix24",
 		Settings:  func() connectors.Settings { return DefaultSettings() },
+		Mapping:   mapping.Profile{Record: "deal"},
 		New:       newFromSettings,
 		Check:     checkAccount,
 		RecordURL: recordURL,
@@ -142,11 +143,11 @@ func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w 
 		return nil, core.ClassifyDelivery(err)
 	}
 	fmt.Fprintf(w, "  stages of pipeline %s: %s\n", category, strings.Join(acc.Stages, ", "))
-	fmt.Fprintf(w, "  enabled currencies: %s\n", strings.Join(acc.Info.Currencies, ", "))
+	fmt.Fprintf(w, "  enabled currencies: %s\n", strings.Join(acc.Currencies, ", "))
 	if len(acc.UserFields) > 0 {
 		fmt.Fprintf(w, "  deal user fields: %s\n", strings.Join(acc.UserFields, ", "))
 	}
-	return m.CheckAccount(acc.Info), nil
+	return acc.Check(m), nil
 }
 
 // recordURL is the deal's page on the portal: the portal's address only,

@@ -187,6 +187,41 @@ func TestRenamedHeaderAndCheck(t *testing.T) {
 	}
 }
 
+// TestCheckWording: each mapped column missing from row 1 is one problem in
+// the sheet's terms, at the column's place in the file.
+func TestCheckWording(t *testing.T) {
+	t.Parallel()
+	d := newDouble(t, sandbox.Options{Sheets: []string{sheets.DefaultSheet}})
+	keyFile := filepath.Join(t.TempDir(), "key.json")
+	if err := os.WriteFile(keyFile, d.key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := sheets.DefaultSettings()
+	st.SpreadsheetID, st.CredentialsFile, st.Endpoint = d.ID(), keyFile, d.srv.URL+"/"
+	spec, _ := connectors.Lookup(sheets.Name)
+	m := shipped(t)
+	d.Rebuild(sheets.DefaultSheet, [][]string{{sheets.DefaultKeyColumn}})
+	probs, err := spec.Check(context.Background(), connectors.Deps{Settings: st}, m, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range m.Fields() {
+		if f != sheets.DefaultKeyColumn {
+			want = append(want, m.File()+":"+testutil.Place(t, "../../mapping/sheets.yaml", "  "+f+":", f)+": "+
+				`column "`+f+`" is not in the sheet's header row: add it to row 1, or remove it from entity`)
+		}
+	}
+	if len(want) == 0 || len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(probs), len(want), strings.Join(probs, "\n"))
+	}
+	for i := range want {
+		if probs[i] != want[i] {
+			t.Errorf("problem %d:\n got  %s\n want %s", i, probs[i], want[i])
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	d := newDouble(t, sandbox.Options{})

@@ -26,6 +26,7 @@ func init() {
 		Name:      Name,
 		Title:     "Google Sheets",
 		Settings:  func() connectors.Settings { return DefaultSettings() },
+		Mapping:   mapping.Profile{Record: "row (header names)", NoContact: "a row holds the customer's columns itself"},
 		New:       newFromSettings,
 		Check:     checkAccount,
 		RecordURL: recordURL,
@@ -188,13 +189,13 @@ func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w 
 		fmt.Fprintf(w, "  tab %q (gid %d) has no header row yet: paysync writes it on the first delivery: %s\n", tab.Title, tab.SheetID, strings.Join(fields, ", "))
 		return problems, nil
 	}
-	info := mapping.AccountInfo{Fields: map[string]mapping.FieldInfo{}}
+	headers := map[string]bool{}
 	var cols, own []string
 	for i, h := range header {
 		if h == "" {
 			continue
 		}
-		info.Fields[h] = mapping.FieldInfo{Name: h, Type: "string"}
+		headers[h] = true
 		cols = append(cols, ColumnName(i+1)+" "+h)
 		if !contains(fields, h) {
 			own = append(own, h)
@@ -204,14 +205,25 @@ func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w 
 	if len(own) > 0 {
 		fmt.Fprintf(w, "  columns the mapping does not name, left alone: %s\n", strings.Join(own, ", "))
 	}
-	if _, ok := info.Fields[s.KeyColumn]; !ok {
+	if !headers[s.KeyColumn] {
 		fmt.Fprintf(w, "  the key column %q is missing: deliveries pause until it is back in row 1 (paysync finds each order's row by it)\n", s.KeyColumn)
 	}
-	missing := m.CheckAccount(info)
+	missing := missingColumns(m, headers)
 	if len(missing) > 0 && len(own) > 0 {
 		fmt.Fprintf(w, "  if a column was renamed (to %s?), rename it back in row 1 or rename it in mapping/sheets.yaml too\n", strings.Join(own, ", "))
 	}
 	return append(problems, missing...), nil
+}
+
+// missingColumns reports each entity field of m that is no header of row 1.
+func missingColumns(m *mapping.Mapping, headers map[string]bool) []string {
+	var out []string
+	for _, f := range m.EntityFieldsAt() {
+		if !headers[f.Value] {
+			out = append(out, m.Problem(f.Pos, "column %q is not in the sheet's header row: add it to row 1, or remove it from entity", f.Value))
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

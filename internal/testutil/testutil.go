@@ -1,6 +1,6 @@
 // Package testutil holds the helpers every package's tests share: a logger
-// that writes to the test's log, a wait for a condition, and a buffer safe
-// for concurrent writers.
+// that writes to the test's log, a wait for a condition, a buffer safe for
+// concurrent writers, and where a token stands in a file.
 package testutil
 
 import (
@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,26 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Place returns "line:col" of token on the first line of the file at path
+// that holds lineWith (columns count from 1, in bytes, as yaml.v3 counts
+// them on ASCII lines): where a problem about that token must point.
+func Place(t testing.TB, path, lineWith, token string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, lineWith) {
+			if col := strings.Index(line, token); col >= 0 {
+				return strconv.Itoa(i+1) + ":" + strconv.Itoa(col+1)
+			}
+		}
+	}
+	t.Fatalf("%s has no line with %q and %q", path, lineWith, token)
+	return ""
 }
 
 // Context returns a context cancelled when the test ends.
