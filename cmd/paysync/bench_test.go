@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/internal/bench"
+	"github.com/paysync/paysync/cmd/paysync/internal/bench"
 	"github.com/paysync/paysync/internal/testdb"
 )
 

@@ -20,10 +20,10 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/paysync/paysync/cmd/paysync/internal/demo"
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/demo"
 	"github.com/paysync/paysync/internal/logging"
 	"github.com/paysync/paysync/sandbox"
 	_ "github.com/paysync/paysync/sandbox/all" // every double of this release
