@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/cmd/paysync/internal/bench"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestBenchQuick is CI's smoke run of `paysync bench --quick`, the real

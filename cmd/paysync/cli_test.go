@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	sheetssandbox "github.com/paysync/paysync/sandbox/sheets"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 func cli(t *testing.T, args ...string) (int, string, string) {
