@@ -20,8 +20,8 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 const token = "console-test-token-5d1f"

@@ -14,9 +14,9 @@ import (
 
 	"github.com/paysync/paysync/console"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/present"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 const nb = "\u00a0"

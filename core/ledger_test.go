@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 func newLedger(t *testing.T, dialect string) *core.Ledger {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/core/coretest"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 var (

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestStaleCopies: two ledgers on one store (two replicas) each keep the

@@ -13,8 +13,8 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // BenchmarkDispatch measures the dispatcher's own cost: claim, read the

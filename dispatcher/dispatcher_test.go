@@ -15,9 +15,9 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 var unlimited = map[string]dispatcher.RateLimit{}

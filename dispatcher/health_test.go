@@ -8,9 +8,9 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // Health lists every configured connector, stopped before Run, and the

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // storage.DB.CompleteOutboxBatch settles exactly as CompleteOutbox does one

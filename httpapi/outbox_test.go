@@ -14,7 +14,7 @@ import (
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
 	"github.com/paysync/paysync/httpapi"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // GET /v1/outbox/stats reports each connector's state from the dispatcher,

@@ -15,7 +15,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 const token = "test-admin-token"

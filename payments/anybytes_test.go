@@ -11,9 +11,9 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/standardwebhooks"
-	"github.com/paysync/paysync/internal/testdb"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // cutThrough pads the JSON prefix so that byte n of the body falls inside a

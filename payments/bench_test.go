@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // BenchmarkWebhookIngest measures one generic webhook end to end: an HTTP

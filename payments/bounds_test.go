@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestProviderStringsBounded: every provider's strings are bounded at

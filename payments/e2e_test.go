@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // checkPaidOnce checks the order is paid, its journal holds exactly one

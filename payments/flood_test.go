@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestFloodOfUnsignedRequests: 4,000 unsigned 250 KiB posts from one

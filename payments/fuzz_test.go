@@ -14,9 +14,9 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/standardwebhooks"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/payments"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // FuzzWebhookIngest feeds arbitrary bytes, correctly signed, as generic and

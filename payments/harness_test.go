@@ -16,7 +16,6 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/standardwebhooks"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/providers/arca"
@@ -25,6 +24,7 @@ import (
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 const genericSecret = "whsec_cGF5c3luYy10ZXN0LWdlbmVyaWMtc2VjcmV0LTAx"

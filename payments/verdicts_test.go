@@ -10,8 +10,8 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/standardwebhooks"
-	"github.com/paysync/paysync/internal/testdb"
 	vpossandbox "github.com/paysync/paysync/sandbox/vpos"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestVerdicts drives one request or decision per journal verdict, through

@@ -10,10 +10,10 @@ import (
 
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/scheduler"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestOneLeader runs two replicas on one database: only the leader runs

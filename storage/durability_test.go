@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestCommitsAreDurable: by default a commit is on disk before it is

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/migrations"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestMigratePartialRefunds: a database written before partially_refunded

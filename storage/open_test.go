@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestOpenErrorsHideDatabasePasswords: whatever makes Open fail, the error

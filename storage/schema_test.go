@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/migrations"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // schema is what a migrated database defines, in dialect-neutral terms:

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage/storagetest"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 func TestConformance(t *testing.T) {

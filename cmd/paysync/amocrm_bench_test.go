@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/internal/testdb"
 	amocrmsandbox "github.com/paysync/paysync/sandbox/amocrm"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // BenchmarkPaymentToLeadStatus measures one payment on an idle account:

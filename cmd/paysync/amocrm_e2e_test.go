@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/internal/testdb"
 	amocrmsandbox "github.com/paysync/paysync/sandbox/amocrm"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // startAmoE2E runs serve with only the amoCRM connector, pointed at a

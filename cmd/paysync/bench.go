@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/paysync/paysync/internal/bench"
+	"github.com/paysync/paysync/cmd/paysync/internal/bench"
 )
 
 func init() {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/internal/bench"
-	"github.com/paysync/paysync/internal/testdb"
+	"github.com/paysync/paysync/cmd/paysync/internal/bench"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestBenchQuick is CI's smoke run of `paysync bench --quick`, the real

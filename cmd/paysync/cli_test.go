@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	sheetssandbox "github.com/paysync/paysync/sandbox/sheets"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 func cli(t *testing.T, args ...string) (int, string, string) {
@@ -207,7 +207,7 @@ func TestCLIManners(t *testing.T) {
 	if code, _, errs := cli(t); code != 2 || !strings.Contains(errs, "Usage: paysync") {
 		t.Errorf("bare paysync: exit %d, want 2 with the help on stderr: %q", code, errs)
 	}
-	for _, group := range []string{"mapping", "config", "connectors"} {
+	for _, group := range []string{"mapping", "config", "connectors", "outbox"} {
 		code, out, _ := cli(t, group, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: paysync "+group+" COMMAND") || !strings.Contains(out, group+" ") {
 			t.Errorf("%s --help: exit %d %q", group, code, out)
@@ -216,7 +216,7 @@ func TestCLIManners(t *testing.T) {
 			t.Errorf("%s alone: exit %d %q", group, code, errs)
 		}
 	}
-	for _, cmd := range []string{"outbox", "orders"} {
+	for _, cmd := range []string{"orders"} {
 		if code, out, _ := cli(t, cmd, "--help"); code != 0 || !strings.Contains(out, "usage: paysync "+cmd) {
 			t.Errorf("%s --help: exit %d %q", cmd, code, out)
 		}

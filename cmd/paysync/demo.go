@@ -20,10 +20,10 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/paysync/paysync/cmd/paysync/internal/demo"
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/demo"
 	"github.com/paysync/paysync/internal/logging"
 	"github.com/paysync/paysync/sandbox"
 	_ "github.com/paysync/paysync/sandbox/all" // every double of this release
@@ -41,149 +41,251 @@ var demoDir = filepath.Join("data", "demo")
 // has settled, before the demo closes it.
 var demoSettled func(sb *sandbox.Sandbox)
 
+// demoRun is one run of `paysync demo`: its folder and log, the sandbox
+// doubles, and paysync serving against them.
+type demoRun struct {
+	out  io.Writer
+	once bool // --once: play as fast as paysync settles, then exit
+
+	logPath string
+	logFile *os.File
+
+	base, addrNote string // paysync's URL, and what --addr became
+	sbURL, sbNote  string // the sandbox's
+	sb             *sandbox.Sandbox
+
+	token    string
+	ownToken bool // the shop's PAYSYNC_ADMIN_TOKEN: named, never printed
+	secret   string
+	cfg      *config.Config
+	app      *app
+	d        *daemon
+}
+
+// demoFlags are what `paysync demo` takes; it reads no config file.
+type demoFlags struct {
+	addr, sandboxAddr string
+	once              bool
+}
+
 func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
-	// No --config: the demo reads no config file.
+	f, err := parseDemoFlags(env, args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go stopWhenOrphaned(ctx, stop)
+
+	r := &demoRun{out: env.stdout, once: f.once}
+	closeFolder, err := r.prepareFolder()
+	if err != nil {
+		return err
+	}
+	defer closeFolder()
+	ln, addrNote, err := listenOrFree(f.addr, "--addr")
+	if err != nil {
+		return err
+	}
+	r.base, r.addrNote = "http://"+ln.Addr().String(), addrNote
+	stopSandbox, err := r.startSandbox(ctx, f.sandboxAddr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopSandbox()
+	if err := r.startPaysync(ctx, ln); err != nil {
+		return err
+	}
+	defer r.app.Close()
+
+	r.printIntro()
+	results, err := r.play(ctx)
+	if err != nil {
+		return r.stopEarly(ctx, err)
+	}
+	if err := r.printSummary(results); err != nil {
+		r.d.shutdown()
+		return err
+	}
+	if demoSettled != nil {
+		demoSettled(r.sb)
+	}
+	if r.once {
+		return r.d.shutdown()
+	}
+	return r.serveUntilInterrupted(ctx, results)
+}
+
+func parseDemoFlags(env *cmdEnv, args []string) (demoFlags, error) {
 	fs := flag.NewFlagSet("paysync demo", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	defAddr := "127.0.0.1:8080"
 	if a := os.Getenv("PAYSYNC_HTTP_ADDR"); a != "" {
 		defAddr = a
 	}
-	addr := fs.String("addr", defAddr, "address paysync serves on, from $PAYSYNC_HTTP_ADDR when set; a free port of the same host when it is busy")
-	sbAddr := fs.String("sandbox-addr", "127.0.0.1:8090", "address the sandbox doubles serve on; a free port of the same host when it is busy")
-	once := fs.Bool("once", false, "play the sample traffic as fast as paysync settles it, print the summary and exit")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	out := env.stdout
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go stopWhenOrphaned(ctx, stop)
+	var f demoFlags
+	fs.StringVar(&f.addr, "addr", defAddr, "address paysync serves on, from $PAYSYNC_HTTP_ADDR when set; a free port of the same host when it is busy")
+	fs.StringVar(&f.sandboxAddr, "sandbox-addr", "127.0.0.1:8090", "address the sandbox doubles serve on; a free port of the same host when it is busy")
+	fs.BoolVar(&f.once, "once", false, "play the sample traffic as fast as paysync settles it, print the summary and exit")
+	return f, fs.Parse(args)
+}
 
-	// The demo's own folder: a fresh database each run, never the shop's
-	// (PAYSYNC_DATABASE_URL, PAYSYNC_DATA_DIR and config.yaml are not read).
+// prepareFolder claims the demo's own folder, with a fresh database each
+// run, never the shop's (PAYSYNC_DATABASE_URL, PAYSYNC_DATA_DIR and
+// config.yaml are not read), and opens the log there. done closes the log
+// and hands the folder on.
+func (r *demoRun) prepareFolder() (done func(), err error) {
 	release, err := claimDemoDir(demoDir)
 	if err != nil {
-		return &exitError{code: 1, msg: "paysync demo: " + err.Error()}
+		return nil, &exitError{code: 1, msg: "paysync demo: " + err.Error()}
 	}
-	defer release()
-	logPath := filepath.Join(demoDir, "paysync.log")
-	logFile, err := os.Create(logPath)
+	r.logPath = filepath.Join(demoDir, "paysync.log")
+	r.logFile, err = os.Create(r.logPath)
 	if err != nil {
-		return &exitError{code: 1, msg: fmt.Sprintf("paysync demo: cannot write its log: %v", err)}
+		release()
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("paysync demo: cannot write its log: %v", err)}
 	}
-	defer logFile.Close()
-	logEnv := &cmdEnv{stdout: io.Discard, stderr: logFile}
+	return func() {
+		r.logFile.Close()
+		release()
+	}, nil
+}
 
-	ln, addrNote, err := listenOrFree(*addr, "--addr")
+// startSandbox serves the doubles on addr, or a free port of its host,
+// pointed at paysync's URL; stop shuts them down.
+func (r *demoRun) startSandbox(ctx context.Context, addr string) (stop func(), err error) {
+	ln, note, err := listenOrFree(addr, "--sandbox-addr")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	base := "http://" + ln.Addr().String()
-	sbLn, sbNote, err := listenOrFree(*sbAddr, "--sandbox-addr")
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	sb, sbSrv := serveSandbox(sbLn, sandbox.Options{PaysyncURL: base, Dir: filepath.Join(demoDir, "sandbox"),
-		Logger: logging.New(logFile, logging.Options{Level: "info", Format: "text"})})
-	defer func() {
+	r.sbURL, r.sbNote = "http://"+ln.Addr().String(), note
+	sb, srv := serveSandbox(ln, sandbox.Options{PaysyncURL: r.base, Dir: filepath.Join(demoDir, "sandbox"),
+		Logger: logging.New(r.logFile, logging.Options{Level: "info", Format: "text"})})
+	r.sb = sb
+	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		sbSrv.Shutdown(sctx)
+		srv.Shutdown(sctx)
 		sb.Close()
-	}()
+	}, nil
+}
 
-	token, ownToken := os.LookupEnv("PAYSYNC_ADMIN_TOKEN")
-	if !ownToken || token == "" {
-		token, ownToken = "demo-"+randomHex(6), false
+// startPaysync serves paysync on ln, configured for the sandbox, logging to
+// the demo's log; the admin token is the shop's PAYSYNC_ADMIN_TOKEN or a
+// made-up one. When it fails, ln is closed.
+func (r *demoRun) startPaysync(ctx context.Context, ln net.Listener) error {
+	r.token, r.ownToken = os.LookupEnv("PAYSYNC_ADMIN_TOKEN")
+	if !r.ownToken || r.token == "" {
+		r.token, r.ownToken = "demo-"+randomHex(6), false
 	}
-	secret := "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(24))
-	cfg, err := demoConfig(ctx, sb, map[string]string{
-		"PAYSYNC_ADMIN_TOKEN":            token,
+	r.secret = "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(24))
+	cfg, err := demoConfig(ctx, r.sb, map[string]string{
+		"PAYSYNC_ADMIN_TOKEN":            r.token,
 		"PAYSYNC_HTTP_ADDR":              ln.Addr().String(),
-		"PAYSYNC_PUBLIC_URL":             base,
+		"PAYSYNC_PUBLIC_URL":             r.base,
 		"PAYSYNC_DATA_DIR":               demoDir,
-		"PAYSYNC_GENERIC_WEBHOOK_SECRET": secret,
+		"PAYSYNC_GENERIC_WEBHOOK_SECRET": r.secret,
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	a, err := openAppWith(ctx, logEnv, cfg)
+	a, err := openAppWith(ctx, &cmdEnv{stdout: io.Discard, stderr: r.logFile}, cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer a.Close()
 	d, err := startDaemon(ctx, a, ln)
 	if err != nil {
 		ln.Close()
+		a.Close()
 		return err
 	}
+	r.cfg, r.app, r.d = cfg, a, d
+	return nil
+}
 
-	login := "the admin token " + token
-	curlToken := token
-	if ownToken {
-		login, curlToken = "your PAYSYNC_ADMIN_TOKEN", "$PAYSYNC_ADMIN_TOKEN"
+// login says how to log in to the console.
+func (r *demoRun) login() string {
+	if r.ownToken {
+		return "your PAYSYNC_ADMIN_TOKEN"
 	}
-	sbURL := "http://" + sbLn.Addr().String()
+	return "the admin token " + r.token
+}
+
+// printIntro says what the demo does and where everything is.
+func (r *demoRun) printIntro() {
+	out := r.out
 	fmt.Fprintf(out, "paysync demo: %d Direct orders paid through the sandbox VPOS.am and ArCa, delivered to the sandbox %s.\n\n",
-		len(demo.Orders()), strings.Join(crmTitles(sb, cfg.EnabledConnectors()), ", "))
-	fmt.Fprintf(out, "  paysync   %s%s\n", base, addrNote)
-	fmt.Fprintf(out, "  console   %s/ui/ (log in with %s)\n", base, login)
-	fmt.Fprintf(out, "  sandbox   %s%s\n", sbURL, sbNote)
+		len(demo.Orders()), strings.Join(crmTitles(r.sb, r.cfg.EnabledConnectors()), ", "))
+	fmt.Fprintf(out, "  paysync   %s%s\n", r.base, r.addrNote)
+	fmt.Fprintf(out, "  console   %s/ui/ (log in with %s)\n", r.base, r.login())
+	fmt.Fprintf(out, "  sandbox   %s%s\n", r.sbURL, r.sbNote)
 	fmt.Fprintf(out, "  database  %s (SQLite, new for this run; the shop's database and config.yaml are not used)\n", filepath.Join(demoDir, "paysync.db"))
-	fmt.Fprintf(out, "  log       %s\n\n", logPath)
+	fmt.Fprintf(out, "  log       %s\n\n", r.logPath)
+}
 
-	o := demo.Options{API: base, Token: token, GenericSecret: secret, Sandbox: sb, Connectors: cfg.EnabledConnectors(),
-		Scale: 1, ExpiresIn: demo.ExpiresIn, Out: out, Printer: printer(cfg)}
-	if *once {
+// play sends the sample orders and tells each one's story as paysync
+// settles it: over about a minute, or as fast as it can with --once.
+func (r *demoRun) play(ctx context.Context) ([]demo.Result, error) {
+	o := demo.Options{API: r.base, Token: r.token, GenericSecret: r.secret, Sandbox: r.sb, Connectors: r.cfg.EnabledConnectors(),
+		Scale: 1, ExpiresIn: demo.ExpiresIn, Out: r.out, Printer: printer(r.cfg)}
+	if r.once {
 		o.Scale, o.ExpiresIn = 0, time.Second
-		fmt.Fprintln(out, "The orders, as fast as paysync settles them (--once):")
+		fmt.Fprintln(r.out, "The orders, as fast as paysync settles them (--once):")
 	} else {
-		fmt.Fprintln(out, "The orders, over about a minute:")
+		fmt.Fprintln(r.out, "The orders, over about a minute:")
 	}
-	results, err := demo.Run(ctx, o)
-	if err != nil {
-		serr := d.shutdown()
-		if ctx.Err() != nil {
-			fmt.Fprintln(out, "\nInterrupted; stopped.")
-			if *once {
-				return &exitError{code: 130}
-			}
-			return serr
+	return demo.Run(ctx, o)
+}
+
+// stopEarly stops paysync when the play did not finish: interrupted (130
+// with --once), or failed, pointing at the log.
+func (r *demoRun) stopEarly(ctx context.Context, err error) error {
+	serr := r.d.shutdown()
+	if ctx.Err() != nil {
+		fmt.Fprintln(r.out, "\nInterrupted; stopped.")
+		if r.once {
+			return &exitError{code: 130}
 		}
-		return fmt.Errorf("%w (log: %s)", err, logPath)
+		return serr
 	}
-	fmt.Fprintln(out, "\nWhere each order ended, in paysync and in each sandbox CRM:")
-	if err := demo.Summary(out, o.Printer, sb, o.Connectors, results); err != nil {
-		d.shutdown()
-		return err
-	}
-	if demoSettled != nil {
-		demoSettled(sb)
-	}
-	if *once {
-		return d.shutdown()
-	}
+	return fmt.Errorf("%w (log: %s)", err, r.logPath)
+}
+
+// printSummary prints where each order ended, in paysync and in each
+// sandbox CRM.
+func (r *demoRun) printSummary(results []demo.Result) error {
+	fmt.Fprintln(r.out, "\nWhere each order ended, in paysync and in each sandbox CRM:")
+	return demo.Summary(r.out, printer(r.cfg), r.sb, r.cfg.EnabledConnectors(), results)
+}
+
+// serveUntilInterrupted says where to look around, then serves until
+// Ctrl-C.
+func (r *demoRun) serveUntilInterrupted(ctx context.Context, results []demo.Result) error {
+	out := r.out
 	review := ""
-	for _, r := range results {
-		if r.View.Order.Status == core.StatusManualReview {
-			review += ", " + r.Order.ID
+	for _, res := range results {
+		if res.View.Order.Status == core.StatusManualReview {
+			review += ", " + res.Order.ID
 		}
+	}
+	curlToken := r.token
+	if r.ownToken {
+		curlToken = "$PAYSYNC_ADMIN_TOKEN"
 	}
 	fmt.Fprintf(out, "\nLook around while it serves:\n")
-	fmt.Fprintf(out, "  console   %s/ui/ (log in with %s)", base, login)
+	fmt.Fprintf(out, "  console   %s/ui/ (log in with %s)", r.base, r.login())
 	if review != "" {
 		fmt.Fprintf(out, "; %s wait under Needs review for a person to settle", review[2:])
 	}
-	fmt.Fprintf(out, "\n  API       curl -H \"Authorization: Bearer %s\" %s/v1/orders/IG-1001\n", curlToken, base)
-	fmt.Fprintf(out, "  sandbox   %s/ (an order's page in the console links to its deal, lead and row)\n", sbURL)
+	fmt.Fprintf(out, "\n  API       curl -H \"Authorization: Bearer %s\" %s/v1/orders/IG-1001\n", curlToken, r.base)
+	fmt.Fprintf(out, "  sandbox   %s/ (an order's page in the console links to its deal, lead and row)\n", r.sbURL)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nStopping…")
-	err = d.shutdown()
+	err := r.d.shutdown()
 	fmt.Fprintln(out, "Stopped.")
 	return err
 }

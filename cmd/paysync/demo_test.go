@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysync/paysync/cmd/paysync/internal/demo"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/demo"
 	"github.com/paysync/paysync/sandbox"
 	"github.com/paysync/paysync/storage"
 )

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/internal/standardwebhooks"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	bitrix24sandbox "github.com/paysync/paysync/sandbox/bitrix24"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // e2e is one in-process serve wired to a sandbox Bitrix24 portal.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 var (

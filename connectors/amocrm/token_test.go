@@ -10,8 +10,8 @@ import (
 	"github.com/paysync/paysync/connectors/amocrm"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/oauthtoken"
-	"github.com/paysync/paysync/internal/testdb"
 	sandbox "github.com/paysync/paysync/sandbox/amocrm"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // oauthClient is one process's client of an OAuth integration whose pair

@@ -8,8 +8,8 @@ import (
 	"github.com/paysync/paysync/connectors/amocrm"
 	"github.com/paysync/paysync/connectors/connectortest"
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	sandbox "github.com/paysync/paysync/sandbox/amocrm"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // TestLostCreateSurvivesARestart: a create whose answer was lost is

@@ -17,9 +17,9 @@ import (
 	"github.com/paysync/paysync/connectors/bitrix24"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/oauthtoken"
-	"github.com/paysync/paysync/internal/testdb"
 	sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)

@@ -16,11 +16,11 @@ import (
 	"github.com/paysync/paysync/connectors/connectortest"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/mapping"
 	sandbox "github.com/paysync/paysync/sandbox/bitrix24"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // BenchmarkPaidToDealStage measures payments reaching the CRM through the

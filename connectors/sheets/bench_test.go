@@ -11,9 +11,9 @@ import (
 	"github.com/paysync/paysync/connectors/sheets"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	sandbox "github.com/paysync/paysync/sandbox/sheets"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // BenchmarkPaidOrders measures row updates per second when 1,000 linked

@@ -1,8 +1,12 @@
 // Package metrics holds the Prometheus series that no single package owns:
 // CRM requests by status code (an instrumented HTTP transport every
-// connector uses), rate-budget waits and token refreshes (a connectors.Meter
+// connector uses), rate-budget waits and token refreshes (a ConnectorMeter
 // per connector), scheduler runs, and orders by status (read from the store
 // at scrape time). The dispatcher and payments register their own.
+//
+// It imports nothing of paysync but core: a ConnectorMeter satisfies
+// connectors.Meter by its methods, so the basement needs no arrow up to
+// connectors (metrics_test.go checks that it still does).
 package metrics
 
 import (
@@ -15,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 )
 
@@ -92,20 +95,26 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// Meter returns the connectors.Meter of one connector.
-func (m *Metrics) Meter(connector string) connectors.Meter { return meter{m: m, connector: connector} }
+// Meter returns the meter of one connector, for its connectors.Deps.
+func (m *Metrics) Meter(connector string) ConnectorMeter {
+	return ConnectorMeter{m: m, connector: connector}
+}
 
-type meter struct {
+// ConnectorMeter counts what one connector sees at its CRM: rate-budget
+// waits and token refreshes. It is a connectors.Meter.
+type ConnectorMeter struct {
 	m         *Metrics
 	connector string
 }
 
-func (c meter) RateWait(d time.Duration) {
+// RateWait counts a request that waited d for the connector's rate budget.
+func (c ConnectorMeter) RateWait(d time.Duration) {
 	c.m.rateWaits.WithLabelValues(c.connector).Inc()
 	c.m.rateWaitSec.WithLabelValues(c.connector).Add(d.Seconds())
 }
 
-func (c meter) TokenRefresh(err error) {
+// TokenRefresh counts an OAuth token refresh, failed when err is set.
+func (c ConnectorMeter) TokenRefresh(err error) {
 	c.m.refreshes.WithLabelValues(c.connector, outcome(err)).Inc()
 }
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/internal/oauthtoken"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 var errInvalidGrant = errors.New("invalid_grant: the refresh token is spent")

@@ -1,6 +1,8 @@
 // Package testdb gives tests a real, migrated database: a SQLite file in a
 // temp dir, or a fresh PostgreSQL database created from PAYSYNC_TEST_DATABASE_URL.
 // Without that variable PostgreSQL tests skip on a laptop and fail in CI.
+// It opens a storage.DB, so it lives beside storage (as storagetest does),
+// not in internal/, whose packages import nothing above core.
 package testdb
 
 import (
