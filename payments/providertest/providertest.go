@@ -33,10 +33,10 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/payments"
 	"github.com/paysync/paysync/storage"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // Features say what a provider's messages carry, beyond its Capabilities.
