@@ -147,7 +147,7 @@ func (d *Double) Pay(billNo string) error {
 // or the precheck was not answered OK).
 func (d *Double) PayBill(billNo string) (Transaction, error) {
 	if b, ok := d.Bill(billNo); !ok || b.State != BillOpen {
-		if err := d.checkoutFromPaysync(billNo); err != nil {
+		if _, err := d.Open(billNo); err != nil {
 			return Transaction{}, err
 		}
 	}
@@ -209,25 +209,27 @@ var (
 	titleRe = regexp.MustCompile(`(?is)<h1[^>]*>(.*?)</h1>`)
 )
 
-// checkoutFromPaysync does what a buyer's browser does with the payment
-// link paysync sent: open PaysyncURL/pay/{bill}, and post the form it
-// holds to Idram (here, to Submit).
-func (d *Double) checkoutFromPaysync(billNo string) error {
+// Open does what a buyer's browser does with the payment link paysync
+// sent: it opens PaysyncURL/pay/{bill} and posts the form the page holds to
+// Idram (here, to Submit), which prechecks the bill. It fails when the page
+// offers no form, the form is not this double's, or the bill is blocked
+// (the bill then says what the precheck was answered).
+func (d *Double) Open(billNo string) (Bill, error) {
 	if d.opts.PaysyncURL == "" {
-		return fmt.Errorf("Idram bill %s has no open checkout, and the double has no PaysyncURL to open paysync's payment page at", billNo)
+		return Bill{}, fmt.Errorf("Idram bill %s has no open checkout, and the double has no PaysyncURL to open paysync's payment page at", billNo)
 	}
 	page := d.opts.PaysyncURL + "/pay/" + url.PathEscape(billNo)
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.Client.Timeout+time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, page, nil)
 	if err != nil {
-		return err
+		return Bill{}, err
 	}
 	req.Header.Set("Accept-Language", d.opts.AcceptLanguage)
 	req.Header.Set("Accept", "text/html")
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("opening paysync's payment page %s: %w", page, err)
+		return Bill{}, fmt.Errorf("opening paysync's payment page %s: %w", page, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -237,19 +239,19 @@ func (d *Double) checkoutFromPaysync(billNo string) error {
 		if m := titleRe.FindStringSubmatch(string(body)); m != nil {
 			what = html.UnescapeString(strings.TrimSpace(m[1]))
 		}
-		return fmt.Errorf("paysync's payment page %s shows no Idram form (HTTP %d, %q)", page, resp.StatusCode, what)
+		return Bill{}, fmt.Errorf("paysync's payment page %s shows no Idram form (HTTP %d, %q)", page, resp.StatusCode, what)
 	}
 	if !strings.HasSuffix(strings.TrimRight(action, "/"), PaymentPath) || d.opts.PublicURL != "" && action != d.PaymentURL() {
-		return fmt.Errorf("paysync's payment form posts to %s, not to this double: set PAYSYNC_IDRAM_PAYMENT_URL=%s", action, d.PaymentURL())
+		return Bill{}, fmt.Errorf("paysync's payment form posts to %s, not to this double: set PAYSYNC_IDRAM_PAYMENT_URL=%s", action, d.PaymentURL())
 	}
 	b, err := d.Submit(fields)
 	if err != nil {
-		return err
+		return Bill{}, err
 	}
 	if b.State != BillOpen {
-		return fmt.Errorf("Idram blocks bill %s: paysync answered its precheck with %s, not HTTP 200 \"OK\"", billNo, b.Precheck)
+		return b, fmt.Errorf("Idram blocks bill %s: paysync answered its precheck with %s, not HTTP 200 \"OK\"", billNo, b.Precheck)
 	}
-	return nil
+	return b, nil
 }
 
 // parseForm reads the first form of a page: its action and its named
