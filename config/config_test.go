@@ -14,9 +14,9 @@ import (
 
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
-	"github.com/paysync/paysync/providers"
 	_ "github.com/paysync/paysync/connectors/all" // their config sections
-	_ "github.com/paysync/paysync/providers/all"  // theirs too
+	"github.com/paysync/paysync/providers"
+	_ "github.com/paysync/paysync/providers/all" // theirs too
 )
 
 func write(t *testing.T, body string) string {

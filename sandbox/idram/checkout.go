@@ -137,7 +137,7 @@ func (d *Double) Pay(billNo string) error {
 		if msg == "" {
 			msg = "the confirmation is held back (ReleaseConfirmations sends it)"
 		}
-		return fmt.Errorf("Idram transaction %s for bill %s is %s: %s", tx.TransID, billNo, tx.State, msg)
+		return fmt.Errorf("transaction %s for bill %s is %s at Idram: %s", tx.TransID, billNo, tx.State, msg)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (d *Double) PayBill(billNo string) (Transaction, error) {
 			st = b.State
 		}
 		d.mu.Unlock()
-		return Transaction{}, fmt.Errorf("Idram bill %s is %s, not open for payment", billNo, st)
+		return Transaction{}, fmt.Errorf("bill %s is %s at Idram, not open for payment", billNo, st)
 	}
 	b.State = BillAwaiting // the buyer pressed Pay: not twice
 	tx := d.newTx(billNo, b.AmountMinor, d.formatAmount(b.AmountMinor, b.Amount), b.PassBack)
@@ -190,14 +190,14 @@ func (d *Double) Fail(billNo string) error {
 		d.bills[billNo] = b
 	}
 	if b.State == BillPaid || b.State == BillAwaiting {
-		return fmt.Errorf("Idram bill %s is %s: the buyer can no longer abandon it", billNo, b.State)
+		return fmt.Errorf("bill %s is %s at Idram: the buyer can no longer abandon it", billNo, b.State)
 	}
 	b.State, b.UpdatedAt = BillAbandoned, d.now()
 	return nil
 }
 
 // ErrNoRefundAPI is Refund's answer.
-var ErrNoRefundAPI = errors.New("Idram has no refund API: refunds are made in the Idram merchant cabinet (or by Idram support), and the merchant's RESULT_URL hears nothing of them")
+var ErrNoRefundAPI = errors.New("there is no Idram refund API: refunds are made in the Idram merchant cabinet (or by Idram support), and the merchant's RESULT_URL hears nothing of them")
 
 // Refund always fails: see ErrNoRefundAPI.
 func (d *Double) Refund(string, int64) error { return ErrNoRefundAPI }
@@ -216,7 +216,7 @@ var (
 // (the bill then says what the precheck was answered).
 func (d *Double) Open(billNo string) (Bill, error) {
 	if d.opts.PaysyncURL == "" {
-		return Bill{}, fmt.Errorf("Idram bill %s has no open checkout, and the double has no PaysyncURL to open paysync's payment page at", billNo)
+		return Bill{}, fmt.Errorf("bill %s has no open Idram checkout, and the double has no PaysyncURL to open paysync's payment page at", billNo)
 	}
 	page := d.opts.PaysyncURL + "/pay/" + url.PathEscape(billNo)
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.Client.Timeout+time.Second)
@@ -249,7 +249,7 @@ func (d *Double) Open(billNo string) (Bill, error) {
 		return Bill{}, err
 	}
 	if b.State != BillOpen {
-		return b, fmt.Errorf("Idram blocks bill %s: paysync answered its precheck with %s, not HTTP 200 \"OK\"", billNo, b.Precheck)
+		return b, fmt.Errorf("bill %s is blocked at Idram: paysync answered Idram's precheck with %s, not HTTP 200 \"OK\"", billNo, b.Precheck)
 	}
 	return b, nil
 }

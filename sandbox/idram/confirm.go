@@ -176,7 +176,7 @@ func (d *Double) Confirm(billNo string, f Forge) (Transaction, error) {
 	if amount == "" {
 		if minor <= 0 {
 			d.mu.Unlock()
-			return Transaction{}, fmt.Errorf("Idram has no bill %s: give the confirmation an amount", billNo)
+			return Transaction{}, fmt.Errorf("no Idram bill %s: give the confirmation an amount", billNo)
 		}
 		amount = d.formatAmount(minor, posted)
 	} else if m, err := parseAmount(amount); err == nil && f.AmountMinor == 0 {
@@ -224,7 +224,7 @@ func (d *Double) Redeliver(transID string) (Transaction, error) {
 	tx, ok := d.txs[transID]
 	if !ok || tx.form.Get("EDP_CHECKSUM") == "" {
 		d.mu.Unlock()
-		return Transaction{}, fmt.Errorf("Idram has no sent transaction %s", transID)
+		return Transaction{}, fmt.Errorf("no sent Idram transaction %s", transID)
 	}
 	form := cloneValues(tx.form)
 	billNo := tx.BillNo

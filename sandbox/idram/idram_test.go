@@ -423,7 +423,7 @@ func TestFailAndRefund(t *testing.T) {
 	if n := len(m.calls()); n != 1 {
 		t.Errorf("%d calls: Idram tells the merchant nothing of an abandoned bill", n)
 	}
-	if err := d.Refund("A-1", 0); err == nil || !strings.Contains(err.Error(), "no refund API") {
+	if err := d.Refund("A-1", 0); err == nil || !strings.Contains(err.Error(), "no Idram refund API") {
 		t.Errorf("refund: %v", err)
 	}
 }
@@ -489,7 +489,7 @@ func TestPayOpensPaysyncsPage(t *testing.T) {
 	// A precheck refused: the buyer is blocked and nothing is paid.
 	pages["R-1"] = strings.ReplaceAll(form, "IG/1&amp;2", "R-1")
 	m.set(func(url.Values) (int, string) { return 200, "REFUSED: order R-1 is paid" })
-	if err := d.Pay("R-1"); err == nil || !strings.Contains(err.Error(), `Idram blocks bill R-1: paysync answered its precheck with HTTP 200 "REFUSED: order R-1 is paid"`) {
+	if err := d.Pay("R-1"); err == nil || !strings.Contains(err.Error(), `bill R-1 is blocked at Idram: paysync answered Idram's precheck with HTTP 200 "REFUSED: order R-1 is paid"`) {
 		t.Errorf("precheck refused: %v", err)
 	}
 	if b, _ := d.Bill("R-1"); b.State != idram.BillBlocked || len(d.Transactions("R-1")) != 0 {
