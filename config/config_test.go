@@ -15,7 +15,8 @@ import (
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/connectors"
 	_ "github.com/paysync/paysync/connectors/all" // their config sections
-	_ "github.com/paysync/paysync/providers/all"  // theirs too
+	"github.com/paysync/paysync/providers"
+	_ "github.com/paysync/paysync/providers/all" // theirs too
 )
 
 func write(t *testing.T, body string) string {
@@ -277,6 +278,10 @@ func TestExampleShowsEveryKey(t *testing.T) {
 		want = append(want, "connectors."+spec.Name)
 		want = append(want, keys(reflect.TypeOf(spec.Settings()), "connectors."+spec.Name)...)
 	}
+	for _, spec := range providers.All() {
+		want = append(want, "providers."+spec.Name)
+		want = append(want, keys(reflect.TypeOf(spec.Settings()), "providers."+spec.Name)...)
+	}
 	have := exampleKeys(t, "../config.example.yaml")
 	for _, k := range want {
 		if !have[k] {
@@ -305,6 +310,9 @@ func TestExampleShowsEveryKey(t *testing.T) {
 	}
 	collect(reflect.TypeOf(config.Config{}))
 	for _, spec := range connectors.All() {
+		collect(reflect.TypeOf(spec.Settings()))
+	}
+	for _, spec := range providers.All() {
 		collect(reflect.TypeOf(spec.Settings()))
 	}
 	for _, v := range vars {

@@ -54,6 +54,9 @@ type harnessOptions struct {
 	arca           arcasandbox.Options
 	vposConfirmOff bool
 	lookupTimeout  time.Duration
+	// extra adds providers built once the harness has its database and
+	// server (the Idram adapter reads orders); their pages are served too.
+	extra func(h *harness) []core.Provider
 }
 
 func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
@@ -96,7 +99,11 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := payments.Options{Ledger: h.ledger, Store: h.db, Providers: []core.Provider{g, v, a}, Logger: testutil.Logger(t),
+	provs := []core.Provider{g, v, a}
+	if ho.extra != nil {
+		provs = append(provs, ho.extra(h)...)
+	}
+	o := payments.Options{Ledger: h.ledger, Store: h.db, Providers: provs, Logger: testutil.Logger(t),
 		ConfirmRetry: []time.Duration{}, LookupTimeout: lt}
 	if ho.svc != nil {
 		ho.svc(&o)
@@ -105,7 +112,16 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.handler.Store(h.svc.Webhooks())
+	if pages := h.svc.Pages(); len(pages) == 0 {
+		h.handler.Store(h.svc.Webhooks())
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("/webhooks/", h.svc.Webhooks())
+		for pattern, ph := range pages {
+			mux.Handle(pattern, ph)
+		}
+		h.handler.Store(http.Handler(mux))
+	}
 	// Cleanups run last-in first-out: stop the senders, then the service, then the database.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -361,6 +361,25 @@ func TestOpenAPI(t *testing.T) {
 	a.do(req{method: "POST", tmpl: "/webhooks/arca", body: []byte(cb.Encode()), header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, noAuth: true, want: 200})
 	forged := url.Values{"mdOrder": {ao.MdOrder}, "orderNumber": {"API-2"}, "operation": {"deposited"}, "status": {"1"}, "checksum": {strings.Repeat("0", 64)}}
 	a.do(req{method: "GET", tmpl: "/webhooks/arca", query: forged, noAuth: true, want: 401})
+	// Idram: paysync's own payment page, and Idram's form-encoded calls,
+	// always answered 200 (OK, or REFUSED so that Idram blocks the payment).
+	idramOrder := a.do(req{method: "POST", tmpl: "/v1/orders", body: order("API-6", "idram", 190000, nil), want: 201})
+	if idramOrder.json["payment_url"] != base+"/pay/API-6" {
+		t.Fatalf("an Idram order's payment_url: %s", idramOrder.body)
+	}
+	a.do(req{method: "POST", tmpl: "/v1/orders", body: map[string]any{"order_id": "API-7", "amount_minor": 1000, "currency": "USD", "provider": "idram"}, want: 400})
+	a.do(req{method: "GET", tmpl: "/pay/{order_id}", vars: map[string]string{"order_id": "API-6"}, header: http.Header{"Accept-Language": {"hy-AM"}}, noAuth: true, want: 200})
+	a.do(req{method: "GET", tmpl: "/pay/{order_id}", vars: map[string]string{"order_id": "NOPE"}, noAuth: true, want: 404})
+	account := sb.Env()["PAYSYNC_IDRAM_ACCOUNT"]
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	precheck := url.Values{"EDP_PRECHECK": {"YES"}, "EDP_BILL_NO": {"API-6"}, "EDP_REC_ACCOUNT": {account}, "EDP_AMOUNT": {"1900.00"}}
+	if ans := a.do(req{method: "POST", tmpl: "/webhooks/idram", body: []byte(precheck.Encode()), header: form, noAuth: true, want: 200}); string(ans.body) != "OK" {
+		t.Fatalf("Idram precheck of API-6 answered %q", ans.body)
+	}
+	precheck.Set("EDP_AMOUNT", "1800.00")
+	if ans := a.do(req{method: "POST", tmpl: "/webhooks/idram", body: []byte(precheck.Encode()), header: form, noAuth: true, want: 200}); !strings.HasPrefix(string(ans.body), "REFUSED: ") {
+		t.Fatalf("Idram precheck at another amount answered %q", ans.body)
+	}
 	a.do(req{method: "GET", tmpl: "/webhooks/{provider}/return", vars: map[string]string{"provider": "vpos"}, query: url.Values{"order_id": {"API-1"}}, noAuth: true, want: 200})
 	a.do(req{method: "GET", tmpl: "/webhooks/{provider}/return", vars: map[string]string{"provider": "paypal"}, query: url.Values{"order_id": {"API-1"}}, noAuth: true, want: 404})
 
@@ -454,6 +473,14 @@ func TestOpenAPI(t *testing.T) {
 		}
 		path := strings.NewReplacer("{order_id}", "API-1", "{id}", "1", "{provider}", "vpos").Replace(tmpl)
 		ans := a.raw("PATCH", path)
+		if tmpl == "/webhooks/idram" {
+			// Idram reads any non-2xx as "the payment stands": every answer
+			// to its webhook is 200, a refusal says why, and Allow says POST.
+			if ans.status != 200 || string(ans.body) == "OK" || ans.header.Get("Allow") != "POST" {
+				t.Errorf("PATCH %s answered %d %q, Allow %q; want 200 REFUSED, Allow POST", path, ans.status, ans.body, ans.header.Get("Allow"))
+			}
+			continue
+		}
 		if ans.status != 405 {
 			t.Errorf("PATCH %s answered %d, want 405: %s", path, ans.status, ans.body)
 			continue
@@ -470,12 +497,22 @@ func TestOpenAPI(t *testing.T) {
 
 	// Every route the daemon serves is documented.
 	api := &httpapi.Server{Registry: prometheus.NewRegistry(), Webhooks: http.NotFoundHandler(), Console: http.NotFoundHandler()}
-	svc, err := payments.New(payments.Options{Ledger: pa.ledger, Store: pa.store})
+	provs, ps := buildProviders(context.Background(), pa.cfg, pa.store, nil, nil)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	svc, err := payments.New(payments.Options{Ledger: pa.ledger, Store: pa.store, Providers: provs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	routes := api.Routes()
 	routes = append(routes, svc.Webhooks().(*httpapi.Router).Patterns()...)
+	for pattern := range svc.Pages() {
+		routes = append(routes, pattern) // the providers' own pages (Idram's /pay/{order_id})
+	}
+	if !slices.Contains(routes, "GET /pay/{order_id}") {
+		t.Errorf("the daemon serves no Idram payment page: %v", routes)
+	}
 	paths := a.doc["paths"].(map[string]any)
 	for _, r := range routes {
 		method, path, ok := strings.Cut(r, " ")
@@ -486,7 +523,7 @@ func TestOpenAPI(t *testing.T) {
 		case "/webhooks/":
 			continue // mounted: the patterns of payments follow
 		case "/webhooks/{provider}":
-			for _, p := range []string{"vpos", "arca", "generic"} {
+			for _, p := range []string{"vpos", "arca", "generic", "idram"} {
 				if paths["/webhooks/"+p] == nil {
 					t.Errorf("route %s: /webhooks/%s is not documented", r, p)
 				}

@@ -6,5 +6,6 @@ package all
 import (
 	_ "github.com/paysync/paysync/providers/arca"
 	_ "github.com/paysync/paysync/providers/generic"
+	_ "github.com/paysync/paysync/providers/idram"
 	_ "github.com/paysync/paysync/providers/vpos"
 )

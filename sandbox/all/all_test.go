@@ -1,8 +1,10 @@
 package all_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/paysync/paysync/sandbox"
 	_ "github.com/paysync/paysync/sandbox/all"
+	idramdouble "github.com/paysync/paysync/sandbox/idram"
 	sheetsdouble "github.com/paysync/paysync/sandbox/sheets"
 )
 
@@ -33,7 +36,7 @@ func TestEveryDoubleIsRegistered(t *testing.T) {
 	t.Parallel()
 	sb := sandbox.New(sandbox.Options{BaseURL: "http://127.0.0.1:8090", Dir: t.TempDir()})
 	defer sb.Close()
-	for _, name := range []string{"vpos", "arca"} {
+	for _, name := range []string{"vpos", "arca", "idram"} {
 		if _, ok := sb.Checkout(name); !ok {
 			t.Errorf("no %s checkout", name)
 		}
@@ -42,6 +45,44 @@ func TestEveryDoubleIsRegistered(t *testing.T) {
 		if _, ok := sb.CRMs[name]; !ok {
 			t.Errorf("no %s CRM double", name)
 		}
+	}
+}
+
+// TestIdramDouble: paysync's form is pointed at the double, whose
+// merchant is the one the env names, and the double calls paysync back.
+func TestIdramDouble(t *testing.T) {
+	t.Parallel()
+	var calls []string
+	paysync := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		calls = append(calls, r.URL.Path+" "+r.PostForm.Get("EDP_PRECHECK")+" "+r.PostForm.Get("EDP_REC_ACCOUNT"))
+		io.WriteString(w, "OK")
+	}))
+	defer paysync.Close()
+	var d sandbox.Double
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { d.ServeHTTP(w, r) }))
+	defer srv.Close()
+	d = double(t, "idram", sandbox.DoubleOptions{PublicURL: srv.URL, PaysyncURL: paysync.URL})
+	env := d.Env()
+	if env["PAYSYNC_IDRAM_PAYMENT_URL"] != srv.URL+"/Payment/GetPayment" || env["PAYSYNC_IDRAM_ACCOUNT"] != idramdouble.DefaultAccount ||
+		env["PAYSYNC_IDRAM_SECRET_KEY"] != idramdouble.DefaultSecretKey {
+		t.Fatalf("env %v", env)
+	}
+	form := url.Values{"EDP_LANGUAGE": {"EN"}, "EDP_REC_ACCOUNT": {env["PAYSYNC_IDRAM_ACCOUNT"]}, "EDP_DESCRIPTION": {"Order IG-1"},
+		"EDP_AMOUNT": {"1900.00"}, "EDP_BILL_NO": {"IG-1"}}
+	resp, err := http.PostForm(env["PAYSYNC_IDRAM_PAYMENT_URL"], form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := d.(sandbox.Checkout).Pay("IG-1"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "/webhooks/idram YES " + idramdouble.DefaultAccount + ",/webhooks/idram  " + idramdouble.DefaultAccount; strings.Join(calls, ",") != want {
+		t.Fatalf("calls to paysync %q, want %q", calls, want)
+	}
+	if err := d.(sandbox.Checkout).Refund("IG-1", 0); err == nil {
+		t.Fatal("Idram refunded through an API it does not have")
 	}
 }
 
