@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/internal/testdb"
 	"github.com/paysync/paysync/internal/testutil"
 	"github.com/paysync/paysync/providers/idram"
 	idramdouble "github.com/paysync/paysync/sandbox/idram"
+	"github.com/paysync/paysync/storage/testdb"
 )
 
 // idramHarness is the harness with the Idram adapter, pointed at an Idram
