@@ -97,15 +97,20 @@ func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) 
 	return o, true, nil
 }
 
-// AttachLink stores the provider's checkout URL and reference on an order.
+// AttachLink stores the provider's checkout URL and reference on an order;
+// the link's Note, if any, is kept in the journal entry's reason.
 func (l *Ledger) AttachLink(ctx context.Context, id string, link PaymentLink) (Order, error) {
 	return l.update(ctx, id, func(o *Order) (*JournalEntry, error) {
 		if o.PaymentURL == link.URL && o.ProviderRef == link.ProviderRef {
 			return nil, nil
 		}
 		o.PaymentURL, o.ProviderRef = link.URL, link.ProviderRef
+		reason := "payment link created"
+		if link.Note != "" {
+			reason += "; " + link.Note
+		}
 		return &JournalEntry{Source: SourceAPI, Verdict: VerdictLinkCreated, Provider: o.Provider, ProviderRef: link.ProviderRef,
-			StatusBefore: o.Status, StatusAfter: o.Status, Reason: "payment link created"}, nil
+			StatusBefore: o.Status, StatusAfter: o.Status, Reason: reason}, nil
 	})
 }
 

@@ -58,6 +58,30 @@ func TestLedger(t *testing.T) {
 				t.Fatalf("outbox after create: %d records, want one per connector", len(recs))
 			}
 		})
+		t.Run("a link's note is journaled with it", func(t *testing.T) {
+			l := newLedger(t, dialect)
+			l.CreateOrder(ctx, sampleOrder("IG-N"))
+			link := core.PaymentLink{URL: "https://pay.example/IG-N", ProviderRef: "PAY-1", Note: "Ameriabank order number 2350301"}
+			o, err := l.AttachLink(ctx, "IG-N", link)
+			if err != nil || o.ProviderRef != "PAY-1" || o.PaymentURL != link.URL {
+				t.Fatalf("attach: %+v %v", o, err)
+			}
+			if e := lastEntry(t, l, "IG-N"); e.Verdict != core.VerdictLinkCreated || e.Reason != "payment link created; Ameriabank order number 2350301" {
+				t.Fatalf("link entry: %q (%s)", e.Reason, e.Verdict)
+			}
+			// The same link again changes nothing and journals nothing.
+			before, _ := l.Store.ListJournal(ctx, "IG-N")
+			l.AttachLink(ctx, "IG-N", link)
+			if after, _ := l.Store.ListJournal(ctx, "IG-N"); len(after) != len(before) {
+				t.Fatalf("the same link journaled again: %d -> %d entries", len(before), len(after))
+			}
+			// Without a note the reason is as before.
+			l.CreateOrder(ctx, sampleOrder("IG-N2"))
+			l.AttachLink(ctx, "IG-N2", core.PaymentLink{URL: "https://pay.example/IG-N2"})
+			if e := lastEntry(t, l, "IG-N2"); e.Reason != "payment link created" {
+				t.Fatalf("link entry without a note: %q", e.Reason)
+			}
+		})
 		t.Run("paid once under concurrency", func(t *testing.T) {
 			l := newLedger(t, dialect)
 			l.CreateOrder(ctx, sampleOrder("IG-2"))

@@ -20,6 +20,11 @@ type InboundRequest struct {
 type PaymentLink struct {
 	URL         string
 	ProviderRef string
+	// Note, when set, is added to the reason of the link's journal entry:
+	// what the provider needed paysync to remember about the link and a
+	// person may need to find the payment at the bank ("Ameriabank order
+	// number 2350301").
+	Note string
 }
 
 // Capabilities say what a provider can do beyond verifying inbound requests.
@@ -36,6 +41,10 @@ type Capabilities struct {
 	// ConfirmsByLookup: a webhook moves an order only once a status lookup
 	// confirms it (the webhook alone is journaled as unconfirmed).
 	ConfirmsByLookup bool
+	// NoWebhooks: the provider sends paysync no webhooks at all (Ameriabank
+	// vPOS), so /webhooks/{name} answers 404 without reading the request;
+	// only its return page, GET /webhooks/{name}/return, is served.
+	NoWebhooks bool
 	// ApprovesPayments: the provider waits for paysync's answer to each
 	// payment and cancels the payment when paysync declines it (Idram). A
 	// payment that would not settle its order cleanly (already paid,

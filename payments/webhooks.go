@@ -27,9 +27,11 @@ import (
 // bad signature, checksum or timestamp -> 401; malformed -> 400; larger than
 // 256 KiB -> 413; any of those from an address past its allowance of
 // failing requests -> 429 with Retry-After; a provider that is not
-// configured -> 404. Every request that reaches a configured provider is
-// recorded: events in the journal (2xx is sent only after the entry is
-// committed), refused requests counted in refusal records (core.Refusal).
+// configured, or that sends no webhooks (Capabilities.NoWebhooks: Ameriabank
+// vPOS has only its return page) -> 404. Every request that reaches a
+// configured provider's webhook is recorded: events in the journal (2xx is
+// sent only after the entry is committed), refused requests counted in
+// refusal records (core.Refusal).
 func (s *Service) Webhooks() http.Handler {
 	m := httpapi.NewRouter() // JSON 404 and 405 for what it does not route
 	m.HandleFunc("/webhooks/{provider}", s.webhook)
@@ -100,6 +102,12 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.providers[name]
 	if !ok {
 		writeError(w, s.noProvider(name))
+		return
+	}
+	if p.Capabilities().NoWebhooks {
+		// Nothing to verify or record: this provider never sends any.
+		writeError(w, core.Errorf(core.ENOTFOUND, "%s sends no webhooks: its buyers return to /webhooks/%s/return, and paysync asks it where each payment stands",
+			s.displayName(name), name))
 		return
 	}
 	rp := s.replier(w, p)

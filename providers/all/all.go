@@ -4,6 +4,7 @@
 package all
 
 import (
+	_ "github.com/paysync/paysync/providers/ameria"
 	_ "github.com/paysync/paysync/providers/arca"
 	_ "github.com/paysync/paysync/providers/generic"
 	_ "github.com/paysync/paysync/providers/idram"

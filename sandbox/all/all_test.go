@@ -1,6 +1,7 @@
 package all_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +37,7 @@ func TestEveryDoubleIsRegistered(t *testing.T) {
 	t.Parallel()
 	sb := sandbox.New(sandbox.Options{BaseURL: "http://127.0.0.1:8090", Dir: t.TempDir()})
 	defer sb.Close()
-	for _, name := range []string{"vpos", "arca", "idram"} {
+	for _, name := range []string{"vpos", "arca", "idram", "ameria"} {
 		if _, ok := sb.Checkout(name); !ok {
 			t.Errorf("no %s checkout", name)
 		}
@@ -127,5 +128,40 @@ func TestSheetsDouble(t *testing.T) {
 	}).Rebuild("Orders", [][]string{{"Order ID", "Status"}, {"IG-1", "Paid"}})
 	if got := dbl.Describe("IG-1"); got != "row 2: Paid" {
 		t.Fatalf("Describe = %q", got)
+	}
+}
+
+// TestAmeriaDouble: the environment points paysync at the double (the
+// base ends in / as the bank's /VPOS/ does), and the double takes those
+// credentials and numbers from that range.
+func TestAmeriaDouble(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	d := double(t, "ameria", sandbox.DoubleOptions{PublicURL: base + "/ameria"})
+	srv.Config.Handler = http.StripPrefix("/ameria", d)
+	srv.Start()
+	defer srv.Close()
+	env := d.Env()
+	if env["PAYSYNC_AMERIA_BASE_URL"] != base+"/ameria/" || env["PAYSYNC_AMERIA_ORDER_IDS"] != "2350301-2359999" ||
+		env["PAYSYNC_AMERIA_CLIENT_ID"] == "" || env["PAYSYNC_AMERIA_USERNAME"] == "" || env["PAYSYNC_AMERIA_PASSWORD"] == "" {
+		t.Fatalf("env %v", env)
+	}
+	body := `{"ClientID":"` + env["PAYSYNC_AMERIA_CLIENT_ID"] + `","Amount":15000.00,"OrderID":2359999,"BackURL":"http://127.0.0.1:1/r",` +
+		`"Username":"` + env["PAYSYNC_AMERIA_USERNAME"] + `","Password":"` + env["PAYSYNC_AMERIA_PASSWORD"] + `","Description":"Order D-1","Currency":"051","Opaque":"D-1","Timeout":1200}`
+	resp, err := http.Post(env["PAYSYNC_AMERIA_BASE_URL"]+"api/VPOS/InitPayment", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a struct {
+		PaymentID    string
+		ResponseCode int
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.ResponseCode != 1 || a.PaymentID == "" {
+		t.Fatalf("InitPayment through the sandbox env: %+v %v", a, err)
+	}
+	if _, ok := d.(sandbox.Checkout); !ok {
+		t.Fatal("the Ameriabank double is not a Checkout")
 	}
 }
