@@ -32,6 +32,7 @@ import (
 type (
 	Secret   = setting.Secret
 	Duration = setting.Duration
+	ByteSize = setting.ByteSize
 )
 
 // ParseDuration is time.ParseDuration plus a "d" (day) unit.
@@ -55,6 +56,9 @@ type Config struct {
 	// SQLiteSynchronous is the embedded database's durability: full (the
 	// default; a payment answered 2xx survives a power cut), extra or normal.
 	SQLiteSynchronous string `yaml:"sqlite_synchronous" env:"PAYSYNC_SQLITE_SYNCHRONOUS, overwrite"`
+	// SQLiteWALLimit bounds the embedded database's write-ahead log file
+	// (default 32MiB, at least 4MiB): checkpoints keep it within, under any load.
+	SQLiteWALLimit ByteSize `yaml:"sqlite_wal_limit" env:"PAYSYNC_SQLITE_WAL_LIMIT, overwrite"`
 
 	// DefaultExpiresIn is when an order created without expires_in expires
 	// (default 72h; 0: never).
@@ -262,6 +266,7 @@ func Defaults() Config {
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info", LogFormat: "auto",
 		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
+		SQLiteWALLimit:    ByteSize(32 << 20),
 		DefaultExpiresIn:  Duration(72 * time.Hour),
 		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
 		Providers:         defaultProviders(),
@@ -532,6 +537,9 @@ func (c *Config) validate() Problems {
 	case "full", "extra", "normal":
 	default:
 		bad("sqlite_synchronous", fmt.Sprintf("sqlite_synchronous %q must be full, extra or normal (full is the safe default)", c.SQLiteSynchronous))
+	}
+	if n := int64(c.SQLiteWALLimit); n < 4<<20 {
+		bad("sqlite_wal_limit", fmt.Sprintf("sqlite_wal_limit %s is too small: at least 4MiB (32MiB is the default)", c.SQLiteWALLimit))
 	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {

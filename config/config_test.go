@@ -78,6 +78,8 @@ func TestInvalidValues(t *testing.T) {
 		"journal:\n  keep_refused: 0s\n":                    ":2: journal.keep_refused must be positive",
 		"providers:\n  generic:\n    webhook_secret: abc\n": ":3: the generic webhook secret must start with whsec_",
 		"sqlite_synchronous: off\n":                         ":1: sqlite_synchronous \"off\" must be full, extra or normal",
+		"sqlite_wal_limit: 1MiB\n":                          ":1: sqlite_wal_limit 1MiB is too small: at least 4MiB",
+		"sqlite_wal_limit: lots\n":                          ":1: bad size \"lots\"",
 		"default_expires_in: -1h\n":                         ":1: default_expires_in -1h0m0s must be between 0",
 		"default_expires_in: 91d\n":                         ":1: default_expires_in 2184h0m0s must be between 0",
 		"connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/api/\n": ":3: the Bitrix24 webhook URL must look like",
