@@ -237,8 +237,8 @@ func (s *Service) refuseError(ctx context.Context, rp replier, r *http.Request, 
 }
 
 // refuse records a request that did not become a verified event and
-// answers it. Refusals are counted per source (see core.Refusal), and a
-// source over its allowance of failing requests gets 429 with Retry-After:
+// answers it. Refusals are counted per source network (see core.Refusal),
+// and a source address over its allowance of failing requests gets 429 with Retry-After:
 // the request is then only counted in memory until the next flush.
 func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provider string, v core.Verdict, cause error, sample core.PayloadSample) {
 	now := s.now()
@@ -246,7 +246,7 @@ func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provi
 	if n := r.ContentLength; n > sample.Size {
 		sample.Size = n // a body too large was not read whole
 	}
-	ref := core.NewRefusal(provider, src, v, core.ErrorMessage(cause), sample, now)
+	ref := core.NewRefusal(provider, core.RefusalSource(src), v, core.ErrorMessage(cause), sample, now)
 	if wait, ok := s.gate.allow(src, now); !ok {
 		ref.Throttled = 1
 		s.gate.hold(ref)
