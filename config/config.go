@@ -23,6 +23,7 @@ import (
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/redact"
 	"github.com/paysync/paysync/internal/setting"
 	"github.com/paysync/paysync/providers"
 )
@@ -530,8 +531,11 @@ func (c *Config) validate() Problems {
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		bad("http_addr", fmt.Sprintf("http_addr %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTPAddr))
 	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(string(c.DatabaseURL), "postgres://") && !strings.HasPrefix(string(c.DatabaseURL), "postgresql://") {
+	if u := string(c.DatabaseURL); u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		bad("database_url", "database_url must start with postgres:// (leave it empty for SQLite in data_dir)")
+	} else if p := redact.URLProblem(u); p != "" {
+		// Neither the URL nor the parser's message (which quotes it) is shown.
+		bad("database_url", fmt.Sprintf("database_url %s does not parse: %s", redact.SchemeAndHost(u), p))
 	}
 	switch strings.ToLower(c.SQLiteSynchronous) {
 	case "full", "extra", "normal":

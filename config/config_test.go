@@ -68,6 +68,7 @@ func TestInvalidValues(t *testing.T) {
 	cases := map[string]string{
 		"http_addr: nope\n":                                 ":1: http_addr \"nope\" is not HOST:PORT",
 		"database_url: mysql://x\n":                         ":1: database_url must start with postgres://",
+		"database_url: postgres://u:p%zz@db/x\n":            ":1: database_url postgres://db does not parse: a % is not followed by two hexadecimal digits",
 		"time_zone: Mars/Base\n":                            ":1: unknown time_zone",
 		"log_level: loud\n":                                 ":1: log_level \"loud\"",
 		"shutdown_timeout: soon\n":                          ":1: bad duration \"soon\"",

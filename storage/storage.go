@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/redact"
 )
 
 const (
@@ -85,6 +86,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
 		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL must start with postgres:// (got %q); leave it empty to use SQLite", RedactURL(o.DatabaseURL))
+	}
+	if p := redact.URLProblem(o.DatabaseURL); p != "" {
+		// Neither the URL nor the parser's message (which quotes it) is shown.
+		return nil, core.Errorf(core.EINVALID, "the database URL %s (PAYSYNC_DATABASE_URL, database_url) does not parse: %s", RedactURL(o.DatabaseURL), p)
 	}
 	x, err := sqlx.Open("postgres", o.DatabaseURL)
 	if err != nil {
@@ -367,8 +372,14 @@ func (db *DB) wrap(err error) error {
 // RedactURL shows a database URL with every password hidden: the one in the
 // userinfo and any query parameter that carries one (?password=,
 // ?sslpassword=, …). A key=value connection string has its password= values
-// hidden instead. Use it wherever a database URL is shown.
+// hidden instead, and a URL that does not parse shows only its scheme and
+// host. Use it wherever a database URL is shown.
 func RedactURL(s string) string {
+	if redact.URLProblem(s) != "" {
+		// Written as a URL, but it does not parse: which part is the
+		// password cannot be told, so only the scheme and host are shown.
+		return redact.SchemeAndHost(s)
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return redactKV(s)
@@ -433,6 +444,16 @@ func urlSecrets(dsn string) []string {
 					}
 				}
 			}
+		}
+	}
+	if redact.URLProblem(dsn) != "" {
+		// It does not parse: cut out all that may be the user name and
+		// password (up to the last @), and the part after its first colon.
+		_, rest, _ := strings.Cut(dsn, "://")
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			userinfo := rest[:i]
+			_, pass, _ := strings.Cut(userinfo, ":")
+			add(userinfo, pass)
 		}
 	}
 	for _, m := range kvSecret.FindAllStringSubmatch(dsn, -1) {
