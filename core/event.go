@@ -138,6 +138,10 @@ type Decision struct {
 // reviewReason is why an event does not move an order in manual_review.
 const reviewReason = "order is in manual review; a person settles it"
 
+// PaidTwiceReason begins the reason of an order paid under two provider
+// references: the buyer was charged twice.
+const PaidTwiceReason = "paid twice: refund one"
+
 // Decide applies the payment rules to a verified event and the order it
 // names. It is pure: the caller writes the result in one transaction.
 //
@@ -283,12 +287,22 @@ func paymentAfterExpiry(payment, expiry EventMark) string {
 
 func (d *decider) paid() Decision {
 	ev, o := d.ev, d.o
+	// A provider that approves payments declines a second one instead
+	// (Decide): the buyer is never charged twice, so it is not "paid twice".
+	twice := !ev.Declinable && d.h.paidTwice(ev.ProviderRef)
+	seen := d.h.PaymentRefs
 	d.h.notePayment(d.mark)
+	d.h.notePaymentRef(ev.ProviderRef)
 	if o.Status == StatusManualReview {
 		return d.keep(VerdictNeedsReview, reviewReason)
 	}
 	if ev.Currency != o.Currency || ev.AmountMinor != o.AmountMinor {
 		return d.move(VerdictAmountMismatch, StatusManualReview, "paid "+Money{ev.AmountMinor, ev.Currency}.String()+", order is "+o.Money().String())
+	}
+	if twice {
+		// The buyer was charged twice: a person refunds one payment, then
+		// settles the order as paid.
+		return d.move(VerdictNeedsReview, StatusManualReview, PaidTwiceReason+" (references "+bothRefs(seen, ev.ProviderRef)+")")
 	}
 	if x := d.h.Expiry; x.Set() && !d.mark.Time.Before(x.Time) {
 		return d.move(VerdictNeedsReview, StatusManualReview, paymentAfterExpiry(d.mark, x))

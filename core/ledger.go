@@ -334,6 +334,7 @@ func newHistory(ev PaymentEvent) PaymentHistory {
 	h.noteApplied(m)
 	if ev.Status == StatusPaid {
 		h.notePayment(m)
+		h.notePaymentRef(ev.ProviderRef)
 	}
 	return h
 }
@@ -420,6 +421,10 @@ func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, w
 		// The person has weighed the expiry against the money: a later event
 		// is judged afresh, not sent back to review for the same expiry.
 		o.History.Expiry = EventMark{}
+		if decision == StatusFailed {
+			// No payment stands: one under a new reference is not a second.
+			o.History.PaymentRefs = nil
+		}
 		reason := note
 		if who != "" {
 			reason = who + ": " + note

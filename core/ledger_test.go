@@ -446,3 +446,88 @@ func TestRefunds(t *testing.T) {
 		})
 	})
 }
+
+// TestPaidTwice is issue 22, item 3: a paid order paid again under another
+// provider reference was journaled duplicate and nobody was told, though
+// the buyer was charged twice. Now it goes to manual_review with the reason
+// "paid twice: refund one" and both references, the CRMs are told, and a
+// person's paid decision keeps it paid. A provider that approves payments
+// (Idram) declines the second one instead, as before.
+func TestPaidTwice(t *testing.T) {
+	ctx := context.Background()
+	pay := func(id, evID, ref string) core.PaymentEvent {
+		e := paidEvent(id, evID)
+		e.ProviderRef = ref
+		return e
+	}
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		l := newLedger(t, dialect)
+		l.CreateOrder(ctx, sampleOrder("TW-1"))
+		if out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-p1", "pi_1")); err != nil || out.Order.Status != core.StatusPaid {
+			t.Fatalf("first payment: %+v %v", out, err)
+		}
+		// The same payment again under a new event id (a status lookup) changes nothing.
+		if out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-lookup", "pi_1")); err != nil || out.Verdict != core.VerdictDuplicate {
+			t.Fatalf("the same payment again: %+v %v", out, err)
+		}
+		before, _ := l.Store.OrderDeliveries(ctx, "TW-1")
+		out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-p2", "pi_2"))
+		if err != nil || out.Verdict != core.VerdictNeedsReview || out.Order.Status != core.StatusManualReview {
+			t.Fatalf("second payment: %+v %v", out, err)
+		}
+		want := "paid twice: refund one (references pi_1 and pi_2)"
+		o, _ := l.Store.GetOrder(ctx, "TW-1")
+		if o.Status != core.StatusManualReview || o.Reason != want {
+			t.Fatalf("order %s %q, want manual_review %q", o.Status, o.Reason, want)
+		}
+		if e := lastEntry(t, l, "TW-1"); e.Verdict != core.VerdictNeedsReview || e.Reason != want || e.ProviderRef != "pi_2" || e.StatusAfter != core.StatusManualReview {
+			t.Fatalf("journal %+v", e)
+		}
+		if after, _ := l.Store.OrderDeliveries(ctx, "TW-1"); len(after) != len(before)+2 {
+			t.Fatalf("%d outbox records after the second payment, want %d: the CRMs show the review", len(after), len(before)+2)
+		}
+		// A person refunds one payment at the bank and settles the order.
+		settled, err := l.Review(ctx, "TW-1", core.StatusPaid, "refunded pi_2 at the bank", "anna")
+		if err != nil || settled.Status != core.StatusPaid {
+			t.Fatalf("review: %+v %v", settled, err)
+		}
+		if e := lastEntry(t, l, "TW-1"); e.Verdict != core.VerdictManual || e.StatusAfter != core.StatusPaid || e.Reason != "anna: refunded pi_2 at the bank" {
+			t.Fatalf("decision journaled as %+v", e)
+		}
+		// Either payment seen again is the same payment: it stays paid.
+		for _, ref := range []string{"pi_1", "pi_2"} {
+			if out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-again-"+ref, ref)); err != nil || out.Verdict != core.VerdictDuplicate {
+				t.Fatalf("%s seen again after the decision: %+v %v", ref, out, err)
+			}
+		}
+		// A payment that names no reference cannot be told apart: as before.
+		l.CreateOrder(ctx, sampleOrder("TW-2"))
+		l.ApplyEvent(ctx, pay("TW-2", "tw2-p1", "pi_3"))
+		if out, err := l.ApplyEvent(ctx, pay("TW-2", "tw2-p2", "")); err != nil || out.Verdict != core.VerdictDuplicate {
+			t.Fatalf("a payment without a reference: %+v %v", out, err)
+		}
+		// Refunded, then paid again under another reference: paid twice too.
+		l.CreateOrder(ctx, sampleOrder("TW-3"))
+		l.ApplyEvent(ctx, pay("TW-3", "tw3-p1", "pi_4"))
+		r := paidEvent("TW-3", "tw3-r1")
+		r.Status, r.RefundedMinor = core.StatusRefunded, 1500000
+		l.ApplyEvent(ctx, r)
+		if out, err := l.ApplyEvent(ctx, pay("TW-3", "tw3-p2", "pi_5")); err != nil || out.Order.Status != core.StatusManualReview ||
+			!strings.HasPrefix(out.Reason, core.PaidTwiceReason) {
+			t.Fatalf("paid again after a refund: %+v %v", out, err)
+		}
+		// A provider that approves payments declines the second one.
+		l.CreateOrder(ctx, sampleOrder("TW-4"))
+		l.ApplyEvent(ctx, pay("TW-4", "tw4-p1", "idram_1"))
+		second := pay("TW-4", "tw4-p2", "idram_2")
+		second.Declinable = true
+		out, err = l.ApplyEvent(ctx, second)
+		if err != nil || out.Verdict != core.VerdictDeclined || strings.Contains(out.Reason, "paid twice") {
+			t.Fatalf("a declinable second payment: %+v %v", out, err)
+		}
+		if o, _ := l.Store.GetOrder(ctx, "TW-4"); o.Status != core.StatusPaid {
+			t.Fatalf("declined payment moved the order to %s", o.Status)
+		}
+	})
+}
