@@ -102,8 +102,9 @@ func (r *Refusal) Add(more Refusal) {
 func (r *Refusal) Clean() {
 	r.Provider, r.Source, r.SampleSHA256 = CleanText(r.Provider), CleanText(r.Source), CleanText(r.SampleSHA256)
 	r.Verdict = Verdict(CleanText(string(r.Verdict)))
-	r.Reason = Shorten(CleanText(r.Reason), MaxRefusalReason)
-	r.LastReason = Shorten(CleanText(r.LastReason), MaxRefusalReason)
+	// Reasons may quote the request: no card data in them either.
+	r.Reason = Shorten(ScrubCardText(CleanText(r.Reason)), MaxRefusalReason)
+	r.LastReason = Shorten(ScrubCardText(CleanText(r.LastReason)), MaxRefusalReason)
 	if r.Sample == nil {
 		r.Sample = []byte{}
 	}

@@ -246,7 +246,8 @@ func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provi
 	if n := r.ContentLength; n > sample.Size {
 		sample.Size = n // a body too large was not read whole
 	}
-	ref := core.NewRefusal(provider, core.RefusalSource(src), v, core.ErrorMessage(cause), sample, now)
+	reason := core.ScrubCardText(core.ErrorMessage(cause)) // it may quote the request
+	ref := core.NewRefusal(provider, core.RefusalSource(src), v, reason, sample, now)
 	if wait, ok := s.gate.allow(src, now); !ok {
 		ref.Throttled = 1
 		s.gate.hold(ref)
@@ -262,7 +263,7 @@ func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provi
 		// The answer stays a refusal: the sender must not retry a forgery.
 		s.log.ErrorContext(ctx, "refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
 	}
-	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", core.ErrorMessage(cause))
+	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", reason)
 	rp.fail(cause)
 }
 
