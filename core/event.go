@@ -340,20 +340,30 @@ func (d *decider) refund() Decision {
 		what = "refund without an amount, taken as the whole payment"
 		over = what
 	}
-	reject := func(reason string) Decision {
+	if ev.Currency != "" && ev.Currency != o.Currency {
+		// Its amount is in another currency: it cannot count.
+		reason := "refund in " + ev.Currency + ", but the order was paid in " + o.Currency
 		if o.Status == StatusManualReview {
 			return d.keep(VerdictNeedsReview, reviewReason+"; "+reason+": not recorded")
 		}
 		return d.move(VerdictAmountMismatch, StatusManualReview, reason)
 	}
-	if ev.Currency != "" && ev.Currency != o.Currency {
-		return reject("refund in " + ev.Currency + ", but the order was paid in " + o.Currency)
-	}
-	if total > o.AmountMinor {
-		return reject(over + ", more than the " + o.Money().String() + " paid")
-	}
 	if total == o.RefundedMinor {
 		return d.keep(VerdictDuplicate, what+": already recorded ("+o.refunds()+")")
+	}
+	if total > o.AmountMinor {
+		// Recorded all the same: the refunds' total is then the same
+		// whatever order they arrive in (a sum, or the largest running
+		// total), and the person who settles the order sees all of them.
+		reason := over + ", more than the " + o.Money().String() + " paid"
+		var dec Decision
+		if o.Status == StatusManualReview {
+			dec = d.move(VerdictNeedsReview, StatusManualReview, reviewReason+"; "+reason)
+		} else {
+			dec = d.move(VerdictAmountMismatch, StatusManualReview, reason)
+		}
+		dec.RefundedMinor = total
+		return dec
 	}
 	reason := what + "; refunded so far: " + money(total) + " of " + o.Money().String()
 	if ev.RefundMinor == 0 && ev.RefundedMinor > 0 {

@@ -199,6 +199,8 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 		switch {
 		case o == nil:
 			e.AmountMinor = ev.RefundFigure()
+		case d.To != "" && d.RefundedMinor != o.RefundedMinor:
+			e.AmountMinor = d.RefundedMinor // recorded, above what was paid or not
 		case d.Verdict == VerdictAmountMismatch, d.Verdict == VerdictNeedsReview && d.To == "":
 			e.AmountMinor = 0
 		case d.To != "":

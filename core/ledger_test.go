@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -348,13 +349,19 @@ func TestRefunds(t *testing.T) {
 			name   string
 			mut    func(e *core.PaymentEvent)
 			reason string
+			// The refunds' total recorded, and the status a person's paid
+			// decision leaves: refunds above the payment are recorded (the
+			// same refunds give the same total in any order), one in
+			// another currency is not.
+			refunded int64
+			settled  core.Status
 		}{
 			{"above what is left", func(e *core.PaymentEvent) { e.RefundMinor = 15000000 },
-				"refund of 150000.00 AMD would bring the refunds to 155000.00 AMD, more than the 15000.00 AMD paid"},
+				"refund of 150000.00 AMD would bring the refunds to 155000.00 AMD, more than the 15000.00 AMD paid", 15500000, core.StatusRefunded},
 			{"running total above the payment", func(e *core.PaymentEvent) { e.RefundedMinor = 15000000 },
-				"refunds reported as 150000.00 AMD so far, more than the 15000.00 AMD paid"},
+				"refunds reported as 150000.00 AMD so far, more than the 15000.00 AMD paid", 15000000, core.StatusRefunded},
 			{"another currency", func(e *core.PaymentEvent) { e.RefundedMinor, e.Currency = 600000, "USD" },
-				"refund in USD, but the order was paid in AMD"},
+				"refund in USD, but the order was paid in AMD", 500000, core.StatusPartiallyRefunded},
 		} {
 			t.Run("after a partial refund, "+c.name, func(t *testing.T) {
 				id := "R-" + strings.ReplaceAll(c.name, " ", "-")
@@ -371,15 +378,19 @@ func TestRefunds(t *testing.T) {
 					t.Fatalf("%s: %+v %v", c.name, out, err)
 				}
 				o, _ := l.Store.GetOrder(ctx, id)
-				if o.Status != core.StatusManualReview || o.RefundedMinor != 500000 || o.Reason != c.reason {
-					t.Fatalf("order %s %d %q, want manual_review 500000 %q", o.Status, o.RefundedMinor, o.Reason, c.reason)
+				if o.Status != core.StatusManualReview || o.RefundedMinor != c.refunded || o.Reason != c.reason {
+					t.Fatalf("order %s %d %q, want manual_review %d %q", o.Status, o.RefundedMinor, o.Reason, c.refunded, c.reason)
 				}
-				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview || e.AmountMinor != 0 {
+				wantAmount := c.refunded // a recorded refund's entry shows the total it leaves
+				if c.refunded == 500000 {
+					wantAmount = 0 // one the rules do not record shows none
+				}
+				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview || e.AmountMinor != wantAmount {
 					t.Fatalf("journal %+v", e)
 				}
-				// A person settles it; the refund recorded so far stays.
+				// A person settles it; the refunds recorded so far stay.
 				settled, err := l.Review(ctx, id, core.StatusPaid, "refund issued by mistake, reversed at the bank", "op")
-				if err != nil || settled.Status != core.StatusPartiallyRefunded {
+				if err != nil || settled.Status != c.settled {
 					t.Fatalf("review: %+v %v", settled, err)
 				}
 			})
@@ -528,6 +539,42 @@ func TestPaidTwice(t *testing.T) {
 		}
 		if o, _ := l.Store.GetOrder(ctx, "TW-4"); o.Status != core.StatusPaid {
 			t.Fatalf("declined payment moved the order to %s", o.Status)
+		}
+	})
+}
+
+// TestOverRefundsAnyOrder is issue 22, item 7: for refunds reported one at a
+// time, an over-refunded order's refunded total depended on the order they
+// arrived in (90,000 in one run, 80,000 in another: a refund that would
+// pass the amount was left out, and which one that was depended on
+// arrival). Now every refund counts, and the same refunds give the same
+// total, and the same status, in every arrival order.
+func TestOverRefundsAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		l := newLedger(t, dialect)
+		refunds := []int64{50000, 40000, 30000} // of an order of 100,000: 120,000 in all
+		orders := [][]int{{0, 1, 2}, {0, 2, 1}, {1, 2, 0}, {2, 1, 0}}
+		for k, arrival := range orders {
+			id := fmt.Sprintf("OR-%d", k)
+			o := sampleOrder(id)
+			o.AmountMinor, o.Items[0].PriceMinor = 100000, 100000
+			l.CreateOrder(ctx, o)
+			p := paidEvent(id, id+"-pay")
+			p.AmountMinor = 100000
+			l.ApplyEvent(ctx, p)
+			for _, i := range arrival {
+				r := paidEvent(id, fmt.Sprintf("%s-r%d", id, i))
+				r.Status, r.RefundMinor = core.StatusRefunded, refunds[i]
+				if _, err := l.ApplyEvent(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, _ := l.Store.GetOrder(ctx, id)
+			if got.Status != core.StatusManualReview || got.RefundedMinor != 120000 {
+				t.Fatalf("refunds arriving as %v: %s with %d refunded, want manual_review with 120000 in any order", arrival, got.Status, got.RefundedMinor)
+			}
 		}
 	})
 }

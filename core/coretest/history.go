@@ -105,7 +105,9 @@ func (h History) String() string {
 //   - otherwise pending.
 //
 // Redeliveries (a repeated Key) count once. The refunds' total is the
-// largest running total reported or, refund by refund, their sum.
+// largest running total reported or, refund by refund, their sum, of the
+// refunds in the order's currency (or unstated), above the amount too: the
+// same refunds give the same total whatever order they arrive in.
 func (h History) Implied() (core.Status, int64) {
 	seen := map[string]bool{}
 	var payments, expiries []Event
@@ -131,7 +133,10 @@ func (h History) Implied() (core.Status, int64) {
 		case core.StatusFailed:
 			failed = true
 		case core.StatusRefunded:
-			review = review || e.Currency != "" && e.Currency != cur
+			if e.Currency != "" && e.Currency != cur {
+				review = true
+				continue // in another currency: it cannot count
+			}
 			if h.Cumulative {
 				refunded = max(refunded, e.Total)
 			} else {
