@@ -6,6 +6,7 @@ package config
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -42,15 +43,22 @@ func ParseDuration(s string) (time.Duration, error) { return setting.ParseDurati
 // Config is the whole configuration. YAML keys are snake_case; every
 // environment variable of CONTRACT.md overrides its field.
 type Config struct {
-	HTTPAddr    string `yaml:"http_addr" env:"PAYSYNC_HTTP_ADDR, overwrite"`
-	PublicURL   string `yaml:"public_url" env:"PAYSYNC_PUBLIC_URL, overwrite"` // where providers reach paysync (return and callback URLs)
-	AdminToken  Secret `yaml:"admin_token" env:"PAYSYNC_ADMIN_TOKEN, overwrite"`
-	DatabaseURL Secret `yaml:"database_url" env:"PAYSYNC_DATABASE_URL, overwrite"`
-	DataDir     string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
-	MappingDir  string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`
-	LogLevel    string `yaml:"log_level" env:"PAYSYNC_LOG_LEVEL, overwrite"`
-	LogFormat   string `yaml:"log_format" env:"PAYSYNC_LOG_FORMAT, overwrite"` // auto (text on a terminal, else JSON), json or text
-	TimeZone    string `yaml:"time_zone" env:"PAYSYNC_TIME_ZONE, overwrite"`
+	HTTPAddr  string `yaml:"http_addr" env:"PAYSYNC_HTTP_ADDR, overwrite"`
+	PublicURL string `yaml:"public_url" env:"PAYSYNC_PUBLIC_URL, overwrite"` // where providers reach paysync (return and callback URLs)
+	// TLSCertFile and TLSKeyFile, both set, make serve terminate TLS
+	// itself (HTTPS on http_addr, with Strict-Transport-Security).
+	TLSCertFile string `yaml:"tls_cert_file" env:"PAYSYNC_TLS_CERT_FILE, overwrite"`
+	TLSKeyFile  string `yaml:"tls_key_file" env:"PAYSYNC_TLS_KEY_FILE, overwrite"`
+	// MaxConnections caps the HTTP connections serve keeps open (default
+	// 1024); at the cap the one idle longest makes room.
+	MaxConnections int    `yaml:"max_connections" env:"PAYSYNC_MAX_CONNECTIONS, overwrite"`
+	AdminToken     Secret `yaml:"admin_token" env:"PAYSYNC_ADMIN_TOKEN, overwrite"`
+	DatabaseURL    Secret `yaml:"database_url" env:"PAYSYNC_DATABASE_URL, overwrite"`
+	DataDir        string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
+	MappingDir     string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`
+	LogLevel       string `yaml:"log_level" env:"PAYSYNC_LOG_LEVEL, overwrite"`
+	LogFormat      string `yaml:"log_format" env:"PAYSYNC_LOG_FORMAT, overwrite"` // auto (text on a terminal, else JSON), json or text
+	TimeZone       string `yaml:"time_zone" env:"PAYSYNC_TIME_ZONE, overwrite"`
 
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"PAYSYNC_SHUTDOWN_TIMEOUT, overwrite"`
 
@@ -265,7 +273,8 @@ func (c *Config) EnabledConnectors() []string {
 func Defaults() Config {
 	return Config{
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info", LogFormat: "auto",
-		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
+		MaxConnections: 1024,
+		TimeZone:       "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
 		SQLiteWALLimit:    ByteSize(32 << 20),
 		DefaultExpiresIn:  Duration(72 * time.Hour),
@@ -559,6 +568,21 @@ func (c *Config) validate() Problems {
 	case "", "auto", "json", "text":
 	default:
 		bad("log_format", fmt.Sprintf("log_format %q must be auto (text on a terminal, JSON otherwise), json or text", c.LogFormat))
+	}
+	if n := c.MaxConnections; n < 16 || n > 1_000_000 {
+		bad("max_connections", fmt.Sprintf("max_connections %d must be between 16 and 1000000 (1024 is the default)", n))
+	}
+	switch {
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		key := "tls_cert_file" // the one that is set
+		if c.TLSCertFile == "" {
+			key = "tls_key_file"
+		}
+		bad(key, "tls_cert_file and tls_key_file go together: set both for serve to terminate TLS itself, or neither (behind a proxy that does)")
+	case c.TLSCertFile != "":
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			bad("tls_cert_file", fmt.Sprintf("cannot load the TLS certificate %s with its key %s: %v (both PEM; the certificate file may hold its chain)", c.TLSCertFile, c.TLSKeyFile, err))
+		}
 	}
 	if u := c.PublicURL; u != "" {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {

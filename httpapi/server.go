@@ -70,8 +70,9 @@ type OutboxStats interface {
 // MaxBodyBytes bounds every request body (webhooks included).
 const MaxBodyBytes = 256 << 10
 
-// Handler returns the routed handler.
-func (s *Server) Handler() http.Handler { return s.requestIDs(s.recoverer(s.routes())) }
+// Handler returns the routed handler. Requests that came over TLS (paysync
+// terminating it) are answered with Strict-Transport-Security.
+func (s *Server) Handler() http.Handler { return hsts(s.requestIDs(s.recoverer(s.routes()))) }
 
 // Routes lists the patterns Handler serves, for the test that keeps
 // openapi.json true.
