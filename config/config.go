@@ -1,6 +1,8 @@
 // Package config reads paysync's YAML file and applies PAYSYNC_* environment
-// overrides (sethvargo/go-envconfig). Unknown keys are refused with file:line;
-// secrets are redacted whenever the config is printed.
+// overrides (each field's env tag). Unknown keys are refused with file:line
+// and a "did you mean" for near misses; a bad value is blamed once, on the
+// key or the variable as the user wrote it; secrets are redacted whenever the
+// config is printed.
 package config
 
 import (
@@ -19,7 +21,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"github.com/sethvargo/go-envconfig"
+	"github.com/sethvargo/go-envconfig" // its Lookuper: the environment, or a map in tests
 	"gopkg.in/yaml.v3"
 
 	"github.com/paysync/paysync/connectors"
@@ -85,6 +87,10 @@ type Config struct {
 
 	lines  map[string]int     // dotted key -> its line in Source
 	lookup envconfig.Lookuper // the environment the config was read with
+	// reported holds the keys already blamed for a value that could not
+	// be read (in the file or a variable): validation says nothing more of
+	// them, so that each mistake is reported once.
+	reported map[string]bool
 }
 
 // FixedLink is a reusable link for one product at one price.
@@ -160,7 +166,11 @@ func decodeSections[S any](n *yaml.Node, kind string, known []string, newSetting
 		if !ok {
 			s, ok = newSettings(k.Value)
 			if !ok {
-				msgs = append(msgs, fmt.Sprintf("line %d: unknown %s %q (this release has: %s)", k.Line, kind, k.Value, strings.Join(known, ", ")))
+				hint := ""
+				if near := closest(k.Value, known); near != "" {
+					hint = ": did you mean " + near + "?"
+				}
+				msgs = append(msgs, fmt.Sprintf("line %d: unknown %s %q%s (this release has: %s)", k.Line, kind, k.Value, hint, strings.Join(known, ", ")))
 				continue
 			}
 			into[k.Value] = s
@@ -358,7 +368,7 @@ func Load(ctx context.Context, path string, lookup envconfig.Lookuper) (*Config,
 	if lookup == nil {
 		lookup = envconfig.OsLookuper()
 	}
-	cfg.lines, cfg.lookup = map[string]int{}, lookup
+	cfg.lines, cfg.lookup, cfg.reported = map[string]int{}, lookup, map[string]bool{}
 	var ps Problems
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -370,19 +380,22 @@ func Load(ctx context.Context, path string, lookup envconfig.Lookuper) (*Config,
 			if fatal {
 				return nil, err
 			}
-			ps = append(ps, err.(Problems)...)
+			ps = append(ps, cfg.explain(err.(Problems))...)
 		}
 		cfg.Source = path
 	}
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
-		ps = append(ps, Problem{Reason: "environment: " + err.Error()})
-	}
+	ps = append(ps, cfg.applyEnv(reflect.ValueOf(&cfg).Elem(), "")...)
 	for _, s := range cfg.sections() {
-		if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: s.settings, Lookuper: lookup}); err != nil {
-			ps = append(ps, Problem{Reason: "environment: " + err.Error()})
-		}
+		ps = append(ps, cfg.applyEnv(reflect.ValueOf(s.settings), s.key+".")...)
 	}
 	ps = append(ps, cfg.validate()...)
+	// File problems in line order, then those from the environment.
+	sort.SliceStable(ps, func(i, j int) bool {
+		if (ps[i].File == "") != (ps[j].File == "") {
+			return ps[i].File != ""
+		}
+		return ps[i].Line < ps[j].Line
+	})
 	if len(ps) > 0 {
 		// The config comes back too, so that a checker can look further
 		// (build what it can) and report every problem at once.
@@ -536,7 +549,11 @@ func collectLines(n *yaml.Node, prefix string, out map[string]int) {
 
 func (c *Config) validate() Problems {
 	var ps Problems
-	bad := func(key, reason string) { ps = append(ps, c.Problem(key, reason)) }
+	bad := func(key, reason string) {
+		if !c.reported[key] {
+			ps = append(ps, c.Problem(key, reason))
+		}
+	}
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		bad("http_addr", fmt.Sprintf("http_addr %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTPAddr))
 	}
@@ -621,11 +638,11 @@ func (c *Config) validate() Problems {
 	for i, fl := range c.FixedLinks {
 		key := fmt.Sprintf("fixed_links[%d]", i)
 		if fl.Slug == "" || slugs[fl.Slug] {
-			bad(key, "every fixed link needs a unique slug")
+			bad(key+".slug", "every fixed link needs a unique slug")
 		}
 		slugs[fl.Slug] = true
 		if err := core.ValidateMoney(fl.AmountMinor, fl.Currency); err != nil || fl.AmountMinor == 0 {
-			bad(key, fmt.Sprintf("fixed link %q needs a positive amount_minor and a known currency", fl.Slug))
+			bad(key+".amount_minor", fmt.Sprintf("fixed link %q needs a positive amount_minor and a known currency", fl.Slug))
 		}
 	}
 	for _, s := range c.sections() {

@@ -38,10 +38,15 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.St
 // Duration reads "90s", "24h", "3d".
 type Duration time.Duration
 
+// UnmarshalText reads a duration; one that does not read leaves d as it
+// was (its default), so that the mistake is reported once, as itself.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
 	*d = Duration(v)
-	return err
+	return nil
 }
 
 // UnmarshalYAML reports a bad duration with its line and lets decoding go
