@@ -1,11 +1,14 @@
 // Package config reads paysync's YAML file and applies PAYSYNC_* environment
-// overrides (sethvargo/go-envconfig). Unknown keys are refused with file:line;
-// secrets are redacted whenever the config is printed.
+// overrides (each field's env tag). Unknown keys are refused with file:line
+// and a "did you mean" for near misses; a bad value is blamed once, on the
+// key or the variable as the user wrote it; secrets are redacted whenever the
+// config is printed.
 package config
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -18,11 +21,12 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"github.com/sethvargo/go-envconfig"
+	"github.com/sethvargo/go-envconfig" // its Lookuper: the environment, or a map in tests
 	"gopkg.in/yaml.v3"
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/redact"
 	"github.com/paysync/paysync/internal/setting"
 	"github.com/paysync/paysync/providers"
 )
@@ -32,6 +36,7 @@ import (
 type (
 	Secret   = setting.Secret
 	Duration = setting.Duration
+	ByteSize = setting.ByteSize
 )
 
 // ParseDuration is time.ParseDuration plus a "d" (day) unit.
@@ -40,21 +45,31 @@ func ParseDuration(s string) (time.Duration, error) { return setting.ParseDurati
 // Config is the whole configuration. YAML keys are snake_case; every
 // environment variable of CONTRACT.md overrides its field.
 type Config struct {
-	HTTPAddr    string `yaml:"http_addr" env:"PAYSYNC_HTTP_ADDR, overwrite"`
-	PublicURL   string `yaml:"public_url" env:"PAYSYNC_PUBLIC_URL, overwrite"` // where providers reach paysync (return and callback URLs)
-	AdminToken  Secret `yaml:"admin_token" env:"PAYSYNC_ADMIN_TOKEN, overwrite"`
-	DatabaseURL Secret `yaml:"database_url" env:"PAYSYNC_DATABASE_URL, overwrite"`
-	DataDir     string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
-	MappingDir  string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`
-	LogLevel    string `yaml:"log_level" env:"PAYSYNC_LOG_LEVEL, overwrite"`
-	LogFormat   string `yaml:"log_format" env:"PAYSYNC_LOG_FORMAT, overwrite"` // auto (text on a terminal, else JSON), json or text
-	TimeZone    string `yaml:"time_zone" env:"PAYSYNC_TIME_ZONE, overwrite"`
+	HTTPAddr  string `yaml:"http_addr" env:"PAYSYNC_HTTP_ADDR, overwrite"`
+	PublicURL string `yaml:"public_url" env:"PAYSYNC_PUBLIC_URL, overwrite"` // where providers reach paysync (return and callback URLs)
+	// TLSCertFile and TLSKeyFile, both set, make serve terminate TLS
+	// itself (HTTPS on http_addr, with Strict-Transport-Security).
+	TLSCertFile string `yaml:"tls_cert_file" env:"PAYSYNC_TLS_CERT_FILE, overwrite"`
+	TLSKeyFile  string `yaml:"tls_key_file" env:"PAYSYNC_TLS_KEY_FILE, overwrite"`
+	// MaxConnections caps the HTTP connections serve keeps open (default
+	// 1024); at the cap the one idle longest makes room.
+	MaxConnections int    `yaml:"max_connections" env:"PAYSYNC_MAX_CONNECTIONS, overwrite"`
+	AdminToken     Secret `yaml:"admin_token" env:"PAYSYNC_ADMIN_TOKEN, overwrite"`
+	DatabaseURL    Secret `yaml:"database_url" env:"PAYSYNC_DATABASE_URL, overwrite"`
+	DataDir        string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
+	MappingDir     string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`
+	LogLevel       string `yaml:"log_level" env:"PAYSYNC_LOG_LEVEL, overwrite"`
+	LogFormat      string `yaml:"log_format" env:"PAYSYNC_LOG_FORMAT, overwrite"` // auto (text on a terminal, else JSON), json or text
+	TimeZone       string `yaml:"time_zone" env:"PAYSYNC_TIME_ZONE, overwrite"`
 
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" env:"PAYSYNC_SHUTDOWN_TIMEOUT, overwrite"`
 
 	// SQLiteSynchronous is the embedded database's durability: full (the
 	// default; a payment answered 2xx survives a power cut), extra or normal.
 	SQLiteSynchronous string `yaml:"sqlite_synchronous" env:"PAYSYNC_SQLITE_SYNCHRONOUS, overwrite"`
+	// SQLiteWALLimit bounds the embedded database's write-ahead log file
+	// (default 32MiB, at least 4MiB): checkpoints keep it within, under any load.
+	SQLiteWALLimit ByteSize `yaml:"sqlite_wal_limit" env:"PAYSYNC_SQLITE_WAL_LIMIT, overwrite"`
 
 	// DefaultExpiresIn is when an order created without expires_in expires
 	// (default 72h; 0: never).
@@ -72,6 +87,10 @@ type Config struct {
 
 	lines  map[string]int     // dotted key -> its line in Source
 	lookup envconfig.Lookuper // the environment the config was read with
+	// reported holds the keys already blamed for a value that could not
+	// be read (in the file or a variable): validation says nothing more of
+	// them, so that each mistake is reported once.
+	reported map[string]bool
 }
 
 // FixedLink is a reusable link for one product at one price.
@@ -147,7 +166,11 @@ func decodeSections[S any](n *yaml.Node, kind string, known []string, newSetting
 		if !ok {
 			s, ok = newSettings(k.Value)
 			if !ok {
-				msgs = append(msgs, fmt.Sprintf("line %d: unknown %s %q (this release has: %s)", k.Line, kind, k.Value, strings.Join(known, ", ")))
+				hint := ""
+				if near := closest(k.Value, known); near != "" {
+					hint = ": did you mean " + near + "?"
+				}
+				msgs = append(msgs, fmt.Sprintf("line %d: unknown %s %q%s (this release has: %s)", k.Line, kind, k.Value, hint, strings.Join(known, ", ")))
 				continue
 			}
 			into[k.Value] = s
@@ -260,8 +283,10 @@ func (c *Config) EnabledConnectors() []string {
 func Defaults() Config {
 	return Config{
 		HTTPAddr: "127.0.0.1:8080", DataDir: "./data", MappingDir: "mapping", LogLevel: "info", LogFormat: "auto",
-		TimeZone: "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
+		MaxConnections: 1024,
+		TimeZone:       "Asia/Yerevan", ShutdownTimeout: Duration(15 * time.Second),
 		SQLiteSynchronous: "full",
+		SQLiteWALLimit:    ByteSize(32 << 20),
 		DefaultExpiresIn:  Duration(72 * time.Hour),
 		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
 		Providers:         defaultProviders(),
@@ -343,7 +368,7 @@ func Load(ctx context.Context, path string, lookup envconfig.Lookuper) (*Config,
 	if lookup == nil {
 		lookup = envconfig.OsLookuper()
 	}
-	cfg.lines, cfg.lookup = map[string]int{}, lookup
+	cfg.lines, cfg.lookup, cfg.reported = map[string]int{}, lookup, map[string]bool{}
 	var ps Problems
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -355,19 +380,22 @@ func Load(ctx context.Context, path string, lookup envconfig.Lookuper) (*Config,
 			if fatal {
 				return nil, err
 			}
-			ps = append(ps, err.(Problems)...)
+			ps = append(ps, cfg.explain(err.(Problems))...)
 		}
 		cfg.Source = path
 	}
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: lookup}); err != nil {
-		ps = append(ps, Problem{Reason: "environment: " + err.Error()})
-	}
+	ps = append(ps, cfg.applyEnv(reflect.ValueOf(&cfg).Elem(), "")...)
 	for _, s := range cfg.sections() {
-		if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: s.settings, Lookuper: lookup}); err != nil {
-			ps = append(ps, Problem{Reason: "environment: " + err.Error()})
-		}
+		ps = append(ps, cfg.applyEnv(reflect.ValueOf(s.settings), s.key+".")...)
 	}
 	ps = append(ps, cfg.validate()...)
+	// File problems in line order, then those from the environment.
+	sort.SliceStable(ps, func(i, j int) bool {
+		if (ps[i].File == "") != (ps[j].File == "") {
+			return ps[i].File != ""
+		}
+		return ps[i].Line < ps[j].Line
+	})
 	if len(ps) > 0 {
 		// The config comes back too, so that a checker can look further
 		// (build what it can) and report every problem at once.
@@ -521,17 +549,27 @@ func collectLines(n *yaml.Node, prefix string, out map[string]int) {
 
 func (c *Config) validate() Problems {
 	var ps Problems
-	bad := func(key, reason string) { ps = append(ps, c.Problem(key, reason)) }
+	bad := func(key, reason string) {
+		if !c.reported[key] {
+			ps = append(ps, c.Problem(key, reason))
+		}
+	}
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		bad("http_addr", fmt.Sprintf("http_addr %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTPAddr))
 	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(string(c.DatabaseURL), "postgres://") && !strings.HasPrefix(string(c.DatabaseURL), "postgresql://") {
+	if u := string(c.DatabaseURL); u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		bad("database_url", "database_url must start with postgres:// (leave it empty for SQLite in data_dir)")
+	} else if p := redact.URLProblem(u); p != "" {
+		// Neither the URL nor the parser's message (which quotes it) is shown.
+		bad("database_url", fmt.Sprintf("database_url %s does not parse: %s", redact.SchemeAndHost(u), p))
 	}
 	switch strings.ToLower(c.SQLiteSynchronous) {
 	case "full", "extra", "normal":
 	default:
 		bad("sqlite_synchronous", fmt.Sprintf("sqlite_synchronous %q must be full, extra or normal (full is the safe default)", c.SQLiteSynchronous))
+	}
+	if n := int64(c.SQLiteWALLimit); n < 4<<20 {
+		bad("sqlite_wal_limit", fmt.Sprintf("sqlite_wal_limit %s is too small: at least 4MiB (32MiB is the default)", c.SQLiteWALLimit))
 	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {
@@ -547,6 +585,21 @@ func (c *Config) validate() Problems {
 	case "", "auto", "json", "text":
 	default:
 		bad("log_format", fmt.Sprintf("log_format %q must be auto (text on a terminal, JSON otherwise), json or text", c.LogFormat))
+	}
+	if n := c.MaxConnections; n < 16 || n > 1_000_000 {
+		bad("max_connections", fmt.Sprintf("max_connections %d must be between 16 and 1000000 (1024 is the default)", n))
+	}
+	switch {
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		key := "tls_cert_file" // the one that is set
+		if c.TLSCertFile == "" {
+			key = "tls_key_file"
+		}
+		bad(key, "tls_cert_file and tls_key_file go together: set both for serve to terminate TLS itself, or neither (behind a proxy that does)")
+	case c.TLSCertFile != "":
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			bad("tls_cert_file", fmt.Sprintf("cannot load the TLS certificate %s with its key %s: %v (both PEM; the certificate file may hold its chain)", c.TLSCertFile, c.TLSKeyFile, err))
+		}
 	}
 	if u := c.PublicURL; u != "" {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
@@ -585,11 +638,11 @@ func (c *Config) validate() Problems {
 	for i, fl := range c.FixedLinks {
 		key := fmt.Sprintf("fixed_links[%d]", i)
 		if fl.Slug == "" || slugs[fl.Slug] {
-			bad(key, "every fixed link needs a unique slug")
+			bad(key+".slug", "every fixed link needs a unique slug")
 		}
 		slugs[fl.Slug] = true
 		if err := core.ValidateMoney(fl.AmountMinor, fl.Currency); err != nil || fl.AmountMinor == 0 {
-			bad(key, fmt.Sprintf("fixed link %q needs a positive amount_minor and a known currency", fl.Slug))
+			bad(key+".amount_minor", fmt.Sprintf("fixed link %q needs a positive amount_minor and a known currency", fl.Slug))
 		}
 	}
 	for _, s := range c.sections() {

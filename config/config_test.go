@@ -67,22 +67,28 @@ func TestUnknownKeyHasFileAndLine(t *testing.T) {
 
 func TestInvalidValues(t *testing.T) {
 	cases := map[string]string{
-		"http_addr: nope\n":                                 ":1: http_addr \"nope\" is not HOST:PORT",
-		"database_url: mysql://x\n":                         ":1: database_url must start with postgres://",
-		"time_zone: Mars/Base\n":                            ":1: unknown time_zone",
-		"log_level: loud\n":                                 ":1: log_level \"loud\"",
-		"shutdown_timeout: soon\n":                          ":1: bad duration \"soon\"",
-		"dispatcher:\n  lease: -1m\n":                       ":2: dispatcher.lease must be a positive duration",
-		"dispatcher:\n  backoff: [5s, 0s]\n":                ":2: dispatcher.backoff[1] must be a positive duration",
-		"scheduler:\n  expire_schedule: every minute\n":     ":2: scheduler.expire_schedule \"every minute\"",
-		"connectors:\n  hubspot: {}\n":                      ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, sheets)",
-		"journal:\n  keep_refused: 0s\n":                    ":2: journal.keep_refused must be positive",
-		"providers:\n  generic:\n    webhook_secret: abc\n": ":3: the generic webhook secret must start with whsec_",
-		"sqlite_synchronous: off\n":                         ":1: sqlite_synchronous \"off\" must be full, extra or normal",
-		"default_expires_in: -1h\n":                         ":1: default_expires_in -1h0m0s must be between 0",
-		"default_expires_in: 91d\n":                         ":1: default_expires_in 2184h0m0s must be between 0",
+		"http_addr: nope\n":                                                       ":1: http_addr \"nope\" is not HOST:PORT",
+		"database_url: mysql://x\n":                                               ":1: database_url must start with postgres://",
+		"database_url: postgres://u:p%zz@db/x\n":                                  ":1: database_url postgres://db does not parse: a % is not followed by two hexadecimal digits",
+		"time_zone: Mars/Base\n":                                                  ":1: unknown time_zone",
+		"log_level: loud\n":                                                       ":1: log_level \"loud\"",
+		"shutdown_timeout: soon\n":                                                ":1: shutdown_timeout: bad duration \"soon\"",
+		"dispatcher:\n  lease: -1m\n":                                             ":2: dispatcher.lease must be a positive duration",
+		"dispatcher:\n  backoff: [5s, 0s]\n":                                      ":2: dispatcher.backoff[1] must be a positive duration",
+		"scheduler:\n  expire_schedule: every minute\n":                           ":2: scheduler.expire_schedule \"every minute\"",
+		"connectors:\n  hubspot: {}\n":                                            ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, sheets)",
+		"journal:\n  keep_refused: 0s\n":                                          ":2: journal.keep_refused must be positive",
+		"providers:\n  generic:\n    webhook_secret: abc\n":                       ":3: the generic webhook secret must start with whsec_",
+		"sqlite_synchronous: off\n":                                               ":1: sqlite_synchronous \"off\" must be full, extra or normal",
+		"max_connections: 3\n":                                                    ":1: max_connections 3 must be between 16 and 1000000",
+		"tls_cert_file: /etc/paysync/cert.pem\n":                                  ":1: tls_cert_file and tls_key_file go together",
+		"tls_cert_file: /nope/cert.pem\ntls_key_file: /nope/key.pem\n":            ":1: cannot load the TLS certificate /nope/cert.pem",
+		"sqlite_wal_limit: 1MiB\n":                                                ":1: sqlite_wal_limit 1MiB is too small: at least 4MiB",
+		"sqlite_wal_limit: lots\n":                                                ":1: sqlite_wal_limit: bad size \"lots\"",
+		"default_expires_in: -1h\n":                                               ":1: default_expires_in -1h0m0s must be between 0",
+		"default_expires_in: 91d\n":                                               ":1: default_expires_in 2184h0m0s must be between 0",
 		"connectors:\n  bitrix24:\n    webhook_url: https://x.bitrix24.ru/api/\n": ":3: the Bitrix24 webhook URL must look like",
-		"fixed_links:\n  - slug: a\n    amount_minor: -5\n    currency: AMD\n":    ":2: fixed link \"a\" needs a positive amount_minor",
+		"fixed_links:\n  - slug: a\n    amount_minor: -5\n    currency: AMD\n":    ":3: fixed link \"a\" needs a positive amount_minor",
 	}
 	for body, want := range cases {
 		p := write(t, body)
@@ -157,7 +163,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{p + ":1: log_level", p + ":2: bad duration", p + ":4: dispatcher.lease", p + ":5: unknown key \"bogus\"", p + ":7: scheduler.purge_schedule"} {
+	for _, want := range []string{p + ":1: log_level", p + ":2: shutdown_timeout: bad duration", p + ":4: dispatcher.lease", p + ":5: unknown key \"bogus\"", p + ":7: scheduler.purge_schedule"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
@@ -322,5 +328,61 @@ func TestExampleShowsEveryKey(t *testing.T) {
 	}
 	if len(want) < 40 || len(vars) < 20 {
 		t.Fatalf("found only %d keys and %d variables: the walk is broken", len(want), len(vars))
+	}
+}
+
+// TestEachMistakeOnce is issue 22, item 8: config check reported problems
+// that were not there ("default_expires_in: 3 days" also gave "environment:
+// DefaultExpiresIn: bad duration \"\"" with no variable set), blamed a bad
+// PAYSYNC_SHUTDOWN_TIMEOUT on the Go field ShutdownTimeout and then again as
+// a zero duration, reported only the first bad variable, and had no "did
+// you mean" for a key typo. Now each mistake is reported once, blamed on the
+// key or the variable as the user wrote it, with "did you mean".
+func TestEachMistakeOnce(t *testing.T) {
+	problems := func(err error) []string {
+		if err == nil {
+			return nil
+		}
+		return strings.Split(err.Error(), "\n")
+	}
+	cases := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string // each problem, in order (a part of its line)
+	}{
+		{"a bad duration in the file", "default_expires_in: 3 days\n", nil,
+			[]string{`:1: default_expires_in: bad duration "3 days": use forms like 90s, 15m, 24h or 3d`}},
+		{"a zero duration in the file means never", "default_expires_in: 0\n", nil, nil},
+		{"bad variables, each blamed on itself", "", map[string]string{"PAYSYNC_SHUTDOWN_TIMEOUT": "soon", "PAYSYNC_MAX_CONNECTIONS": "lots", "PAYSYNC_SQLITE_WAL_LIMIT": "huge"},
+			[]string{`PAYSYNC_MAX_CONNECTIONS: "lots" is not a whole number`, `PAYSYNC_SHUTDOWN_TIMEOUT: bad duration "soon"`, `PAYSYNC_SQLITE_WAL_LIMIT: bad size "huge"`}},
+		{"an empty variable is not set", "", map[string]string{"PAYSYNC_SHUTDOWN_TIMEOUT": "", "PAYSYNC_DEFAULT_EXPIRES_IN": ""}, nil},
+		{"typos", "log_levle: info\nconnectors:\n  bitrix24:\n    webhok_url: x\n  bitrix:\n    webhook_url: x\nschedulr: {}\nfixed_links:\n  - slugg: a\n    amount_minor: 100\n    currency: AMD\n",
+			nil, []string{`:1: unknown key "log_levle": did you mean log_level?`, `:4: unknown key "webhok_url": did you mean webhook_url?`,
+				`:5: unknown connector "bitrix": did you mean bitrix24?`, `:7: unknown key "schedulr": did you mean scheduler?`, `:9: unknown key "slugg": did you mean slug?`}},
+		{"no guess for a key like none", "colour: blue\n", nil, []string{`:1: unknown key "colour" (see config.example.yaml`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := ""
+			if c.file != "" {
+				path = write(t, c.file)
+			}
+			_, err := load(t, path, c.env)
+			got := problems(err)
+			if len(got) != len(c.want) {
+				t.Fatalf("%d problems, want %d:\n%v", len(got), len(c.want), err)
+			}
+			for i, w := range c.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d is %q, want it to contain %q", i, got[i], w)
+				}
+			}
+			for _, g := range got {
+				if strings.Contains(g, "environment:") || strings.Contains(g, "ShutdownTimeout") || strings.Contains(g, "DefaultExpiresIn") {
+					t.Errorf("a problem names Go, not the key or variable: %q", g)
+				}
+			}
+		})
 	}
 }

@@ -204,12 +204,15 @@ func TestDecide(t *testing.T) {
 		{"older running total", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(300)), core.VerdictDuplicate, "", 0, ""},
 		{"single refunds add up", with(order("partially_refunded"), refunded(400)), ev("refunded", single(300)), core.VerdictAccepted, "partially_refunded", 700, "refund of 3.00 AMD; refunded so far: 7.00 AMD of 10.00 AMD"},
 		{"single refunds reach the amount", with(order("partially_refunded"), refunded(400)), ev("refunded", single(600)), core.VerdictAccepted, "refunded", 1000, ""},
-		{"single refund above what is left", with(order("partially_refunded"), refunded(400)), ev("refunded", single(700)), core.VerdictAmountMismatch, "manual_review", 400,
+		// Refunds above what was paid are recorded all the same, so that the
+		// same refunds give the same total in any arrival order.
+		{"single refund above what is left", with(order("partially_refunded"), refunded(400)), ev("refunded", single(700)), core.VerdictAmountMismatch, "manual_review", 1100,
 			"refund of 7.00 AMD would bring the refunds to 11.00 AMD, more than the 10.00 AMD paid"},
-		{"running total above the amount", order("paid"), ev("refunded", cumulative(4000)), core.VerdictAmountMismatch, "manual_review", 0, "refunds reported as 40.00 AMD so far, more than the 10.00 AMD paid"},
+		{"running total above the amount", order("paid"), ev("refunded", cumulative(4000)), core.VerdictAmountMismatch, "manual_review", 4000, "refunds reported as 40.00 AMD so far, more than the 10.00 AMD paid"},
+		{"refund above the amount while in review", with(order("manual_review"), refunded(900)), ev("refunded", single(300)), core.VerdictNeedsReview, "manual_review", 1200, "more than the 10.00 AMD paid"},
 		{"refund in another currency", with(order("partially_refunded"), refunded(400)), ev("refunded", cumulative(500), func(e *core.PaymentEvent) { e.Currency = "USD" }), core.VerdictAmountMismatch, "manual_review", 400,
 			"refund in USD, but the order was paid in AMD"},
-		{"refund of a refunded order", with(order("refunded"), refunded(1000)), ev("refunded", single(1)), core.VerdictAmountMismatch, "manual_review", 1000, ""},
+		{"refund of a refunded order", with(order("refunded"), refunded(1000)), ev("refunded", single(1)), core.VerdictAmountMismatch, "manual_review", 1001, ""},
 		{"refund proves a missed payment", order("pending"), ev("refunded", cumulative(400)), core.VerdictAccepted, "partially_refunded", 400, "proves a payment"},
 		{"refund of an expired order", with(order("expired"), expiredAt(0, s)), ev("refunded", single(1000)), core.VerdictAccepted, "refunded", 1000, ""},
 		{"refund while in review is recorded", order("manual_review"), ev("refunded", cumulative(400)), core.VerdictNeedsReview, "manual_review", 400, ""},

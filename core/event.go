@@ -138,6 +138,10 @@ type Decision struct {
 // reviewReason is why an event does not move an order in manual_review.
 const reviewReason = "order is in manual review; a person settles it"
 
+// PaidTwiceReason begins the reason of an order paid under two provider
+// references: the buyer was charged twice.
+const PaidTwiceReason = "paid twice: refund one"
+
 // Decide applies the payment rules to a verified event and the order it
 // names. It is pure: the caller writes the result in one transaction.
 //
@@ -283,12 +287,22 @@ func paymentAfterExpiry(payment, expiry EventMark) string {
 
 func (d *decider) paid() Decision {
 	ev, o := d.ev, d.o
+	// A provider that approves payments declines a second one instead
+	// (Decide): the buyer is never charged twice, so it is not "paid twice".
+	twice := !ev.Declinable && d.h.paidTwice(ev.ProviderRef)
+	seen := d.h.PaymentRefs
 	d.h.notePayment(d.mark)
+	d.h.notePaymentRef(ev.ProviderRef)
 	if o.Status == StatusManualReview {
 		return d.keep(VerdictNeedsReview, reviewReason)
 	}
 	if ev.Currency != o.Currency || ev.AmountMinor != o.AmountMinor {
 		return d.move(VerdictAmountMismatch, StatusManualReview, "paid "+Money{ev.AmountMinor, ev.Currency}.String()+", order is "+o.Money().String())
+	}
+	if twice {
+		// The buyer was charged twice: a person refunds one payment, then
+		// settles the order as paid.
+		return d.move(VerdictNeedsReview, StatusManualReview, PaidTwiceReason+" (references "+bothRefs(seen, ev.ProviderRef)+")")
 	}
 	if x := d.h.Expiry; x.Set() && !d.mark.Time.Before(x.Time) {
 		return d.move(VerdictNeedsReview, StatusManualReview, paymentAfterExpiry(d.mark, x))
@@ -326,20 +340,30 @@ func (d *decider) refund() Decision {
 		what = "refund without an amount, taken as the whole payment"
 		over = what
 	}
-	reject := func(reason string) Decision {
+	if ev.Currency != "" && ev.Currency != o.Currency {
+		// Its amount is in another currency: it cannot count.
+		reason := "refund in " + ev.Currency + ", but the order was paid in " + o.Currency
 		if o.Status == StatusManualReview {
 			return d.keep(VerdictNeedsReview, reviewReason+"; "+reason+": not recorded")
 		}
 		return d.move(VerdictAmountMismatch, StatusManualReview, reason)
 	}
-	if ev.Currency != "" && ev.Currency != o.Currency {
-		return reject("refund in " + ev.Currency + ", but the order was paid in " + o.Currency)
-	}
-	if total > o.AmountMinor {
-		return reject(over + ", more than the " + o.Money().String() + " paid")
-	}
 	if total == o.RefundedMinor {
 		return d.keep(VerdictDuplicate, what+": already recorded ("+o.refunds()+")")
+	}
+	if total > o.AmountMinor {
+		// Recorded all the same: the refunds' total is then the same
+		// whatever order they arrive in (a sum, or the largest running
+		// total), and the person who settles the order sees all of them.
+		reason := over + ", more than the " + o.Money().String() + " paid"
+		var dec Decision
+		if o.Status == StatusManualReview {
+			dec = d.move(VerdictNeedsReview, StatusManualReview, reviewReason+"; "+reason)
+		} else {
+			dec = d.move(VerdictAmountMismatch, StatusManualReview, reason)
+		}
+		dec.RefundedMinor = total
+		return dec
 	}
 	reason := what + "; refunded so far: " + money(total) + " of " + o.Money().String()
 	if ev.RefundMinor == 0 && ev.RefundedMinor > 0 {

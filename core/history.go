@@ -1,6 +1,8 @@
 package core
 
 import (
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -157,11 +159,42 @@ type PaymentHistory struct {
 	// order's own expires_at when the scheduler expired it), the one that
 	// began first. A payment not certainly made before it needs a person.
 	Expiry EventMark
+	// PaymentRefs are the provider references of the payments seen (those
+	// that named one), sorted, at most MaxPaymentRefs: a payment under
+	// another reference is the buyer paying twice.
+	PaymentRefs []string
 }
+
+// MaxPaymentRefs bounds the payment references an order remembers.
+const MaxPaymentRefs = 8
 
 // Equal reports whether two histories name the same events at the same times.
 func (h PaymentHistory) Equal(o PaymentHistory) bool {
-	return h.Latest.equal(o.Latest) && h.Payment.equal(o.Payment) && h.Expiry.equal(o.Expiry)
+	return h.Latest.equal(o.Latest) && h.Payment.equal(o.Payment) && h.Expiry.equal(o.Expiry) && slices.Equal(h.PaymentRefs, o.PaymentRefs)
+}
+
+// paidTwice reports whether a payment under ref is another payment than
+// the ones seen: both name their reference, and the references differ.
+func (h *PaymentHistory) paidTwice(ref string) bool {
+	return ref != "" && len(h.PaymentRefs) > 0 && !slices.Contains(h.PaymentRefs, ref)
+}
+
+// notePaymentRef remembers the reference of a payment seen.
+func (h *PaymentHistory) notePaymentRef(ref string) {
+	if ref == "" || slices.Contains(h.PaymentRefs, ref) || len(h.PaymentRefs) >= MaxPaymentRefs {
+		return
+	}
+	// A copy: the order this history came from keeps its own.
+	h.PaymentRefs = slices.Insert(slices.Clone(h.PaymentRefs), sort.SearchStrings(h.PaymentRefs, ref), ref)
+}
+
+// bothRefs names the references of a payment made twice, for its reason.
+func bothRefs(seen []string, ref string) string {
+	all := append(slices.Clone(seen), ref)
+	if len(all) == 2 {
+		return all[0] + " and " + all[1]
+	}
+	return strings.Join(all[:len(all)-1], ", ") + " and " + all[len(all)-1]
 }
 
 func (m EventMark) equal(o EventMark) bool {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -88,7 +89,7 @@ type SampleWriter struct {
 func NewSampleWriter() *SampleWriter { return &SampleWriter{h: sha256.New()} }
 
 func (w *SampleWriter) Write(p []byte) (int, error) {
-	if room := MaxPayloadSample + utf8.UTFMax - len(w.head); room > 0 {
+	if room := MaxPayloadSample + panReach - len(w.head); room > 0 {
 		w.head = append(w.head, p[:min(room, len(p))]...)
 	}
 	w.n += int64(len(p))
@@ -100,15 +101,16 @@ func (w *SampleWriter) Sample() PayloadSample {
 	if w.n == 0 {
 		return PayloadSample{Head: []byte{}}
 	}
-	head := w.head
+	head := ScrubCardData(w.head)
 	if len(head) > MaxPayloadSample {
-		head = head[:runeStart(string(head), MaxPayloadSample)]
+		head = head[:runeStart(string(head[:MaxPayloadSample+1]), MaxPayloadSample)]
 	}
-	return PayloadSample{Head: head, Size: w.n, SHA256: hex.EncodeToString(w.h.Sum(nil))}
+	return PayloadSample{Head: bytes.Clone(head), Size: w.n, SHA256: hex.EncodeToString(w.h.Sum(nil))}
 }
 
 // payloadPart returns the first max bytes of b, cut on a character boundary
-// when b is text, with b's size and digest.
+// when b is text and scrubbed of card data (ScrubCardData), with b's size
+// and the digest of b as received, so that a dispute can still compare it.
 func payloadPart(b []byte, max int) (part []byte, size int64, digest string) {
 	if len(b) == 0 {
 		return []byte{}, 0, ""
@@ -118,8 +120,14 @@ func payloadPart(b []byte, max int) (part []byte, size int64, digest string) {
 	if n > max {
 		n = runeStart(string(b[:max+1]), max)
 	}
-	return append([]byte(nil), b[:n]...), int64(len(b)), hex.EncodeToString(sum[:])
+	// A card number reaches at most panReach bytes past the cut.
+	part = bytes.Clone(ScrubCardData(b[:min(len(b), n+panReach)])[:n])
+	return part, int64(len(b)), hex.EncodeToString(sum[:])
 }
+
+// panReach is how far past a cut the scrub must look: a card number written
+// in groups (19 digits, 18 separators) and the field name before a value.
+const panReach = 64
 
 // Clean makes every text field storable (see CleanText). The payload is
 // bytes and stays as it is.
@@ -127,6 +135,7 @@ func (e *JournalEntry) Clean() {
 	for _, f := range []*string{&e.OrderID, &e.Provider, &e.EventID, &e.Source, &e.EventType, &e.Currency, &e.ProviderRef, &e.Reason, &e.PayloadSHA256} {
 		*f = CleanText(*f)
 	}
+	e.Reason = ScrubCardText(e.Reason) // it may quote the request
 	e.Verdict = Verdict(CleanText(string(e.Verdict)))
 	e.StatusBefore = Status(CleanText(string(e.StatusBefore)))
 	e.StatusAfter = Status(CleanText(string(e.StatusAfter)))

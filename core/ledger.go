@@ -204,6 +204,8 @@ func (l *Ledger) entry(ev PaymentEvent, o *Order, d Decision) JournalEntry {
 		switch {
 		case o == nil:
 			e.AmountMinor = ev.RefundFigure()
+		case d.To != "" && d.RefundedMinor != o.RefundedMinor:
+			e.AmountMinor = d.RefundedMinor // recorded, above what was paid or not
 		case d.Verdict == VerdictAmountMismatch, d.Verdict == VerdictNeedsReview && d.To == "":
 			e.AmountMinor = 0
 		case d.To != "":
@@ -339,6 +341,7 @@ func newHistory(ev PaymentEvent) PaymentHistory {
 	h.noteApplied(m)
 	if ev.Status == StatusPaid {
 		h.notePayment(m)
+		h.notePaymentRef(ev.ProviderRef)
 	}
 	return h
 }
@@ -425,6 +428,10 @@ func (l *Ledger) Review(ctx context.Context, id string, decision Status, note, w
 		// The person has weighed the expiry against the money: a later event
 		// is judged afresh, not sent back to review for the same expiry.
 		o.History.Expiry = EventMark{}
+		if decision == StatusFailed {
+			// No payment stands: one under a new reference is not a second.
+			o.History.PaymentRefs = nil
+		}
 		reason := note
 		if who != "" {
 			reason = who + ": " + note

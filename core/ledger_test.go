@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -372,13 +373,19 @@ func TestRefunds(t *testing.T) {
 			name   string
 			mut    func(e *core.PaymentEvent)
 			reason string
+			// The refunds' total recorded, and the status a person's paid
+			// decision leaves: refunds above the payment are recorded (the
+			// same refunds give the same total in any order), one in
+			// another currency is not.
+			refunded int64
+			settled  core.Status
 		}{
 			{"above what is left", func(e *core.PaymentEvent) { e.RefundMinor = 15000000 },
-				"refund of 150000.00 AMD would bring the refunds to 155000.00 AMD, more than the 15000.00 AMD paid"},
+				"refund of 150000.00 AMD would bring the refunds to 155000.00 AMD, more than the 15000.00 AMD paid", 15500000, core.StatusRefunded},
 			{"running total above the payment", func(e *core.PaymentEvent) { e.RefundedMinor = 15000000 },
-				"refunds reported as 150000.00 AMD so far, more than the 15000.00 AMD paid"},
+				"refunds reported as 150000.00 AMD so far, more than the 15000.00 AMD paid", 15000000, core.StatusRefunded},
 			{"another currency", func(e *core.PaymentEvent) { e.RefundedMinor, e.Currency = 600000, "USD" },
-				"refund in USD, but the order was paid in AMD"},
+				"refund in USD, but the order was paid in AMD", 500000, core.StatusPartiallyRefunded},
 		} {
 			t.Run("after a partial refund, "+c.name, func(t *testing.T) {
 				id := "R-" + strings.ReplaceAll(c.name, " ", "-")
@@ -395,15 +402,19 @@ func TestRefunds(t *testing.T) {
 					t.Fatalf("%s: %+v %v", c.name, out, err)
 				}
 				o, _ := l.Store.GetOrder(ctx, id)
-				if o.Status != core.StatusManualReview || o.RefundedMinor != 500000 || o.Reason != c.reason {
-					t.Fatalf("order %s %d %q, want manual_review 500000 %q", o.Status, o.RefundedMinor, o.Reason, c.reason)
+				if o.Status != core.StatusManualReview || o.RefundedMinor != c.refunded || o.Reason != c.reason {
+					t.Fatalf("order %s %d %q, want manual_review %d %q", o.Status, o.RefundedMinor, o.Reason, c.refunded, c.reason)
 				}
-				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview || e.AmountMinor != 0 {
+				wantAmount := c.refunded // a recorded refund's entry shows the total it leaves
+				if c.refunded == 500000 {
+					wantAmount = 0 // one the rules do not record shows none
+				}
+				if e := lastEntry(t, l, id); e.Reason != c.reason || e.StatusAfter != core.StatusManualReview || e.AmountMinor != wantAmount {
 					t.Fatalf("journal %+v", e)
 				}
-				// A person settles it; the refund recorded so far stays.
+				// A person settles it; the refunds recorded so far stay.
 				settled, err := l.Review(ctx, id, core.StatusPaid, "refund issued by mistake, reversed at the bank", "op")
-				if err != nil || settled.Status != core.StatusPartiallyRefunded {
+				if err != nil || settled.Status != c.settled {
 					t.Fatalf("review: %+v %v", settled, err)
 				}
 			})
@@ -468,5 +479,126 @@ func TestRefunds(t *testing.T) {
 				t.Fatalf("payment after the remembered expiry: %+v %v", out, err)
 			}
 		})
+	})
+}
+
+// TestPaidTwice is issue 22, item 3: a paid order paid again under another
+// provider reference was journaled duplicate and nobody was told, though
+// the buyer was charged twice. Now it goes to manual_review with the reason
+// "paid twice: refund one" and both references, the CRMs are told, and a
+// person's paid decision keeps it paid. A provider that approves payments
+// (Idram) declines the second one instead, as before.
+func TestPaidTwice(t *testing.T) {
+	ctx := context.Background()
+	pay := func(id, evID, ref string) core.PaymentEvent {
+		e := paidEvent(id, evID)
+		e.ProviderRef = ref
+		return e
+	}
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		l := newLedger(t, dialect)
+		l.CreateOrder(ctx, sampleOrder("TW-1"))
+		if out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-p1", "pi_1")); err != nil || out.Order.Status != core.StatusPaid {
+			t.Fatalf("first payment: %+v %v", out, err)
+		}
+		// The same payment again under a new event id (a status lookup) changes nothing.
+		if out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-lookup", "pi_1")); err != nil || out.Verdict != core.VerdictDuplicate {
+			t.Fatalf("the same payment again: %+v %v", out, err)
+		}
+		before, _ := l.Store.OrderDeliveries(ctx, "TW-1")
+		out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-p2", "pi_2"))
+		if err != nil || out.Verdict != core.VerdictNeedsReview || out.Order.Status != core.StatusManualReview {
+			t.Fatalf("second payment: %+v %v", out, err)
+		}
+		want := "paid twice: refund one (references pi_1 and pi_2)"
+		o, _ := l.Store.GetOrder(ctx, "TW-1")
+		if o.Status != core.StatusManualReview || o.Reason != want {
+			t.Fatalf("order %s %q, want manual_review %q", o.Status, o.Reason, want)
+		}
+		if e := lastEntry(t, l, "TW-1"); e.Verdict != core.VerdictNeedsReview || e.Reason != want || e.ProviderRef != "pi_2" || e.StatusAfter != core.StatusManualReview {
+			t.Fatalf("journal %+v", e)
+		}
+		if after, _ := l.Store.OrderDeliveries(ctx, "TW-1"); len(after) != len(before)+2 {
+			t.Fatalf("%d outbox records after the second payment, want %d: the CRMs show the review", len(after), len(before)+2)
+		}
+		// A person refunds one payment at the bank and settles the order.
+		settled, err := l.Review(ctx, "TW-1", core.StatusPaid, "refunded pi_2 at the bank", "anna")
+		if err != nil || settled.Status != core.StatusPaid {
+			t.Fatalf("review: %+v %v", settled, err)
+		}
+		if e := lastEntry(t, l, "TW-1"); e.Verdict != core.VerdictManual || e.StatusAfter != core.StatusPaid || e.Reason != "anna: refunded pi_2 at the bank" {
+			t.Fatalf("decision journaled as %+v", e)
+		}
+		// Either payment seen again is the same payment: it stays paid.
+		for _, ref := range []string{"pi_1", "pi_2"} {
+			if out, err := l.ApplyEvent(ctx, pay("TW-1", "tw1-again-"+ref, ref)); err != nil || out.Verdict != core.VerdictDuplicate {
+				t.Fatalf("%s seen again after the decision: %+v %v", ref, out, err)
+			}
+		}
+		// A payment that names no reference cannot be told apart: as before.
+		l.CreateOrder(ctx, sampleOrder("TW-2"))
+		l.ApplyEvent(ctx, pay("TW-2", "tw2-p1", "pi_3"))
+		if out, err := l.ApplyEvent(ctx, pay("TW-2", "tw2-p2", "")); err != nil || out.Verdict != core.VerdictDuplicate {
+			t.Fatalf("a payment without a reference: %+v %v", out, err)
+		}
+		// Refunded, then paid again under another reference: paid twice too.
+		l.CreateOrder(ctx, sampleOrder("TW-3"))
+		l.ApplyEvent(ctx, pay("TW-3", "tw3-p1", "pi_4"))
+		r := paidEvent("TW-3", "tw3-r1")
+		r.Status, r.RefundedMinor = core.StatusRefunded, 1500000
+		l.ApplyEvent(ctx, r)
+		if out, err := l.ApplyEvent(ctx, pay("TW-3", "tw3-p2", "pi_5")); err != nil || out.Order.Status != core.StatusManualReview ||
+			!strings.HasPrefix(out.Reason, core.PaidTwiceReason) {
+			t.Fatalf("paid again after a refund: %+v %v", out, err)
+		}
+		// A provider that approves payments declines the second one.
+		l.CreateOrder(ctx, sampleOrder("TW-4"))
+		l.ApplyEvent(ctx, pay("TW-4", "tw4-p1", "idram_1"))
+		second := pay("TW-4", "tw4-p2", "idram_2")
+		second.Declinable = true
+		out, err = l.ApplyEvent(ctx, second)
+		if err != nil || out.Verdict != core.VerdictDeclined || strings.Contains(out.Reason, "paid twice") {
+			t.Fatalf("a declinable second payment: %+v %v", out, err)
+		}
+		if o, _ := l.Store.GetOrder(ctx, "TW-4"); o.Status != core.StatusPaid {
+			t.Fatalf("declined payment moved the order to %s", o.Status)
+		}
+	})
+}
+
+// TestOverRefundsAnyOrder is issue 22, item 7: for refunds reported one at a
+// time, an over-refunded order's refunded total depended on the order they
+// arrived in (90,000 in one run, 80,000 in another: a refund that would
+// pass the amount was left out, and which one that was depended on
+// arrival). Now every refund counts, and the same refunds give the same
+// total, and the same status, in every arrival order.
+func TestOverRefundsAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		l := newLedger(t, dialect)
+		refunds := []int64{50000, 40000, 30000} // of an order of 100,000: 120,000 in all
+		orders := [][]int{{0, 1, 2}, {0, 2, 1}, {1, 2, 0}, {2, 1, 0}}
+		for k, arrival := range orders {
+			id := fmt.Sprintf("OR-%d", k)
+			o := sampleOrder(id)
+			o.AmountMinor, o.Items[0].PriceMinor = 100000, 100000
+			l.CreateOrder(ctx, o)
+			p := paidEvent(id, id+"-pay")
+			p.AmountMinor = 100000
+			l.ApplyEvent(ctx, p)
+			for _, i := range arrival {
+				r := paidEvent(id, fmt.Sprintf("%s-r%d", id, i))
+				r.Status, r.RefundMinor = core.StatusRefunded, refunds[i]
+				if _, err := l.ApplyEvent(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, _ := l.Store.GetOrder(ctx, id)
+			if got.Status != core.StatusManualReview || got.RefundedMinor != 120000 {
+				t.Fatalf("refunds arriving as %v: %s with %d refunded, want manual_review with 120000 in any order", arrival, got.Status, got.RefundedMinor)
+			}
+		}
 	})
 }

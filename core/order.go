@@ -129,6 +129,7 @@ func (o *Order) Validate() error {
 	if err := CheckTextIn("delivery", map[string]any(o.Shipping)); err != nil {
 		return err
 	}
+	var total int64 // of the lines so far; each is at most MaxAmountMinor, so no sum overflows
 	for i, it := range o.Items {
 		if err := CheckText(fmt.Sprintf("items[%d].sku", i), it.SKU); err != nil {
 			return err
@@ -136,15 +137,27 @@ func (o *Order) Validate() error {
 		if err := CheckText(fmt.Sprintf("items[%d].name", i), it.Name); err != nil {
 			return err
 		}
-		if it.Quantity <= 0 {
-			return Errorf(EINVALID, "items[%d].quantity must be greater than zero", i)
+		if it.Quantity <= 0 || it.Quantity > MaxItemQuantity {
+			return Errorf(EINVALID, "items[%d].quantity %d must be between 1 and %d", i, it.Quantity, MaxItemQuantity)
 		}
 		if it.PriceMinor < 0 || it.PriceMinor > MaxAmountMinor {
-			return Errorf(EINVALID, "items[%d].price_minor is out of range", i)
+			return Errorf(EINVALID, "items[%d].price_minor %d must be between 0 and %d", i, it.PriceMinor, MaxAmountMinor)
+		}
+		if it.PriceMinor > 0 && it.Quantity > MaxAmountMinor/it.PriceMinor {
+			return Errorf(EINVALID, "items[%d]: quantity %d × price_minor %d is more than %d, the largest amount paysync takes: check the quantity and the price (in minor units)",
+				i, it.Quantity, it.PriceMinor, MaxAmountMinor)
+		}
+		if total += it.Quantity * it.PriceMinor; total > MaxAmountMinor {
+			return Errorf(EINVALID, "the items add up to more than %d minor units, the largest amount paysync takes: check their quantities and prices", MaxAmountMinor)
 		}
 	}
 	return nil
 }
+
+// MaxItemQuantity bounds an item's quantity: a shop selling through chats
+// never sells a million of one thing in one order, and a bigger quantity is
+// a typing mistake (or worse) that would make totals overflow downstream.
+const MaxItemQuantity = 1_000_000
 
 // Hash returns a stable digest of the fields a client submits, used to tell a
 // repeated create from a conflicting one.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 )
 
@@ -12,6 +13,34 @@ const RefusalWindow = time.Hour
 // MaxRefusalReason bounds the reasons a refusal record keeps.
 const MaxRefusalReason = 500
 
+// MaxRefusalSources bounds the sources one provider's refusals of one
+// verdict are counted under in one window; the requests of any further
+// source are counted under OtherSources. With RefusalSource's networks, the
+// records a flood leaves are bounded whatever the number of its senders.
+const MaxRefusalSources = 64
+
+// OtherSources is the source of the record that counts the refused
+// requests of the sources past MaxRefusalSources in a window.
+const OtherSources = "other networks"
+
+// RefusalSource is the source a refused request from addr is counted under:
+// its network, /24 for IPv4 and /48 for IPv6, so that one sender spread
+// over many addresses of its network is one record. An address that does
+// not parse is kept as it is (shortened).
+func RefusalSource(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return Shorten(CleanText(addr), 64)
+	}
+	a = a.Unmap().WithZone("")
+	bits := 24
+	if a.Is6() {
+		bits = 48
+	}
+	p, _ := a.Prefix(bits)
+	return p.String()
+}
+
 // Refusal counts the inbound requests refused (bad signature, checksum or
 // timestamp; malformed; too large) for one provider from one source address
 // in one window, instead of journaling each: whoever sends them cannot fill
@@ -21,7 +50,7 @@ const MaxRefusalReason = 500
 type Refusal struct {
 	ID       int64   `json:"id"`
 	Provider string  `json:"provider"`
-	Source   string  `json:"source"`  // the sender's IP address
+	Source   string  `json:"source"`  // the sender's network (RefusalSource), or OtherSources
 	Verdict  Verdict `json:"verdict"` // rejected or malformed
 	// WindowStart is the start of the window the record counts.
 	WindowStart time.Time `json:"window_start"`
@@ -73,8 +102,9 @@ func (r *Refusal) Add(more Refusal) {
 func (r *Refusal) Clean() {
 	r.Provider, r.Source, r.SampleSHA256 = CleanText(r.Provider), CleanText(r.Source), CleanText(r.SampleSHA256)
 	r.Verdict = Verdict(CleanText(string(r.Verdict)))
-	r.Reason = Shorten(CleanText(r.Reason), MaxRefusalReason)
-	r.LastReason = Shorten(CleanText(r.LastReason), MaxRefusalReason)
+	// Reasons may quote the request: no card data in them either.
+	r.Reason = Shorten(ScrubCardText(CleanText(r.Reason)), MaxRefusalReason)
+	r.LastReason = Shorten(ScrubCardText(CleanText(r.LastReason)), MaxRefusalReason)
 	if r.Sample == nil {
 		r.Sample = []byte{}
 	}

@@ -70,8 +70,9 @@ type OutboxStats interface {
 // MaxBodyBytes bounds every request body (webhooks included).
 const MaxBodyBytes = 256 << 10
 
-// Handler returns the routed handler.
-func (s *Server) Handler() http.Handler { return s.requestIDs(s.recoverer(s.routes())) }
+// Handler returns the routed handler. Requests that came over TLS (paysync
+// terminating it) are answered with Strict-Transport-Security.
+func (s *Server) Handler() http.Handler { return hsts(s.requestIDs(s.recoverer(s.routes()))) }
 
 // Routes lists the patterns Handler serves, for the test that keeps
 // openapi.json true.
@@ -291,9 +292,42 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// decode reads a JSON body of at most MaxBodyBytes, refusing unknown fields,
-// invalid UTF-8 (which the decoder would quietly replace) and NUL characters
-// in any string, naming the field.
+// MaxJSONDepth bounds how deep objects and arrays nest in a request body:
+// an order's "delivery" (an address, a pickup point) needs a few levels.
+const MaxJSONDepth = 16
+
+// jsonDepth is how deep objects and arrays nest in b, read as JSON (strings
+// skipped).
+func jsonDepth(b []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > deepest {
+				deepest = depth
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// decode reads a JSON body of at most MaxBodyBytes and MaxJSONDepth levels,
+// refusing unknown fields, anything after the object, invalid UTF-8 (which
+// the decoder would quietly replace) and NUL characters in any string,
+// naming the field.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	body, err := io.ReadAll(r.Body)
@@ -307,10 +341,19 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if !utf8.Valid(body) {
 		return core.Errorf(core.EINVALID, "the body is not valid UTF-8 text; send JSON encoded as UTF-8")
 	}
+	if d := jsonDepth(body); d > MaxJSONDepth {
+		// Read deep, a small body is echoed back huge: each level is a line
+		// indented by one more step (a 20 KB order 9,990 levels deep made
+		// every GET of it 200 MB).
+		return core.Errorf(core.EINVALID, "the JSON body nests objects and arrays %d levels deep; at most %d are accepted (flatten \"delivery\")", d, MaxJSONDepth)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return core.Errorf(core.EINVALID, "malformed JSON body: %s", core.CleanText(err.Error()))
+	}
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
+		return core.Errorf(core.EINVALID, "the body holds more after its JSON object (at byte %d): send exactly one JSON object", dec.InputOffset())
 	}
 	if bytes.Contains(body, []byte(`\u0000`)) {
 		var doc any

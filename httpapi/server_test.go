@@ -344,3 +344,73 @@ func TestDefaultExpiry(t *testing.T) {
 		}
 	})
 }
+
+// TestBoundedInput is issue 22, items 6 and 7: a 20 KB order nested 9,990
+// levels deep in "delivery" was stored, and every GET of it was 200 MB; a
+// body with data after its JSON object was taken. Both are refused with a
+// 400 that names the limit, and nothing is stored.
+func TestBoundedInput(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, _ := newServer(t, dialect)
+		deep := strings.Replace(orderBody, `"delivery":{"city":"Yerevan"}`,
+			`"delivery":`+strings.Repeat(`{"a":`, 9990)+`1`+strings.Repeat(`}`, 9990), 1)
+		if len(deep) > httpapi.MaxBodyBytes {
+			t.Fatalf("the deep body is %d bytes", len(deep))
+		}
+		code, out := do(t, ts, "POST", "/v1/orders", deep, true)
+		if msg := fmt.Sprint(out["error"]); code != 400 || !strings.Contains(msg, "9991 levels deep") || !strings.Contains(msg, fmt.Sprintf("at most %d", httpapi.MaxJSONDepth)) {
+			t.Fatalf("deep body: %d %.300v", code, out)
+		}
+		// As deep as allowed is fine ("delivery" is the second level).
+		ok := strings.Replace(orderBody, `"delivery":{"city":"Yerevan"}`,
+			`"delivery":`+strings.Repeat(`{"a":`, httpapi.MaxJSONDepth-1)+`"[{\"x\"}]"`+strings.Repeat(`}`, httpapi.MaxJSONDepth-1), 1)
+		if code, out := do(t, ts, "POST", "/v1/orders", ok, true); code != 201 {
+			t.Fatalf("a body %d levels deep: %d %v", httpapi.MaxJSONDepth, code, out)
+		}
+		for _, trailing := range []string{` {"order_id":"IG-2"}`, `garbage`, `]`} {
+			body := strings.Replace(orderBody, "IG-1001", "IG-1002", 1) + trailing
+			code, out := do(t, ts, "POST", "/v1/orders", body, true)
+			if msg := fmt.Sprint(out["error"]); code != 400 || !strings.Contains(msg, "exactly one JSON object") {
+				t.Fatalf("trailing %q: %d %v", trailing, code, out)
+			}
+		}
+		if code, _ := do(t, ts, "GET", "/v1/orders/IG-1002", "", true); code != 404 {
+			t.Fatalf("a refused body was stored: %d", code)
+		}
+		// Trailing white space is no data.
+		if code, out := do(t, ts, "POST", "/v1/orders", strings.Replace(orderBody, "IG-1001", "IG-1003", 1)+"\n\t \n", true); code != 201 {
+			t.Fatalf("trailing newline: %d %v", code, out)
+		}
+	})
+}
+
+// TestItemTotalsBounded is issue 22, item 7: an item's quantity had no
+// upper bound, so quantity × price overflowed (the console showed
+// -90,071,992,547,409.92 ֏ and the Bitrix24 delivery was dead-lettered).
+// Quantities, line totals and their sum are bounded so that no total
+// overflows, and the 400 says which item and why.
+func TestItemTotalsBounded(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		ts, _ := newServer(t, dialect)
+		withItems := func(id, items string) string {
+			return strings.Replace(strings.Replace(orderBody, "IG-1001", id, 1),
+				`[{"sku":"D1","name":"Dress","quantity":1,"price_minor":1500000}]`, items, 1)
+		}
+		for name, c := range map[string]struct{ items, says string }{
+			"overflowing quantity": {`[{"name":"Dress","quantity":1000000000000,"price_minor":9007199254740}]`, "items[0].quantity 1000000000000 must be between 1 and 1000000"},
+			"line above the largest amount": {`[{"name":"Dress","quantity":1000,"price_minor":9007199254741}]`,
+				"items[0]: quantity 1000 × price_minor 9007199254741 is more than 9007199254740992"},
+			"lines adding up above it": {`[{"name":"a","quantity":1,"price_minor":4503599627370496},{"name":"b","quantity":1,"price_minor":4503599627370496},{"name":"c","quantity":1,"price_minor":1}]`,
+				"the items add up to more than 9007199254740992"},
+		} {
+			code, out := do(t, ts, "POST", "/v1/orders", withItems("Q-"+strings.ReplaceAll(name, " ", "-"), c.items), true)
+			if msg := fmt.Sprint(out["error"]); code != 400 || !strings.Contains(msg, c.says) {
+				t.Errorf("%s: %d %v, want 400 saying %q", name, code, out, c.says)
+			}
+		}
+		// At the bounds is fine.
+		if code, out := do(t, ts, "POST", "/v1/orders", withItems("Q-ok", `[{"name":"Pins","quantity":1000000,"price_minor":9007199254}]`), true); code != 201 {
+			t.Fatalf("an order at the bounds: %d %v", code, out)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -169,5 +170,43 @@ func TestFailingRequestsLimitedPerSource(t *testing.T) {
 		if len(rs) != 1 || rs[0].Requests != 4 || rs[0].Throttled != 2 || rs[0].Provider != "arca" || string(rs[0].Sample) != forged {
 			t.Fatalf("refusal records %+v", rs)
 		}
+	})
+}
+
+// TestRefusalsBoundedWhateverTheSources: forged requests from 2,000
+// networks (before: one refusal record each, 9,961 rows for 10,000 sources)
+// leave at most core.MaxRefusalSources records and one for the other
+// networks per window, and every request is counted.
+func TestRefusalsBoundedWhateverTheSources(t *testing.T) {
+	const sources = 2000
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		h := newHarness(t, dialect, harnessOptions{})
+		handler := h.svc.Webhooks()
+		for i := 0; i < sources; i++ {
+			req := httptest.NewRequest(http.MethodPost, "/webhooks/generic", strings.NewReader(`{"order_id":"X"}`))
+			req.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:40000", i/200, i%200, 1+i%250)
+			rec := httptest.NewRecorder()
+			handler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnauthorized {
+				t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+			}
+		}
+		if err := h.svc.FlushRefusals(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		rs, err := h.db.ListRefusals(context.Background(), 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var counted int64
+		for _, r := range rs {
+			counted += r.Requests
+		}
+		// The requests may straddle an hour: two windows at most.
+		if bound := 2 * (core.MaxRefusalSources + 1); len(rs) > bound || counted != sources {
+			t.Fatalf("%d refusal records counting %d requests; want at most %d records counting %d", len(rs), counted, bound, sources)
+		}
+		t.Logf("%s: %d sources, %d records", dialect, sources, len(rs))
 	})
 }

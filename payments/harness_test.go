@@ -57,12 +57,19 @@ type harnessOptions struct {
 	// extra adds providers built once the harness has its database and
 	// server (the Idram adapter reads orders); their pages are served too.
 	extra func(h *harness) []core.Provider
+	// storage, when its DataDir or DatabaseURL is set, opens the database
+	// with these options instead of a fresh one of the dialect.
+	storage storage.Options
 }
 
 func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, client: &http.Client{Timeout: 30 * time.Second}}
-	h.db = testdb.Open(t, dialect)
+	if ho.storage.DataDir != "" || ho.storage.DatabaseURL != "" {
+		h.db = testdb.OpenWith(t, ho.storage)
+	} else {
+		h.db = testdb.Open(t, dialect)
+	}
 	h.ledger = &core.Ledger{Store: h.db, Recent: core.NewRecentOrders(0), Connectors: func() []string { return connectors }} // as serve wires it
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.handler.Load().(http.Handler).ServeHTTP(w, r)

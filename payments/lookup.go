@@ -17,19 +17,27 @@ type lookupJob struct {
 	ref      string             // the provider's reference, for orders paysync does not know
 	claimed  *core.PaymentEvent // the webhook this lookup confirms; nil for a plain check
 	attempt  int                // confirmations of claimed tried so far
+	// prompt: asked for by an anonymous request (a callback without a
+	// checksum, a return visit), so at most once per PromptInterval.
+	prompt bool
 }
 
 // flight marks a lookup queued or running; rerun asks for one more
-// afterwards (a webhook arrived while it ran).
+// afterwards (a webhook arrived while it ran), a prompt when every request
+// for it was one.
 type flight struct {
 	rerun   bool
+	prompt  bool
 	claimed *core.PaymentEvent
 }
 
 func (j lookupJob) key() string { return j.provider + "\x00" + j.orderID }
 
 // enqueue schedules a lookup unless one for the order is already queued or
-// running. When the queue is full the lookup is left to Reconcile.
+// running (then one more runs after it). A prompted lookup also waits until
+// PromptInterval has passed since the order's last one began; the prompts
+// meanwhile are that one lookup. When the queue is full the lookup is left
+// to Reconcile.
 func (s *Service) enqueue(j lookupJob) bool {
 	if core.ValidateOrderID(j.orderID) != nil {
 		return false
@@ -40,12 +48,29 @@ func (s *Service) enqueue(j lookupJob) bool {
 		return false
 	}
 	if f, ok := s.inflight[j.key()]; ok {
+		if !f.rerun {
+			f.prompt = true
+		}
 		f.rerun = true
+		f.prompt = f.prompt && j.prompt
 		if j.claimed != nil {
 			f.claimed = j.claimed
 		}
 		s.mu.Unlock()
 		return true
+	}
+	if j.prompt {
+		if s.deferred[j.key()] {
+			s.mu.Unlock()
+			return true // one waits already
+		}
+		// Real time, not Options.Now: this paces requests to the provider.
+		if since := time.Since(s.lastLookup[j.key()]); since < s.o.PromptInterval {
+			s.deferred[j.key()] = true
+			s.mu.Unlock()
+			s.deferPrompt(s.o.PromptInterval-since, j)
+			return true
+		}
 	}
 	s.inflight[j.key()] = &flight{}
 	s.mu.Unlock()
@@ -73,13 +98,14 @@ func (s *Service) worker() {
 		case <-s.stopping:
 			return
 		case j := <-s.queue:
+			s.startedLookup(j.key())
 			s.confirm(j)
 			s.mu.Lock()
 			f := s.inflight[j.key()]
 			delete(s.inflight, j.key())
 			s.mu.Unlock()
 			if f != nil && f.rerun {
-				next := lookupJob{provider: j.provider, orderID: j.orderID, ref: j.ref, claimed: f.claimed}
+				next := lookupJob{provider: j.provider, orderID: j.orderID, ref: j.ref, claimed: f.claimed, prompt: f.prompt && f.claimed == nil}
 				if next.claimed == nil {
 					next.claimed = j.claimed
 				}
@@ -87,6 +113,56 @@ func (s *Service) worker() {
 			}
 		}
 	}
+}
+
+// maxLastLookups bounds the orders whose last lookup is remembered; past
+// it, those looked up longer than PromptInterval ago are forgotten.
+const maxLastLookups = 10000
+
+// startedLookup notes when the order's lookup began, for PromptInterval.
+func (s *Service) startedLookup(key string) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.lastLookup) >= maxLastLookups {
+		for k, at := range s.lastLookup {
+			if now.Sub(at) >= s.o.PromptInterval {
+				delete(s.lastLookup, k)
+			}
+		}
+	}
+	s.lastLookup[key] = now
+}
+
+// deferPrompt enqueues the prompted lookup j after d (see enqueue).
+func (s *Service) deferPrompt(d time.Duration, j lookupJob) {
+	s.mu.Lock()
+	if s.closed {
+		delete(s.deferred, j.key())
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.waiting++
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		fire := false
+		select {
+		case <-t.C:
+			fire = true
+		case <-s.stopping:
+		}
+		s.mu.Lock()
+		delete(s.deferred, j.key())
+		s.waiting--
+		s.mu.Unlock()
+		if fire {
+			s.enqueue(j) // deferred again if another lookup began meanwhile
+		}
+	}()
 }
 
 // later re-enqueues j after d, unless the service stops first.
@@ -197,8 +273,9 @@ func LookupEventID(provider, ref string, ev core.PaymentEvent) string {
 }
 
 // applyLookup hands a lookup's answer to the ledger. job is nil for
-// Reconcile, which skips answers that would change nothing, so that a
-// pending order looked up every few minutes does not fill its journal.
+// Reconcile. Unless the lookup confirms a webhook, answers that would
+// change nothing are skipped, so that a pending order looked up every few
+// minutes (or prompted by anonymous requests) does not fill its journal.
 func (s *Service) applyLookup(ctx context.Context, provider string, o core.Order, exists bool, ev core.PaymentEvent, job *lookupJob) {
 	ev.Provider, ev.Source, ev.Verified, ev.OrderID = provider, core.SourceLookup, true, o.ID
 	ref := ev.ProviderRef
@@ -232,7 +309,9 @@ func (s *Service) applyLookup(ctx context.Context, provider string, o core.Order
 		s.unconfirmed(ctx, provider, o, exists, *claimed, ev, false)
 		return
 	}
-	if job == nil && exists {
+	if claimed == nil && exists {
+		// A plain check (reconcile, a return visit, a callback without a
+		// checksum) journals only what changes the order.
 		if d := core.Decide(&o, ev); d.Verdict == core.VerdictDuplicate || d.Verdict == core.VerdictIgnored {
 			s.metrics.lookups.WithLabelValues(provider, "no_change").Inc()
 			return

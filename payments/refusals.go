@@ -23,6 +23,10 @@ const (
 // sources with no recent failures are forgotten, and new ones share one limiter.
 const maxLimitedSources = 10000
 
+// maxHeld bounds the refusal records held between flushes; past it, the
+// counts of further sources are held under core.OtherSources.
+const maxHeld = 4 * core.MaxRefusalSources
+
 // refusalGate limits failing webhook requests per source address and holds
 // the counts of those over the limit until the next flush, so that a flood
 // costs neither a database write per request nor a row.
@@ -81,6 +85,10 @@ func (g *refusalGate) hold(r core.Refusal) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	k := r.Key()
+	if _, ok := g.held[k]; !ok && len(g.held) >= maxHeld {
+		r.Source = core.OtherSources
+		k = r.Key()
+	}
 	if h, ok := g.held[k]; ok {
 		h.Add(r)
 		return

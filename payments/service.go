@@ -40,6 +40,9 @@ const (
 	DefaultReconcileBatch  = 200
 	DefaultReconcileMaxAge = 7 * 24 * time.Hour
 	DefaultShutdownTimeout = 15 * time.Second
+	DefaultPromptInterval  = 5 * time.Second
+	DefaultPromptBurst     = 20
+	DefaultPromptEvery     = 3 * time.Second
 )
 
 // DefaultConfirmRetry is when a webhook the lookup does not yet confirm is
@@ -87,7 +90,17 @@ type Options struct {
 	// RefusalFlush is how often counts of requests over the limit are
 	// written (default 1s).
 	RefusalFlush time.Duration
-	Now          func() time.Time
+	// Anonymous requests that prompt a status lookup (a callback without a
+	// checksum, the buyer's return page) cost a request at the provider's
+	// API each, so they are bounded: an order is looked up at most once in
+	// flight and once per PromptInterval because of them (default 5s; the
+	// prompts between are one lookup when it ends), and each source
+	// address may prompt PromptBurst lookups at once, then one more every
+	// PromptEvery (default 20, then one every 3s).
+	PromptInterval time.Duration
+	PromptBurst    int
+	PromptEvery    time.Duration
+	Now            func() time.Time
 	// ShutdownTimeout bounds how long Run lets lookups in flight finish once
 	// its context ends (default 15s); then they are cancelled.
 	ShutdownTimeout time.Duration
@@ -105,6 +118,7 @@ type Service struct {
 	now       func() time.Time
 	metrics   *metrics
 	gate      *refusalGate // failing requests per source; counts over the limit
+	prompts   *refusalGate // lookups prompted by anonymous requests, per source
 
 	// linkLocks serialise link creation per order (striped by id), so that
 	// concurrent creates of one order in this process make one link.
@@ -117,12 +131,16 @@ type Service struct {
 	// orders of providers that find refunds only by lookup.
 	refundCursor time.Time
 	inflight     map[string]*flight
-	closed       bool
-	running      bool
-	stopping     chan struct{}
-	wg           sync.WaitGroup
-	ctx          context.Context // lookups (set by Run); cancelled when shutdown gives up waiting
-	cancel       context.CancelFunc
+	// lastLookup is when each order's latest lookup began, and deferred
+	// the orders whose prompted lookup waits for PromptInterval to pass.
+	lastLookup map[string]time.Time
+	deferred   map[string]bool
+	closed     bool
+	running    bool
+	stopping   chan struct{}
+	wg         sync.WaitGroup
+	ctx        context.Context // lookups (set by Run); cancelled when shutdown gives up waiting
+	cancel     context.CancelFunc
 }
 
 // New returns a Service. Orders and webhooks work at once; status lookups
@@ -170,9 +188,19 @@ func New(o Options) (*Service, error) {
 	if o.RefusalFlush <= 0 {
 		o.RefusalFlush = DefaultRefusalFlush
 	}
+	if o.PromptInterval <= 0 {
+		o.PromptInterval = DefaultPromptInterval
+	}
+	if o.PromptBurst <= 0 {
+		o.PromptBurst = DefaultPromptBurst
+	}
+	if o.PromptEvery <= 0 {
+		o.PromptEvery = DefaultPromptEvery
+	}
 	s := &Service{ledger: o.Ledger, store: o.Store, log: o.Logger, providers: map[string]core.Provider{}, o: o, now: o.Now,
 		metrics: newMetrics(), queue: make(chan lookupJob, o.LookupQueue), inflight: map[string]*flight{}, stopping: make(chan struct{}),
-		gate: newRefusalGate(o.FailingBurst, o.FailingEvery), pages: map[string]http.Handler{}}
+		gate: newRefusalGate(o.FailingBurst, o.FailingEvery), prompts: newRefusalGate(o.PromptBurst, o.PromptEvery),
+		lastLookup: map[string]time.Time{}, deferred: map[string]bool{}, pages: map[string]http.Handler{}}
 	owner := map[string]string{} // page pattern -> the provider serving it
 	for _, p := range o.Providers {
 		if _, dup := s.providers[p.Name()]; dup {

@@ -167,6 +167,24 @@ func (s *Service) webhook(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
+		if !ev.Verified && p.Capabilities().ConfirmsByLookup {
+			// Anyone can send this: it is not journaled, it only prompts a
+			// bounded lookup of an order paysync registered with the provider.
+			if wait, err := s.prompt(ctx, p, ev, sourceOf(r)); err != nil {
+				if wait > 0 {
+					w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+				}
+				if code := core.ErrorCode(err); code == core.EUNAUTHORIZED || code == core.ETOOMANY {
+					s.refuse(ctx, rp, r, name, core.VerdictRejected, err, core.SampleOf(raw))
+				} else {
+					rp.fail(err)
+				}
+				return
+			}
+			s.metrics.webhooks.WithLabelValues(name, string(core.VerdictUnconfirmed)).Inc()
+			ans.Verdicts = append(ans.Verdicts, core.VerdictUnconfirmed)
+			continue
+		}
 		ev.Declinable = p.Capabilities().ApprovesPayments && ev.Status == core.StatusPaid
 		out, err := s.receive(ctx, p, ev)
 		if out.Verdict == core.VerdictRejected {
@@ -245,8 +263,8 @@ func (s *Service) refuseError(ctx context.Context, rp replier, r *http.Request, 
 }
 
 // refuse records a request that did not become a verified event and
-// answers it. Refusals are counted per source (see core.Refusal), and a
-// source over its allowance of failing requests gets 429 with Retry-After:
+// answers it. Refusals are counted per source network (see core.Refusal),
+// and a source address over its allowance of failing requests gets 429 with Retry-After:
 // the request is then only counted in memory until the next flush.
 func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provider string, v core.Verdict, cause error, sample core.PayloadSample) {
 	now := s.now()
@@ -254,7 +272,8 @@ func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provi
 	if n := r.ContentLength; n > sample.Size {
 		sample.Size = n // a body too large was not read whole
 	}
-	ref := core.NewRefusal(provider, src, v, core.ErrorMessage(cause), sample, now)
+	reason := core.ScrubCardText(core.ErrorMessage(cause)) // it may quote the request
+	ref := core.NewRefusal(provider, core.RefusalSource(src), v, reason, sample, now)
 	if wait, ok := s.gate.allow(src, now); !ok {
 		ref.Throttled = 1
 		s.gate.hold(ref)
@@ -270,7 +289,7 @@ func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provi
 		// The answer stays a refusal: the sender must not retry a forgery.
 		s.log.ErrorContext(ctx, "refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
 	}
-	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", core.ErrorMessage(cause))
+	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", reason)
 	rp.fail(cause)
 }
 
@@ -297,35 +316,54 @@ func (s *Service) receive(ctx context.Context, p core.Provider, ev core.PaymentE
 		}
 		return s.ledger.ApplyEvent(ctx, ev)
 	}
+	// A verified webhook of a provider confirmed by lookup (unsigned ones
+	// only prompt a lookup: see prompt). Journaled with its event id, so
+	// that a redelivery is a duplicate.
 	reason := "signature valid; the order moves once a " + s.displayName(p.Name()) + " status lookup confirms " + string(ev.Status)
-	if !ev.Verified {
-		reason = "unsigned callback; the order moves only if a " + s.displayName(p.Name()) + " status lookup says " + string(ev.Status)
-	}
 	entry := s.entry(ctx, ev, core.VerdictUnconfirmed, reason)
 	verdict := core.VerdictUnconfirmed
-	if ev.Verified {
-		// Journaled with its event id, so that a redelivery is a duplicate.
-		entry.EventID = ev.EventID
-		err := s.ledger.Receive(ctx, entry)
-		if core.ErrorCode(err) == core.EDUPLICATE {
-			verdict = core.VerdictDuplicate
-			dup := s.entry(ctx, ev, core.VerdictDuplicate, "event "+ev.EventID+" was already received")
-			if err := s.ledger.Record(ctx, dup); err != nil {
-				return core.EventOutcome{}, err
-			}
-			if o, err := s.store.GetOrder(ctx, ev.OrderID); err == nil && o.Status == ev.Status {
-				return core.EventOutcome{Verdict: verdict, Reason: dup.Reason, Order: &o}, nil // already confirmed: no new lookup
-			}
-		} else if err != nil {
+	entry.EventID = ev.EventID
+	err := s.ledger.Receive(ctx, entry)
+	if core.ErrorCode(err) == core.EDUPLICATE {
+		verdict = core.VerdictDuplicate
+		dup := s.entry(ctx, ev, core.VerdictDuplicate, "event "+ev.EventID+" was already received")
+		if err := s.ledger.Record(ctx, dup); err != nil {
 			return core.EventOutcome{}, err
 		}
-	} else if err := s.ledger.Record(ctx, entry); err != nil {
+		if o, err := s.store.GetOrder(ctx, ev.OrderID); err == nil && o.Status == ev.Status {
+			return core.EventOutcome{Verdict: verdict, Reason: dup.Reason, Order: &o}, nil // already confirmed: no new lookup
+		}
+	} else if err != nil {
 		return core.EventOutcome{}, err
 	}
 	evCopy := ev
 	evCopy.Payload = nil
 	s.enqueue(lookupJob{provider: p.Name(), orderID: ev.OrderID, ref: ev.ProviderRef, claimed: &evCopy})
 	return core.EventOutcome{Verdict: verdict, Reason: reason}, nil
+}
+
+// prompt takes an unsigned callback of a provider confirmed by lookup as
+// what it is: a hint that the order may have moved, from anyone. It asks
+// for a lookup of the order, bounded (see enqueue and Options.Prompt*), and
+// journals nothing: the lookup's answer is journaled if it moves the order.
+// A callback for an order paysync did not register with the provider is
+// refused (EUNAUTHORIZED), as is one from a source past its allowance of
+// prompts (ETOOMANY): both are counted in refusal records.
+func (s *Service) prompt(ctx context.Context, p core.Provider, ev core.PaymentEvent, source string) (retryAfter time.Duration, err error) {
+	o, err := s.store.GetOrder(ctx, ev.OrderID)
+	if core.ErrorCode(err) == core.ENOTFOUND || err == nil && o.Provider != p.Name() {
+		return 0, core.Errorf(core.EUNAUTHORIZED, "unsigned %s callback for order %s, which paysync did not register with %s: without a callback key a callback only prompts a status lookup of paysync's own orders (ask the bank to sign callbacks, and set the callback key: docs/payments.md)",
+			s.displayName(p.Name()), ev.OrderID, s.displayName(p.Name()))
+	}
+	if err != nil {
+		return 0, &core.Error{Code: core.EUNAVAILABLE, Message: "the order could not be read; deliver the callback again later", Err: err}
+	}
+	if wait, ok := s.prompts.allow(source, s.now()); !ok {
+		return wait, core.Errorf(core.ETOOMANY, "too many unsigned callbacks from %s: each prompts a status lookup at %s, so they are limited; retry after %ds, or ask the bank to sign callbacks",
+			source, s.displayName(p.Name()), int64((wait+time.Second-1)/time.Second))
+	}
+	s.enqueue(lookupJob{provider: p.Name(), orderID: o.ID, ref: o.ProviderRef, prompt: true})
+	return 0, nil
 }
 
 // entry is a journal line for ev that does not go through the state machine.
@@ -349,15 +387,46 @@ func (s *Service) entry(ctx context.Context, ev core.PaymentEvent, v core.Verdic
 }
 
 var returnTmpl = template.Must(template.New("return").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Payment</title></head>
+<html><head><meta charset="utf-8"><title>Payment</title>{{if .Refresh}}
+<meta http-equiv="refresh" content="5">{{end}}</head>
 <body style="font-family:sans-serif;max-width:32em;margin:3em auto">
-<h1>Thank you</h1>
-<p>{{if .}}Your payment for order <b>{{.}}</b> is being confirmed with the bank.{{else}}Your payment is being confirmed with the bank.{{end}}
-You can close this page; the shop will message you.</p>
+<h1>{{.Title}}</h1>
+<p>{{.Text}}</p>
 </body></html>`))
 
+// returnView is what the return page says: what paysync knows of the order.
+type returnView struct {
+	Title, Text string
+	Refresh     bool // still being confirmed: look again in a few seconds
+}
+
+// returnMessage says what paysync knows of an order, in the buyer's words.
+// A visit proves nothing, so it never says more than the provider did.
+func returnMessage(id string, o *core.Order) returnView {
+	if o == nil {
+		return returnView{Title: "Thank you", Text: "Your payment is being confirmed with the bank. You can close this page; the shop will message you."}
+	}
+	order := "order " + id
+	switch o.Status {
+	case core.StatusPaid:
+		return returnView{Title: "Payment received", Text: "The payment for " + order + " is confirmed. Thank you; the shop will message you."}
+	case core.StatusPartiallyRefunded, core.StatusRefunded:
+		return returnView{Title: "Payment refunded", Text: "The payment for " + order + " was refunded, in part or in whole. The shop will message you."}
+	case core.StatusFailed:
+		return returnView{Title: "Payment not completed", Text: "The bank has not confirmed a payment for " + order + " yet; if it was declined, you may pay again with the link the shop sent you.", Refresh: true}
+	case core.StatusExpired:
+		return returnView{Title: "Payment link expired", Text: "The payment link for " + order + " has expired. Ask the shop for a new one."}
+	case core.StatusManualReview:
+		return returnView{Title: "Payment being checked", Text: "The shop is checking the payment for " + order + " and will message you."}
+	}
+	return returnView{Title: "Thank you", Text: "Your payment for " + order + " is being confirmed with the bank. This page updates itself; you can also close it, the shop will message you.", Refresh: true}
+}
+
 // returnPage is where the provider sends the buyer back. The visit proves
-// nothing, but it is a good moment to ask the provider.
+// nothing, but it is a good moment to ask the provider: a lookup of the
+// order, bounded as an anonymous prompt (at most one per PromptInterval
+// for the order, within the visitor's allowance). The page says what
+// paysync knows of the order.
 func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
@@ -371,15 +440,20 @@ func (s *Service) returnPage(w http.ResponseWriter, r *http.Request) {
 	if core.ValidateOrderID(id) != nil {
 		id = ""
 	}
-	if id != "" && p.Capabilities().LooksUp {
-		if o, err := s.store.GetOrder(r.Context(), id); err == nil && o.Provider == p.Name() &&
-			(o.Status == core.StatusPending || o.Status == core.StatusFailed) {
-			s.enqueue(lookupJob{provider: p.Name(), orderID: o.ID, ref: o.ProviderRef})
+	var known *core.Order
+	if id != "" {
+		if o, err := s.store.GetOrder(r.Context(), id); err == nil && o.Provider == p.Name() {
+			known = &o
+			if p.Capabilities().LooksUp && (o.Status == core.StatusPending || o.Status == core.StatusFailed) {
+				if _, ok := s.prompts.allow(sourceOf(r), s.now()); ok {
+					s.enqueue(lookupJob{provider: p.Name(), orderID: o.ID, ref: o.ProviderRef, prompt: true})
+				}
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	returnTmpl.Execute(w, id)
+	returnTmpl.Execute(w, returnMessage(id, known))
 }
 
 // statusFor is the HTTP layer's mapping, except that a sender meeting a

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/migrations"
 )
@@ -78,9 +80,17 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return applied, db.wrap(err)
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			tx.Rollback()
-			return applied, core.Errorf(core.EINTERNAL, "migration %s/%s failed and was rolled back, the schema is as before it: %v", db.dialect, m.version, err)
+		if hasStatements(m.sql) {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				tx.Rollback()
+				return applied, core.Errorf(core.EINTERNAL, "migration %s/%s failed and was rolled back, the schema is as before it: %v", db.dialect, m.version, err)
+			}
+		}
+		if step := codeSteps[m.version]; step != nil {
+			if err := step(ctx, db, tx); err != nil {
+				tx.Rollback()
+				return applied, core.Errorf(core.EINTERNAL, "migration %s/%s failed and was rolled back, the data is as before it: %v", db.dialect, m.version, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), m.version, time.Now().UnixMicro()); err != nil {
 			tx.Rollback()
@@ -116,4 +126,98 @@ func (db *DB) MigrationsPending(ctx context.Context) ([]string, error) {
 		}
 	}
 	return missing, nil
+}
+
+// codeSteps are the migrations whose work is code rather than SQL, by
+// version; each runs in its migration's transaction, after its SQL.
+var codeSteps = map[string]func(ctx context.Context, db *DB, tx *sqlx.Tx) error{
+	"0008_scrub_card_data": scrubStoredCardData,
+}
+
+// hasStatements reports whether a migration's SQL holds more than comments.
+func hasStatements(sql string) bool {
+	for _, line := range strings.Split(sql, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
+			return true
+		}
+	}
+	return false
+}
+
+// scrubBatch is how many rows scrubStoredCardData reads at a time.
+const scrubBatch = 200
+
+// scrubStoredCardData scrubs the journal's payloads and reasons and the
+// refusal records' samples and reasons written before paysync scrubbed
+// card data (core.ScrubCardData), reading them a batch at a time and
+// writing back only what changed.
+func scrubStoredCardData(ctx context.Context, db *DB, tx *sqlx.Tx) error {
+	for _, t := range []struct{ table, bytes, texts string }{
+		{"journal", "payload", "reason"},
+		{"refusals", "sample", "reason, last_reason"},
+	} {
+		texts := strings.Split(t.texts, ", ")
+		var last int64
+		for {
+			rows, err := tx.QueryxContext(ctx, db.q(`SELECT id, `+t.bytes+`, `+t.texts+` FROM `+t.table+` WHERE id > ? ORDER BY id LIMIT ?`), last, scrubBatch)
+			if err != nil {
+				return err
+			}
+			type change struct {
+				id    int64
+				blob  []byte
+				texts []string
+			}
+			var changes []change
+			n := 0
+			for rows.Next() {
+				vals, err := rows.SliceScan()
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				n++
+				last = vals[0].(int64)
+				blob, _ := vals[1].([]byte)
+				c := change{id: last, blob: core.ScrubCardData(blob)}
+				dirty := len(blob) > 0 && &c.blob[0] != &blob[0]
+				for i := range texts {
+					s := asString(vals[2+i])
+					c.texts = append(c.texts, core.ScrubCardText(s))
+					dirty = dirty || c.texts[i] != s
+				}
+				if dirty {
+					changes = append(changes, c)
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			for _, c := range changes {
+				sets := t.bytes + " = ?"
+				args := []any{c.blob}
+				for i, col := range texts {
+					sets += ", " + col + " = ?"
+					args = append(args, c.texts[i])
+				}
+				if _, err := tx.ExecContext(ctx, db.q(`UPDATE `+t.table+` SET `+sets+` WHERE id = ?`), append(args, c.id)...); err != nil {
+					return err
+				}
+			}
+			if n < scrubBatch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func asString(v any) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case []byte:
+		return string(s)
+	}
+	return ""
 }

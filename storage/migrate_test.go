@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,76 @@ func TestJournalPayloadMigration(t *testing.T) {
 		}
 		if string(j[0].Payload) != old || j[0].PayloadSize != int64(len(old)) || j[0].EventID != "e1" {
 			t.Fatalf("migrated entry: payload %q size %d", j[0].Payload, j[0].PayloadSize)
+		}
+	})
+}
+
+// TestScrubCardDataMigration: issue 22, item 4. Card data already stored
+// (journal payloads and reasons, refusal samples and reasons) is scrubbed
+// by migration 0008 the way new requests are; sizes and digests stay those
+// of the requests as received, and what holds no card data is untouched.
+func TestScrubCardDataMigration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		ctx := context.Background()
+		db, err := storage.Open(ctx, testdb.Options(t, dialect))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		w := db.Writer()
+		// The schema as it was before 0008, applied the way Migrate does.
+		if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := fs.ReadDir(migrations.FS, dialect)
+		for _, f := range files {
+			version := strings.TrimSuffix(f.Name(), ".sql")
+			if version >= "0008" {
+				break
+			}
+			sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
+			if _, err := w.Exec(string(sql)); err != nil {
+				t.Fatalf("%s: %v", f.Name(), err)
+			}
+			if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		card := []byte(`{"event_id":"e1","pan":"4111 1111 1111 1111","cvv":"123"}`)
+		clean := []byte("\x00\xff{\"event_id\":\"e2\"}")
+		for i, p := range [][]byte{card, clean} {
+			if _, err := w.Exec(w.Rebind(`INSERT INTO journal (order_id, provider, event_id, source, verdict, reason, payload, payload_size, payload_sha256, created_at)
+				VALUES ('A-1', 'generic', ?, 'webhook', 'accepted', ?, ?, ?, 'digest-of-the-original', 1)`),
+				fmt.Sprintf("e%d", i+1), "card 5555555555554444 declined", p, len(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := w.Exec(w.Rebind(`INSERT INTO refusals (provider, source, verdict, window_start, requests, first_at, last_at, reason, last_reason, sample_size, sample_sha256, sample)
+			VALUES ('arca', '10.0.0.0/24', 'malformed', 0, 1, 1, 1, 'callback status "4111111111111111" must be 1 or 0', 'ok', 40, 'd', ?)`),
+			[]byte("cvv=321&expiry=12%2F26&orderNumber=A-1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		j, err := db.ListJournal(ctx, "A-1")
+		if err != nil || len(j) != 2 {
+			t.Fatalf("journal after migration: %v %v", j, err)
+		}
+		if got := string(j[0].Payload); got != `{"event_id":"e1","pan":"4111 11** **** 1111","cvv":"***"}` ||
+			j[0].PayloadSize != int64(len(card)) || j[0].PayloadSHA256 != "digest-of-the-original" {
+			t.Fatalf("scrubbed entry: %s (size %d, digest %s)", got, j[0].PayloadSize, j[0].PayloadSHA256)
+		}
+		if j[0].Reason != "card 555555******4444 declined" {
+			t.Fatalf("reason %q", j[0].Reason)
+		}
+		if string(j[1].Payload) != string(clean) {
+			t.Fatalf("an entry without card data changed: %q", j[1].Payload)
+		}
+		rs, _ := db.ListRefusals(ctx, 10)
+		if len(rs) != 1 || string(rs[0].Sample) != "cvv=***&expiry=*******&orderNumber=A-1" || strings.Contains(rs[0].Reason, "1111111111") {
+			t.Fatalf("refusal after migration: %q %q", rs[0].Sample, rs[0].Reason)
 		}
 	})
 }

@@ -50,3 +50,46 @@ func TestOpenErrorsHideDatabasePasswords(t *testing.T) {
 		}
 	})
 }
+
+// TestUnparsableDatabaseURLNeverShown: issue 22, item 2. A database URL
+// that does not parse (a % in the password, a bad port, an IPv6 host
+// without its ]) used to be printed whole, twice, by every command that
+// opened the database. Now Open refuses it showing only its scheme and
+// host, and says why without quoting any of it.
+func TestUnparsableDatabaseURLNeverShown(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		host := "localhost"
+		if dialect == storage.Postgres {
+			u, err := url.Parse(testdb.PostgresURL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			host = u.Hostname()
+		}
+		cases := map[string]string{
+			"postgres://paysync:hun%zzter2@" + host + ":5432/paysync": "%25",
+			"postgres://paysync:hunter2@" + host + ":54x2/paysync":    "port",
+			"postgres://paysync:hunter2@[::1/paysync":                 "]",
+		}
+		if dialect == storage.SQLite {
+			// Someone meaning SQLite who set a URL anyway.
+			cases = map[string]string{"sqlite://admin:hun%zzter2@" + host + "/paysync.db": "postgres://"}
+		}
+		for in, why := range cases {
+			_, err := storage.Open(context.Background(), storage.Options{DatabaseURL: in, DataDir: t.TempDir()})
+			if core.ErrorCode(err) != core.EINVALID {
+				t.Fatalf("Open(%s): %v, want a refusal", storage.RedactURL(in), err)
+			}
+			for _, shown := range []string{err.Error(), core.ErrorMessage(err), storage.RedactURL(in)} {
+				for _, leak := range []string{"hunter", "hun%", "zzter", "ter2"} {
+					if strings.Contains(shown, leak) {
+						t.Fatalf("%q shows a piece of the password (%s)", shown, leak)
+					}
+				}
+			}
+			if msg := core.ErrorMessage(err); !strings.Contains(msg, why) || !strings.Contains(msg, "://") {
+				t.Fatalf("%q does not say which database or why (%s)", msg, why)
+			}
+		}
+	})
+}

@@ -53,11 +53,12 @@ type historyRow struct {
 	ExpiryStatus     string        `db:"expiry_event_status"`
 	ExpiryAt         sql.NullInt64 `db:"expiry_event_at"`
 	ExpiryPrecision  int64         `db:"expiry_event_precision"`
+	PaymentRefs      string        `db:"payment_refs"` // a JSON array, or '' for none
 }
 
 const historyCols = `latest_event_id, latest_event_status, latest_event_at, latest_event_precision,
 	payment_event_id, payment_event_status, payment_event_at, payment_event_precision,
-	expiry_event_id, expiry_event_status, expiry_event_at, expiry_event_precision`
+	expiry_event_id, expiry_event_status, expiry_event_at, expiry_event_precision, payment_refs`
 
 func (r *historyRow) history() core.PaymentHistory {
 	mark := func(id, status string, at sql.NullInt64, precision int64) core.EventMark {
@@ -67,11 +68,15 @@ func (r *historyRow) history() core.PaymentHistory {
 		}
 		return m
 	}
-	return core.PaymentHistory{
+	h := core.PaymentHistory{
 		Latest:  mark(r.LatestID, r.LatestStatus, r.LatestAt, r.LatestPrecision),
 		Payment: mark(r.PaymentID, r.PaymentStatus, r.PaymentAt, r.PaymentPrecision),
 		Expiry:  mark(r.ExpiryID, r.ExpiryStatus, r.ExpiryAt, r.ExpiryPrecision),
 	}
+	if r.PaymentRefs != "" {
+		json.Unmarshal([]byte(r.PaymentRefs), &h.PaymentRefs) // written by historyArgs
+	}
+	return h
 }
 
 // historyArgs are the values of historyCols, in order.
@@ -85,7 +90,11 @@ func historyArgs(h core.PaymentHistory) []any {
 		}
 		args = append(args, m.EventID, string(m.Status), at, precision)
 	}
-	return args
+	refs := ""
+	if len(h.PaymentRefs) > 0 {
+		refs = mustJSON(h.PaymentRefs)
+	}
+	return append(args, refs)
 }
 
 const orderCols = `id, status, amount_minor, currency, refunded_minor, customer, items, delivery,

@@ -16,6 +16,10 @@ func TestRedactURL(t *testing.T) {
 		"postgres://paysync@db/paysync":                                                  "postgres://paysync@db/paysync",
 		"mysql://root:hunter2@db/x?password=hunter2":                                     "mysql://root:xxxxx@db/x?password=xxxxx",
 		"postgres://paysync@db/paysync?password=hunter2&password=again&PASSWORD=hunter2": "postgres://paysync@db/paysync?PASSWORD=xxxxx&password=xxxxx",
+		// URLs that do not parse: only the scheme and host can be told.
+		"postgres://paysync:hunter2%@db.example.am:5432/paysync": "postgres://db.example.am",
+		"postgres://paysync:hunter2@db.example.am:54x2/paysync":  "postgres://db.example.am",
+		"postgres://paysync:hunter2@[::1/paysync":                "postgres://(host unreadable)",
 	}
 	for in, want := range cases {
 		got := RedactURL(in)
@@ -39,5 +43,13 @@ func TestScrubCutsQuotedPasswords(t *testing.T) {
 		if strings.Contains(got, "qp ss") || strings.Contains(got, "top/secret") || strings.Contains(got, "top%2Fsecret") || strings.Contains(got, "qp%20ss") {
 			t.Errorf("scrub(%q) = %q leaks a password", msg, got)
 		}
+	}
+}
+
+func TestScrubCutsUnparsablePasswords(t *testing.T) {
+	dsn := "postgres://u:top%zzsecret@db/x"
+	got := scrub(errors.New(`parse "`+dsn+`": invalid URL escape; top%zzsecret`), dsn).Error()
+	if strings.Contains(got, "top%zzsecret") || strings.Contains(got, "zzsecret") {
+		t.Errorf("scrub left a password: %q", got)
 	}
 }

@@ -9,20 +9,31 @@ import (
 
 // RecordRefusal adds r's counts to its record (provider, source, verdict,
 // window) in one statement; the first request of a window creates the record
-// with its reason and sample.
+// with its reason and sample. A window holds at most core.MaxRefusalSources
+// sources per provider and verdict: a request from any further source is
+// counted under core.OtherSources, so that a flood from many networks
+// leaves a bounded number of records. (Two PostgreSQL replicas adding new
+// sources at the same moment may each take the last place: a few more.)
 func (db *DB) RecordRefusal(ctx context.Context, r core.Refusal) error {
 	r.Clean()
+	window := micros(r.WindowStart)
 	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO refusals
 		(provider, source, verdict, window_start, requests, throttled, bytes, first_at, last_at,
 		 reason, last_reason, sample_size, sample_sha256, sample)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, (SELECT CASE WHEN EXISTS (SELECT 1 FROM refusals WHERE provider = ? AND source = ? AND verdict = ? AND window_start = ?)
+			OR (SELECT COUNT(*) FROM refusals WHERE provider = ? AND verdict = ? AND window_start = ? AND source <> ?) < ?
+			THEN ? ELSE ? END),
+			?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (provider, source, verdict, window_start) DO UPDATE SET
 			requests = refusals.requests + excluded.requests,
 			throttled = refusals.throttled + excluded.throttled,
 			bytes = refusals.bytes + excluded.bytes,
 			last_at = CASE WHEN excluded.last_at > refusals.last_at THEN excluded.last_at ELSE refusals.last_at END,
 			last_reason = CASE WHEN excluded.last_reason <> '' THEN excluded.last_reason ELSE refusals.last_reason END`),
-		r.Provider, r.Source, string(r.Verdict), micros(r.WindowStart), r.Requests, r.Throttled, r.Bytes,
+		r.Provider, r.Provider, r.Source, string(r.Verdict), window,
+		r.Provider, string(r.Verdict), window, core.OtherSources, core.MaxRefusalSources,
+		r.Source, core.OtherSources,
+		string(r.Verdict), window, r.Requests, r.Throttled, r.Bytes,
 		micros(r.FirstAt), micros(r.LastAt), r.Reason, r.LastReason, r.SampleSize, r.SampleSHA256, r.Sample)
 	return db.wrap(err)
 }

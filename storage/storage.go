@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/redact"
 )
 
 const (
@@ -38,6 +40,9 @@ type Options struct {
 	// a committed payment survives a power cut, not only a process kill),
 	// EXTRA, or NORMAL (faster; the last commits may be lost on a power cut).
 	SQLiteSynchronous string
+	// SQLiteWALLimit bounds the SQLite write-ahead log file, in bytes
+	// (default DefaultWALLimit, at least MinWALLimit); see checkpoints.
+	SQLiteWALLimit int64
 	// FaultHook, when set, is called after each statement of Apply with the
 	// step's name; an error it returns aborts the transaction. Tests use it to
 	// prove atomicity.
@@ -63,6 +68,9 @@ type DB struct {
 	listenStop chan struct{}
 	closeOnce  sync.Once
 	background sync.WaitGroup // the SQLite checkpointer
+	walPath    string         // the SQLite WAL file
+	walLimit   int64          // its bound (SQLite only)
+	walMax     atomic.Int64   // the largest the WAL was seen, for /metrics
 }
 
 var _ core.Store = (*DB)(nil)
@@ -78,6 +86,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 func openPostgres(ctx context.Context, o Options) (*DB, error) {
 	if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
 		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL must start with postgres:// (got %q); leave it empty to use SQLite", RedactURL(o.DatabaseURL))
+	}
+	if p := redact.URLProblem(o.DatabaseURL); p != "" {
+		// Neither the URL nor the parser's message (which quotes it) is shown.
+		return nil, core.Errorf(core.EINVALID, "the database URL %s (PAYSYNC_DATABASE_URL, database_url) does not parse: %s", RedactURL(o.DatabaseURL), p)
 	}
 	x, err := sqlx.Open("postgres", o.DatabaseURL)
 	if err != nil {
@@ -113,16 +125,18 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	if err := checkWritable(dir, path); err != nil {
 		return nil, err
 	}
+	walLimit, err := sqliteWALLimit(o.SQLiteWALLimit)
+	if err != nil {
+		return nil, err
+	}
 	// WAL lets readers run beside the one writer; busy_timeout absorbs short
 	// waits; _txlock=immediate takes the write lock at BEGIN so that two
 	// writers never deadlock upgrading a read lock. synchronous=FULL syncs the
-	// WAL at every commit: a webhook answered 2xx survives a power cut. The
-	// writer does not checkpoint (copy the WAL into the database file, and
-	// sync that) in the commit that fills the WAL: that took one commit in a
-	// thousand tens of milliseconds. A reader connection checkpoints in the
-	// background instead (see checkpoints).
-	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(1)"
-	w, err := sqlx.Open("sqlite", base+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	// WAL at every commit: a webhook answered 2xx survives a power cut. How
+	// the WAL is kept within walLimit: see checkpoints.
+	base := "file:" + filepath.ToSlash(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=foreign_keys(1)" +
+		"&_pragma=journal_size_limit(" + strconv.FormatInt(walLimit/4, 10) + ")"
+	w, err := sqlx.Open("sqlite", base+"&_txlock=immediate&_pragma=wal_autocheckpoint("+strconv.FormatInt(walLimit/4/sqlitePageSize, 10)+")")
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +148,8 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	db := &DB{dialect: SQLite, w: w, r: r, dsn: path, hook: o.FaultHook, subs: map[chan string]struct{}{}, listenStop: make(chan struct{})}
+	db := &DB{dialect: SQLite, w: w, r: r, dsn: path, hook: o.FaultHook, subs: map[chan string]struct{}{}, listenStop: make(chan struct{}),
+		walPath: path + "-wal", walLimit: walLimit}
 	db.group.workers = 1 // one writer
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
@@ -145,25 +160,105 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	return db, nil
 }
 
-// checkpointEvery is how often the SQLite WAL is copied into the database
-// file. A passive checkpoint copies what no reader still needs, beside the
-// writer's commits; SQLite starts the WAL over once it is all copied, so it
-// stays a few MiB. (The last connection to close checkpoints what is left.)
-const checkpointEvery = time.Second
+// The SQLite WAL bound.
+const (
+	// DefaultWALLimit is the largest the SQLite WAL file grows by default.
+	DefaultWALLimit = 32 << 20
+	// MinWALLimit is the smallest bound accepted: a few groups of webhooks.
+	MinWALLimit = 4 << 20
+	// sqlitePageSize is SQLite's default page size, which paysync keeps.
+	sqlitePageSize = 4096
+)
 
+// checkpointEvery is how often the background checkpointer looks at the WAL.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpoints keeps the SQLite WAL within walLimit under any load; the
+// issue that brought this (22) measured 1 GB of WAL after 20,000 webhooks,
+// and it never shrank.
+//
+// A checkpoint copies the WAL's pages into the database file; SQLite starts
+// the WAL over only once every page is copied and no reader still reads
+// from it. Under a steady stream of writes a checkpoint beside them never
+// catches up, so:
+//   - the writer connection checkpoints itself (wal_autocheckpoint) once
+//     the WAL holds a quarter of the limit: in the commit that crosses it,
+//     when no other write can add pages, so the WAL starts over; SQLite then
+//     truncates the file to a quarter of the limit (journal_size_limit);
+//   - a reader connection copies pages in the background every 250 ms
+//     (a passive checkpoint, beside the commits), so that the writer's own
+//     checkpoint finds little left to copy and a commit seldom waits on it;
+//   - should the WAL still pass half the limit (a reader held an old
+//     snapshot, so pages could not be copied), the background checkpoint
+//     waits for the readers and truncates the WAL, holding writers back
+//     meanwhile (at most the busy timeout);
+//   - when nothing was written for a while, the WAL is truncated to nothing.
+//
+// Readers do not pin old snapshots: every read is one statement or a short
+// transaction, and none is held open between requests.
 func (db *DB) checkpoints(stop <-chan struct{}) {
 	defer db.background.Done()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	var last os.FileInfo
+	idleSince := time.Now()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			// An error (the disk is full, say) is the next commit's to report.
-			db.r.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+		st, err := os.Stat(db.walPath)
+		if err != nil {
+			continue
+		}
+		db.noteWAL(st.Size())
+		if last != nil && st.Size() == last.Size() && st.ModTime().Equal(last.ModTime()) {
+			if st.Size() > 0 && time.Since(idleSince) >= walIdle {
+				db.checkpoint("TRUNCATE")
+			}
+		} else {
+			idleSince = time.Now()
+		}
+		last = st
+		// An error (the disk is full, say) is the next commit's to report.
+		if st.Size() > db.walLimit/2 {
+			db.checkpoint("TRUNCATE")
+		} else {
+			db.checkpoint("PASSIVE")
 		}
 	}
+}
+
+// walIdle is how long nothing must be written before the WAL is truncated.
+const walIdle = 2 * time.Second
+
+// checkpoint runs one checkpoint of the given mode on a reader connection.
+func (db *DB) checkpoint(mode string) {
+	db.r.Exec(`PRAGMA wal_checkpoint(` + mode + `)`)
+	if st, err := os.Stat(db.walPath); err == nil {
+		db.noteWAL(st.Size())
+	}
+}
+
+func (db *DB) noteWAL(n int64) {
+	for {
+		m := db.walMax.Load()
+		if n <= m || db.walMax.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+// sqliteWALLimit checks the WAL bound; 0 means DefaultWALLimit.
+func sqliteWALLimit(n int64) (int64, error) {
+	switch {
+	case n == 0:
+		return DefaultWALLimit, nil
+	case n < MinWALLimit:
+		return 0, core.Errorf(core.EINVALID, "sqlite_wal_limit %d bytes is too small: at least %d MiB (PAYSYNC_SQLITE_WAL_LIMIT); 32MiB is the default", n, MinWALLimit>>20)
+	}
+	return n, nil
 }
 
 // sqliteSynchronous checks the synchronous setting; empty means FULL.
@@ -277,8 +372,14 @@ func (db *DB) wrap(err error) error {
 // RedactURL shows a database URL with every password hidden: the one in the
 // userinfo and any query parameter that carries one (?password=,
 // ?sslpassword=, …). A key=value connection string has its password= values
-// hidden instead. Use it wherever a database URL is shown.
+// hidden instead, and a URL that does not parse shows only its scheme and
+// host. Use it wherever a database URL is shown.
 func RedactURL(s string) string {
+	if redact.URLProblem(s) != "" {
+		// Written as a URL, but it does not parse: which part is the
+		// password cannot be told, so only the scheme and host are shown.
+		return redact.SchemeAndHost(s)
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return redactKV(s)
@@ -345,6 +446,16 @@ func urlSecrets(dsn string) []string {
 			}
 		}
 	}
+	if redact.URLProblem(dsn) != "" {
+		// It does not parse: cut out all that may be the user name and
+		// password (up to the last @), and the part after its first colon.
+		_, rest, _ := strings.Cut(dsn, "://")
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			userinfo := rest[:i]
+			_, pass, _ := strings.Cut(userinfo, ":")
+			add(userinfo, pass)
+		}
+	}
 	for _, m := range kvSecret.FindAllStringSubmatch(dsn, -1) {
 		add(strings.Trim(m[3], "'"), m[3])
 	}
@@ -409,3 +520,36 @@ func notFound(what, id string) error {
 }
 
 var _ = fmt.Sprintf
+
+// DiskUsage is how much disk the database takes.
+type DiskUsage struct {
+	// Database is the database's size in bytes: SQLite's file, or
+	// PostgreSQL's pg_database_size.
+	Database int64
+	// WAL is the SQLite write-ahead log's size now, WALMax the largest it
+	// was seen since the database was opened (sampled four times a
+	// second), WALLimit its bound. All three are -1 on PostgreSQL, whose
+	// WAL is the server's to bound (max_wal_size).
+	WAL, WALMax, WALLimit int64
+}
+
+// DiskUsage reports the database's size and, on SQLite, its WAL's.
+func (db *DB) DiskUsage(ctx context.Context) (DiskUsage, error) {
+	if db.dialect == Postgres {
+		u := DiskUsage{WAL: -1, WALMax: -1, WALLimit: -1}
+		err := db.r.GetContext(ctx, &u.Database, `SELECT pg_database_size(current_database())`)
+		return u, db.wrap(err)
+	}
+	u := DiskUsage{WALLimit: db.walLimit}
+	st, err := os.Stat(db.dsn)
+	if err != nil {
+		return u, core.Errorf(core.EUNAVAILABLE, "cannot read the size of %s: %v", db.dsn, errors.Unwrap(err))
+	}
+	u.Database = st.Size()
+	if st, err := os.Stat(db.walPath); err == nil {
+		u.WAL = st.Size()
+		db.noteWAL(u.WAL)
+	}
+	u.WALMax = db.walMax.Load()
+	return u, nil
+}

@@ -43,6 +43,7 @@ var orderWriteCols = []column{
 	{"latest_event_id", "text"}, {"latest_event_status", "text"}, {"latest_event_at", "bigint"}, {"latest_event_precision", "bigint"},
 	{"payment_event_id", "text"}, {"payment_event_status", "text"}, {"payment_event_at", "bigint"}, {"payment_event_precision", "bigint"},
 	{"expiry_event_id", "text"}, {"expiry_event_status", "text"}, {"expiry_event_at", "bigint"}, {"expiry_event_precision", "bigint"},
+	{"payment_refs", "text"},
 }
 
 // journalCols are the journal columns, in journalArgs order.
@@ -81,10 +82,10 @@ func journalArgs(j *core.JournalEntry) []any {
 		j.Reason, j.Payload, j.PayloadSize, j.PayloadSHA256, j.OrderVersion, micros(j.CreatedAt)}
 }
 
-// The PostgreSQL statements. Parameters: $1…$32 orderWriteCols, $33 the
-// order id, $34 the expected version (update) or created_at (insert),
-// $35…$51 journalCols ($36 provider, $37 event id), $52 whether to
-// journal, $53 now, $54 the connectors to enqueue.
+// The PostgreSQL statements. Parameters: $1…$n orderWriteCols (n of them),
+// then the order id, the expected version (update) or created_at (insert),
+// journalCols (the second is the provider, the third the event id), whether
+// to journal, now, and the connectors to enqueue.
 var (
 	pgUpdateChange = pgChange(false)
 	pgInsertChange = pgChange(true)
@@ -92,6 +93,11 @@ var (
 
 func pgChange(insert bool) string {
 	n := len(orderWriteCols)
+	id, fourth, j0 := n+1, n+2, n+3
+	provider, eventID := j0+1, j0+2
+	journal := j0 + len(journalCols)
+	now, outbox := journal+1, journal+2
+	notJournaled := fmt.Sprintf("NOT EXISTS (SELECT 1 FROM journal WHERE provider = $%d::text AND event_id = $%d::text)", provider, eventID)
 	var w strings.Builder
 	if insert {
 		vals := make([]string, n)
@@ -99,38 +105,38 @@ func pgChange(insert bool) string {
 			vals[i] = fmt.Sprintf("$%d::%s", i+1, c.pgType)
 		}
 		fmt.Fprintf(&w, `INSERT INTO orders (%s, id, created_at, version)
-		SELECT %s, $33::text, $34::bigint, 1
-		WHERE NOT EXISTS (SELECT 1 FROM journal WHERE provider = $36::text AND event_id = $37::text)
+		SELECT %s, $%d::text, $%d::bigint, 1
+		WHERE %s
 		ON CONFLICT (id) DO NOTHING
-		RETURNING version`, names(orderWriteCols), strings.Join(vals, ", "))
+		RETURNING version`, names(orderWriteCols), strings.Join(vals, ", "), id, fourth, notJournaled)
 	} else {
 		sets := make([]string, n)
 		for i, c := range orderWriteCols {
 			sets[i] = fmt.Sprintf("%s = $%d", c.name, i+1)
 		}
 		fmt.Fprintf(&w, `UPDATE orders SET %s, version = version + 1
-		WHERE id = $33 AND version = $34
-		  AND NOT EXISTS (SELECT 1 FROM journal WHERE provider = $36::text AND event_id = $37::text)
-		RETURNING version`, strings.Join(sets, ", "))
+		WHERE id = $%d AND version = $%d
+		  AND %s
+		RETURNING version`, strings.Join(sets, ", "), id, fourth, notJournaled)
 	}
 	jvals := make([]string, len(journalCols))
 	for i, c := range journalCols {
-		jvals[i] = fmt.Sprintf("$%d::%s", 35+i, c.pgType)
+		jvals[i] = fmt.Sprintf("$%d::%s", j0+i, c.pgType)
 	}
 	return fmt.Sprintf(`WITH o AS (
 		%s
 	), j AS (
 		INSERT INTO journal (%s)
-		SELECT %s FROM o WHERE $52::boolean
+		SELECT %s FROM o WHERE $%[4]d::boolean
 		RETURNING id
 	), ob AS (
 		INSERT INTO outbox (connector, order_id, order_version, state, attempts, available_at, created_at, updated_at)
-		SELECT c, $33::text, o.version, 'pending', 0, $53::bigint, $53::bigint, $53::bigint FROM o, unnest($54::text[]) AS c
+		SELECT c, $%[5]d::text, o.version, 'pending', 0, $%[6]d::bigint, $%[6]d::bigint, $%[6]d::bigint FROM o, unnest($%[7]d::text[]) AS c
 	)
 	SELECT (SELECT version FROM o), (SELECT id FROM j),
-		(SELECT count(*) FROM (SELECT pg_notify('paysync_outbox', c) FROM o, unnest($54::text[]) AS c) n),
-		EXISTS (SELECT 1 FROM journal WHERE provider = $36::text AND event_id = $37::text)`,
-		w.String(), names(journalCols), strings.Join(jvals, ", "))
+		(SELECT count(*) FROM (SELECT pg_notify('paysync_outbox', c) FROM o, unnest($%[7]d::text[]) AS c) n),
+		EXISTS (SELECT 1 FROM journal WHERE provider = $%[8]d::text AND event_id = $%[9]d::text)`,
+		w.String(), names(journalCols), strings.Join(jvals, ", "), journal, id, now, outbox, provider, eventID)
 }
 
 // The SQLite statements.

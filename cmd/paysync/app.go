@@ -52,7 +52,8 @@ func openApp(ctx context.Context, env *cmdEnv) (*app, error) {
 // openAppWith opens the database of cfg and applies migrations.
 func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, error) {
 	log := newLogger(env, cfg)
-	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir, SQLiteSynchronous: cfg.SQLiteSynchronous})
+	db, err := storage.Open(ctx, storage.Options{DatabaseURL: string(cfg.DatabaseURL), DataDir: cfg.DataDir, SQLiteSynchronous: cfg.SQLiteSynchronous,
+		SQLiteWALLimit: int64(cfg.SQLiteWALLimit)})
 	if err != nil {
 		return nil, &exitError{code: 1, msg: "paysync: " + core.ErrorMessage(err)}
 	}

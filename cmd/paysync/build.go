@@ -87,10 +87,13 @@ func buildProviders(ctx context.Context, cfg *config.Config, store core.Store, l
 }
 
 // publicURL is where buyers and providers reach paysync, without a
-// trailing slash: public_url, else http://http_addr.
+// trailing slash: public_url, else http(s)://http_addr.
 func publicURL(cfg *config.Config) string {
 	if base := strings.TrimRight(cfg.PublicURL, "/"); base != "" {
 		return base
+	}
+	if cfg.TLSCertFile != "" {
+		return "https://" + cfg.HTTPAddr
 	}
 	return "http://" + cfg.HTTPAddr
 }

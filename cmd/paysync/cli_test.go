@@ -301,3 +301,36 @@ func TestOutboxResyncChecksTheConnector(t *testing.T) {
 		}
 	})
 }
+
+// TestUnparsableDatabaseURLNeverPrinted: issue 22, item 2. serve and
+// migrate printed a database URL that does not parse whole, twice, and
+// config check said ok. Now each says why it does not parse, showing at
+// most the scheme and host, and config check refuses it.
+func TestUnparsableDatabaseURLNeverPrinted(t *testing.T) {
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+	for _, u := range []string{
+		"postgres://paysync:hun%zzter2@127.0.0.1:5432/paysync",
+		"postgres://paysync:hunter2@127.0.0.1:54x2/paysync",
+		"postgres://paysync:hunter2@[::1/paysync",
+	} {
+		t.Setenv("PAYSYNC_DATABASE_URL", u)
+		for _, args := range [][]string{{"migrate"}, {"serve"}, {"config", "check"}} {
+			code, out, errs := cli(t, args...)
+			if code == 0 {
+				t.Fatalf("paysync %v with %s: exit 0: %s%s", args, storage.RedactURL(u), out, errs)
+			}
+			for _, leak := range []string{"hunter", "zzter", "ter2"} {
+				if strings.Contains(out+errs, leak) {
+					t.Fatalf("paysync %v printed a piece of the password:\n%s%s", args, out, errs)
+				}
+			}
+			if !strings.Contains(errs, "does not parse") || !strings.Contains(errs, "postgres://") {
+				t.Fatalf("paysync %v does not say which URL or why:\n%s", args, errs)
+			}
+			if args[0] == "config" && !strings.Contains(errs, "PAYSYNC_DATABASE_URL: ") {
+				t.Fatalf("config check does not blame PAYSYNC_DATABASE_URL:\n%s", errs)
+			}
+		}
+	}
+}

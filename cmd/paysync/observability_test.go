@@ -58,6 +58,9 @@ func TestObservability(t *testing.T) {
 		`paysync_crm_rate_limit_waits_total{connector="bitrix24"}`,     // a fresh client waits for its budget
 		`paysync_connector_state{connector="bitrix24",state="running"} 1`,
 		`paysync_scheduler_runs_total{job="purge-delivered",outcome="ok"}`,
+		`paysync_database_size_bytes `,                   // the database on disk
+		`paysync_database_wal_bytes `,                    // and its WAL, for the alert
+		`paysync_database_wal_limit_bytes 3.3554432e+07`, // within sqlite_wal_limit (32MiB)
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s", want)

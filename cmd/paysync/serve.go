@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -88,11 +89,28 @@ func startDaemon(ctx context.Context, a *app, ln net.Listener) (*daemon, error) 
 			return nil, &exitError{code: 1, msg: fmt.Sprintf("paysync: cannot listen on %s: %v (set PAYSYNC_HTTP_ADDR to a free HOST:PORT)", a.cfg.HTTPAddr, err)}
 		}
 	}
+	// Connections are capped: idle ones would otherwise pile up (5,000
+	// were accepted) until the process ran out of file descriptors.
+	limit := httpapi.NewConnLimit(a.cfg.MaxConnections)
+	ln = limit.Listener(ln)
 	d.ln = ln
 	d.srv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, ConnState: limit.ConnState,
+		// The server's own complaints (a scanner's TLS handshake cut short,
+		// a connection closed to make room) are noise, not errors: debug.
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	scheme := "http"
+	if a.cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
 	go func() {
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if scheme == "https" {
+			err = d.srv.ServeTLS(ln, a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
+		} else {
+			err = d.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.done <- err
 		}
 	}()
@@ -102,7 +120,7 @@ func startDaemon(ctx context.Context, a *app, ln net.Listener) (*daemon, error) 
 		d.nworkers++
 		go func(w func(context.Context) error) { d.done <- w(wctx) }(w)
 	}
-	a.log.Info("paysync serving", "addr", "http://"+ln.Addr().String(), "database", a.where(),
+	a.log.Info("paysync serving", "addr", scheme+"://"+ln.Addr().String(), "database", a.where(),
 		"connectors", a.cfg.EnabledConnectors())
 	return d, nil
 }

@@ -22,7 +22,7 @@ import (
 // the payment providers and the scheduler, and adds their loops to the daemon.
 func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon) error {
 	m := metrics.New(reg)
-	reg.MustRegister(metrics.Orders(a.store, a.log))
+	reg.MustRegister(metrics.Orders(a.store, a.log), metrics.Database(a.store, a.log))
 	p, ps := build(ctx, a.cfg, a.store, a.log, m)
 	if len(ps) > 0 {
 		return problemsExit(ps)

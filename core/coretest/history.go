@@ -20,6 +20,7 @@ type Event struct {
 	Currency string      // a payment's or refund's currency ("" unstated, for refunds)
 	Single   int64       // a refund reported on its own
 	Total    int64       // a refund reported as a running total
+	Ref      string      // a payment's provider reference ("" unstated)
 	// Stated is the time the sender gave, to Precision (time.Second for
 	// "…:20Z"); zero Stated: no time given.
 	Stated    time.Time
@@ -73,7 +74,7 @@ func (h History) String() string {
 		fmt.Fprintf(&b, "  #%d %s %s", i, e.Key, e.Status)
 		switch e.Status {
 		case core.StatusPaid:
-			fmt.Fprintf(&b, " %d %s", e.Amount, e.Currency)
+			fmt.Fprintf(&b, " %d %s %q", e.Amount, e.Currency, e.Ref)
 		case core.StatusRefunded:
 			fmt.Fprintf(&b, " single %d total %d %q", e.Single, e.Total, e.Currency)
 		}
@@ -90,7 +91,8 @@ func (h History) String() string {
 // Implied is the status, and the refunds' total, the history implies for an
 // order of Amount in Currency:
 //   - manual_review, when a payment's amount or currency is not the
-//     order's; or a refund's currency is stated and is not the order's; or
+//     order's; or two payments state different references (the buyer paid
+//     twice); or a refund's currency is stated and is not the order's; or
 //     the refunds' total exceeds the amount; or some payment is not before
 //     some expiry (money taken after the order expired, or not certainly
 //     before);
@@ -103,13 +105,16 @@ func (h History) String() string {
 //   - otherwise pending.
 //
 // Redeliveries (a repeated Key) count once. The refunds' total is the
-// largest running total reported or, refund by refund, their sum.
+// largest running total reported or, refund by refund, their sum, of the
+// refunds in the order's currency (or unstated), above the amount too: the
+// same refunds give the same total whatever order they arrive in.
 func (h History) Implied() (core.Status, int64) {
 	seen := map[string]bool{}
 	var payments, expiries []Event
 	var failed bool
 	var refunded int64
 	review := false
+	refs := map[string]bool{}
 	cur := h.currency()
 	for _, e := range h.Events {
 		if seen[e.Key] {
@@ -120,12 +125,18 @@ func (h History) Implied() (core.Status, int64) {
 		case core.StatusPaid:
 			payments = append(payments, e)
 			review = review || e.Amount != h.Amount || e.Currency != cur
+			if e.Ref != "" {
+				refs[e.Ref] = true
+			}
 		case core.StatusExpired:
 			expiries = append(expiries, e)
 		case core.StatusFailed:
 			failed = true
 		case core.StatusRefunded:
-			review = review || e.Currency != "" && e.Currency != cur
+			if e.Currency != "" && e.Currency != cur {
+				review = true
+				continue // in another currency: it cannot count
+			}
 			if h.Cumulative {
 				refunded = max(refunded, e.Total)
 			} else {
@@ -133,7 +144,7 @@ func (h History) Implied() (core.Status, int64) {
 			}
 		}
 	}
-	review = review || refunded > h.Amount
+	review = review || refunded > h.Amount || len(refs) > 1
 	for _, p := range payments {
 		for _, x := range expiries {
 			review = review || !Before(p, x)

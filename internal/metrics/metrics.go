@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/storage"
 )
 
 // Metrics are the series; New registers them.
@@ -164,4 +165,54 @@ func (c *ordersCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range core.Statuses {
 		ch <- prometheus.MustNewConstMetric(descOrders, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+}
+
+// DiskReader reports how much disk the database takes; storage.DB has it.
+type DiskReader interface {
+	DiskUsage(ctx context.Context) (storage.DiskUsage, error)
+}
+
+// Database is a collector of the database's size on disk and, on SQLite,
+// its write-ahead log's (now, the largest seen, and the bound paysync keeps
+// it within), read at scrape time.
+func Database(db DiskReader, log *slog.Logger) prometheus.Collector {
+	return &diskCollector{db: db, log: log}
+}
+
+var (
+	descDBSize   = prometheus.NewDesc("paysync_database_size_bytes", "Size of the database: the SQLite file, or the PostgreSQL database.", nil, nil)
+	descWALSize  = prometheus.NewDesc("paysync_database_wal_bytes", "Size of the SQLite write-ahead log file now (SQLite only).", nil, nil)
+	descWALMax   = prometheus.NewDesc("paysync_database_wal_max_bytes", "Largest the SQLite write-ahead log was seen since paysync started (SQLite only).", nil, nil)
+	descWALLimit = prometheus.NewDesc("paysync_database_wal_limit_bytes", "The bound paysync keeps the SQLite write-ahead log within (sqlite_wal_limit; SQLite only).", nil, nil)
+)
+
+type diskCollector struct {
+	db  DiskReader
+	log *slog.Logger
+}
+
+func (c *diskCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descDBSize
+	ch <- descWALSize
+	ch <- descWALMax
+	ch <- descWALLimit
+}
+
+func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := c.db.DiskUsage(ctx)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			c.log.Warn("database size unavailable for /metrics", "err", err)
+		}
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descDBSize, prometheus.GaugeValue, float64(u.Database))
+	if u.WALLimit < 0 {
+		return // PostgreSQL: the server bounds its own WAL
+	}
+	ch <- prometheus.MustNewConstMetric(descWALSize, prometheus.GaugeValue, float64(u.WAL))
+	ch <- prometheus.MustNewConstMetric(descWALMax, prometheus.GaugeValue, float64(u.WALMax))
+	ch <- prometheus.MustNewConstMetric(descWALLimit, prometheus.GaugeValue, float64(u.WALLimit))
 }

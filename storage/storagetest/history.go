@@ -19,6 +19,8 @@ func testPaymentHistory(t *testing.T, open Factory) {
 		Latest:  core.EventMark{EventID: "evt_1", Status: core.StatusPaid, Time: core.NewEventTime(at, time.Second)},
 		Payment: core.EventMark{EventID: "lookup:vpos:s1:paid", Status: core.StatusPaid}, // no time given
 		Expiry:  core.EventMark{Status: core.StatusExpired, Time: core.NewEventTime(at.Add(483123*time.Microsecond), time.Microsecond)},
+		// The payments' references, to tell a second payment from the first.
+		PaymentRefs: []string{"pi_1", "pi_\"2\" Հ"},
 	}
 	create(t, s, o, "bitrix24")
 	got, err := s.GetOrder(ctx, "H-1")

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Factory) {
 		{"PaymentHistory", testPaymentHistory},
 		{"AnyBytesStored", testAnyBytesStored},
 		{"RefusalsCounted", testRefusalsCounted},
+		{"RefusalsBoundedPerWindow", testRefusalsBoundedPerWindow},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -892,5 +893,52 @@ func testRefusalsCounted(t *testing.T, open Factory) {
 	}
 	if got, _ := s.ListRefusals(ctx, 100); len(got) != 1 || got[0].Reason != "next hour" {
 		t.Fatalf("after purge: %+v", got)
+	}
+}
+
+// testRefusalsBoundedPerWindow: refused requests from more sources than
+// core.MaxRefusalSources in one window leave MaxRefusalSources records and
+// one for the others, and every request is still counted.
+func testRefusalsBoundedPerWindow(t *testing.T, open Factory) {
+	s := open(t, nil)
+	at := time.Date(2025, 3, 1, 10, 5, 0, 0, time.UTC)
+	const sources = 3 * core.MaxRefusalSources
+	for i := 0; i < sources; i++ {
+		r := core.NewRefusal("generic", fmt.Sprintf("10.%d.%d.0/24", i/250, i%250), core.VerdictRejected, "bad signature", core.SampleOf([]byte("x")), at)
+		if err := s.RecordRefusal(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first sources go on being counted in their own records.
+	if err := s.RecordRefusal(ctx, core.NewRefusal("generic", "10.0.0.0/24", core.VerdictRejected, "again", core.SampleOf([]byte("y")), at)); err != nil {
+		t.Fatal(err)
+	}
+	// Another verdict, provider or window has its own places.
+	if err := s.RecordRefusal(ctx, core.NewRefusal("generic", "10.9.9.0/24", core.VerdictMalformed, "not JSON", core.SampleOf([]byte("z")), at)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListRefusals(ctx, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests, others, malformed int64
+	bySource := map[string]int64{}
+	for _, r := range got {
+		if r.Verdict == core.VerdictMalformed {
+			malformed += r.Requests
+			continue
+		}
+		requests += r.Requests
+		bySource[r.Source] += r.Requests
+		if r.Source == core.OtherSources {
+			others += r.Requests
+		}
+	}
+	if len(got) != core.MaxRefusalSources+2 || requests != sources+1 || others != sources-core.MaxRefusalSources || malformed != 1 {
+		t.Fatalf("%d records counting %d requests (%d under %q, %d malformed); want %d records counting %d (%d others, 1 malformed)",
+			len(got), requests, others, core.OtherSources, malformed, core.MaxRefusalSources+2, sources+1, sources-core.MaxRefusalSources)
+	}
+	if bySource["10.0.0.0/24"] != 2 {
+		t.Fatalf("the first source counted %d requests, want 2 in its own record", bySource["10.0.0.0/24"])
 	}
 }

@@ -1,0 +1,7 @@
+-- Card data is never kept (issue 22): journal payloads, refusal samples and
+-- their reasons written before paysync scrubbed them are scrubbed now, the
+-- way core.ScrubCardData scrubs what arrives: card numbers keep their first
+-- 6 and last 4 digits, security codes and expiry dates lose their values.
+-- Sizes and digests stay those of the requests as received. The work is
+-- code, not SQL (Luhn checks): storage/migrate.go, scrubStoredCardData,
+-- runs it in this migration's transaction.
