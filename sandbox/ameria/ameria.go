@@ -124,6 +124,7 @@ type Payment struct {
 	Attempted   bool      `json:"attempted"` // the payment page was opened
 	Inits       int       `json:"inits"`     // InitPayment calls that registered or overwrote it
 	MDOrderID   string    `json:"md_order_id"`
+	Cardholder  string    `json:"cardholder,omitempty"` // ClientName once paid (default SANDBOX BUYER)
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"` // the last change of state: DateTime
 }

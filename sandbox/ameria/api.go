@@ -296,6 +296,9 @@ func detailsOf(p Payment) details {
 	if p.State != StateStarted {
 		// Only ever masked, as the bank sends it.
 		d.CardNumber, d.ClientName, d.ExpDate, d.ProcessingIP = "408306**3143", "SANDBOX BUYER", "202812", "127.0.0.1"
+		if p.Cardholder != "" {
+			d.ClientName = p.Cardholder
+		}
 	}
 	switch p.State {
 	case StateStarted, StateAutoAuthorized:

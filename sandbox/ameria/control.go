@@ -1,6 +1,7 @@
 package ameria
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -33,6 +34,46 @@ func (b *Bank) Pay(orderID string) error {
 		b.visit(ret, false)
 	}
 	return err
+}
+
+// PayWith is Pay as if the bank had taken amountMinor in currency (ISO 4217
+// alphabetic: AMD, EUR, USD or RUB), and the cardholder's name were
+// cardholder ("" leaves the default): a test of what paysync does with a
+// payment that does not match its order, or with odd bytes in an answer.
+func (b *Bank) PayWith(orderID string, amountMinor int64, currency, cardholder string) error {
+	code, ok := map[string]string{"AMD": "051", "EUR": "978", "USD": "840", "RUB": "643"}[currency]
+	if !ok {
+		return fmt.Errorf("the bank takes no %s", currency)
+	}
+	ret, err := b.change(orderID, func(p *Payment) error {
+		if p.State != StateStarted && p.State != StateAutoAuthorized {
+			return fmt.Errorf("order %s is %s and cannot be paid", orderID, StateNames[p.State])
+		}
+		p.State, p.Approved, p.Deposited, p.Currency, p.Cardholder = StateDeposited, amountMinor, amountMinor, code, cardholder
+		return nil
+	}, ReturnApproved, "Operation Approved ")
+	if err == nil {
+		b.visit(ret, false)
+	}
+	return err
+}
+
+// Details is what GetPaymentDetails answers for the order's payment now,
+// byte for byte.
+func (b *Bank) Details(orderID string) ([]byte, error) {
+	b.mu.Lock()
+	p := b.find(orderID)
+	var snap Payment
+	if p != nil {
+		snap = *p
+	}
+	b.mu.Unlock()
+	if p == nil {
+		return nil, fmt.Errorf("no payment for order %s", orderID)
+	}
+	var buf bytes.Buffer
+	err := json.NewEncoder(&buf).Encode(detailsOf(snap)) // as writeJSON writes it
+	return buf.Bytes(), err
 }
 
 // Fail is the buyer's card being declined (OrderStatus 6); the browser goes
