@@ -90,7 +90,9 @@ func (h *harness) Replay(t *testing.T, o core.Order) *http.Request {
 	return nil
 }
 
-func (h *harness) Claim(t *testing.T, o core.Order) { t.Fatal("Ameriabank orders are decided by the lookup alone") }
+func (h *harness) Claim(t *testing.T, o core.Order) {
+	t.Fatal("Ameriabank orders are decided by the lookup alone")
+}
 
 func (h *harness) PayOddly(t *testing.T, o core.Order) []byte {
 	// The cardholder's name, as the bank echoes it: an escaped NUL, a

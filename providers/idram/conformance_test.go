@@ -51,7 +51,9 @@ func (h *harness) Provider(t *testing.T, env providertest.Env) core.Provider {
 	return p
 }
 
-func amount(minor int64) string { return strconv.FormatInt(minor/100, 10) + "." + strconv.FormatInt(100+minor%100, 10)[1:] }
+func amount(minor int64) string {
+	return strconv.FormatInt(minor/100, 10) + "." + strconv.FormatInt(100+minor%100, 10)[1:]
+}
 
 func (h *harness) Pay(t *testing.T, o core.Order, amountMinor int64, currency string, copies int) {
 	var tx idramdouble.Transaction
