@@ -217,7 +217,7 @@ func (r *demoRun) login() string {
 // printIntro says what the demo does and where everything is.
 func (r *demoRun) printIntro() {
 	out := r.out
-	fmt.Fprintf(out, "paysync demo: %d Direct orders paid through the sandbox VPOS.am and ArCa, delivered to the sandbox %s.\n\n",
+	fmt.Fprintf(out, "paysync demo: %d Direct orders paid through the sandbox VPOS.am, ArCa, Idram and Ameriabank vPOS, delivered to the sandbox %s.\n\n",
 		len(demo.Orders()), strings.Join(crmTitles(r.sb, r.cfg.EnabledConnectors()), ", "))
 	fmt.Fprintf(out, "  paysync   %s%s\n", r.base, r.addrNote)
 	fmt.Fprintf(out, "  console   %s/ui/ (log in with %s)\n", r.base, r.login())
@@ -310,6 +310,9 @@ func demoConfig(ctx context.Context, sb *sandbox.Sandbox, vars map[string]string
 	}
 	cfg.MappingDir = ""                        // the shipped mappings, whose ids the sandbox CRMs have
 	cfg.Scheduler.ExpireSchedule = "@every 1s" // the demo's short payment windows end on time
+	// Ameriabank tells nobody of a refund: reconcile finds it, within
+	// seconds here rather than minutes.
+	cfg.Scheduler.ReconcileSchedule, cfg.Scheduler.ReconcileAfter = "@every 2s", 0
 	return cfg, nil
 }
 

@@ -1,7 +1,8 @@
 // Package demo is the sample traffic of `paysync demo`: the Direct orders of
 // a small Yerevan shop, created through paysync's HTTP API the way a
 // manager's chatbot would, then paid, declined, refunded or left to expire
-// on the sandbox checkouts of VPOS.am and ArCa, and a summary of where each
+// on the sandbox checkouts of VPOS.am, ArCa, Idram and Ameriabank vPOS, and
+// a summary of where each
 // ended in paysync and in every sandbox CRM. It talks to paysync only over
 // HTTP (API and webhooks) and to the providers only through their doubles,
 // as a shop's customers and banks would.
@@ -32,7 +33,7 @@ type Order struct {
 	Customer core.Customer
 	Items    []core.Item
 	Address  string
-	Provider string // vpos or arca
+	Provider string // vpos, arca, idram or ameria
 	Story    Story
 }
 
@@ -72,7 +73,10 @@ func item(sku, name string, qty, price int64) []core.Item {
 }
 
 // Orders is the sample: twenty Direct orders from Armenian and Russian
-// speaking customers, in AMD, paid through VPOS.am and ArCa.
+// speaking customers, in AMD, paid through VPOS.am, ArCa, Idram (IG-1016:
+// paysync's own pay page, the precheck and the confirmation) and Ameriabank
+// vPOS (IG-1018: the buyer's return, a lookup, and a refund in the bank's
+// back office that only reconcile can find).
 func Orders() []Order {
 	c := func(handle, name, phone string) core.Customer {
 		return core.Customer{Handle: handle, Name: name, Phone: phone}
@@ -93,9 +97,9 @@ func Orders() []Order {
 		{"IG-1013", c("sergey.vl", "Сергей Волков", "+79031000113"), item("BELT-BRN", "Ремень кожаный", 1, 1200000), "Teryan St 50", "vpos", Expires},
 		{"IG-1014", c("hayk_s", "Hayk Stepanyan", "+37493000114"), item("SOCKS-5", "Wool socks, 5 pairs", 1, 500000), "Charents St 1", "arca", Pays},
 		{"IG-1015", c("sona.kh", "Sona Khachatryan", "+37491000115"), item("CARPET-S", "Small carpet", 1, 6000000), "Zakyan St 2", "arca", PartRefund},
-		{"IG-1016", c("elena.flowers", "Елена Соколова", "+37444000116"), item("VASE-CER", "Ceramic vase", 1, 1350000), "Saryan St 25", "vpos", Pays},
+		{"IG-1016", c("elena.flowers", "Елена Соколова", "+37444000116"), item("VASE-CER", "Ceramic vase", 1, 1350000), "Saryan St 25", "idram", Pays},
 		{"IG-1017", c("armen.sahakyan", "Armen Sahakyan", "+37455000117"), item("WALLET", "Leather wallet", 1, 950000), "Vardanants St 8", "vpos", Unpaid},
-		{"IG-1018", c("nune.design", "Նունե Աբրահամյան", "+37499000118"), item("PILLOW", "Embroidered pillow", 2, 800000), "Khanjyan St 21", "vpos", Pays},
+		{"IG-1018", c("nune.design", "Նունե Աբրահամյան", "+37499000118"), item("PILLOW", "Embroidered pillow", 2, 900000), "Khanjyan St 21", "ameria", PartRefund},
 		{"IG-1019", c("ivan.morozov", "Иван Морозов", "+37494000119"), item("COGNAC-GL", "Cognac glasses, pair", 1, 1100000), "Marshal Baghramyan Ave 50", "arca", Expires},
 		{"IG-1020", c("karine.jewelry", "Karine Hovhannisyan", "+37441000120"), item("NECK-PRL", "Pearl necklace", 1, 5200000), "Amiryan St 13", "vpos", Pays},
 	}
