@@ -95,3 +95,15 @@ type Store interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
 }
+
+// DiskUsage is how much disk a store takes, for /metrics.
+type DiskUsage struct {
+	// Database is the database's size in bytes: SQLite's file, or
+	// PostgreSQL's pg_database_size.
+	Database int64
+	// WAL is the SQLite write-ahead log's size now, WALMax the largest it
+	// was seen since the database was opened (sampled four times a
+	// second), WALLimit its bound. All three are -1 on PostgreSQL, whose
+	// WAL is the server's to bound (max_wal_size).
+	WAL, WALMax, WALLimit int64
+}

@@ -522,16 +522,7 @@ func notFound(what, id string) error {
 var _ = fmt.Sprintf
 
 // DiskUsage is how much disk the database takes.
-type DiskUsage struct {
-	// Database is the database's size in bytes: SQLite's file, or
-	// PostgreSQL's pg_database_size.
-	Database int64
-	// WAL is the SQLite write-ahead log's size now, WALMax the largest it
-	// was seen since the database was opened (sampled four times a
-	// second), WALLimit its bound. All three are -1 on PostgreSQL, whose
-	// WAL is the server's to bound (max_wal_size).
-	WAL, WALMax, WALLimit int64
-}
+type DiskUsage = core.DiskUsage
 
 // DiskUsage reports the database's size and, on SQLite, its WAL's.
 func (db *DB) DiskUsage(ctx context.Context) (DiskUsage, error) {

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysync/paysync/core"
-	"github.com/paysync/paysync/storage"
 )
 
 // Metrics are the series; New registers them.
@@ -169,7 +168,7 @@ func (c *ordersCollector) Collect(ch chan<- prometheus.Metric) {
 
 // DiskReader reports how much disk the database takes; storage.DB has it.
 type DiskReader interface {
-	DiskUsage(ctx context.Context) (storage.DiskUsage, error)
+	DiskUsage(ctx context.Context) (core.DiskUsage, error)
 }
 
 // Database is a collector of the database's size on disk and, on SQLite,
