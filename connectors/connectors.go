@@ -15,11 +15,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/registry"
 	"github.com/paysync/paysync/mapping"
 )
 
@@ -121,10 +120,7 @@ type Spec struct {
 	RecordURL func(s Settings, link core.CRMLink) string
 }
 
-var (
-	mu    sync.RWMutex
-	specs = map[string]Spec{}
-)
+var specs = registry.New[Spec]("connector")
 
 // Register adds a connector and, unless it reads no mapping file, its
 // mapping profile. It panics on a missing name, settings or constructor, on
@@ -140,50 +136,28 @@ func Register(s Spec) {
 	if s.Mapping.Connector != s.Name {
 		panic(fmt.Sprintf("connectors: %q registers the mapping profile of %q", s.Name, s.Mapping.Connector))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := specs[s.Name]; dup {
-		panic(fmt.Sprintf("connectors: %q registered twice", s.Name))
-	}
 	if s.Title == "" {
 		s.Title = s.Name
 	}
+	specs.Add(s.Name, s)
 	if !s.NoMapping {
 		mapping.RegisterProfile(s.Mapping)
 	}
-	specs[s.Name] = s
 }
 
 // Unregister removes a connector and its mapping profile; tests that
 // register one of their own remove it when they end.
 func Unregister(name string) {
-	mu.Lock()
-	defer mu.Unlock()
-	if s, ok := specs[name]; ok && !s.NoMapping {
+	if s, ok := specs.Remove(name); ok && !s.NoMapping {
 		mapping.UnregisterProfile(name)
 	}
-	delete(specs, name)
 }
 
 // Lookup returns the registration of name.
-func Lookup(name string) (Spec, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	s, ok := specs[name]
-	return s, ok
-}
+func Lookup(name string) (Spec, bool) { return specs.Get(name) }
 
 // All lists every registered connector, sorted by name.
-func All() []Spec {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]Spec, 0, len(specs))
-	for _, s := range specs {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func All() []Spec { return specs.All() }
 
 // Latest says which delivery of a batch does each one's work: a batch may
 // hold several deliveries of one order, and the order is written once, at
@@ -242,11 +216,4 @@ func WithMapping(names []string) []string {
 }
 
 // Names lists every registered connector's name, sorted.
-func Names() []string {
-	all := All()
-	out := make([]string, len(all))
-	for i, s := range all {
-		out[i] = s.Name
-	}
-	return out
-}
+func Names() []string { return specs.Names() }

@@ -1,10 +1,10 @@
 package mapping
 
 import (
-	"fmt"
 	"slices"
 	"strings"
-	"sync"
+
+	"github.com/paysync/paysync/internal/registry"
 )
 
 // Profile is what a connector tells this package about its mapping file.
@@ -24,10 +24,7 @@ type Profile struct {
 	NoContact string
 }
 
-var (
-	profilesMu sync.RWMutex
-	profiles   = map[string]Profile{}
-)
+var profiles = registry.New[Profile]("mapping profile")
 
 // RegisterProfile adds a connector's profile. It panics on an empty name and
 // on a second profile for a name: both are programming errors found at start.
@@ -35,41 +32,18 @@ func RegisterProfile(p Profile) {
 	if p.Connector == "" {
 		panic("mapping: RegisterProfile needs Connector")
 	}
-	profilesMu.Lock()
-	defer profilesMu.Unlock()
-	if _, dup := profiles[p.Connector]; dup {
-		panic(fmt.Sprintf("mapping: profile %q registered twice", p.Connector))
-	}
-	profiles[p.Connector] = p
+	profiles.Add(p.Connector, p)
 }
 
 // UnregisterProfile removes a connector's profile; tests that register a
 // connector of their own remove it when they end.
-func UnregisterProfile(connector string) {
-	profilesMu.Lock()
-	defer profilesMu.Unlock()
-	delete(profiles, connector)
-}
+func UnregisterProfile(connector string) { profiles.Remove(connector) }
 
 // LookupProfile returns the profile of connector.
-func LookupProfile(connector string) (Profile, bool) {
-	profilesMu.RLock()
-	defer profilesMu.RUnlock()
-	p, ok := profiles[connector]
-	return p, ok
-}
+func LookupProfile(connector string) (Profile, bool) { return profiles.Get(connector) }
 
 // Profiles lists every registered profile, sorted by connector.
-func Profiles() []Profile {
-	profilesMu.RLock()
-	defer profilesMu.RUnlock()
-	out := make([]Profile, 0, len(profiles))
-	for _, p := range profiles {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b Profile) int { return strings.Compare(a.Connector, b.Connector) })
-	return out
-}
+func Profiles() []Profile { return profiles.All() }
 
 // knownConnectors lists the registered connectors for an error message.
 func knownConnectors() string {

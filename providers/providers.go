@@ -17,11 +17,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/registry"
 )
 
 // Settings is a provider's section of the config file, `providers.<name>`,
@@ -86,10 +85,7 @@ type Spec struct {
 	Enable string
 }
 
-var (
-	mu    sync.RWMutex
-	specs = map[string]Spec{}
-)
+var specs = registry.New[Spec]("provider")
 
 // Register adds a provider. It panics on a missing name, settings or
 // constructor, on a name that cannot be a webhook path, and on a second
@@ -101,54 +97,24 @@ func Register(s Spec) {
 	if strings.TrimLeft(s.Name, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
 		panic(fmt.Sprintf("providers: name %q must be lower-case letters, digits and _ (it is a path and a config key)", s.Name))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := specs[s.Name]; dup {
-		panic(fmt.Sprintf("providers: %q registered twice", s.Name))
-	}
 	if s.Title == "" {
 		s.Title = s.Name
 	}
-	specs[s.Name] = s
+	specs.Add(s.Name, s)
 }
 
 // Unregister removes a provider; tests that register one of their own
 // remove it when they end.
-func Unregister(name string) {
-	mu.Lock()
-	defer mu.Unlock()
-	delete(specs, name)
-}
+func Unregister(name string) { specs.Remove(name) }
 
 // Lookup returns the registration of name.
-func Lookup(name string) (Spec, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	s, ok := specs[name]
-	return s, ok
-}
+func Lookup(name string) (Spec, bool) { return specs.Get(name) }
 
 // All lists every registered provider, sorted by name.
-func All() []Spec {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]Spec, 0, len(specs))
-	for _, s := range specs {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func All() []Spec { return specs.All() }
 
 // Names lists every registered provider's name, sorted.
-func Names() []string {
-	all := All()
-	out := make([]string, len(all))
-	for i, s := range all {
-		out[i] = s.Name
-	}
-	return out
-}
+func Names() []string { return specs.Names() }
 
 // Title is how people call the provider name, its name when none is registered.
 func Title(name string) string {

@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/registry"
 	"github.com/paysync/paysync/mapping"
 	"github.com/paysync/paysync/sandbox/chaos"
 )
@@ -149,10 +150,7 @@ type Spec struct {
 	New func(o DoubleOptions) Double
 }
 
-var (
-	mu    sync.RWMutex
-	specs = map[string]Spec{}
-)
+var specs = registry.New[Spec]("double")
 
 // Register adds a double. It panics on a missing name or constructor and on
 // a second registration of a name.
@@ -160,36 +158,18 @@ func Register(s Spec) {
 	if s.Name == "" || s.New == nil {
 		panic("sandbox: Register needs Name and New")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := specs[s.Name]; dup {
-		panic(fmt.Sprintf("sandbox: %q registered twice", s.Name))
-	}
 	if s.Title == "" {
 		s.Title = s.Name
 	}
-	specs[s.Name] = s
+	specs.Add(s.Name, s)
 }
 
 // Unregister removes a double; tests that register one of their own remove
 // it when they end.
-func Unregister(name string) {
-	mu.Lock()
-	defer mu.Unlock()
-	delete(specs, name)
-}
+func Unregister(name string) { specs.Remove(name) }
 
 // All lists every registered double, sorted by name.
-func All() []Spec {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]Spec, 0, len(specs))
-	for _, s := range specs {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func All() []Spec { return specs.All() }
 
 // Sandbox is the composed doubles.
 type Sandbox struct {

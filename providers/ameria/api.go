@@ -16,30 +16,8 @@ import (
 	"github.com/paysync/paysync/internal/restclient"
 )
 
-// flexString reads a JSON string or number as a string: ResponseCode is an
-// integer in InitPayment's answer and a string everywhere else.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*f = ""
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(strings.TrimSpace(s))
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*f = flexString(n.String())
-	return nil
-}
+// flexString reads a JSON string or number as text.
+type flexString = restclient.FlexString
 
 // decimal keeps a money amount as the bank wrote it (10.0, or "10.00"), so
 // that it becomes minor units without ever being a float.

@@ -1,7 +1,6 @@
 package arca
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/restclient"
 )
 
 // RBS error codes paysync reacts to.
@@ -21,30 +21,8 @@ const (
 	errUnknownOrder    = "6" // getOrderStatusExtended.do: no such order
 )
 
-// flexString reads a JSON string or number as a string (RBS sends errorCode
-// both ways depending on the version).
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*f = ""
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*f = flexString(n.String())
-	return nil
-}
+// flexString reads a JSON string or number as text.
+type flexString = restclient.FlexString
 
 // flexInt reads a JSON number or a string of digits.
 type flexInt int64
