@@ -256,6 +256,8 @@ func StatusFor(code string) int {
 		return http.StatusBadRequest
 	case core.EUNAUTHORIZED:
 		return http.StatusUnauthorized
+	case core.EFORBIDDEN:
+		return http.StatusForbidden
 	case core.ENOTFOUND:
 		return http.StatusNotFound
 	case core.ECONFLICT, core.ESTALE:

@@ -44,8 +44,9 @@ type Mapping struct {
 	unknownMove bool
 	statuses    map[core.Status]*statusRule
 
-	messages  bool     // a messaging connector's file (Profile.Messages)
-	languages []string // the languages of its messages, the first the default
+	messages     bool     // a messaging connector's file (Profile.Messages)
+	languages    []string // the languages of its messages, the first the default
+	patternState          // ReadMessage's patterns, built on first use
 }
 
 type pos struct{ line, col int }

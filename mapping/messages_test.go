@@ -99,3 +99,28 @@ func TestMessageProfileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReadMessage: a message rendered from the file reads back as its
+// status, language and order; text the file never renders does not.
+func TestReadMessage(t *testing.T) {
+	m := load(t, "instagram")
+	o := core.Order{ID: "IG-7.1", AmountMinor: 990000, RefundedMinor: 330000, Currency: "AMD", PaymentURL: "https://pay.example/IG-7.1?x=1"}
+	for _, st := range core.Statuses {
+		o.Status = st
+		p, err := m.Render(mapping.Input{Order: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lang, text := range p.Messages {
+			got, gotLang, id, ok := m.ReadMessage(text)
+			if !ok || got != st || gotLang != lang || id != o.ID {
+				t.Errorf("%s/%s %q read back as %s/%s %q (ok %v)", st, lang, text, got, gotLang, id, ok)
+			}
+		}
+	}
+	for _, text := range []string{"", "Hello! Anything else?", "Thank you! We received your payment"} {
+		if st, _, id, ok := m.ReadMessage(text); ok {
+			t.Errorf("%q read as %s of %s", text, st, id)
+		}
+	}
+}

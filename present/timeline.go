@@ -60,7 +60,7 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 			s.What = p.T("what.manual")
 		case e.Source == core.SourceScheduler:
 			s.What = p.T("what.scheduler")
-		case e.Source == core.SourceConnector && e.Verdict == core.VerdictNotSent:
+		case e.Verdict == core.VerdictNotSent || e.Verdict == core.VerdictMessageSent:
 			s.What = p.T("what.not_sent", title(e.EventType)) // a channel, not a CRM: Instagram
 		case e.Source == core.SourceConnector:
 			s.What = p.T("what.connector", title(e.EventType)) // EventType names the connector
@@ -110,7 +110,7 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 
 func verdictTone(v core.Verdict) string {
 	switch v {
-	case core.VerdictAccepted, core.VerdictManual:
+	case core.VerdictAccepted, core.VerdictManual, core.VerdictMessageSent:
 		return "good"
 	case core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview, core.VerdictLookupFailed, core.VerdictRelinked, core.VerdictNotSent:
 		return "warn"
