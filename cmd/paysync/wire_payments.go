@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/metrics"
@@ -55,6 +57,45 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 	}); err != nil {
 		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
 	}
+	if err := wireReceivers(svc, api, sch, d, p); err != nil {
+		return err
+	}
 	d.workers = append(d.workers, sch.Run, svc.Run)
+	return nil
+}
+
+// wireReceivers gives the connectors that also hear from their service
+// (Instagram's webhooks) their routes, with the payments service's refusal
+// records, their scheduled jobs and their background work.
+func wireReceivers(svc *payments.Service, api *httpapi.Server, sch *scheduler.Scheduler, d *daemon, p *parts) error {
+	pages := map[string]http.Handler{}
+	for pattern, h := range api.Pages {
+		pages[pattern] = h
+	}
+	for _, c := range p.connectors {
+		name := c.Name()
+		if rc, ok := c.(connectors.Receiver); ok {
+			in := connectors.Inbound{
+				Refuse: func(ctx context.Context, r *http.Request, v core.Verdict, cause error, sample core.PayloadSample) time.Duration {
+					return svc.RefuseRequest(ctx, r, name, v, cause, sample)
+				},
+				Count: func(verdict string) { svc.CountWebhook(name, verdict) },
+			}
+			for pattern, h := range rc.Routes(in) {
+				pages[pattern] = h
+			}
+		}
+		if sc, ok := c.(connectors.Scheduled); ok {
+			for _, j := range sc.Jobs() {
+				if err := sch.Add(j.Name, j.Schedule, j.Run); err != nil {
+					return &exitError{code: 2, msg: "paysync: connector " + name + ": job " + j.Name + ": " + err.Error()}
+				}
+			}
+		}
+		if r, ok := c.(connectors.Runner); ok {
+			d.workers = append(d.workers, r.Run)
+		}
+	}
+	api.Pages = pages
 	return nil
 }

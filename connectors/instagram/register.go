@@ -45,8 +45,9 @@ type Settings struct {
 	// VerifyToken is the token typed into the App Dashboard's webhook
 	// settings, which Meta's verification request repeats.
 	VerifyToken setting.Secret `yaml:"verify_token" env:"PAYSYNC_INSTAGRAM_VERIFY_TOKEN, overwrite"`
-	// BaseURL is the Graph API host (default https://graph.instagram.com/;
-	// https://graph.facebook.com/ for the Facebook Login variant).
+	// BaseURL is the Graph API host (default, and when empty,
+	// https://graph.instagram.com/; https://graph.facebook.com/ for the
+	// Facebook Login variant).
 	BaseURL string `yaml:"base_url" env:"PAYSYNC_INSTAGRAM_BASE_URL, overwrite"`
 	// APIVersion is the Graph API version in every path (v23.0).
 	APIVersion string `yaml:"api_version"`
@@ -99,7 +100,7 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 	if on && s.VerifyToken == "" {
 		bad("verify_token", "the Instagram connector is on but the verify token is not set: set PAYSYNC_INSTAGRAM_VERIFY_TOKEN to the one typed into the App Dashboard's webhook settings")
 	}
-	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if u, err := url.Parse(s.BaseURL); s.BaseURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
 		bad("base_url", "connectors.instagram.base_url must be the Graph API host, https://graph.instagram.com/ (or https://graph.facebook.com/)")
 	}
 	if !apiVersion.MatchString(s.APIVersion) {
