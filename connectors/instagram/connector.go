@@ -120,18 +120,21 @@ func (c *Connector) Deliver(ctx context.Context, batch []core.Delivery) []core.D
 	return out
 }
 
-// changeKey names the change an order's message tells: its status, the
-// link for a pending order (a renewed link is a new change), the refunds so
-// far for a partial refund (each further refund is one).
+// changeKey names the change an order's message tells: its status as the
+// order entered it (a status entered again, a payment settled by a person
+// after a review, is a new change), the link of a pending order (a renewed
+// link is a new change), the refunds so far of a partial refund (each
+// further refund is one).
 func changeKey(o core.Order) string {
+	entered := strconv.FormatInt(o.StatusChangedAt.UnixMicro(), 10)
 	switch o.Status {
 	case core.StatusPending:
 		h := sha256.Sum256([]byte(o.PaymentURL))
 		return "pending-" + hex.EncodeToString(h[:6])
 	case core.StatusPartiallyRefunded:
-		return "partially_refunded-" + strconv.FormatInt(o.RefundedMinor, 10)
+		return "partially_refunded-" + strconv.FormatInt(o.RefundedMinor, 10) + "-" + entered
 	}
-	return string(o.Status)
+	return string(o.Status) + "-" + entered
 }
 
 // deliver is one order: render its status's message, then send it unless

@@ -208,7 +208,7 @@ func (a *Account) send(w http.ResponseWriter, r *http.Request) {
 	}
 	a.threads[igsid] = append(a.threads[igsid], m)
 	a.stats.Sent++
-	lose := a.loseNext > 0
+	lose, mode := a.loseNext > 0, a.loseMode
 	if lose {
 		a.loseNext--
 		a.stats.LostAnswers++
@@ -216,7 +216,7 @@ func (a *Account) send(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	a.post(m, true) // Meta echoes every message the account sends
 	if lose {
-		chaos.Lose(w, r, chaos.LostClose, a.closed, func(w http.ResponseWriter) { unexpected(w, http.StatusInternalServerError) })
+		chaos.Lose(w, r, mode, a.closed, func(w http.ResponseWriter) { unexpected(w, http.StatusInternalServerError) })
 		return
 	}
 	if l := a.dice.DrawLoss(); l != chaos.Kept {

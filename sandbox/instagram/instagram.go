@@ -113,10 +113,11 @@ type Account struct {
 	threads    map[string][]Message // by IGSID
 	lastFrom   map[string]time.Time // the customer's last message, by IGSID
 	seq        int
-	failNext   []int // statuses of the next failing requests
-	loseNext   int   // sends that store the message and lose the answer
-	exhausted  bool  // every send is rate limited until ExhaustRate(false)
-	rateSec    int64 // the second being counted, and its sends
+	failNext   []int      // statuses of the next failing requests
+	loseNext   int        // sends that store the message and lose the answer
+	loseMode   chaos.Loss // how: the connection closes, or no answer comes
+	exhausted  bool       // every send is rate limited until ExhaustRate(false)
+	rateSec    int64      // the second being counted, and its sends
 	rateCount  int
 	stats      Stats
 	closedOnce sync.Once
@@ -302,7 +303,16 @@ func (a *Account) FailNext(n, status int) {
 func (a *Account) LoseNextSendAnswer(n int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.loseNext += n
+	a.loseNext, a.loseMode = a.loseNext+n, chaos.LostClose
+}
+
+// HangNextSendAnswer makes the next n sends store the message (and send
+// its echo) and then never answer, until the client gives up or goes away:
+// the moment to kill the sender between its send and its acknowledgement.
+func (a *Account) HangNextSendAnswer(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.loseNext, a.loseMode = a.loseNext+n, chaos.LostHang
 }
 
 // HoldWebhooks keeps webhooks (echoes included) back until ReleaseWebhooks.
@@ -334,18 +344,39 @@ func (a *Account) SetChaos(p *chaos.Profile) { a.dice.Set(p) }
 // ChaosStats counts what the profile injected.
 func (a *Account) ChaosStats() chaos.Stats { return a.dice.Stats() }
 
-// post sends a message's webhook: a customer's, or an echo of the shop's.
-func (a *Account) post(m Message, echo bool) {
-	sender, recipient := m.From, m.To
+// Webhook is the webhook Meta posts for a message of a thread, and its
+// X-Hub-Signature-256, for a test that delivers it itself (until paysync
+// takes it, as Meta retries); ok is false for an unknown message id.
+func (a *Account) Webhook(mid string) (body []byte, signature string, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.threads {
+		for _, m := range t {
+			if m.ID == mid {
+				body := a.webhookBody(m, m.FromShop)
+				return body, Sign(a.o.AppSecret, body), true
+			}
+		}
+	}
+	return nil, "", false
+}
+
+func (a *Account) webhookBody(m Message, echo bool) []byte {
 	msg := map[string]any{"mid": m.ID, "text": m.Text}
 	if echo {
 		msg["is_echo"] = true
 	}
 	body, _ := json.Marshal(map[string]any{"object": "instagram", "entry": []any{map[string]any{
 		"id": a.o.AccountID, "time": m.At.UnixMilli(),
-		"messaging": []any{map[string]any{"sender": map[string]string{"id": sender}, "recipient": map[string]string{"id": recipient},
+		"messaging": []any{map[string]any{"sender": map[string]string{"id": m.From}, "recipient": map[string]string{"id": m.To},
 			"timestamp": m.At.UnixMilli(), "message": msg}},
 	}}})
+	return body
+}
+
+// post sends a message's webhook: a customer's, or an echo of the shop's.
+func (a *Account) post(m Message, echo bool) {
+	body := a.webhookBody(m, echo)
 	sig := Sign(a.o.AppSecret, body)
 	a.webhooks.Enqueue(outbound.Message{ID: m.ID, Type: "messages", Request: func(ctx context.Context, u string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
