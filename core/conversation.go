@@ -86,6 +86,14 @@ func TextDigest(text string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// DirectSend is what a person's "Send link in Direct" did.
+type DirectSend struct {
+	MID        string // the message's id at Instagram
+	Language   string // hy, ru, en
+	HumanAgent bool   // sent with the HUMAN_AGENT tag, after the 24-hour window
+	Again      bool   // this form was sent before: nothing new went out
+}
+
 // Conversations is what a store keeps of Instagram Direct threads;
 // storage.DB has it (core.Store includes it).
 type Conversations interface {

@@ -25,16 +25,16 @@ func newPayments(a *app, provs []core.Provider) (*payments.Service, error) {
 
 // wirePayments connects the payment providers (order links, webhooks,
 // confirmations) and the scheduler (expiry, reconcile, retention).
-func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts, m *metrics.Metrics) error {
+func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometheus.Registry, d *daemon, p *parts, m *metrics.Metrics) (*payments.Service, error) {
 	svc, err := newPayments(a, p.providers)
 	if err != nil {
-		return &exitError{code: 2, msg: "paysync: " + err.Error()}
+		return nil, &exitError{code: 2, msg: "paysync: " + err.Error()}
 	}
 	api.Orders, api.Webhooks, api.Pages = svc, svc.Webhooks(), svc.Pages()
 	reg.MustRegister(svc.Collectors()...)
 	sch, err := scheduler.FromConfig(a.cfg, a.store, svc, a.log)
 	if err != nil {
-		return &exitError{code: 2, msg: "paysync: " + err.Error()}
+		return nil, &exitError{code: 2, msg: "paysync: " + err.Error()}
 	}
 	sch.Observe(m.SchedulerRun)
 	keep := a.cfg.Dispatcher.KeepDelivered.D()
@@ -45,7 +45,7 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 		}
 		return err
 	}); err != nil {
-		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
+		return nil, &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
 	}
 	keepRefused := a.cfg.Journal.KeepRefused.D()
 	if err := sch.Add("purge-refused", a.cfg.Scheduler.PurgeSchedule, func(ctx context.Context) error {
@@ -55,13 +55,13 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 		}
 		return err
 	}); err != nil {
-		return &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
+		return nil, &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
 	}
 	if err := wireReceivers(svc, api, sch, d, p); err != nil {
-		return err
+		return nil, err
 	}
 	d.workers = append(d.workers, sch.Run, svc.Run)
-	return nil
+	return svc, nil
 }
 
 // wireReceivers gives the connectors that also hear from their service
