@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -257,4 +258,41 @@ func TestDirectThroughTheDaemon(t *testing.T) {
 			t.Fatalf("the skipped delivery failed on the way: %v", d)
 		}
 	})
+}
+
+// TestConnectorsCheckInstagram: `paysync connectors check` reads the
+// account behind the token and says what it may do and when the token
+// ends; a token of another account is a problem with its fix.
+func TestConnectorsCheckInstagram(t *testing.T) {
+	acct := igsandbox.New(igsandbox.Options{})
+	srv := httptest.NewServer(acct)
+	defer srv.Close()
+	defer acct.Close()
+	t.Setenv("PAYSYNC_DATA_DIR", t.TempDir())
+	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
+	t.Setenv("PAYSYNC_BITRIX24_WEBHOOK_URL", "")
+	t.Setenv("PAYSYNC_INSTAGRAM_BASE_URL", srv.URL+"/")
+	t.Setenv("PAYSYNC_INSTAGRAM_ACCESS_TOKEN", acct.AccessToken())
+	t.Setenv("PAYSYNC_INSTAGRAM_ACCOUNT_ID", acct.AccountID())
+	t.Setenv("PAYSYNC_INSTAGRAM_APP_SECRET", acct.AppSecret())
+	t.Setenv("PAYSYNC_INSTAGRAM_VERIFY_TOKEN", "verify-me-42")
+	code, out, errs := cli(t, "connectors", "check")
+	for _, want := range []string{"Instagram Direct (", "account: @yerevan.boutique", "id " + acct.AccountID(),
+		"scopes: instagram_business_manage_messages (the conversations API answered)", "token expiry: not known yet",
+		"messages in hy, ru, en (default hy)", "\nok\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("check: %d\n%s\n%s", code, out, errs)
+	}
+	t.Setenv("PAYSYNC_INSTAGRAM_ACCOUNT_ID", "17841499999999999")
+	code, out, errs = cli(t, "connectors", "check")
+	if code != 1 || !strings.Contains(errs, "PAYSYNC_INSTAGRAM_ACCOUNT_ID is 17841499999999999 but the token belongs to account "+acct.AccountID()) {
+		t.Fatalf("check with another account's id: %d\n%s\n%s", code, out, errs)
+	}
+	if strings.Contains(out+errs, acct.AccessToken()) || strings.Contains(out+errs, acct.AppSecret()) {
+		t.Fatal("a secret reached the output")
+	}
 }

@@ -181,44 +181,44 @@ func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w 
 	if id == "" {
 		id = acc.ID
 	}
-	fmt.Fprintf(w, "instagram: account @%s (%s), id %s\n", acc.Username, acc.Name, id)
+	fmt.Fprintf(w, "account: @%s (%s), id %s\n", acc.Username, acc.Name, id)
 	var problems []string
 	if id != s.AccountID && acc.ID != s.AccountID {
 		problems = append(problems, fmt.Sprintf("PAYSYNC_INSTAGRAM_ACCOUNT_ID is %s but the token belongs to account %s (@%s): set it to %s",
 			s.AccountID, id, acc.Username, id))
 	}
-	fmt.Fprintln(w, "instagram: scopes: instagram_business_basic (the account answered)")
+	fmt.Fprintln(w, "scopes: instagram_business_basic (the account answered)")
 	if err := client.ProbeMessaging(ctx); err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && (ae.Code == codePermission || ae.Code == codePermissionAlt || ae.Code == codeToken) {
 			problems = append(problems, "the token may not read the account's messages ("+ae.Error()+"): "+fixPermission)
 		} else {
-			fmt.Fprintf(w, "instagram: the conversations API did not answer (%v); messaging not checked\n", err)
+			fmt.Fprintf(w, "scopes: the conversations API did not answer (%v); messaging not checked\n", err)
 		}
 	} else {
-		fmt.Fprintln(w, "instagram: scopes: instagram_business_manage_messages (the conversations API answered)")
+		fmt.Fprintln(w, "scopes: instagram_business_manage_messages (the conversations API answered)")
 	}
 	switch {
 	case ts == nil:
-		fmt.Fprintln(w, "instagram: token: a Page token (graph.facebook.com), which paysync does not renew")
+		fmt.Fprintln(w, "token: a Page token (graph.facebook.com), which paysync does not renew")
 	default:
 		tok, err := ts.current(ctx)
 		switch {
 		case err != nil:
-			fmt.Fprintf(w, "instagram: token expiry: unknown (%v)\n", err)
+			fmt.Fprintf(w, "token expiry: unknown (%v)\n", err)
 		case tok.Expiry.IsZero():
-			fmt.Fprintln(w, "instagram: token expiry: not known yet: serve renews the token within 6 hours and records when the new one ends")
+			fmt.Fprintln(w, "token expiry: not known yet: serve renews the token within 6 hours and records when the new one ends")
 		default:
-			left := time.Until(tok.Expiry).Round(time.Hour)
-			fmt.Fprintf(w, "instagram: token expires %s (in %s); serve renews it once less than %d days are left\n",
-				tok.Expiry.UTC().Format("2006-01-02 15:04 UTC"), left, int(RefreshBefore.Hours()/24))
+			left := time.Until(tok.Expiry)
+			fmt.Fprintf(w, "token expires %s (in %d days); serve renews it once less than %d days are left\n",
+				tok.Expiry.UTC().Format("2006-01-02 15:04 UTC"), int(left.Hours()/24), int(RefreshBefore.Hours()/24))
 			if left <= 0 {
 				problems = append(problems, "the Instagram token expired: "+fixToken)
 			}
 		}
 	}
 	if m != nil {
-		fmt.Fprintf(w, "instagram: messages in %s (default %s)\n", strings.Join(m.Languages(), ", "), s.DefaultLanguage)
+		fmt.Fprintf(w, "messages in %s (default %s)\n", strings.Join(m.Languages(), ", "), s.DefaultLanguage)
 	}
 	return problems, nil
 }
