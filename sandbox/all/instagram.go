@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/paysync/paysync/connectors/instagram"
 	"github.com/paysync/paysync/core"
@@ -90,15 +91,31 @@ func messageWord(s core.Status) string {
 	return strings.ReplaceAll(string(s), "_", " ")
 }
 
-// Thread prints a customer's thread as the customer sees it, oldest first.
-func (d InstagramDouble) Thread(igsid string) []string {
+// CustomerSays is a customer writing to the shop in Direct: Meta posts it
+// to paysync as a signed webhook.
+func (d InstagramDouble) CustomerSays(igsid, handle, text string) error {
+	d.CustomerWrites(igdouble.Customer{IGSID: igsid, Username: handle, Name: handle}, text, time.Time{})
+	return nil
+}
+
+// Transcript is a customer's thread as they see it, oldest first.
+func (d InstagramDouble) Transcript(igsid string) []string {
 	var out []string
 	for _, m := range d.Account.Thread(igsid) {
-		who := "customer"
+		who := "@" + d.handleOf(igsid)
 		if m.FromShop {
 			who = "shop"
 		}
-		out = append(out, fmt.Sprintf("%s %-8s %s", m.At.Format("15:04:05"), who, m.Text))
+		out = append(out, fmt.Sprintf("%s  %s: %s", m.At.Format("15:04:05"), who, m.Text))
 	}
 	return out
+}
+
+func (d InstagramDouble) handleOf(igsid string) string {
+	for _, c := range d.Customers() {
+		if c.IGSID == igsid && c.Username != "" {
+			return c.Username
+		}
+	}
+	return igsid
 }
