@@ -29,7 +29,7 @@ type direct struct {
 	ig sandboxall.InstagramDouble
 }
 
-func startDirect(t *testing.T, dialect string) *direct {
+func startDirect(t testing.TB, dialect string, env map[string]string) *direct {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +48,9 @@ func startDirect(t *testing.T, dialect string) *direct {
 	t.Setenv("PAYSYNC_MAPPING_DIR", "../../mapping")
 	t.Setenv("PAYSYNC_ADMIN_TOKEN", "e2e-token")
 	t.Setenv("PAYSYNC_PUBLIC_URL", base)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	if dialect == "postgres" {
 		t.Setenv("PAYSYNC_DATABASE_URL", testdb.NewPostgresDB(t))
 	} else {
@@ -143,7 +146,7 @@ func TestDirectThroughTheDaemon(t *testing.T) {
 		if dialect == "postgres" {
 			testdb.PostgresURL(t)
 		}
-		e := startDirect(t, dialect)
+		e := startDirect(t, dialect, nil)
 		verify := e.sb.Env()["PAYSYNC_INSTAGRAM_VERIFY_TOKEN"]
 
 		// The handshake.

@@ -213,7 +213,11 @@ func (a *Account) send(w http.ResponseWriter, r *http.Request) {
 		a.loseNext--
 		a.stats.LostAnswers++
 	}
+	onSend := a.onSend
 	a.mu.Unlock()
+	if onSend != nil {
+		onSend(m)
+	}
 	a.post(m, true) // Meta echoes every message the account sends
 	if lose {
 		chaos.Lose(w, r, mode, a.closed, func(w http.ResponseWriter) { unexpected(w, http.StatusInternalServerError) })

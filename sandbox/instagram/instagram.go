@@ -113,11 +113,12 @@ type Account struct {
 	threads    map[string][]Message // by IGSID
 	lastFrom   map[string]time.Time // the customer's last message, by IGSID
 	seq        int
-	failNext   []int      // statuses of the next failing requests
-	loseNext   int        // sends that store the message and lose the answer
-	loseMode   chaos.Loss // how: the connection closes, or no answer comes
-	exhausted  bool       // every send is rate limited until ExhaustRate(false)
-	rateSec    int64      // the second being counted, and its sends
+	failNext   []int         // statuses of the next failing requests
+	loseNext   int           // sends that store the message and lose the answer
+	loseMode   chaos.Loss    // how: the connection closes, or no answer comes
+	onSend     func(Message) // hears each message the API stores
+	exhausted  bool          // every send is rate limited until ExhaustRate(false)
+	rateSec    int64         // the second being counted, and its sends
 	rateCount  int
 	stats      Stats
 	closedOnce sync.Once
@@ -336,6 +337,14 @@ func (a *Account) ExpireToken() {
 	defer a.mu.Unlock()
 	a.oldTokens[a.token] = true
 	a.token = "IGAA-revoked-" + a.nextID("")
+}
+
+// OnSend makes f hear each message the Send API stores, as it is stored
+// (before the answer goes back): a benchmark's stopwatch.
+func (a *Account) OnSend(f func(Message)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onSend = f
 }
 
 // SetChaos turns random faults on (a profile) or off (nil).
