@@ -170,14 +170,19 @@ func (c *Connector) deliver(ctx context.Context, m *mapping.Mapping, d core.Deli
 	}
 	igsid := strings.TrimSpace(o.Customer.ID)
 	if igsid == "" {
-		return c.skip(ctx, o, key, rec, ver, prev, "the order has no customer.id, the customer's Instagram-scoped id (IGSID): "+
+		// Not a Direct order (a website's, say): said once per order, not
+		// at every change.
+		return c.skipOnce(ctx, o, "no-customer-id", prev, "the order has no customer.id, the customer's Instagram-scoped id (IGSID): "+
 			"orders created from a Direct conversation (the console's Direct page, or a chatbot passing the sender's id) carry it")
 	}
 	conv, err := c.store.GetConversation(ctx, igsid)
 	switch {
-	case core.ErrorCode(err) == core.ENOTFOUND:
-		return c.skip(ctx, o, key, rec, ver, prev, "paysync has had no Direct message from customer "+igsid+
+	case core.ErrorCode(err) == core.ENOTFOUND && rec.State != stateSending:
+		return c.skipOnce(ctx, o, "no-conversation-"+igsid, prev, "paysync has had no Direct message from customer "+igsid+
 			", and Instagram lets a shop write only to someone who wrote in the last 24 hours")
+	case core.ErrorCode(err) == core.ENOTFOUND:
+		// Purged while a send was uncertain: look in the thread anyway.
+		conv = core.Conversation{IGSID: igsid}
 	case err != nil:
 		return core.DeliveryResult{Err: &core.DeliveryError{Class: core.Retryable, Reason: "could not read the customer's conversation; will retry", Err: err}}
 	}
@@ -290,6 +295,17 @@ func (c *Connector) skip(ctx context.Context, o core.Order, key string, rec send
 		return core.DeliveryResult{Err: &core.DeliveryError{Class: core.Retryable, Reason: "could not record why nothing is sent; will retry", Err: err}}
 	}
 	return core.DeliveryResult{ExternalID: prev, Skipped: "not sent in Direct: " + why}
+}
+
+// skipOnce skips for a reason that is the order's, not the change's (no
+// customer id, no conversation): journaled at the first change it stops,
+// silent at the next ones.
+func (c *Connector) skipOnce(ctx context.Context, o core.Order, key, prev, why string) core.DeliveryResult {
+	rec, ver, err := c.sends.get(ctx, o.ID, key)
+	if err != nil {
+		return core.DeliveryResult{Err: &core.DeliveryError{Class: core.Retryable, Reason: "could not read the Direct send log; will retry", Err: err}}
+	}
+	return c.skip(ctx, o, key, rec, ver, prev, why)
 }
 
 // windowReason says why the window rule stops a message, and what a

@@ -105,6 +105,12 @@ func TestOutsideTheWindowNothingIsSent(t *testing.T) {
 	if r := f.deliver(f.order("IG-2", "", core.StatusPaid)); !strings.Contains(r.Skipped, "the order has no customer.id") {
 		t.Fatalf("no IGSID: %+v", r)
 	}
+	// Not a Direct order: said once, not at each change.
+	refunded := f.order("IG-2", "", core.StatusRefunded)
+	refunded.StatusChangedAt = f.clock.Now()
+	if r := f.deliver(refunded); r.Err != nil || r.Skipped != "" {
+		t.Fatalf("the next change of an order without IGSID: %+v", r)
+	}
 	if r := f.deliver(f.order("IG-3", "9999", core.StatusPaid)); !strings.Contains(r.Skipped, "no Direct message from customer 9999") {
 		t.Fatalf("no conversation: %+v", r)
 	}
