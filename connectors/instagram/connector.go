@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -337,7 +338,16 @@ func (c *Connector) findSent(ctx context.Context, rec sendRecord) (string, error
 	case core.ErrorCode(err) != core.ENOTFOUND:
 		return "", err
 	}
-	return c.client.FindSent(ctx, rec.IGSID, rec.Digest, since, core.TextDigest)
+	mid, err = c.client.FindSent(ctx, rec.IGSID, rec.Digest, since, core.TextDigest)
+	var ae *APIError
+	if errors.As(err, &ae) && !ae.uncertain() && !ae.rateLimited() && ae.Code != codeToken {
+		// The token may not read the thread (no Conversations API for it):
+		// the recorded echoes are all there is to go by, and the wait.
+		c.log.Warn("cannot read the Direct thread to look for a send whose answer was lost; going by the echoes only",
+			"reason", ae.Error())
+		return "", nil
+	}
+	return mid, err
 }
 
 // since says how long ago, as people say it: 30h, 3 days.

@@ -405,3 +405,31 @@ func TestUsernameLookedUpOnce(t *testing.T) {
 		return err == nil && c.Username == "ani.knits" && !c.UsernameCheckedAt.IsZero()
 	})
 }
+
+// What remains possible, as docs/instagram.md says: when neither an echo
+// nor the thread shows a send whose answer was lost (here the token may
+// not read the thread and the echo never came), the message is sent again
+// once the wait is over, and not before.
+func TestUncertainSendUnprovableIsSentAgainAfterTheWait(t *testing.T) {
+	f := newFixture(t, false)
+	f.writes("1784", "Hello", f.clock.Now().Add(-time.Hour))
+	f.acct.DenyConversations(true)
+	f.acct.LoseNextSendAnswer(1)
+	o := f.order("IG-1", "1784", core.StatusPaid)
+	if r := f.deliver(o); r.Err == nil {
+		t.Fatalf("lost answer: %+v", r)
+	}
+	if r := f.deliver(o); core.ClassifyDelivery(r.Err).RetryAfter <= 0 {
+		t.Fatalf("within the wait: %+v", r)
+	}
+	if n := len(f.acct.Sent()); n != 1 {
+		t.Fatalf("%d messages within the wait, want 1", n)
+	}
+	f.clock.Add(DefaultUncertainWait)
+	if r := f.deliver(o); r.Err != nil {
+		t.Fatalf("after the wait: %+v", r)
+	}
+	if n := len(f.acct.Sent()); n != 2 {
+		t.Fatalf("%d messages after the wait, want 2 (the documented duplicate)", n)
+	}
+}

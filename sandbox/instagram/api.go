@@ -256,6 +256,11 @@ func (a *Account) conversations(w http.ResponseWriter, r *http.Request) {
 	user := r.URL.Query().Get("user_id")
 	a.mu.Lock()
 	a.stats.Reads++
+	if a.noReading {
+		a.mu.Unlock()
+		graphError(w, http.StatusForbidden, 10, 0, "(#10) Application does not have permission for this action")
+		return
+	}
 	type conv struct {
 		ID          string `json:"id"`
 		UpdatedTime string `json:"updated_time"`

@@ -117,6 +117,7 @@ type Account struct {
 	loseNext   int           // sends that store the message and lose the answer
 	loseMode   chaos.Loss    // how: the connection closes, or no answer comes
 	onSend     func(Message) // hears each message the API stores
+	noReading  bool          // the Conversations API refuses the token (no permission)
 	exhausted  bool          // every send is rate limited until ExhaustRate(false)
 	rateSec    int64         // the second being counted, and its sends
 	rateCount  int
@@ -337,6 +338,14 @@ func (a *Account) ExpireToken() {
 	defer a.mu.Unlock()
 	a.oldTokens[a.token] = true
 	a.token = "IGAA-revoked-" + a.nextID("")
+}
+
+// DenyConversations makes the Conversations API refuse the token, as for an
+// app without the messaging permission's read access.
+func (a *Account) DenyConversations(deny bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.noReading = deny
 }
 
 // OnSend makes f hear each message the Send API stores, as it is stored
