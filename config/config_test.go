@@ -76,7 +76,7 @@ func TestInvalidValues(t *testing.T) {
 		"dispatcher:\n  lease: -1m\n":                                             ":2: dispatcher.lease must be a positive duration",
 		"dispatcher:\n  backoff: [5s, 0s]\n":                                      ":2: dispatcher.backoff[1] must be a positive duration",
 		"scheduler:\n  expire_schedule: every minute\n":                           ":2: scheduler.expire_schedule \"every minute\"",
-		"connectors:\n  hubspot: {}\n":                                            ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, sheets)",
+		"connectors:\n  hubspot: {}\n":                                            ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, instagram, sheets)",
 		"journal:\n  keep_refused: 0s\n":                                          ":2: journal.keep_refused must be positive",
 		"providers:\n  generic:\n    webhook_secret: abc\n":                       ":3: the generic webhook secret must start with whsec_",
 		"sqlite_synchronous: off\n":                                               ":1: sqlite_synchronous \"off\" must be full, extra or normal",

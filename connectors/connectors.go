@@ -82,6 +82,48 @@ func Refreshed(m Meter, err error) {
 	}
 }
 
+// Inbound is what serve lends a connector that also hears from its service
+// (Instagram's webhooks), so that its requests are refused and counted like
+// the payment providers' webhooks.
+type Inbound struct {
+	// Refuse records a request that did not verify (forged, malformed, too
+	// large): counted per source network in the refusal records (GET
+	// /v1/refusals), logged and on /metrics under the connector's name. It
+	// returns how long the sender must wait when its address is past its
+	// allowance of failing requests (answer 429 with Retry-After), else 0.
+	Refuse func(ctx context.Context, r *http.Request, v core.Verdict, cause error, sample core.PayloadSample) time.Duration
+	// Count counts a request taken, by verdict, on /metrics.
+	Count func(verdict string)
+}
+
+// Receiver is implemented by a connector that also hears from its service.
+// Its routes are http.ServeMux patterns, mounted as they are and served
+// without the admin token: each handler authenticates its sender itself.
+type Receiver interface {
+	Routes(in Inbound) map[string]http.Handler
+}
+
+// Job is work a connector needs done besides deliveries (renewing a token,
+// deleting what is past its retention). The scheduler runs it on one
+// replica at a time.
+type Job struct {
+	Name     string // e.g. "instagram-token"
+	Schedule string // cron or "@every 6h"
+	Run      func(ctx context.Context) error
+}
+
+// Scheduled is implemented by a connector with jobs of its own.
+type Scheduled interface {
+	Jobs() []Job
+}
+
+// Runner is implemented by a connector with background work that runs as
+// long as serve does (looking customers up as they first write). Run
+// returns when ctx ends.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
 // Mappings hands out the live mapping of a connector; *mapping.Set has it.
 type Mappings interface {
 	Get(connector string) *mapping.Mapping

@@ -70,6 +70,11 @@ type Options struct {
 	// Secrets are values that must never appear on a page (the config's
 	// tokens, keys, passwords and webhook URLs); every page is scrubbed of them.
 	Secrets []string
+	// Orders, when set, lets the console create orders (the New order form).
+	Orders OrderCreator
+	// Direct, when set (the instagram connector is on), shows the Direct
+	// page and an order's "Send link in Direct".
+	Direct Direct
 	// SessionTTL is how long a login lasts (default 12h).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
@@ -113,7 +118,11 @@ func New(o Options) *Console {
 		http.Redirect(w, r, "/ui/orders", http.StatusSeeOther)
 	}))
 	m.Handle("GET /ui/orders", c.authed(c.ordersPage))
+	m.Handle("GET /ui/orders/new", c.authed(c.newOrderPage))
+	m.Handle("POST /ui/orders/new", c.authed(c.createOrder))
 	m.Handle("GET /ui/orders/{id}", c.authed(c.orderPage))
+	m.Handle("POST /ui/orders/{id}/direct", c.authed(c.sendLink))
+	m.Handle("GET /ui/direct", c.authed(c.directPage))
 	m.Handle("GET /ui/orders/{id}/journal/{entry}", c.authed(c.payloadPage))
 	m.Handle("POST /ui/orders/{id}/review", c.authed(c.settle))
 	m.Handle("GET /ui/review", c.authed(c.reviewPage))
@@ -196,6 +205,9 @@ type view struct {
 	Flash string
 	Tone  string // of the flash: good or bad
 	Data  any
+	// Direct: the instagram connector is on (the Direct page is in the menu);
+	// NewOrder: the console may create orders.
+	Direct, NewOrder bool
 }
 
 type langLink struct {
@@ -205,7 +217,7 @@ type langLink struct {
 
 func (c *Console) view(r *http.Request, s *session, nav, title string, data any) view {
 	p := c.printer(r)
-	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now())}
+	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now()), Direct: c.opt.Direct != nil, NewOrder: c.opt.Orders != nil}
 	if s != nil {
 		v.User, v.CSRF = s.Name, c.sessions.csrf(s)
 	}

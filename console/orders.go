@@ -101,6 +101,9 @@ type orderData struct {
 	Deliveries []deliveryRow
 	Review     bool // settle form shown
 	Href       string
+	// SendLink: the "Send link in Direct" form is shown, with its one-time token.
+	SendLink bool
+	FormID   string
 }
 
 type itemRow struct{ Name, SKU, Qty, Price, Total string }
@@ -129,6 +132,9 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 	if o.RefundedMinor > 0 {
 		d.Refunded = p.Money(o.RefundedMinor, o.Currency)
 	}
+	if c.opt.Direct != nil && o.Customer.ID != "" && o.PaymentURL != "" && (o.Status == core.StatusPending || o.Status == core.StatusFailed) {
+		d.SendLink, d.FormID = true, formToken()
+	}
 	if o.PaidAt != nil {
 		d.Paid = p.Time(*o.PaidAt)
 	}
@@ -139,7 +145,7 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 		d.Items = append(d.Items, itemRow{Name: it.Name, SKU: it.SKU, Qty: strconv.FormatInt(it.Quantity, 10),
 			Price: p.Money(it.PriceMinor, o.Currency), Total: p.Money(it.PriceMinor*it.Quantity, o.Currency)})
 	}
-	d.Steps = p.Timeline(o, v.Journal, c.providerTitle)
+	d.Steps = p.Timeline(o, v.Journal, c.sourceTitle)
 	slices.Reverse(d.Steps) // newest first: the latest news is what a manager asks about
 	for _, dv := range v.Deliveries {
 		row := deliveryRow{Connector: dv.Connector, Title: c.crmTitle(dv.Connector), State: p.DeliveryState(dv.State),
@@ -266,6 +272,15 @@ func (c *Console) providerTitle(name string) string {
 		return t
 	}
 	return name
+}
+
+// sourceTitle names who a journal entry is from: a provider, or a
+// connector ("Instagram Direct").
+func (c *Console) sourceTitle(name string) string {
+	if t := c.opt.Providers[name]; t != "" {
+		return t
+	}
+	return c.crmTitle(name)
 }
 
 func (c *Console) crmTitle(name string) string {

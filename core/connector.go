@@ -26,7 +26,16 @@ type DeliveryResult struct {
 	// that they should know of: "linked deal 1 belongs to order SHOP-2;
 	// wrote deal 7 instead". The dispatcher journals it for the order.
 	Notice string
-	Err    error // nil on success; classify with a *DeliveryError
+	// Skipped, on success, says that the connector did its work by sending
+	// nothing, and why: a rule of the service, not a failure (Instagram
+	// allows no automatic message 24 hours after the customer last wrote;
+	// the order has no Direct conversation). The delivery is settled as
+	// done, never retried or dead-lettered, and the reason is journaled for
+	// the order with verdict not_sent, so that the order's page says why.
+	// A connector reports a skip once per order change: a redelivery of a
+	// change it already skipped is plain success. Skipped wins over Notice.
+	Skipped string
+	Err     error // nil on success; classify with a *DeliveryError
 }
 
 // Connector writes orders into one CRM. Deliver receives a batch and returns

@@ -16,6 +16,7 @@ const (
 	EINVALID      = "invalid"            // 400: the input is wrong
 	ENOTFOUND     = "not_found"          // 404
 	EUNAUTHORIZED = "unauthorized"       // 401: missing or bad credentials or signature
+	EFORBIDDEN    = "forbidden"          // 403: known, but not allowed (Meta's verification with a wrong verify token)
 	ETOOLARGE     = "too_large"          // 413
 	EUNAVAILABLE  = "unavailable"        // 503: a dependency is down; try again
 	EMETHOD       = "method_not_allowed" // 405: the path exists, the method does not

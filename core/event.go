@@ -116,6 +116,8 @@ const (
 	VerdictUnconfirmed    Verdict = "unconfirmed"     // a webhook the status lookup did not confirm
 	VerdictRelinked       Verdict = "relinked"        // the CRM record in the link was not the order's; another one was written
 	VerdictDeclined       Verdict = "declined"        // a payment paysync told the provider to cancel: the buyer is not charged
+	VerdictNotSent        Verdict = "not_sent"        // a connector deliberately sent nothing for this change (a message outside Instagram's window)
+	VerdictMessageSent    Verdict = "message_sent"    // a person sent the customer a message through paysync (Send link in Direct)
 )
 
 // Decision is the outcome of Decide: a verdict and, when the order changes, how.

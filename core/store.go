@@ -94,6 +94,9 @@ type Store interface {
 	// another holder has it and it has not expired.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
+
+	// Conversations keeps the Instagram Direct threads paysync hears of.
+	Conversations
 }
 
 // DiskUsage is how much disk a store takes, for /metrics.

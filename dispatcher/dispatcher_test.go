@@ -1136,3 +1136,78 @@ func TestAnsweringAgainRetriesWhatWaited(t *testing.T) {
 		}
 	})
 }
+
+// skipper is a channel that sends nothing for orders in skip (a rule of the
+// service, such as Instagram's messaging window) and counts its calls.
+type skipper struct {
+	mu    sync.Mutex
+	skip  map[string]string // order id -> why nothing is sent
+	calls map[string]int
+}
+
+func (s *skipper) Name() string  { return "chat" }
+func (s *skipper) MaxBatch() int { return 10 }
+func (s *skipper) Deliver(_ context.Context, b []core.Delivery) []core.DeliveryResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]core.DeliveryResult, len(b))
+	for i, d := range b {
+		s.calls[d.Order.ID]++
+		if why := s.skip[d.Order.ID]; why != "" {
+			out[i] = core.DeliveryResult{Skipped: why}
+			continue
+		}
+		out[i] = core.DeliveryResult{ExternalID: "msg-" + d.Order.ID}
+	}
+	return out
+}
+
+// A delivery the connector skipped by rule is done: settled as delivered
+// at once (no retry, no dead letter), its reason journaled for the order
+// with verdict not_sent, once.
+func TestSkippedIsDoneAndJournaled(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		db := testdb.Open(t, dialect)
+		why := "not sent in Direct: the customer last wrote 30h ago, outside Instagram's 24-hour window"
+		c := &skipper{skip: map[string]string{"o-late": why}, calls: map[string]int{}}
+		d := dispatcher.New(db, []core.Connector{c}, fast(t, "replica"))
+		start(t, d)
+		create(t, db, "o-late", "chat")
+		create(t, db, "o-fine", "chat")
+		testutil.Eventually(t, "both settled", func() bool { return countState(t, db, "chat", core.DeliveryDelivered) == 2 })
+		time.Sleep(50 * time.Millisecond) // a retry would come within 5ms
+		c.mu.Lock()
+		calls := c.calls["o-late"]
+		c.mu.Unlock()
+		if calls != 1 {
+			t.Fatalf("the skipped order was delivered %d times, want once", calls)
+		}
+		rec := onlyRecord(t, db, "o-late")
+		if rec.State != core.DeliveryDelivered || rec.LastError != "" {
+			t.Fatalf("the skipped order's record: %+v", rec)
+		}
+		notSent := func(order string) []core.JournalEntry {
+			entries, err := db.ListJournal(bg, order)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []core.JournalEntry
+			for _, e := range entries {
+				if e.Verdict == core.VerdictNotSent {
+					out = append(out, e)
+				}
+			}
+			return out
+		}
+		got := notSent("o-late")
+		if len(got) != 1 || got[0].Reason != why || got[0].Source != core.SourceConnector || got[0].EventType != "chat" || got[0].OrderVersion != 0 {
+			t.Fatalf("o-late journal: %+v, want one not_sent entry %q", got, why)
+		}
+		if got := notSent("o-fine"); len(got) != 0 {
+			t.Fatalf("o-fine journal: %+v", got)
+		}
+		if l, _ := db.GetLink(bg, "chat", "o-late"); l == nil || l.SyncedVersion != 1 {
+			t.Fatalf("o-late link: %+v", l)
+		}
+	})
+}

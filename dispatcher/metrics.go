@@ -20,6 +20,7 @@ type metrics struct {
 const (
 	outcomeDelivered = "delivered"      // the CRM has it
 	outcomeSynced    = "already_synced" // the CRM already had this version or a newer one
+	outcomeSkipped   = "not_sent"       // done by sending nothing (DeliveryResult.Skipped)
 	outcomeRetry     = "retry"
 	outcomeDead      = "dead"
 	outcomeReleased  = "released" // given back without counting (paused connector, shutdown)
@@ -33,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, d *Dispatcher, log *slog.Logger) *met
 	m := &metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysync_delivery_attempts_total",
-			Help: "Outbox records settled by this process, by connector and outcome (delivered, already_synced, retry, dead, released, lease_lost).",
+			Help: "Outbox records settled by this process, by connector and outcome (delivered, already_synced, not_sent, retry, dead, released, lease_lost).",
 		}, []string{"connector", "outcome"}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysync_delivery_dead_letters_total",

@@ -358,14 +358,25 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 			link := &core.CRMLink{Connector: w.name, OrderID: d.Order.ID, ExternalID: res.ExternalID,
 				SyncedVersion: d.Order.Version, SyncedStatus: d.Order.Status, Data: res.LinkData}
 			cs := g.settle(core.OutcomeDelivered, "", time.Time{}, now, link)
-			if res.Notice != "" {
+			outcome := outcomeDelivered
+			switch {
+			case res.Skipped != "":
+				// Done by sending nothing (a rule of the service, such as
+				// Instagram's messaging window): journaled with the
+				// settlement so that the order's page says why, and never
+				// retried.
+				w.log.Info("the connector sent nothing for this change", "order_id", d.Order.ID, "reason", res.Skipped)
+				cs[0].Journal = &core.JournalEntry{OrderID: d.Order.ID, Source: core.SourceConnector, EventType: w.name,
+					Verdict: core.VerdictNotSent, StatusBefore: d.Order.Status, StatusAfter: d.Order.Status, Reason: res.Skipped, CreatedAt: now}
+				outcome = outcomeSkipped
+			case res.Notice != "":
 				// Journaled once per order, with the settlement: the
 				// operator reads it in the order's history.
 				w.log.Warn("the connector wrote another record than the linked one", "order_id", d.Order.ID, "notice", res.Notice)
 				cs[0].Journal = &core.JournalEntry{OrderID: d.Order.ID, Source: core.SourceConnector, EventType: w.name,
 					Verdict: core.VerdictRelinked, Reason: res.Notice, CreatedAt: now}
 			}
-			p.add(outcomeDelivered, cs)
+			p.add(outcome, cs)
 			w.d.metrics.delivered(w.name, d.Order.UpdatedAt, now)
 			ok++
 			healthy = true
@@ -498,7 +509,7 @@ func (w *worker) complete(ctx context.Context, p pending) {
 	for outcome, n := range counts {
 		w.d.metrics.settled(w.name, outcome, n)
 		w.settled.Add(int64(n))
-		if outcome == outcomeDelivered || outcome == outcomeSynced {
+		if outcome == outcomeDelivered || outcome == outcomeSynced || outcome == outcomeSkipped {
 			w.delivered.Add(int64(n))
 		}
 	}

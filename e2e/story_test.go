@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,12 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/core/coretest"
 	"github.com/paysync/paysync/internal/standardwebhooks"
+	sandboxall "github.com/paysync/paysync/sandbox/all"
+	igsandbox "github.com/paysync/paysync/sandbox/instagram"
 )
+
+// igsidOf is the Instagram id of a chaos order's customer.
+func igsidOf(orderID string) string { return "91" + strings.TrimPrefix(orderID, "CH-") }
 
 // story is one order of the chaos test: the events its provider sends, in
 // the order they are sent, and when.
@@ -174,6 +180,9 @@ func eventBody(orderID string, e coretest.Event) []byte {
 type sender struct {
 	base, adminToken, secret string
 	client                   *http.Client
+	// direct, when set, is the Instagram double: each order's customer
+	// writes in Direct first, and the order carries their IGSID.
+	direct *sandboxall.InstagramDouble
 
 	webhooks, creates atomic.Int64 // accepted with a 2xx
 	retries           atomic.Int64 // attempts that got no 2xx (refused connection, reset, 5xx)
@@ -193,8 +202,20 @@ func (s *sender) play(ctx context.Context, st *story, storm time.Time) {
 	if !sleepUntil(ctx, storm.Add(st.start)) {
 		return
 	}
+	customer := map[string]any{"handle": "buyer_" + st.id[3:], "name": "Buyer " + st.id[3:], "phone": "+3749" + st.id[3:] + "111"}
+	if s.direct != nil {
+		// The customer asks in Direct first; Meta's webhook is delivered
+		// until paysync takes it, as Meta retries.
+		igsid := igsidOf(st.id)
+		mid := s.direct.CustomerWrites(igsandbox.Customer{IGSID: igsid, Username: "buyer_" + st.id[3:]}, "Barev! Is the silk scarf available?", time.Time{})
+		body, sig, _ := s.direct.Webhook(mid)
+		if !s.post(ctx, st.id, "/webhooks/instagram", body, func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", sig) }) {
+			return
+		}
+		customer["id"] = igsid
+	}
 	body, _ := json.Marshal(map[string]any{"order_id": st.id, "amount_minor": st.amount, "currency": "AMD",
-		"customer": map[string]any{"handle": "buyer_" + st.id[3:], "name": "Buyer " + st.id[3:], "phone": "+3749" + st.id[3:] + "111"},
+		"customer": customer,
 		"items":    []map[string]any{{"sku": "SKU-" + st.id[3:], "name": "Silk scarf", "quantity": 1, "price_minor": st.amount}}})
 	if !s.post(ctx, st.id, "/v1/orders", body, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+s.adminToken) }) {
 		return

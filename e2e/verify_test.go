@@ -244,3 +244,79 @@ func checkCRM(f *findings, name string, rules crmRules, recs []sandbox.Record, s
 		}
 	}
 }
+
+// checkMessages holds a messaging double (Instagram Direct) to the orders:
+// each message about an order the test created, none sent twice for one
+// change (the same status twice in a row; partial refunds at most once
+// each), in the order the order's statuses came, and the last one telling
+// the order's final status when that status has a message (all of them
+// but pending, which has no link in this test, and manual_review).
+func checkMessages(f *findings, name string, recs []sandbox.Record, stories []*story, views map[string]httpapi.OrderView) {
+	c := &crmFindings{records: len(recs)}
+	f.crm[name] = c
+	byOrder := map[string][]sandbox.Record{}
+	for _, r := range recs {
+		byOrder[r.OrderID] = append(byOrder[r.OrderID], r)
+	}
+	known := map[string]bool{}
+	for _, st := range stories {
+		known[st.id] = true
+	}
+	for id, rs := range byOrder {
+		if !known[id] {
+			c.duplicated += len(rs)
+			f.note("%s: %d messages about order %q, which the test never created", name, len(rs), id)
+		}
+	}
+	for _, st := range stories {
+		rs := byOrder[st.id]
+		v := views[st.id]
+		var entered []core.Status // the statuses the order entered, in order
+		partial := 0
+		for _, e := range v.Journal {
+			if e.StatusAfter == "" || e.OrderVersion == 0 {
+				continue
+			}
+			if e.StatusAfter == core.StatusPartiallyRefunded && (e.Verdict == core.VerdictAccepted || e.Verdict == core.VerdictOrphan) {
+				partial++
+			}
+			if len(entered) == 0 || entered[len(entered)-1] != e.StatusAfter {
+				entered = append(entered, e.StatusAfter)
+			}
+		}
+		at, told := 0, map[core.Status]int{}
+		for i, r := range rs {
+			told[r.Status]++
+			if i > 0 && r.Status == rs[i-1].Status && r.Status != core.StatusPartiallyRefunded {
+				c.duplicated++
+				f.note("%s: %s was told %s twice (messages %s and %s)", name, st.id, r.Status, rs[i-1].ID, r.ID)
+			}
+			j := at
+			for j < len(entered) && entered[j] != r.Status {
+				j++
+			}
+			if j == len(entered) {
+				c.regressed++
+				f.note("%s: %s was told %s after %s, out of the order's statuses %v", name, st.id, r.Status, rs[max(i-1, 0)].Status, entered)
+				continue
+			}
+			at = j
+		}
+		if n := told[core.StatusPartiallyRefunded]; n > max(partial, 1) {
+			c.duplicated += n - max(partial, 1)
+			f.note("%s: %s was told of %d partial refunds, it had %d", name, st.id, n, partial)
+		}
+		final := v.Order.Status
+		if final == core.StatusPending || final == core.StatusManualReview {
+			continue
+		}
+		switch {
+		case len(rs) == 0:
+			c.lost++
+			f.note("%s: %s is %s and its customer was told nothing", name, st.id, final)
+		case rs[len(rs)-1].Status != final:
+			c.stale++
+			f.note("%s: %s is %s but its customer was last told %s", name, st.id, final, rs[len(rs)-1].Status)
+		}
+	}
+}

@@ -43,8 +43,10 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Webhooks serves /webhooks/ (signature-authenticated; no admin token).
 	Webhooks http.Handler
-	// Pages are the payment providers' own pages for buyers, by ServeMux
-	// pattern (Idram's GET /pay/{order_id}); no admin token.
+	// Pages are the payment providers' own pages for buyers (Idram's
+	// GET /pay/{order_id}) and the routes of connectors that hear from their
+	// service (Instagram's /webhooks/instagram), by ServeMux pattern; no
+	// admin token: each authenticates its sender itself.
 	Pages map[string]http.Handler
 	// Console serves /ui/ (admin token checked here first).
 	Console http.Handler
@@ -98,6 +100,7 @@ func (s *Server) routes() *Router {
 	mux.Handle("POST /v1/outbox/{id}/retry", s.admin(s.retryOutbox))
 	mux.Handle("POST /v1/outbox/retry-dead", s.admin(s.retryAllDead))
 	mux.Handle("GET /v1/refusals", s.admin(s.listRefusals))
+	mux.Handle("GET /v1/conversations", s.admin(s.listConversations))
 	if s.Webhooks != nil {
 		mux.Handle("/webhooks/", s.Webhooks)
 	}
@@ -256,6 +259,8 @@ func StatusFor(code string) int {
 		return http.StatusBadRequest
 	case core.EUNAUTHORIZED:
 		return http.StatusUnauthorized
+	case core.EFORBIDDEN:
+		return http.StatusForbidden
 	case core.ENOTFOUND:
 		return http.StatusNotFound
 	case core.ECONFLICT, core.ESTALE:

@@ -43,6 +43,10 @@ type Mapping struct {
 	reopen      map[string]bool
 	unknownMove bool
 	statuses    map[core.Status]*statusRule
+
+	messages     bool     // a messaging connector's file (Profile.Messages)
+	languages    []string // the languages of its messages, the first the default
+	patternState          // ReadMessage's patterns, built on first use
 }
 
 type pos struct{ line, col int }
@@ -53,6 +57,9 @@ type statusRule struct {
 	stage string // "" keeps the current stage
 	note  *tmpl  // nil: no note
 	tags  []*tmpl
+	// message is a messaging connector's text for the status, by language;
+	// nil when the status sends nothing (message: null).
+	message map[string]*tmpl
 }
 
 // Input is what Render needs: the order as it stands and the journal entries
@@ -66,7 +73,7 @@ type Input struct {
 // int64, bool, json.Number (decimals), []any and map[string]any, so that
 // json.Marshal gives the same bytes every time.
 type Payload struct {
-	Entity  map[string]any `json:"entity"`            // deal fields / lead object / row by header name
+	Entity  map[string]any `json:"entity,omitempty"`  // deal fields / lead object / row by header name; none for a messaging connector
 	Contact map[string]any `json:"contact,omitempty"` // contact fields when the mapping has a contact section
 	Stage   string         `json:"stage,omitempty"`   // where the order's status moves an existing record; "" keeps it where it is
 	// NewStage is where a record created now starts: Stage, or for a status
@@ -78,6 +85,9 @@ type Payload struct {
 	NewStage string   `json:"new_stage,omitempty"`
 	Notes    []string `json:"notes,omitempty"` // rendered per-status extras / timeline comments for the Transitions
 	Tags     []string `json:"tags,omitempty"`
+	// Messages is a messaging connector's message for the order's status,
+	// by language (hy, ru, en, …); nil when the status sends none.
+	Messages map[string]string `json:"messages,omitempty"`
 }
 
 // realChange reports whether a journal entry changed the order in a way a
@@ -210,6 +220,14 @@ func (m *Mapping) AllowStageMove(current, next string) bool {
 	return m.reopen[current] || ni >= ci
 }
 
+// Messages reports whether this is a messaging connector's file (a message
+// per status and language) rather than a CRM record's.
+func (m *Mapping) Messages() bool { return m.messages }
+
+// Languages lists the languages of a messaging connector's messages, in the
+// file's order; the first is the file's default.
+func (m *Mapping) Languages() []string { return slices.Clone(m.languages) }
+
 // Render builds the payload for one order. It never panics; an error lists
 // every field that failed, with its position in the mapping file.
 func (m *Mapping) Render(in Input) (p Payload, err error) {
@@ -223,19 +241,10 @@ func (m *Mapping) Render(in Input) (p Payload, err error) {
 	if !ok {
 		return Payload{}, core.Errorf(core.EINVALID, "order %s has unknown status %q", o.ID, o.Status)
 	}
-	// last_reason explains the current status: the reason of the entry that
-	// moved the order last, not an older one (a decline before a payment).
-	lastReason := ""
-	for i := len(in.Transitions) - 1; i >= 0; i-- {
-		if in.Transitions[i].StatusAfter != "" {
-			lastReason = in.Transitions[i].Reason
-			break
-		}
+	if m.messages {
+		return m.renderMessages(o, rule, lastReasonOf(in))
 	}
-	if lastReason == "" {
-		lastReason = o.Reason
-	}
-	r := &renderer{m: m, data: renderData(o, lastReason, m.loc)}
+	r := &renderer{m: m, data: renderData(o, lastReasonOf(in), m.loc)}
 	p.Stage, p.NewStage = rule.stage, rule.stage
 	if p.NewStage == "" {
 		if pending := m.statuses[core.StatusPending]; pending != nil {
@@ -271,6 +280,46 @@ func (m *Mapping) Render(in Input) (p Payload, err error) {
 		if s = strings.TrimSpace(s); s != "" {
 			p.Notes = append(p.Notes, s)
 		}
+	}
+	if len(r.errs) > 0 {
+		return Payload{}, r.errs.sorted()
+	}
+	return p, nil
+}
+
+// lastReasonOf explains the current status: the reason of the entry that
+// moved the order last, not an older one (a decline before a payment).
+func lastReasonOf(in Input) string {
+	for i := len(in.Transitions) - 1; i >= 0; i-- {
+		if in.Transitions[i].StatusAfter != "" {
+			if r := in.Transitions[i].Reason; r != "" {
+				return r
+			}
+			break
+		}
+	}
+	return in.Order.Reason
+}
+
+// renderMessages renders a messaging connector's message for the order's
+// status in every language of the file.
+func (m *Mapping) renderMessages(o *core.Order, rule *statusRule, lastReason string) (Payload, error) {
+	if rule.message == nil {
+		return Payload{}, nil
+	}
+	r := &renderer{m: m, data: renderData(o, lastReason, m.loc)}
+	p := Payload{Messages: make(map[string]string, len(rule.message))}
+	for _, lang := range m.languages {
+		t := rule.message[lang]
+		if t == nil {
+			continue
+		}
+		s, err := t.exec(r.data)
+		if err != nil {
+			r.failAt(rule.pos, "statuses.%s.message.%s: %v", o.Status, lang, err)
+			continue
+		}
+		p.Messages[lang] = strings.TrimSpace(s)
 	}
 	if len(r.errs) > 0 {
 		return Payload{}, r.errs.sorted()

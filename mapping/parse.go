@@ -44,7 +44,7 @@ func Parse(filename string, data []byte) (*Mapping, error) {
 		return nil, Errors{{File: filename, Line: 1, Col: 1, Reason: "empty mapping file: it needs connector, entity, stages and statuses"}}
 	}
 	root := doc.Content[0]
-	top, _ := p.mapping(root, "the file", "version", "connector", "settings", "tags", "entity", "contact", "stages", "statuses")
+	top, order := p.mapping(root, "the file") // keys checked once the connector is known
 	if top == nil {
 		return nil, p.errs.errOrNil()
 	}
@@ -54,8 +54,25 @@ func Parse(filename string, data []byte) (*Mapping, error) {
 		}
 	}
 	p.connector(top, root)
+	known := recordKeys
+	if p.profile.Messages {
+		known = messageKeys
+	}
+	for _, e := range order {
+		if !slices.Contains(known, e.key.Value) && !(p.profile.Messages && slices.Contains(recordKeys, e.key.Value)) {
+			p.errAt(e.key, "unknown key %s in the file (known: %s)", e.key.Value, strings.Join(known, ", "))
+			delete(top, e.key.Value)
+		}
+	}
 	p.settings(top["settings"].val)
 	p.funcs = funcMap(p.m.loc, p.m.dateLayout, p.m.country)
+	if p.profile.Messages {
+		p.messageFile(top, root)
+		if len(p.errs) > 0 {
+			return nil, p.errs.errOrNil()
+		}
+		return p.m, nil
+	}
 	p.stages(top, root)
 	p.statuses(top, root)
 	if e, ok := top["tags"]; ok {
@@ -89,6 +106,109 @@ func Parse(filename string, data []byte) (*Mapping, error) {
 	}
 	return p.m, nil
 }
+
+// recordKeys are the top-level keys of a CRM connector's file; messageKeys
+// those of a messaging connector's (Profile.Messages).
+var (
+	recordKeys  = []string{"version", "connector", "settings", "tags", "entity", "contact", "stages", "statuses"}
+	messageKeys = []string{"version", "connector", "settings", "languages", "statuses"}
+)
+
+// messageFile reads the rest of a messaging connector's file: the languages
+// and, for every status, its message in each of them or null.
+func (p *parser) messageFile(top map[string]entry, root *yaml.Node) {
+	m := p.m
+	m.messages = true
+	for _, k := range recordKeys {
+		if e, ok := top[k]; ok && !slices.Contains(messageKeys, k) {
+			p.errAt(e.key, "%s does not apply to %s, which sends a message per status rather than writing a record (keys: %s)",
+				k, m.connector, strings.Join(messageKeys, ", "))
+		}
+	}
+	if e, ok := top["languages"]; !ok {
+		p.errAt(root, "languages is missing: list the languages the messages are written in, such as [hy, ru, en]")
+	} else {
+		for _, n := range p.sequence(e.val, "languages") {
+			v, ok := p.scalar(n, "a language")
+			if !ok {
+				continue
+			}
+			if !languageCode.MatchString(v) {
+				p.errAt(n, "language %q must be a two-letter code such as hy, ru or en", v)
+				continue
+			}
+			if slices.Contains(m.languages, v) {
+				p.errAt(n, "language %s is listed twice", v)
+				continue
+			}
+			m.languages = append(m.languages, v)
+		}
+		if len(m.languages) == 0 && len(p.errs) == 0 {
+			p.errAt(e.val, "languages is empty: list at least one, such as [en]")
+		}
+	}
+	m.statuses = map[core.Status]*statusRule{}
+	e, ok := top["statuses"]
+	if !ok {
+		p.errAt(root, "statuses is missing: give every payment status (%s) a message, or message: null to send none", statusList())
+		return
+	}
+	_, order := p.mapping(e.val, "statuses")
+	for _, se := range order {
+		st := core.Status(se.key.Value)
+		if !st.Valid() {
+			p.errAt(se.key, "unknown status %s (statuses are %s)", st, statusList())
+			continue
+		}
+		rule := &statusRule{pos: pos{se.key.Line, se.key.Column}}
+		m.statuses[st] = rule
+		body, _ := p.mapping(se.val, "status "+string(st), "message")
+		if body == nil {
+			continue
+		}
+		msg, ok := body["message"]
+		if !ok {
+			p.errAt(se.key, "status %s has no message: give its text in each language, or message: null to send none", st)
+			continue
+		}
+		if n := deref(msg.val); n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			continue
+		}
+		texts, _ := p.mapping(msg.val, "statuses."+string(st)+".message")
+		if texts == nil {
+			continue
+		}
+		rule.message = map[string]*tmpl{}
+		for lang, te := range texts {
+			if !slices.Contains(m.languages, lang) {
+				p.errAt(te.key, "statuses.%s.message: language %s is not listed in languages (%s)", st, lang, strings.Join(m.languages, ", "))
+				continue
+			}
+			src, ok := p.scalar(te.val, "a message")
+			if !ok {
+				continue
+			}
+			t, err := compile("statuses."+string(st)+".message."+lang, src, p.funcs, rootSchema)
+			if err != nil {
+				p.errAt(te.val, "statuses.%s.message.%s: %v", st, lang, err)
+				continue
+			}
+			rule.message[lang] = t
+		}
+		for _, lang := range m.languages {
+			if _, ok := texts[lang]; !ok {
+				p.errAt(msg.key, "statuses.%s.message has no %s text: write one in every language of languages", st, lang)
+			}
+		}
+	}
+	for _, st := range core.Statuses {
+		if _, ok := m.statuses[st]; !ok {
+			p.errAt(e.key, "status %s has no message: add `%s: {message: …}` (message: null sends none)", st, st)
+		}
+	}
+}
+
+var languageCode = regexp.MustCompile(`^[a-z]{2}$`)
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 

@@ -22,6 +22,12 @@ type Profile struct {
 	// ("a row holds the customer's columns itself"); a file with one fails
 	// to load with this reason.
 	NoContact string
+	// Messages marks a connector that sends the customer a message per
+	// payment status (Instagram Direct) instead of keeping a record up to
+	// date: its file has no entity, contact, tags or stages, lists the
+	// languages its messages are written in under `languages`, and gives
+	// each status a `message` (a text per language, or null for none).
+	Messages bool
 }
 
 var profiles = registry.New[Profile]("mapping profile")

@@ -267,30 +267,49 @@ func (s *Service) refuseError(ctx context.Context, rp replier, r *http.Request, 
 // and a source address over its allowance of failing requests gets 429 with Retry-After:
 // the request is then only counted in memory until the next flush.
 func (s *Service) refuse(ctx context.Context, rp replier, r *http.Request, provider string, v core.Verdict, cause error, sample core.PayloadSample) {
-	now := s.now()
-	src := sourceOf(r)
-	if n := r.ContentLength; n > sample.Size {
-		sample.Size = n // a body too large was not read whole
-	}
-	reason := core.ScrubCardText(core.ErrorMessage(cause)) // it may quote the request
-	ref := core.NewRefusal(provider, core.RefusalSource(src), v, reason, sample, now)
-	if wait, ok := s.gate.allow(src, now); !ok {
-		ref.Throttled = 1
-		s.gate.hold(ref)
-		s.metrics.webhooks.WithLabelValues(provider, "rate_limited").Inc()
+	if wait := s.RefuseRequest(ctx, r, provider, v, cause, sample); wait > 0 {
 		secs := int64((wait + time.Second - 1) / time.Second)
 		rp.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		rp.fail(core.Errorf(core.ETOOMANY, "too many failing webhook requests from %s: retry after %ds. This one was refused because: %s",
-			src, secs, core.ErrorMessage(cause)))
+			sourceOf(r), secs, core.ErrorMessage(cause)))
 		return
 	}
-	s.metrics.webhooks.WithLabelValues(provider, string(v)).Inc()
-	if err := s.ledger.Refuse(ctx, ref); err != nil {
-		// The answer stays a refusal: the sender must not retry a forgery.
-		s.log.ErrorContext(ctx, "refused webhook not recorded", "provider", provider, "verdict", v, "err", err)
-	}
-	s.log.WarnContext(ctx, "webhook refused", "provider", provider, "source", src, "verdict", v, "reason", reason)
 	rp.fail(cause)
+}
+
+// RefuseRequest records a request that did not verify at an endpoint other
+// than a provider's (a connector's webhooks, named by source: "instagram")
+// the way refused provider webhooks are recorded: counted per source
+// network in the refusal records, on /metrics and in the log. It does not
+// answer the request; it returns how long the sender must wait when its
+// address is past its allowance of failing requests (answer 429 with
+// Retry-After; the request is then counted at the next flush), else 0.
+func (s *Service) RefuseRequest(ctx context.Context, r *http.Request, source string, v core.Verdict, cause error, sample core.PayloadSample) time.Duration {
+	now := s.now()
+	src := sourceOf(r)
+	if n := r.ContentLength; n > sample.Size {
+		sample.Size = n
+	}
+	reason := core.ScrubCardText(core.ErrorMessage(cause))
+	ref := core.NewRefusal(source, core.RefusalSource(src), v, reason, sample, now)
+	if wait, ok := s.gate.allow(src, now); !ok {
+		ref.Throttled = 1
+		s.gate.hold(ref)
+		s.metrics.webhooks.WithLabelValues(source, "rate_limited").Inc()
+		return max(wait, time.Second)
+	}
+	s.metrics.webhooks.WithLabelValues(source, string(v)).Inc()
+	if err := s.ledger.Refuse(ctx, ref); err != nil {
+		s.log.ErrorContext(ctx, "refused request not recorded", "source", source, "verdict", v, "err", err)
+	}
+	s.log.WarnContext(ctx, "webhook refused", "provider", source, "source", src, "verdict", v, "reason", reason)
+	return 0
+}
+
+// CountWebhook counts a request a connector's webhook took, by verdict,
+// in paysync_webhooks_total.
+func (s *Service) CountWebhook(source, verdict string) {
+	s.metrics.webhooks.WithLabelValues(source, verdict).Inc()
 }
 
 // receive journals one parsed event. Providers confirmed by lookup get an

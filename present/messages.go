@@ -33,6 +33,8 @@ var messagesEN = map[string]string{
 	"verdict.needs_review":    "Needs a person",
 	"verdict.unconfirmed":     "Awaiting confirmation",
 	"verdict.relinked":        "Written to its own CRM record",
+	"verdict.not_sent":        "Nothing sent",
+	"verdict.message_sent":    "Sent in Direct",
 
 	"why.accepted":                "Verified and applied to the order.",
 	"why.paid":                    "The payment of %s was verified and matches the order.",
@@ -54,6 +56,8 @@ var messagesEN = map[string]string{
 	"why.needs_review":            "The payment cannot apply by itself; a person must decide.",
 	"why.unconfirmed":             "The signature was valid; the order moves only when a status lookup at the provider confirms it.",
 	"why.relinked":                "The CRM record this order was linked to belonged to another order or no longer existed; paysync left it alone and wrote the order's own record.",
+	"why.message_sent":            "A manager sent the customer this message in Instagram Direct; the record says who, and the message's id.",
+	"why.not_sent":                "paysync did not send this one on purpose; the recorded reason says why (for Instagram: the customer has not written for 24 hours, or the order has no Direct conversation).",
 
 	"what.created":          "Order created",
 	"what.link":             "%s issued a payment link",
@@ -63,6 +67,7 @@ var messagesEN = map[string]string{
 	"what.scheduler":        "Scheduler",
 	"what.api":              "Admin API",
 	"what.connector":        "CRM %s",
+	"what.not_sent":         "%s",
 	"what.unknown_provider": "an unknown provider",
 
 	"change.stays": "stays %s",
@@ -127,6 +132,8 @@ var messagesRU = map[string]string{
 	"verdict.needs_review":    "Нужно решение человека",
 	"verdict.unconfirmed":     "Ждёт подтверждения",
 	"verdict.relinked":        "Записан в свою запись CRM",
+	"verdict.not_sent":        "Ничего не отправлено",
+	"verdict.message_sent":    "Отправлено в Direct",
 
 	"why.accepted":                "Проверено и применено к заказу.",
 	"why.paid":                    "Оплата %s проверена и совпадает с заказом.",
@@ -148,6 +155,8 @@ var messagesRU = map[string]string{
 	"why.needs_review":            "Оплата не может примениться сама; решает человек.",
 	"why.unconfirmed":             "Подпись верна; заказ изменится, только когда запрос статуса у провайдера это подтвердит.",
 	"why.relinked":                "Запись CRM, с которой был связан заказ, принадлежала другому заказу или больше не существовала; paysync её не тронул и записал собственную запись заказа.",
+	"why.message_sent":            "Менеджер отправил клиенту это сообщение в Instagram Direct; в записи указано, кто и id сообщения.",
+	"why.not_sent":                "paysync намеренно ничего не отправил; причина записана ниже (для Instagram: клиент не писал 24 часа или у заказа нет переписки в Direct).",
 
 	"what.created":          "Заказ создан",
 	"what.link":             "%s выдал ссылку на оплату",
@@ -157,6 +166,7 @@ var messagesRU = map[string]string{
 	"what.scheduler":        "Планировщик",
 	"what.api":              "Админ-API",
 	"what.connector":        "CRM %s",
+	"what.not_sent":         "%s",
 	"what.unknown_provider": "неизвестного провайдера",
 
 	"change.stays": "остаётся: %s",
@@ -221,6 +231,8 @@ var messagesHY = map[string]string{
 	"verdict.needs_review":    "Պետք է մարդու որոշում",
 	"verdict.unconfirmed":     "Սպասում է հաստատման",
 	"verdict.relinked":        "Գրվեց իր սեփական CRM գրառման մեջ",
+	"verdict.not_sent":        "Ոչինչ չուղարկվեց",
+	"verdict.message_sent":    "Ուղարկվեց Direct-ով",
 
 	"why.accepted":                "Ստուգված է և կիրառված պատվերի վրա։",
 	"why.paid":                    "%s վճարումը ստուգված է և համընկնում է պատվերին։",
@@ -242,6 +254,8 @@ var messagesHY = map[string]string{
 	"why.needs_review":            "Վճարումն ինքնուրույն չի կարող կիրառվել. որոշում է մարդը։",
 	"why.unconfirmed":             "Ստորագրությունը ճիշտ է. պատվերը կփոխվի միայն երբ մատակարարի մոտ կարգավիճակի հարցումը դա հաստատի։",
 	"why.relinked":                "CRM-ի գրառումը, որին կապված էր պատվերը, պատկանում էր այլ պատվերի կամ այլևս գոյություն չուներ. paysync-ը այն չփոխեց և գրեց պատվերի սեփական գրառումը։",
+	"why.message_sent":            "Մենեջերը հաճախորդին ուղարկեց այս հաղորդագրությունը Instagram Direct-ով. գրառման մեջ նշված է՝ ով և հաղորդագրության id-ն։",
+	"why.not_sent":                "paysync-ը միտումնավոր ոչինչ չուղարկեց. պատճառը գրված է ստորև (Instagram-ի դեպքում՝ հաճախորդը 24 ժամ չի գրել, կամ պատվերը Direct-ում նամակագրություն չունի)։",
 
 	"what.created":          "Պատվերը ստեղծված է",
 	"what.link":             "%s-ը տրամադրեց վճարման հղում",
@@ -251,6 +265,7 @@ var messagesHY = map[string]string{
 	"what.scheduler":        "Ժամանակացույց",
 	"what.api":              "Ադմին API",
 	"what.connector":        "CRM %s",
+	"what.not_sent":         "%s",
 	"what.unknown_provider": "անհայտ մատակարար",
 
 	"change.stays": "մնում է՝ %s",

@@ -60,6 +60,8 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 			s.What = p.T("what.manual")
 		case e.Source == core.SourceScheduler:
 			s.What = p.T("what.scheduler")
+		case e.Verdict == core.VerdictNotSent || e.Verdict == core.VerdictMessageSent:
+			s.What = p.T("what.not_sent", title(e.EventType)) // a channel, not a CRM: Instagram
 		case e.Source == core.SourceConnector:
 			s.What = p.T("what.connector", title(e.EventType)) // EventType names the connector
 		default:
@@ -108,9 +110,9 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 
 func verdictTone(v core.Verdict) string {
 	switch v {
-	case core.VerdictAccepted, core.VerdictManual:
+	case core.VerdictAccepted, core.VerdictManual, core.VerdictMessageSent:
 		return "good"
-	case core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview, core.VerdictLookupFailed, core.VerdictRelinked:
+	case core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview, core.VerdictLookupFailed, core.VerdictRelinked, core.VerdictNotSent:
 		return "warn"
 	case core.VerdictRejected, core.VerdictMalformed, core.VerdictRefused, core.VerdictDeclined:
 		return "bad"

@@ -78,6 +78,19 @@ type Checkout interface {
 	Refund(orderID string, amountMinor int64) error
 }
 
+// Chat is a messaging channel's double (Instagram Direct) as the demo
+// drives it: a customer writes to the shop, reaching paysync the way the
+// real service would (a signed webhook), and a thread reads as the
+// customer sees it.
+type Chat interface {
+	Double
+	// CustomerSays is a customer (by their id at the service, and handle)
+	// writing to the shop.
+	CustomerSays(customerID, handle, text string) error
+	// Transcript is the customer's thread, oldest first, a line a message.
+	Transcript(customerID string) []string
+}
+
 // CRM is a CRM's double as the demo and the chaos test read it.
 type CRM interface {
 	Double
@@ -178,6 +191,7 @@ type Sandbox struct {
 	Doubles   map[string]Double
 	Checkouts map[string]Checkout
 	CRMs      map[string]CRM
+	Chats     map[string]Chat
 	titles    map[string]string
 	mux       *http.ServeMux
 	baseURL   string
@@ -191,7 +205,7 @@ type Sandbox struct {
 func New(o Options) *Sandbox {
 	base := strings.TrimSuffix(o.BaseURL, "/")
 	s := &Sandbox{baseURL: base, mux: http.NewServeMux(), Doubles: map[string]Double{},
-		Checkouts: map[string]Checkout{}, CRMs: map[string]CRM{}, titles: map[string]string{}}
+		Checkouts: map[string]Checkout{}, CRMs: map[string]CRM{}, Chats: map[string]Chat{}, titles: map[string]string{}}
 	for _, spec := range All() {
 		prefix := "/" + spec.Name
 		d := spec.New(DoubleOptions{PublicURL: base + prefix, PaysyncURL: strings.TrimSuffix(o.PaysyncURL, "/"), Dir: o.Dir, Logger: o.Logger})
@@ -201,6 +215,9 @@ func New(o Options) *Sandbox {
 		}
 		if c, ok := d.(CRM); ok {
 			s.CRMs[spec.Name] = c
+		}
+		if c, ok := d.(Chat); ok {
+			s.Chats[spec.Name] = c
 		}
 		s.mux.Handle(prefix+"/", http.StripPrefix(prefix, d))
 	}

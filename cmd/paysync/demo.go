@@ -258,7 +258,14 @@ func (r *demoRun) stopEarly(ctx context.Context, err error) error {
 // sandbox CRM.
 func (r *demoRun) printSummary(results []demo.Result) error {
 	fmt.Fprintln(r.out, "\nWhere each order ended, in paysync and in each sandbox CRM:")
-	return demo.Summary(r.out, printer(r.cfg), r.sb, r.cfg.EnabledConnectors(), results)
+	if err := demo.Summary(r.out, printer(r.cfg), r.sb, r.cfg.EnabledConnectors(), results); err != nil {
+		return err
+	}
+	if len(r.sb.Chats) > 0 {
+		fmt.Fprintln(r.out, "\nThe Direct threads, as the customers see them:")
+		demo.Threads(r.out, r.sb, r.cfg.EnabledConnectors(), results)
+	}
+	return nil
 }
 
 // serveUntilInterrupted says where to look around, then serves until

@@ -91,9 +91,23 @@ func TestDemoRunsOnce(t *testing.T) {
 		if n := strings.Count(out, busy.Addr().String()+" is busy: took 127.0.0.1:"); n != 2 {
 			t.Errorf("run %d: the output says %d times that a busy address was replaced, want 2:\n%s", run+1, n, out)
 		}
-		for _, want := range []string{"/ui/", "data/demo/paysync.log", "IG-1010", "Needs review (paid 15000.00 AMD, order is 18000.00 AMD)", "Partly refunded (7,000 AMD back)"} {
+		for _, want := range []string{"/ui/", "data/demo/paysync.log", "IG-1010", "Needs review (paid 15000.00 AMD, order is 18000.00 AMD)", "Partly refunded (7,000 AMD back)",
+			"The Direct threads, as the customers see them:", "@lilit.home: Բարև Ձեզ, սոյայի մոմերից երեք հատ կուզեի",
+			"shop: Բարև Ձեզ։ Ձեր պատվերը՝ IG-1003, 13500.00 AMD։ Վճարել կարող եք այստեղ՝ http://",
+			"shop: Շնորհակալություն։ Ստացանք IG-1003 պատվերի 13500.00 AMD վճարումը։",
+			"shop: Спасибо! Мы получили оплату 28000.00 AMD за заказ IG-1004.",
+			"shop: Thank you! We received your payment of 15000.00 AMD for order IG-1001."} {
 			if !strings.Contains(out, want) {
 				t.Errorf("run %d: the output lacks %q:\n%s", run+1, want, out)
+			}
+		}
+		// Each Direct thread: the question, the link, the confirmation; nothing twice.
+		if n := strings.Count(out, "shop: "); n != 6 {
+			t.Errorf("run %d: %d shop messages in the threads, want the link and the confirmation for each of 3 orders", run+1, n)
+		}
+		for _, id := range []string{"IG-1001", "IG-1003", "IG-1004"} {
+			if !strings.Contains(out, id+", @") {
+				t.Errorf("run %d: no Direct thread of %s", run+1, id)
 			}
 		}
 		if token == "" {
@@ -141,6 +155,15 @@ func TestDemoRunsOnce(t *testing.T) {
 				if !strings.HasSuffix(d, want[o.Want()]) || strings.Contains(d, "duplicate") {
 					t.Errorf("run %d: %s (%s) in %s is %q, want %q", run+1, o.ID, o.Want(), crm, d, want[o.Want()])
 				}
+			}
+			// In Direct: the link and the confirmation for the orders that
+			// began there, nothing for the others (no conversation).
+			want := ""
+			if o.Says != "" {
+				want = "link, paid"
+			}
+			if d := got[o.ID+" instagram"]; d != want {
+				t.Errorf("run %d: %s in Direct is %q, want %q", run+1, o.ID, d, want)
 			}
 		}
 	}

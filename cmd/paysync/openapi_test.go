@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testutil"
@@ -26,6 +27,7 @@ import (
 	"github.com/paysync/paysync/sandbox"
 	sandboxall "github.com/paysync/paysync/sandbox/all"
 	arcasandbox "github.com/paysync/paysync/sandbox/arca"
+	igsandbox "github.com/paysync/paysync/sandbox/instagram"
 )
 
 // apiCheck sends requests to a running paysync and checks each answer
@@ -380,6 +382,22 @@ func TestOpenAPI(t *testing.T) {
 	if ans := a.do(req{method: "POST", tmpl: "/webhooks/idram", body: []byte(precheck.Encode()), header: form, noAuth: true, want: 200}); !strings.HasPrefix(string(ans.body), "REFUSED: ") {
 		t.Fatalf("Idram precheck at another amount answered %q", ans.body)
 	}
+	// Instagram: Meta's handshake, a customer's signed message, a forgery.
+	ig := sb.Doubles["instagram"].(sandboxall.InstagramDouble)
+	verify := sb.Env()["PAYSYNC_INSTAGRAM_VERIFY_TOKEN"]
+	if ans := a.do(req{method: "GET", tmpl: "/webhooks/instagram", query: url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {verify}, "hub.challenge": {"4242"}}, noAuth: true, want: 200}); string(ans.body) != "4242" {
+		t.Fatalf("the handshake answered %q", ans.body)
+	}
+	a.do(req{method: "GET", tmpl: "/webhooks/instagram", query: url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {"guess"}, "hub.challenge": {"4242"}}, noAuth: true, want: 403})
+	igBody := []byte(`{"object":"instagram","entry":[{"id":"` + ig.AccountID() + `","time":1767225600000,"messaging":[{"sender":{"id":"5551"},"recipient":{"id":"` +
+		ig.AccountID() + `"},"timestamp":1767225600000,"message":{"mid":"mid.openapi.1","text":"Barev!"}}]}]}`)
+	a.do(req{method: "POST", tmpl: "/webhooks/instagram", body: igBody, header: http.Header{"X-Hub-Signature-256": {igsandbox.Sign(ig.AppSecret(), igBody)}}, noAuth: true, want: 200})
+	a.do(req{method: "POST", tmpl: "/webhooks/instagram", body: igBody, header: http.Header{"X-Hub-Signature-256": {igsandbox.Sign("forged", igBody)}}, noAuth: true, want: 401})
+	a.do(req{method: "POST", tmpl: "/webhooks/instagram", body: []byte(`{"object":`), header: http.Header{"X-Hub-Signature-256": {igsandbox.Sign(ig.AppSecret(), []byte(`{"object":`))}}, noAuth: true, want: 400})
+	if ans := a.do(req{method: "GET", tmpl: "/v1/conversations", query: url.Values{"limit": {"10"}}, want: 200}); !strings.Contains(string(ans.body), `"igsid": "5551"`) {
+		t.Fatalf("GET /v1/conversations: %s", ans.body)
+	}
+	a.do(req{method: "GET", tmpl: "/v1/conversations", noAuth: true, want: 401})
 	a.do(req{method: "GET", tmpl: "/webhooks/{provider}/return", vars: map[string]string{"provider": "vpos"}, query: url.Values{"order_id": {"API-1"}}, noAuth: true, want: 200})
 	a.do(req{method: "GET", tmpl: "/webhooks/{provider}/return", vars: map[string]string{"provider": "paypal"}, query: url.Values{"order_id": {"API-1"}}, noAuth: true, want: 404})
 
@@ -391,7 +409,7 @@ func TestOpenAPI(t *testing.T) {
 	testutil.Eventually(t, "API-1 delivered to every CRM", func() bool {
 		ans := a.do(req{method: "GET", tmpl: "/v1/orders/{order_id}", vars: map[string]string{"order_id": "API-1"}, want: 200})
 		ds, _ := ans.json["deliveries"].([]any)
-		if len(ds) != 3 {
+		if len(ds) != len(pa.cfg.EnabledConnectors()) {
 			return false
 		}
 		for _, d := range ds {
@@ -509,6 +527,20 @@ func TestOpenAPI(t *testing.T) {
 	routes = append(routes, svc.Webhooks().(*httpapi.Router).Patterns()...)
 	for pattern := range svc.Pages() {
 		routes = append(routes, pattern) // the providers' own pages (Idram's /pay/{order_id})
+	}
+	p, ps := build(context.Background(), pa.cfg, pa.store, nil, nil)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	for _, c := range p.connectors {
+		if rc, ok := c.(connectors.Receiver); ok {
+			for pattern := range rc.Routes(connectors.Inbound{}) {
+				routes = append(routes, pattern) // Instagram's /webhooks/instagram
+			}
+		}
+	}
+	if !slices.Contains(routes, "/webhooks/instagram") {
+		t.Errorf("the daemon serves no Instagram webhook: %v", routes)
 	}
 	if !slices.Contains(routes, "GET /pay/{order_id}") {
 		t.Errorf("the daemon serves no Idram payment page: %v", routes)

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{name: "sandbox", usage: "serve the local doubles of the payment providers and CRMs [--addr HOST:PORT] [--paysync URL]", run: runSandbox})
+	register(command{name: "sandbox", usage: "serve the local doubles of the payment providers, the CRMs and Instagram [--addr HOST:PORT] [--paysync URL]", run: runSandbox})
 }
 
 // listenSandbox starts the composed doubles on addr; o.BaseURL is set from

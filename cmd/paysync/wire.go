@@ -49,12 +49,13 @@ func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *promethe
 		Registerer:      reg,
 	})
 	api.Outbox = disp
-	if err := wireConsole(a, api, disp, p); err != nil {
-		return err
-	}
 	d.workers = append(d.workers, disp.Run)
 	d.workers = append(d.workers, func(ctx context.Context) error { reloadOnHUP(ctx, a, p.mappings); return nil })
-	return wirePayments(ctx, a, api, reg, d, p, m)
+	svc, err := wirePayments(ctx, a, api, reg, d, p, m)
+	if err != nil {
+		return err
+	}
+	return wireConsole(a, api, disp, p, svc)
 }
 
 // reloadOnHUP re-reads the mapping files on SIGHUP; a broken file is
@@ -78,8 +79,10 @@ func reloadOnHUP(ctx context.Context, a *app, set *mapping.Set) {
 	}
 }
 
-// wireConsole mounts the operator console at /ui/ (closed without an admin token).
-func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *parts) error {
+// wireConsole mounts the operator console at /ui/ (closed without an admin
+// token). It creates orders through orders (with their payment links), and
+// sends links in Direct through the connector that can (the instagram one).
+func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *parts, orders console.OrderCreator) error {
 	zone, err := present.LoadZone(a.cfg.TimeZone)
 	if err != nil {
 		return &exitError{code: 2, msg: "paysync: time_zone: " + err.Error()}
@@ -88,7 +91,13 @@ func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *pa
 	for _, pr := range p.providers {
 		titles[pr.Name()] = pr.Capabilities().Title
 	}
-	api.Console = console.New(console.Options{Store: a.store, Reviews: a.ledger, Outbox: disp,
+	var direct console.Direct
+	for _, c := range p.connectors {
+		if dc, ok := c.(console.Direct); ok {
+			direct = dc
+		}
+	}
+	api.Console = console.New(console.Options{Store: a.store, Reviews: a.ledger, Outbox: disp, Orders: orders, Direct: direct,
 		AdminToken: string(a.cfg.AdminToken), Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
 		CRMs: console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
 	return nil

@@ -6,5 +6,6 @@ package all
 import (
 	_ "github.com/paysync/paysync/connectors/amocrm"
 	_ "github.com/paysync/paysync/connectors/bitrix24"
+	_ "github.com/paysync/paysync/connectors/instagram"
 	_ "github.com/paysync/paysync/connectors/sheets"
 )

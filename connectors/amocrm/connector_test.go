@@ -119,7 +119,20 @@ func (h *harness) WaitRateLimit(*testing.T)    { h.a.Throttle(false) }
 func (h *harness) MakeInvalid(t *testing.T, o *core.Order) string {
 	h.a.DeleteEnum(sandbox.FieldDelivery, sandbox.EnumDeliveryAny)
 	o.Shipping = map[string]any{"method": "drone"}
-	return fmt.Sprintf("lead field %d at custom_fields_values.3.values.0.enum_id: NotSupportedChoice", sandbox.FieldDelivery)
+	// Where the field lands in the list depends on which fields the order
+	// fills (a payment link adds one before it).
+	p, err := h.m.Render(mapping.Input{Order: *o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfs, _ := p.Entity["custom_fields_values"].([]any)
+	for i, cf := range cfs {
+		if fmt.Sprint(cf.(map[string]any)["field_id"]) == fmt.Sprint(sandbox.FieldDelivery) {
+			return fmt.Sprintf("lead field %d at custom_fields_values.%d.values.0.enum_id: NotSupportedChoice", sandbox.FieldDelivery, i)
+		}
+	}
+	t.Fatalf("the mapping writes no Delivery field: %v", cfs)
+	return ""
 }
 
 func (h *harness) BreakCredentials(*testing.T) { h.a.SetAccessToken("rotated-long-lived-token-42") }

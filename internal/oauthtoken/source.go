@@ -72,6 +72,10 @@ type Config struct {
 	// OnRefresh, when set, hears of every call to Refresh and its error
 	// (for metrics).
 	OnRefresh func(err error)
+	// SelfRefreshing: the access token is exchanged for a new one by
+	// itself, with no refresh token (Instagram's long-lived tokens). The
+	// refresh function then reads current.AccessToken.
+	SelfRefreshing bool
 }
 
 // Source hands out the current access token and refreshes it when the
@@ -239,7 +243,7 @@ func (s *Source) refreshLocked(ctx context.Context, stale string) error {
 	if ver != s.ver {
 		s.set(tok, ver)
 	}
-	if s.tok.RefreshToken == "" {
+	if s.tok.RefreshToken == "" && !s.cfg.SelfRefreshing {
 		return ErrNoRefreshToken
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL*2/3)

@@ -395,3 +395,34 @@ func TestNoToken(t *testing.T) {
 		t.Fatalf("dead refresh token: %v", err)
 	}
 }
+
+// A self-refreshing token (Instagram's long-lived one) has no refresh
+// token: it is exchanged for a new one by itself, and the new one is stored
+// before it is used. Without SelfRefreshing such a token cannot refresh.
+func TestSelfRefreshingToken(t *testing.T) {
+	t.Parallel()
+	store := oauthtoken.NewMemoryStore(oauthtoken.Token{AccessToken: "IGAA-long-1"})
+	var seen []string
+	exchange := func(_ context.Context, cur oauthtoken.Token) (oauthtoken.Token, error) {
+		seen = append(seen, cur.AccessToken)
+		return oauthtoken.Token{AccessToken: "IGAA-long-2", Expiry: time.Date(2030, 3, 1, 0, 0, 0, 0, time.UTC)}, nil
+	}
+	plain, err := oauthtoken.New(oauthtoken.Config{Name: "plain", Store: store, Refresh: exchange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Refresh(context.Background(), "IGAA-long-1"); !errors.Is(err, oauthtoken.ErrNoRefreshToken) {
+		t.Fatalf("without SelfRefreshing: %v, want ErrNoRefreshToken", err)
+	}
+	src, err := oauthtoken.New(oauthtoken.Config{Name: "instagram", Store: store, Refresh: exchange, SelfRefreshing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.Refresh(context.Background(), "IGAA-long-1")
+	if err != nil || tok.AccessToken != "IGAA-long-2" || len(seen) != 1 || seen[0] != "IGAA-long-1" {
+		t.Fatalf("self refresh: %+v, %v; the exchange saw %v", tok, err, seen)
+	}
+	if stored, ver, _ := store.Load(context.Background()); stored.AccessToken != "IGAA-long-2" || ver != 2 || stored.Expiry.IsZero() {
+		t.Fatalf("stored after the refresh: %+v at version %d", stored, ver)
+	}
+}

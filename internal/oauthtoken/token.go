@@ -1,6 +1,8 @@
-// Package oauthtoken keeps a CRM connector's OAuth token pair when the
+// Package oauthtoken keeps a connector's OAuth token pair when the
 // provider rotates refresh tokens (Bitrix24: the old one is spent on every
-// refresh; amoCRM: refresh tokens are single-use). A rotated pair that is lost
+// refresh; amoCRM: refresh tokens are single-use), or a token that is
+// exchanged for a new one by itself (Instagram's long-lived tokens:
+// Config.SelfRefreshing). A rotated pair that is lost
 // loses the integration, so the pair is stored with a compare-and-swap before
 // it is used, and refreshes are serialised within the process and, through a
 // lease in the database, across replicas.

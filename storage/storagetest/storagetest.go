@@ -45,6 +45,7 @@ func Run(t *testing.T, open Factory) {
 		{"AnyBytesStored", testAnyBytesStored},
 		{"RefusalsCounted", testRefusalsCounted},
 		{"RefusalsBoundedPerWindow", testRefusalsBoundedPerWindow},
+		{"Conversations", testConversations},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })

@@ -133,6 +133,11 @@ func (r *runner) play(ctx context.Context, o Order) error {
 	if o.Story == Expires {
 		expiresIn = r.ExpiresIn.String()
 	}
+	if o.Says != "" {
+		if err := r.writeInDirect(ctx, o); err != nil {
+			return err
+		}
+	}
 	body := map[string]any{"order_id": o.ID, "amount_minor": o.Amount(), "currency": "AMD", "provider": o.Provider,
 		"expires_in": expiresIn, "customer": o.Customer, "items": o.Items,
 		"delivery": map[string]any{"method": "courier", "address": o.Address + ", Yerevan"}}
@@ -141,6 +146,13 @@ func (r *runner) play(ctx context.Context, o Order) error {
 		return fmt.Errorf("creating the order: %w", err)
 	}
 	r.say(o, "%s for %s: order created, %s link sent", p.Money(o.Amount(), "AMD"), o.Items[0].Name, r.providerTitle(o.Provider))
+	if o.Says != "" && created.PaymentURL != "" {
+		// The customer pays from the link paysync sent in their thread.
+		if err := r.waitInThread(ctx, o, created.PaymentURL); err != nil {
+			return err
+		}
+		r.say(o, "gets the payment link in Direct")
+	}
 	if o.Story == Unpaid {
 		return nil
 	}
@@ -194,6 +206,95 @@ func (r *runner) play(ctx context.Context, o Order) error {
 		return r.expect(ctx, o, core.StatusRefunded, "all of it refunded (order cancelled)")
 	}
 	return nil
+}
+
+// chat is the messaging double paysync writes to, nil when none is on.
+func (r *runner) chat() sandbox.Chat {
+	for name, c := range r.Sandbox.Chats {
+		if slices.Contains(r.Connectors, name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// writeInDirect is the customer asking in Direct before the order: Meta
+// tells paysync, and the conversation appears.
+func (r *runner) writeInDirect(ctx context.Context, o Order) error {
+	chat := r.chat()
+	if chat == nil {
+		return nil
+	}
+	if err := chat.CustomerSays(o.Customer.ID, o.Customer.Handle, o.Says); err != nil {
+		return fmt.Errorf("writing in Direct: %w", err)
+	}
+	r.say(o, "writes in Instagram Direct: %q", o.Says)
+	deadline := time.Now().Add(r.Settle)
+	for {
+		var out struct {
+			Conversations []struct {
+				IGSID string `json:"igsid"`
+			} `json:"conversations"`
+		}
+		if err := r.call(ctx, http.MethodGet, "/v1/conversations", nil, &out); err == nil {
+			for _, c := range out.Conversations {
+				if c.IGSID == o.Customer.ID {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("paysync did not record the Direct message of %s within %s; the log says why", o.Customer.Handle, r.Settle)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitInThread waits until text is in the customer's Direct thread.
+func (r *runner) waitInThread(ctx context.Context, o Order, text string) error {
+	chat := r.chat()
+	if chat == nil {
+		return nil
+	}
+	deadline := time.Now().Add(r.Settle)
+	for {
+		for _, line := range chat.Transcript(o.Customer.ID) {
+			if strings.Contains(line, text) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the payment link of %s did not reach @%s's Direct thread within %s; the log says why", o.ID, o.Customer.Handle, r.Settle)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Threads prints the Direct thread of each order that began in Direct, as
+// the customer sees it: their question, the link, the confirmation.
+func Threads(w io.Writer, sb *sandbox.Sandbox, enabled []string, results []Result) {
+	for name, chat := range sb.Chats {
+		if !slices.Contains(enabled, name) {
+			continue
+		}
+		for _, res := range results {
+			if res.Order.Says == "" {
+				continue
+			}
+			fmt.Fprintf(w, "\n  %s, @%s:\n", res.Order.ID, res.Order.Customer.Handle)
+			for _, line := range chat.Transcript(res.Order.Customer.ID) {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
+		}
+	}
 }
 
 // onCheckout does what the customer does on the order's checkout page.
