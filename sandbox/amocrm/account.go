@@ -180,8 +180,8 @@ type Stats struct {
 	// LostAnswers counts creates whose answer was lost after the work was done.
 	LostAnswers int
 	// Merged counts leads duplicate control merged into existing ones.
-	Merged int
-	Refreshes   int // successful token exchanges
+	Merged    int
+	Refreshes int // successful token exchanges
 	// MaxPerWindow is the most requests that arrived in any sliding Window:
 	// a client that keeps to the limit never makes it exceed Limit.
 	MaxPerWindow int

@@ -344,18 +344,18 @@ func (c *ManualClock) Advance(d time.Duration) {
 // serveAdmin exposes the faults and inspection over HTTP under /_sandbox/.
 func (a *Account) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Count    int    `json:"count"`
-		Status   int    `json:"status"`
-		HTML     bool   `json:"html"`
-		Mode     string `json:"mode"`
-		ID       int    `json:"id"`
-		StatusID int    `json:"status_id"`
-		FieldID  int    `json:"field_id"`
-		EnumID   int    `json:"enum_id"`
-		Limit    int    `json:"limit"`
-		On       bool   `json:"on"`
-		Token    string `json:"token"`
-		Call     string `json:"call"`
+		Count    int     `json:"count"`
+		Status   int     `json:"status"`
+		HTML     bool    `json:"html"`
+		Mode     string  `json:"mode"`
+		ID       int     `json:"id"`
+		StatusID int     `json:"status_id"`
+		FieldID  int     `json:"field_id"`
+		EnumID   int     `json:"enum_id"`
+		Limit    int     `json:"limit"`
+		On       bool    `json:"on"`
+		Token    string  `json:"token"`
+		Call     string  `json:"call"`
 		Seconds  float64 `json:"seconds"`
 	}
 	if r.Method == http.MethodPost && r.Body != nil {
