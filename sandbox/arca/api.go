@@ -170,9 +170,12 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		"orderNumber": o.OrderNumber, "orderStatus": o.Status,
 		"actionCode": action, "actionCodeDescription": actionDescriptions[o.Status],
 		"amount": o.Amount, "currency": o.Currency, "date": o.CreatedAt.UnixMilli(),
-		"orderDescription": o.Description,
-		"attributes":       []map[string]string{{"name": "mdOrder", "value": o.MdOrder}},
-		"cardAuthInfo":     map[string]string{"maskedPan": "411111**1111", "cardholderName": "SANDBOX", "approvalCode": "123456"},
+		"orderDescription":    o.Description,
+		"ip":                  "127.0.0.1",
+		"merchantOrderParams": []any{},
+		"attributes":          []map[string]string{{"name": "mdOrder", "value": o.MdOrder}},
+		"cardAuthInfo": map[string]string{"maskedPan": "411111**1111", "pan": "411111**1111", "expiration": "203012",
+			"cardholderName": "SANDBOX", "approvalCode": "123456"},
 	}
 	if g.version >= 2 {
 		// What was deposited and refunded is only in later versions of
@@ -181,6 +184,8 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 			"depositedAmount": o.DepositedAmount, "refundedAmount": o.RefundedAmount}
 		answer["terminalId"] = "SANDBOX1"
 		answer["authDateTime"] = o.CreatedAt.UnixMilli()
+		answer["authRefNum"] = "111111111111"
+		answer["bankInfo"] = map[string]string{"bankName": "SANDBOX BANK", "bankCountryCode": "AM", "bankCountryName": "Armenia"}
 	}
 	writeJSON(w, answer)
 }

@@ -448,6 +448,13 @@ func (p *Portal) listEntities(kind string, params *omap) (callResult, *apiError)
 	if kind == "contact" {
 		ids, store = p.contactIDs, p.contacts
 	}
+	for _, name := range []string{"filter", "order"} {
+		// As the portal: a filter or an order that is not an array (a
+		// JSON object or list) is refused, not ignored.
+		if v, ok := params.Get(name); ok && v != nil && object(v) == nil {
+			return callResult{}, methodError("Parameter '" + name + "' must be array.")
+		}
+	}
 	fv, _ := params.Get("filter")
 	filter := object(fv)
 	var rows []*entity
