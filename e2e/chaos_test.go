@@ -68,7 +68,7 @@ func planOf() chaosPlan {
 	}
 	if *chaosSteady || os.Getenv("PAYSYNC_CHAOS") == "steady" {
 		p = chaosPlan{form: "steady", orders: 200, window: 30 * time.Second, maxGap: 2 * time.Second,
-			upMin: 6 * time.Second, upMax: 14 * time.Second, drainLimit: 6 * time.Minute, steady: true, kills: 5}
+			upMin: 3 * time.Second, upMax: 7 * time.Second, drainLimit: 6 * time.Minute, steady: true, kills: 5}
 	}
 	if *chaosOrders > 0 {
 		p.orders = *chaosOrders
@@ -353,7 +353,7 @@ func runChaos(t *testing.T, dialect string, plan chaosPlan, seed uint64) {
 	fmt.Fprintf(tw, "orders\t%d\t(%s)\n", plan.orders, shapeList(shapes))
 	fmt.Fprintf(tw, "events\t%d\t(%d webhooks with redeliveries; %d attempts refused, reset or 5xx and retried)\n", countEvents(stories), snd.webhooks.Load(), snd.retries.Load())
 	fmt.Fprintf(tw, "serve processes\t%d\t(%d killed with SIGKILL, %d refused to start while PostgreSQL was down, %d exited otherwise)\n", runs, kills, refusedStarts, len(crashes))
-	if cluster != nil {
+	if cluster != nil && !plan.steady {
 		fmt.Fprintf(tw, "PostgreSQL restarts\t%d\t(immediate stop: a crash, recovered from the WAL)\n", pgRestarts.Load())
 	}
 	fmt.Fprintf(tw, "storm\t%s\n", storm.Round(time.Second))
