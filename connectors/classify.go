@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/paysync/paysync/core"
 )
@@ -23,4 +24,20 @@ func Unanswered(crm string, err error, transport, timeout bool, afterTimeout str
 		reason = "the " + crm + " request was cut short; will retry"
 	}
 	return &core.DeliveryError{Class: core.Retryable, Reason: reason, Err: err}
+}
+
+// ObserveStatus reports a request that got an HTTP answer to the
+// dispatcher's breaker (core.ObserveRequest): a 5xx or a 408 failed, a 429
+// was throttled, anything else was answered. Connectors whose CRM says
+// more in its body (Bitrix24's QUERY_LIMIT_EXCEEDED is a 503) report
+// through core.ObserveRequest themselves.
+func ObserveStatus(ctx context.Context, status int) {
+	switch {
+	case status == http.StatusTooManyRequests:
+		core.ObserveRequest(ctx, core.RequestThrottled)
+	case status >= 500 || status == http.StatusRequestTimeout:
+		core.ObserveRequest(ctx, core.RequestFailed)
+	default:
+		core.ObserveRequest(ctx, core.RequestAnswered)
+	}
 }

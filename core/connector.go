@@ -135,3 +135,38 @@ func CheckConnector(name string, enabled []string) error {
 
 // ErrNoConnector is the answer to a re-sync when no CRM connector is enabled.
 var ErrNoConnector = Errorf(EINVALID, "no CRM connector is enabled, so there is nothing to re-sync: set a connector's credentials (see config.example.yaml)")
+
+// RequestOutcome is what one request a connector made to its CRM says
+// about the CRM's health. The dispatcher's circuit breaker counts requests,
+// not whole deliveries: a delivery is a chain of requests, and one that
+// failed its orders after nine good requests and one bad one is no sign of
+// an outage.
+type RequestOutcome int
+
+const (
+	// RequestAnswered: the CRM answered, with what was asked or refusing
+	// the data (it is up).
+	RequestAnswered RequestOutcome = iota
+	// RequestFailed: a 5xx, a timeout or a network error.
+	RequestFailed
+	// RequestThrottled: the CRM's rate-limit answer; it says nothing about
+	// the CRM's health (the connector's SlowDown error pauses it instead).
+	RequestThrottled
+)
+
+type requestObserverKey struct{}
+
+// WithRequestObserver returns a context whose connector calls report each
+// request's outcome to observe (the dispatcher passes one to Deliver).
+func WithRequestObserver(ctx context.Context, observe func(RequestOutcome)) context.Context {
+	return context.WithValue(ctx, requestObserverKey{}, observe)
+}
+
+// ObserveRequest reports the outcome of one request to the observer in
+// ctx, if any. Connectors call it once per request sent to their CRM
+// (token requests included); a request that was never sent is not reported.
+func ObserveRequest(ctx context.Context, o RequestOutcome) {
+	if observe, ok := ctx.Value(requestObserverKey{}).(func(RequestOutcome)); ok && observe != nil {
+		observe(o)
+	}
+}

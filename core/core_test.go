@@ -352,3 +352,25 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 }
+
+// A provider whose answer leaves a payment unclear asks for a person
+// (ReviewReason, issue 24): the order goes to manual_review with the reason,
+// from any status, and stays there whatever comes after.
+func TestReviewRequestedByProvider(t *testing.T) {
+	for _, from := range []core.Status{core.StatusPending, core.StatusPaid, core.StatusPartiallyRefunded, core.StatusRefunded} {
+		o := &core.Order{ID: "R-1", Status: from, AmountMinor: 1000, Currency: "AMD"}
+		ev := core.PaymentEvent{Provider: "arca", OrderID: "R-1", Status: core.StatusManualReview, Verified: true,
+			ReviewReason: "ArCa says the order is refunded but not how much"}
+		d := core.Decide(o, ev)
+		if d.Verdict != core.VerdictNeedsReview || d.To != core.StatusManualReview || d.Reason != ev.ReviewReason {
+			t.Errorf("from %s: %+v", from, d)
+		}
+	}
+	o := &core.Order{ID: "R-1", Status: core.StatusManualReview, AmountMinor: 1000, Currency: "AMD"}
+	if d := core.Decide(o, core.PaymentEvent{Status: core.StatusManualReview, ReviewReason: "again"}); d.Verdict != core.VerdictNeedsReview || d.To != "" {
+		t.Errorf("in review already: %+v", d)
+	}
+	if d := core.Decide(&core.Order{ID: "R-1", Status: core.StatusPaid}, core.PaymentEvent{Status: core.StatusManualReview}); d.Verdict != core.VerdictIgnored {
+		t.Errorf("a manual_review event without a reason: %+v", d)
+	}
+}

@@ -41,6 +41,12 @@ type PaymentEvent struct {
 	// FixedLink names the configured fixed payment link the payment came
 	// through, when the provider tells; it lets a payment create its order.
 	FixedLink string `json:"fixed_link,omitempty"`
+	// ReviewReason, with Status manual_review, says why the provider's
+	// answer leaves the payment unclear, so that a person must look (an
+	// ArCa refund whose amount the answer does not state). Such an event
+	// sends the order to manual_review with that reason; any other
+	// manual_review event is ignored.
+	ReviewReason string `json:"review_reason,omitempty"`
 	// Declinable: the provider waits for paysync's answer and cancels the
 	// payment when it is declined (Capabilities.ApprovesPayments). Decide
 	// declines such a payment rather than take money it cannot settle the
@@ -150,7 +156,8 @@ const PaidTwiceReason = "paid twice: refund one"
 // The rules make an order's status a function of the set of its payment
 // events, whatever order they arrive in (docs/payments.md, "How events move
 // an order"):
-//   - manual_review when a payment's money differs from the order's, a
+//   - manual_review when the provider asks for a person (ReviewReason),
+//     when a payment's money differs from the order's, a
 //     refund's currency differs or the refunds' total exceeds the amount
 //     paid, or a payment was not certainly made before an expiry of the
 //     order; only a person takes an order out of manual_review;
@@ -166,6 +173,16 @@ func Decide(o *Order, ev PaymentEvent) Decision {
 	st := ev.Status
 	if st == StatusPartiallyRefunded {
 		st = StatusRefunded // the amounts say how much; the status only says "a refund"
+	}
+	if st == StatusManualReview && ev.ReviewReason != "" && o != nil {
+		// The provider cannot say what happened (an amount its answer does
+		// not state): a person looks. manual_review is left only by a
+		// person, so the order ends there whatever order the events came in.
+		d := decider{o: o, ev: ev, mark: EventMark{EventID: ev.EventID, Status: st, Time: ev.Time()}, h: o.History}
+		if o.Status == StatusManualReview {
+			return d.keep(VerdictNeedsReview, reviewReason+"; "+ev.ReviewReason)
+		}
+		return d.move(VerdictNeedsReview, StatusManualReview, ev.ReviewReason)
 	}
 	if st == "" || !st.Valid() || st == StatusPending || st == StatusManualReview {
 		return Decision{Verdict: VerdictIgnored, Reason: "event type " + ev.Type + " does not change a payment"}

@@ -3,26 +3,34 @@ package dispatcher
 import (
 	"sync"
 	"time"
+
+	"github.com/paysync/paysync/core"
 )
 
-// Breaker configures the circuit breaker each connector has. It counts calls
-// to Deliver: a call fails when nothing in it was delivered and at least one
-// item failed with a retryable error (a permanent refusal means the CRM is up
-// and answering, and a rate-limit answer pauses the connector instead).
+// Breaker configures the circuit breaker each connector has. It counts the
+// requests the connector reports making to its CRM (core.ObserveRequest): a
+// request fails on a 5xx, a timeout or a network error; an answer, even a
+// refusal of the data, means the CRM is up, and a rate-limit answer says
+// nothing (it pauses the connector instead). A delivery is a chain of
+// requests, and counting whole deliveries would read one lost answer among
+// ten good requests as an outage (issue 24). A connector that reports no
+// requests for a call is judged by the call, as one request: it fails when
+// nothing in it was delivered and at least one item failed with a
+// retryable error.
 type Breaker struct {
-	// Failures opens the breaker after this many failed calls in a row (default 5).
+	// Failures opens the breaker after this many failed requests in a row (default 5).
 	Failures int
-	// Ratio opens it when at least this share of the last Window calls failed,
-	// once MinCalls calls were seen (defaults 0.7 over 20, at least 10; Convoy
-	// uses 70% over at least 10 requests).
+	// Ratio opens it when at least this share of the last Window requests
+	// failed, once MinCalls requests were seen (defaults 0.7 over 20, at
+	// least 10; Convoy uses 70% over at least 10 requests).
 	Ratio    float64
 	Window   int
 	MinCalls int
 	// Cooldown is the wait before an open breaker lets one probe call through
-	// (default 5s). Each failed probe doubles it, up to MaxCooldown (default
-	// 10m): a short outage ends in seconds, a long one costs a probe every
-	// ten minutes. A probe that goes through makes the orders waiting for a
-	// retry due at once.
+	// (default 5s). Each failed probe (a call that delivered nothing and got
+	// no answer) doubles it, up to MaxCooldown (default 10m): a short outage
+	// ends in seconds, a long one costs a probe every ten minutes. A probe
+	// that goes through makes the orders waiting for a retry due at once.
 	Cooldown    time.Duration
 	MaxCooldown time.Duration
 }
@@ -68,7 +76,7 @@ type callResult int
 const (
 	callOK      callResult = iota // the CRM answered
 	callFailed                    // nothing delivered, something retryable failed
-	callNeutral                   // says nothing about health (rate limited, shut down)
+	callNeutral                   // says nothing about health (paused, shut down)
 )
 
 // gate decides when a connector may call its CRM: its circuit breaker and
@@ -81,8 +89,9 @@ type gate struct {
 	halfOpen    bool
 	openUntil   time.Time
 	cooldown    time.Duration
-	streak      int    // failed calls in a row
-	ring        []bool // last calls, true = failed
+	streak      int    // failed requests in a row
+	ring        []bool // last requests, true = failed
+	failing     int    // calls in a row that delivered nothing: the CRM is "backing off"
 	ringPos     int
 	ringLen     int
 	pausedUntil time.Time
@@ -113,41 +122,71 @@ func (g *gate) admit(now time.Time) (wait time.Duration, probe bool) {
 	return 0, g.halfOpen || g.probeNext
 }
 
-// record notes the result of one call; it reports whether the breaker opened
-// and whether the CRM is back: a probe succeeded, or a call went through
-// after calls that failed, so the caller can tell the operator and retry
-// what waited.
-func (g *gate) record(now time.Time, r callResult, reason string) (opened, back bool) {
+// record notes the result of one call and of the requests it reported
+// (reqs; none from a connector that does not report them, whose call then
+// counts as one request). It reports whether the breaker opened and whether
+// the CRM is back: a probe succeeded, or a call went through after calls
+// that failed, so the caller can tell the operator and retry what waited.
+func (g *gate) record(now time.Time, r callResult, reason string, reqs []core.RequestOutcome) (opened, back bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	counted := false
+	for _, o := range reqs {
+		switch o {
+		case core.RequestAnswered:
+			counted = true
+			g.streak = 0
+			g.push(false)
+		case core.RequestFailed:
+			counted = true
+			g.streak++
+			g.push(true)
+		}
+	}
+	if !counted {
+		switch r {
+		case callOK:
+			g.streak = 0
+			g.push(false)
+		case callFailed:
+			g.streak++
+			g.push(true)
+		}
+	}
+	// Judged at the end of the call: failures a later answer of the same
+	// call followed are a flaky CRM, not a dead one.
+	tripped := g.streak >= g.opt.Failures || g.ratioTripped()
 	switch r {
 	case callOK:
 		recovered := g.halfOpen || g.probeNext
-		back = recovered || g.streak > 0
-		g.halfOpen, g.probeNext, g.streak, g.failure = false, false, 0, ""
+		back = recovered || g.failing > 0
+		g.halfOpen, g.probeNext, g.failing, g.failure = false, false, 0, ""
 		g.cooldown = g.opt.Cooldown
-		g.push(false)
 		if recovered {
+			// The probe went through: the window starts afresh.
 			g.reason = ""
-			g.ringLen, g.ringPos = 0, 0
+			g.ringLen, g.ringPos, g.streak = 0, 0, 0
+			tripped = false
 		}
 	case callFailed:
-		g.streak++
+		g.failing++
 		g.failure = reason
-		g.push(true)
-		switch {
-		case g.halfOpen:
+		if g.halfOpen {
 			g.cooldown = min(g.cooldown*2, g.opt.MaxCooldown)
-			opened = true
-		case g.streak >= g.opt.Failures || g.ratioTripped():
+			tripped = true
+		}
+	}
+	if tripped && !g.open {
+		if !g.halfOpen || r != callFailed {
 			g.cooldown = g.opt.Cooldown
-			opened = true
 		}
-		if opened {
-			g.open, g.halfOpen = true, false
-			g.openUntil = now.Add(g.cooldown)
-			g.reason = reason
+		opened, back = true, false
+		g.open, g.halfOpen = true, false
+		g.openUntil = now.Add(g.cooldown)
+		if reason == "" {
+			reason = "too many of the CRM's requests failed (5xx, timeouts, network errors)"
 		}
+		g.reason = reason
 	}
 	return opened, back
 }
@@ -201,7 +240,7 @@ func (g *gate) state(now time.Time) (state string, until time.Time, reason strin
 		return StateOpen, g.openUntil, g.reason
 	case g.open || g.halfOpen || g.probeNext:
 		return StateHalfOpen, time.Time{}, g.reason
-	case g.streak > 0:
+	case g.failing > 0:
 		return StateBackingOff, time.Time{}, g.failure
 	}
 	return StateRunning, time.Time{}, ""

@@ -17,7 +17,7 @@ func TestBreakerRatio(t *testing.T) {
 		if failed {
 			r = callFailed
 		}
-		opened, _ := g.record(now, r, "CRM answered 502")
+		opened, _ := g.record(now, r, "CRM answered 502", nil)
 		if opened != (i == len(pattern)-1) {
 			t.Fatalf("call %d: opened = %v", i+1, opened)
 		}
@@ -31,14 +31,14 @@ func TestBreakerRatio(t *testing.T) {
 	if wait, probe := g.admit(now.Add(time.Minute)); wait != 0 || !probe {
 		t.Fatalf("after the cool-down: wait %s probe %v, want a probe", wait, probe)
 	}
-	if _, back := g.record(now.Add(time.Minute), callOK, ""); !back {
+	if _, back := g.record(now.Add(time.Minute), callOK, "", nil); !back {
 		t.Fatal("a good probe must close the breaker")
 	}
 	if state, _, _ := g.state(now.Add(time.Minute)); state != StateRunning {
 		t.Fatalf("state after recovery = %s", state)
 	}
 	// The window starts afresh: one failure does not reopen it.
-	if opened, _ := g.record(now.Add(time.Minute), callFailed, "x"); opened {
+	if opened, _ := g.record(now.Add(time.Minute), callFailed, "x", nil); opened {
 		t.Fatal("reopened on the first failure after recovery")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -307,8 +308,8 @@ func (w *worker) process(ctx context.Context, recs []core.OutboxRecord) int {
 		sent = append(sent, g)
 	}
 	if len(batch) > 0 {
-		results := w.deliver(ctx, batch)
-		w.judge(ctx, batch, sent, results, &p)
+		results, reqs := w.deliver(ctx, batch)
+		w.judge(ctx, batch, sent, results, reqs, &p)
 	}
 	w.complete(ctx, p)
 	return len(groups)
@@ -316,9 +317,23 @@ func (w *worker) process(ctx context.Context, recs []core.OutboxRecord) int {
 
 // deliver calls the connector once, bounded by DeliverTimeout, and always
 // returns one result per item, even if the connector panics or miscounts.
-func (w *worker) deliver(ctx context.Context, batch []core.Delivery) (results []core.DeliveryResult) {
+// reqs are the outcomes of the requests the connector reported making
+// (core.ObserveRequest), in the order they ended: the breaker counts them.
+func (w *worker) deliver(ctx context.Context, batch []core.Delivery) (results []core.DeliveryResult, reqs []core.RequestOutcome) {
+	var mu sync.Mutex // a connector may send requests concurrently
+	var seen []core.RequestOutcome
+	defer func() {
+		mu.Lock()
+		reqs = slices.Clone(seen)
+		mu.Unlock()
+	}()
 	dctx, cancel := context.WithTimeout(ctx, w.d.opt.DeliverTimeout)
 	defer cancel()
+	dctx = core.WithRequestObserver(dctx, func(o core.RequestOutcome) {
+		mu.Lock()
+		seen = append(seen, o)
+		mu.Unlock()
+	})
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("connector panicked; the batch will be retried", "panic", r, "stack", string(debug.Stack()))
@@ -337,12 +352,12 @@ func (w *worker) deliver(ctx context.Context, batch []core.Delivery) (results []
 			}
 		}
 	}()
-	return w.conn.Deliver(dctx, batch)
+	return w.conn.Deliver(dctx, batch), nil
 }
 
 // judge turns the connector's results into completions and into the
 // connector's health: breaker, rate-limit pause, dead-credential pause.
-func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group, results []core.DeliveryResult, p *pending) {
+func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group, results []core.DeliveryResult, reqs []core.RequestOutcome, p *pending) {
 	now := w.d.clock.Now()
 	stopping := ctx.Err() != nil // the shutdown deadline cut the call short
 	var (
@@ -433,17 +448,23 @@ func (w *worker) judge(ctx context.Context, batch []core.Delivery, sent []*group
 		w.log.Warn("deliveries failed", "delivered", ok, "retry", failedRetry, "dead", dead, "released", released,
 			"reason", firstNonEmpty(firstReason, pauseReason))
 	}
+	call := callNeutral
 	switch {
 	case stopping:
 	case healthy:
-		if _, back := w.gate.record(now, callOK, ""); back {
+		call = callOK
+	case firstReason != "":
+		call = callFailed
+	}
+	if !stopping {
+		opened, back := w.gate.record(now, call, firstReason, reqs)
+		if back {
 			w.recovered(ctx, now)
 		}
-	case firstReason != "":
-		if opened, _ := w.gate.record(now, callFailed, firstReason); opened {
-			_, until, _ := w.gate.state(now)
+		if opened {
+			_, until, reason := w.gate.state(now)
 			w.log.Warn("circuit breaker open: the CRM keeps failing; one order will probe it at the time given",
-				"reason", firstReason, "probe_at", until)
+				"reason", reason, "probe_at", until)
 		}
 	}
 	if slowDown > 0 {

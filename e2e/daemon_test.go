@@ -261,3 +261,41 @@ func (d *daemon) counts() (runs, kills, refusedStarts int, crashes []string) {
 	defer d.mu.Unlock()
 	return d.runs, d.kills, d.refusedStarts, append([]string(nil), d.crashes...)
 }
+
+// killN is killAtRandom for exactly n kills: after the n-th it starts the
+// next process and leaves it running. It returns when that one is started
+// (or ctx ended), with the time of the last kill.
+func (d *daemon) killN(ctx context.Context, rng *rand.Rand, n int, min, max time.Duration) (last time.Time) {
+	for kills := 0; ctx.Err() == nil; {
+		up, exited := d.running()
+		if !up {
+			if err := d.start(); err != nil {
+				return last
+			}
+			_, exited = d.running()
+		}
+		if kills == n {
+			return last
+		}
+		uptime := min + time.Duration(rng.Int64N(int64(max-min)))
+		down := time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return last
+		case <-exited:
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		case <-time.After(uptime):
+			d.kill()
+			kills++
+			last = time.Now()
+			select {
+			case <-ctx.Done():
+			case <-time.After(down):
+			}
+		}
+	}
+	return last
+}

@@ -41,9 +41,12 @@ func TestObservability(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), resp.Header
 	}
-	e.eventually("a scheduler run counted", func() bool {
+	e.eventually("a scheduler run and the delivery counted", func() bool {
+		// The delivery is counted once settled, a moment after the portal
+		// stored the deal.
 		_, m, _ := get("/metrics")
-		return strings.Contains(m, `paysync_scheduler_runs_total{job="purge-delivered",outcome="ok"}`)
+		return strings.Contains(m, `paysync_scheduler_runs_total{job="purge-delivered",outcome="ok"}`) &&
+			strings.Contains(m, `paysync_delivery_attempts_total{connector="bitrix24",outcome="delivered"}`)
 	})
 	_, m, _ := get("/metrics")
 	for _, want := range []string{

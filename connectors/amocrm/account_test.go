@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/paysync/paysync/connectors/amocrm"
+	"github.com/paysync/paysync/connectors/connectortest"
+	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/testutil"
 	sandbox "github.com/paysync/paysync/sandbox/amocrm"
 )
@@ -54,6 +56,36 @@ func TestCheckWording(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("problem %d:\n got  %s\n want %s", i, got[i], want[i])
+		}
+	}
+}
+
+// `connectors check` warns that duplicate control is on once paysync has
+// seen amoCRM merge one of its leads, and says what paysync does about it.
+func TestCheckWarnsOfDuplicateControl(t *testing.T) {
+	ctx := context.Background()
+	var m amocrm.MemoryMerges
+	var quiet strings.Builder
+	if err := amocrm.WarnDuplicateControl(ctx, &m, &quiet); err != nil || quiet.Len() != 0 {
+		t.Fatalf("no merge seen, yet: %q (%v)", quiet.String(), err)
+	}
+	a := newAccount(t, sandbox.Options{DuplicateControl: true})
+	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Merges: &m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := connectortest.Order("DUPW-1")
+	mustDeliver(t, c, core.Delivery{Order: first})
+	second := connectortest.Order("DUPW-2")
+	second.Customer = first.Customer
+	mustDeliver(t, c, core.Delivery{Order: second})
+	var out strings.Builder
+	if err := amocrm.WarnDuplicateControl(ctx, &m, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"duplicate control is on", "merged 1 of paysync's new leads", "a lead of its own", "turn duplicate\n    control off"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("warning lacks %q:\n%s", want, out.String())
 		}
 	}
 }

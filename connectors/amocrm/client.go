@@ -32,7 +32,11 @@ const (
 	// startMargin: no request starts this close to its context's deadline;
 	// one cut short mid-flight may have created a lead nobody saw.
 	startMargin = 2 * time.Second
-	maxAnswer   = 16 << 20
+	// A request may use at most a third of the time its delivery has left
+	// (but never less than minRequestTime): one that hangs then costs its
+	// own orders, not every step after it.
+	minRequestTime = time.Second
+	maxAnswer      = 16 << 20
 )
 
 // Tokens hands out the bearer token for amoCRM's API. A long-lived token
@@ -248,7 +252,13 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, auth strin
 		return 0, nil, nil, &TransportError{Op: r.op(), Msg: "gave up waiting for a request slot: " + err.Error(), ctxErr: err}
 	}
 	defer done()
-	req := c.http.R().SetContext(ctx).SetHeader("Accept", "application/json")
+	rctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, max(time.Until(dl)/3, minRequestTime))
+		defer cancel()
+	}
+	req := c.http.R().SetContext(rctx).SetHeader("Accept", "application/json")
 	if auth != "" {
 		req.SetHeader("Authorization", auth)
 	}
@@ -261,9 +271,11 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, auth strin
 	}
 	resp, err := req.Execute(r.method, u)
 	if err != nil {
+		core.ObserveRequest(ctx, core.RequestFailed)
 		return 0, nil, nil, c.transportError(r.op(), err)
 	}
 	status := resp.StatusCode()
+	connectors.ObserveStatus(ctx, status)
 	switch status {
 	case http.StatusTooManyRequests:
 		c.limiter.Hold(time.Now().Add(max(retryAfter(resp.Header(), resp.Body()), time.Second)))

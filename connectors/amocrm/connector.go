@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ type ConnectorConfig struct {
 	// Unconfirmed keeps the orders whose create may have happened unseen
 	// (default in memory; serve keeps it in the database).
 	Unconfirmed Unconfirmed
+	// Merges counts the leads amoCRM's duplicate control merged, for
+	// `paysync connectors check` (default in memory).
+	Merges Merges
 	// OrderFieldID is the lead custom field that holds the order id; 0
 	// finds it in the mapping: the field whose value it renders as the
 	// order id.
@@ -60,6 +64,7 @@ type Connector struct {
 	mapping     Renderer
 	mappings    Mappings
 	unconfirmed Unconfirmed
+	merges      Merges
 	orderField  int64
 	maxBatch    int
 	maxSearches int
@@ -73,13 +78,16 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 	if cfg.Client == nil || (cfg.Mapping == nil && cfg.Mappings == nil) {
 		return nil, core.Errorf(core.EINVALID, "amocrm: the connector needs a client and a mapping")
 	}
-	c := &Connector{client: cfg.Client, mapping: cfg.Mapping, mappings: cfg.Mappings, unconfirmed: cfg.Unconfirmed,
+	c := &Connector{client: cfg.Client, mapping: cfg.Mapping, mappings: cfg.Mappings, unconfirmed: cfg.Unconfirmed, merges: cfg.Merges,
 		orderField: cfg.OrderFieldID, maxBatch: cfg.MaxBatch, maxSearches: cfg.MaxSearches, now: cfg.Now}
 	if c.maxSearches <= 0 {
 		c.maxSearches = DefaultMaxSearches
 	}
 	if c.unconfirmed == nil {
 		c.unconfirmed = NewMemoryUnconfirmed()
+	}
+	if c.merges == nil {
+		c.merges = &MemoryMerges{}
 	}
 	if c.maxBatch <= 0 || c.maxBatch > DefaultMaxBatch {
 		c.maxBatch = DefaultMaxBatch
@@ -123,9 +131,18 @@ type item struct {
 	search   bool   // look the lead up by order id
 	stale    string // why the link's lead is not the order's
 	added    bool   // joined the unconfirmed set in this delivery
-	rejected bool   // its create was refused: nothing was created
-	written  bool   // amoCRM confirmed the lead's create or update
-	notes    int    // its notes not written yet
+	// unsureDone: the bulk lookup read every lead created since the
+	// order's unconfirmed create and found none of its: create it.
+	unsureDone bool
+	// merged is the lead duplicate control merged the order's new lead
+	// into (0: none), mergedContact that lead's contact, and mergedInto,
+	// set when the lead is not the order's, says whose it is.
+	merged        int64
+	mergedContact int64
+	mergedInto    string
+	rejected      bool // its create was refused: nothing was created
+	written       bool // amoCRM confirmed the lead's create or update
+	notes         int  // its notes not written yet
 
 	leadID    int64
 	contactID int64
@@ -291,7 +308,16 @@ type run struct {
 	m           Renderer
 	items       []*item
 	unconfirmed map[string]time.Time
+	// streak counts the failed requests in a row; stop, once set, is why
+	// the run sends nothing more (see failed).
+	streak int
+	stop   *core.DeliveryError
+	merges int // leads amoCRM's duplicate control merged in this run
 }
+
+// maxStreak failed requests in a row end a delivery: amoCRM is down, not
+// flaky, and the breaker should hear of it rather than more requests.
+const maxStreak = 3
 
 func (r *run) deliver(ctx context.Context) {
 	if len(r.items) == 0 {
@@ -303,13 +329,16 @@ func (r *run) deliver(ctx context.Context) {
 		return
 	}
 	r.unconfirmed = set
-	for _, step := range []func(context.Context) error{r.verify, r.searchLeads, r.create, r.update, r.addNotes} {
-		if err := step(ctx); err != nil {
-			// Nothing more is sent: the request failed as a whole, and the
-			// next ones would too (rate limit, block, credentials, outage).
-			r.failOpen(Classify(err))
+	// Each step goes on past a failed request: that request's orders fail
+	// with it, the others are written (failed says when to stop).
+	for _, step := range []func(context.Context){r.verify, r.findUnsure, r.searchLeads, r.create, r.resolveMerges, r.createOwn, r.update, r.addNotes} {
+		if r.stop != nil {
 			break
 		}
+		step(ctx)
+	}
+	if r.stop != nil {
+		r.failOpen(r.stop)
 	}
 	for _, it := range r.items {
 		if it.open() {
@@ -317,6 +346,10 @@ func (r *run) deliver(ctx context.Context) {
 		}
 	}
 	r.settleUnconfirmed(ctx)
+	if r.merges > 0 && r.c.merges != nil {
+		// A failure here only costs `connectors check` its warning.
+		_ = r.c.merges.Note(ctx, r.merges, r.c.now())
+	}
 }
 
 // failOpen fails every item not written completely; what amoCRM
@@ -329,16 +362,49 @@ func (r *run) failOpen(err error) {
 	}
 }
 
-// verify reads the linked leads: a link names the order's lead only if the
-// lead's order-id field says so (an account rebuilt from scratch reuses ids).
-func (r *run) verify(ctx context.Context) error {
-	var linked []*item
-	for _, it := range r.items {
-		if it.open() && it.linkID > 0 {
-			linked = append(linked, it)
+// answered notes a request amoCRM answered.
+func (r *run) answered() { r.streak = 0 }
+
+// failed notes a request that failed as a whole: the orders it carried fail
+// with its error, and the run goes on with the others, unless amoCRM said
+// to stop (a rate limit, a block, an unpaid account, dead credentials), the
+// delivery's time is up, or maxStreak requests failed in a row.
+func (r *run) failed(ctx context.Context, items []*item, err error) {
+	de := Classify(err)
+	for _, it := range items {
+		if it.open() && !it.complete() {
+			it.fail(de)
 		}
 	}
+	r.streak++
+	switch {
+	case de.SlowDown || de.Class == core.Paused || de.Class == core.NeedsReauth || errors.Is(err, errNoSlot) || ctx.Err() != nil:
+		r.stop = de
+	case r.streak >= maxStreak:
+		r.stop = &core.DeliveryError{Class: core.Retryable, Err: err, Reason: fmt.Sprintf(
+			"not sent to amoCRM: %d requests of this delivery failed in a row (the last: %s); retried later", r.streak, de.Reason)}
+	}
+}
+
+// open lists the items still to work on that pass keep.
+func (r *run) open(keep func(*item) bool) []*item {
+	var out []*item
+	for _, it := range r.items {
+		if it.open() && keep(it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// verify reads the linked leads: a link names the order's lead only if the
+// lead's order-id field says so (an account rebuilt from scratch reuses ids).
+func (r *run) verify(ctx context.Context) {
+	linked := r.open(func(it *item) bool { return it.linkID > 0 })
 	for _, chunk := range chunks(linked, MaxEntities) {
+		if r.stop != nil {
+			return
+		}
 		ids := make([]int64, 0, len(chunk))
 		for _, it := range chunk {
 			if !slices.Contains(ids, it.linkID) {
@@ -347,8 +413,10 @@ func (r *run) verify(ctx context.Context) error {
 		}
 		leads, err := r.c.client.LeadsByID(ctx, ids)
 		if err != nil {
-			return err
+			r.failed(ctx, chunk, err)
+			continue
 		}
+		r.answered()
 		byID := make(map[int64]*Lead, len(leads))
 		for i := range leads {
 			byID[leads[i].ID] = &leads[i]
@@ -372,33 +440,90 @@ func (r *run) verify(ctx context.Context) error {
 			it.search = !it.verified
 		}
 	}
-	return nil
 }
 
-// writeRequests is the most requests the writes of the open items take:
-// creates 50 a request, updates and notes 250.
-func (r *run) writeRequests() int {
-	n := 0
-	for _, it := range r.items {
-		if it.open() {
-			n++
+// unsureSkew widens the window of leads created since an unconfirmed
+// create, for the clocks of paysync and amoCRM.
+const unsureSkew = 5 * time.Minute
+
+// findUnsure finds the leads of orders whose earlier create may have
+// happened unseen (a lost answer, a crash before the link was stored) in
+// bulk: the leads created since the oldest of those creates, 250 a page,
+// matched by the order-id field. amoCRM's ?query= search takes one text a
+// request and reads a search index that lags behind new leads, so a query
+// right after a lost answer may find nothing and the order would get a
+// second lead. It reads at most as many pages as it has orders to find
+// (never more requests than one query each); orders still unfound then are
+// searched by query, which is safe for creates older than the index's lag.
+func (r *run) findUnsure(ctx context.Context) {
+	unsure := r.open(func(it *item) bool {
+		_, in := r.unconfirmed[it.d.Order.ID]
+		return it.lead == nil && in
+	})
+	if len(unsure) == 0 {
+		return
+	}
+	want := make(map[string]*item, len(unsure))
+	since := time.Time{}
+	for _, it := range unsure {
+		want[it.d.Order.ID] = it
+		if at := r.unconfirmed[it.d.Order.ID]; since.IsZero() || at.Before(since) {
+			since = at
 		}
 	}
-	return (n+MaxComplex-1)/MaxComplex + 2*((n+MaxEntities-1)/MaxEntities)
+	since = since.Add(-unsureSkew)
+	fields := map[int64]bool{}
+	for _, it := range unsure {
+		fields[it.orderField] = true
+	}
+	for page := 1; page <= len(unsure) && len(want) > 0; page++ {
+		if r.stop != nil {
+			return
+		}
+		leads, more, err := r.c.client.LeadsCreatedSince(ctx, since, page)
+		if err != nil {
+			r.failed(ctx, slices.Collect(maps.Values(want)), err)
+			return
+		}
+		r.answered()
+		for i := range leads {
+			for f := range fields {
+				if it := want[leads[i].FieldText(f)]; it != nil && it.orderField == f {
+					// Oldest first: the first match is the order's lead.
+					it.lead = &leads[i]
+					delete(want, it.d.Order.ID)
+				}
+			}
+		}
+		if !more {
+			// Every lead created since was read: the others have none.
+			for _, it := range want {
+				it.unsureDone = true
+			}
+			return
+		}
+	}
 }
 
 // DefaultMaxSearches is ConnectorConfig.MaxSearches' default.
 const DefaultMaxSearches = 100
 
-// searchLeads looks up by order id the leads of orders whose link did not
-// verify and of orders whose earlier create may have happened unseen.
+// writeRequests is the most requests the writes of the open items take:
+// creates 50 a request, updates and notes 250.
+func (r *run) writeRequests() int {
+	n := len(r.open(func(*item) bool { return true }))
+	return (n+MaxComplex-1)/MaxComplex + 2*((n+MaxEntities-1)/MaxEntities)
+}
+
+// searchLeads looks up by order id (?query=, one request each) the leads
+// of orders whose link did not verify, and of unconfirmed orders the bulk
+// lookup left unfound.
 //
-// Searches come before every write and take a request each. A delivery
-// stops searching while its deadline still leaves time for its writes
-// (creates, updates, notes), so that the orders it searched for are written
-// now: spending the whole time on searches would fail them all, and the
-// retry would search for the same orders again, for ever.
-func (r *run) searchLeads(ctx context.Context) error {
+// A delivery stops searching while its deadline still leaves time for its
+// writes (creates, updates, notes), so that the orders it searched for are
+// written now: spending the whole time on searches would fail them all,
+// and the retry would search for the same orders again, for ever.
+func (r *run) searchLeads(ctx context.Context) {
 	searched := 0
 	budget := -1 // searches the deadline leaves time for; -1: no deadline
 	if deadline, ok := ctx.Deadline(); ok {
@@ -406,7 +531,10 @@ func (r *run) searchLeads(ctx context.Context) error {
 		budget = max(r.c.client.StartsBefore(deadline)-r.writeRequests()-1, 0)
 	}
 	for _, it := range r.items {
-		if !it.open() || it.lead != nil {
+		if r.stop != nil {
+			return
+		}
+		if !it.open() || it.lead != nil || it.unsureDone {
 			continue
 		}
 		if _, unsure := r.unconfirmed[it.d.Order.ID]; !it.search && !unsure {
@@ -426,8 +554,10 @@ func (r *run) searchLeads(ctx context.Context) error {
 		id := it.d.Order.ID
 		found, err := r.c.client.SearchLeads(ctx, id, func(l *Lead) bool { return l.FieldText(it.orderField) == id })
 		if err != nil {
-			return err
+			r.failed(ctx, []*item{it}, err)
+			continue
 		}
+		r.answered()
 		if len(found) > 0 {
 			oldest := found[0]
 			for _, l := range found[1:] {
@@ -438,35 +568,41 @@ func (r *run) searchLeads(ctx context.Context) error {
 			it.lead = &oldest
 		}
 	}
-	return nil
+}
+
+// joinUnconfirmed adds items to the unconfirmed set before their create
+// request is sent; an item it cannot add fails (nothing is sent for it).
+func (r *run) joinUnconfirmed(ctx context.Context, chunk []*item) []*item {
+	ids := make([]string, len(chunk))
+	for i, it := range chunk {
+		ids[i] = it.d.Order.ID
+	}
+	if err := r.c.unconfirmed.Add(ctx, ids, r.c.now()); err != nil {
+		for _, it := range chunk {
+			it.fail(&core.DeliveryError{Class: core.Retryable, Reason: "could not record the amoCRM create before sending it; will retry", Err: err})
+		}
+		return nil
+	}
+	for _, it := range chunk {
+		if _, was := r.unconfirmed[it.d.Order.ID]; !was {
+			it.added = true
+		}
+	}
+	return chunk
 }
 
 // create adds the leads of orders that have none, with their contacts, 50
 // a request. Each order joins the unconfirmed set before its request goes.
-func (r *run) create(ctx context.Context) error {
-	var todo []*item
-	for _, it := range r.items {
-		if it.open() && it.lead == nil {
-			todo = append(todo, it)
-		}
-	}
+func (r *run) create(ctx context.Context) {
+	todo := r.open(func(it *item) bool { return it.lead == nil })
 	for _, chunk := range chunks(todo, MaxComplex) {
-		ids := make([]string, len(chunk))
-		for i, it := range chunk {
-			ids[i] = it.d.Order.ID
+		if r.stop != nil {
+			return
 		}
-		if err := r.c.unconfirmed.Add(ctx, ids, r.c.now()); err != nil {
-			for _, it := range chunk {
-				it.fail(&core.DeliveryError{Class: core.Retryable, Reason: "could not record the amoCRM create before sending it; will retry", Err: err})
-			}
+		if chunk = r.joinUnconfirmed(ctx, chunk); chunk == nil {
 			continue
 		}
-		for _, it := range chunk {
-			if _, was := r.unconfirmed[it.d.Order.ID]; !was {
-				it.added = true
-			}
-		}
-		err := r.sendRefusing(chunk, func(items []*item) error {
+		err := r.sendRefusing(ctx, chunk, func(items []*item) error {
 			bodies := make([]map[string]any, len(items))
 			for i, it := range items {
 				bodies[i] = complexBody(it)
@@ -484,28 +620,37 @@ func (r *run) create(ctx context.Context) error {
 					it.rejected = true
 				}
 			}
-			return err
+			r.failed(ctx, chunk, err)
 		}
 	}
-	return nil
 }
 
 // complexBody is an order's lead with its contact embedded.
 func complexBody(it *item) map[string]any {
+	body := leadBody(it)
+	emb, _ := body["_embedded"].(map[string]any)
+	if it.p.Contact != nil {
+		if emb == nil {
+			emb = map[string]any{}
+		}
+		emb["contacts"] = []any{it.p.Contact}
+		body["_embedded"] = emb
+	}
+	return body
+}
+
+// leadBody is an order's new lead as the mapping renders it, with a copy
+// of its _embedded and its request_id.
+func leadBody(it *item) map[string]any {
 	body := make(map[string]any, len(it.p.Entity)+1)
 	for k, v := range it.p.Entity {
 		body[k] = v
 	}
-	emb := map[string]any{}
 	if e, ok := it.p.Entity["_embedded"].(map[string]any); ok {
+		emb := make(map[string]any, len(e)+1)
 		for k, v := range e {
 			emb[k] = v
 		}
-	}
-	if it.p.Contact != nil {
-		emb["contacts"] = []any{it.p.Contact}
-	}
-	if len(emb) > 0 {
 		body["_embedded"] = emb
 	}
 	body["request_id"] = strconv.Itoa(it.idx)
@@ -515,8 +660,8 @@ func complexBody(it *item) map[string]any {
 func (r *run) applyCreated(items []*item, res []ComplexResult) {
 	byReq := map[string]ComplexResult{}
 	for _, cr := range res {
-		if len(cr.RequestID) > 0 {
-			byReq[cr.RequestID[0]] = cr
+		for _, rid := range cr.RequestID {
+			byReq[rid] = cr
 		}
 	}
 	for i, it := range items {
@@ -528,6 +673,16 @@ func (r *run) applyCreated(items []*item, res []ComplexResult) {
 			it.fail(&core.DeliveryError{Class: core.Retryable, Reason: "amoCRM did not return the new lead's id; it is looked up by order id on retry"})
 			continue
 		}
+		if cr.Merged {
+			// Duplicate control merged the new lead into one that existed:
+			// cr.ID may be another order's lead (resolveMerges).
+			it.merged = cr.ID
+			if cr.ContactID != nil {
+				it.mergedContact = *cr.ContactID
+			}
+			r.merges++
+			continue
+		}
 		it.leadID, it.status, it.pipeline, it.tags = cr.ID, it.statusID, it.pipelineID, it.p.Tags
 		it.written = true
 		if cr.ContactID != nil {
@@ -536,16 +691,109 @@ func (r *run) applyCreated(items []*item, res []ComplexResult) {
 	}
 }
 
-// update writes the orders whose lead was found, 250 a request.
-func (r *run) update(ctx context.Context) error {
-	var todo []*item
-	for _, it := range r.items {
-		if it.open() && it.lead != nil {
-			todo = append(todo, it)
+// resolveMerges reads the leads duplicate control merged new orders into.
+// A lead whose order-id field is the order's own (a create of the same
+// order whose answer was lost) is the order's lead, and is updated. Any
+// other is never linked: its order-id field is another order's or none,
+// and writing the order there would mix two sales; the order gets a lead
+// of its own (createOwn), and the delivery's notice tells the merge.
+func (r *run) resolveMerges(ctx context.Context) {
+	merged := r.open(func(it *item) bool { return it.merged > 0 && !it.written })
+	for _, chunk := range chunks(merged, MaxEntities) {
+		if r.stop != nil {
+			return
+		}
+		var ids []int64
+		for _, it := range chunk {
+			if !slices.Contains(ids, it.merged) {
+				ids = append(ids, it.merged)
+			}
+		}
+		leads, err := r.c.client.LeadsByID(ctx, ids)
+		if err != nil {
+			r.failed(ctx, chunk, err)
+			continue
+		}
+		r.answered()
+		byID := make(map[int64]*Lead, len(leads))
+		for i := range leads {
+			byID[leads[i].ID] = &leads[i]
+		}
+		for _, it := range chunk {
+			l := byID[it.merged]
+			owner := ""
+			if l != nil {
+				owner = l.FieldText(it.orderField)
+			}
+			switch {
+			case l != nil && owner == it.d.Order.ID:
+				it.lead = l
+			case owner != "":
+				it.mergedInto = fmt.Sprintf("lead %d, order %s's", it.merged, owner)
+			default:
+				it.mergedInto = fmt.Sprintf("lead %d, which belongs to no order", it.merged)
+			}
 		}
 	}
+}
+
+// createOwn gives each order whose new lead duplicate control merged into
+// a lead not its own a lead of its own, with the customer's contact (the
+// one the merge named), 250 a request through POST /api/v4/leads, which
+// duplicate control does not touch.
+func (r *run) createOwn(ctx context.Context) {
+	todo := r.open(func(it *item) bool { return it.mergedInto != "" && !it.written })
 	for _, chunk := range chunks(todo, MaxEntities) {
-		err := r.sendRefusing(chunk, func(items []*item) error {
+		if r.stop != nil {
+			return
+		}
+		err := r.sendRefusing(ctx, chunk, func(items []*item) error {
+			bodies := make([]map[string]any, len(items))
+			for i, it := range items {
+				bodies[i] = leadBody(it)
+				if it.mergedContact > 0 {
+					emb, _ := bodies[i]["_embedded"].(map[string]any)
+					if emb == nil {
+						emb = map[string]any{}
+					}
+					emb["contacts"] = []any{map[string]any{"id": it.mergedContact}}
+					bodies[i]["_embedded"] = emb
+				}
+			}
+			res, err := r.c.client.AddLeads(ctx, bodies)
+			if err != nil {
+				return err
+			}
+			byReq := map[string]int64{}
+			for _, l := range res {
+				byReq[l.RequestID] = l.ID
+			}
+			for _, it := range items {
+				id := byReq[strconv.Itoa(it.idx)]
+				if id == 0 {
+					it.fail(&core.DeliveryError{Class: core.Retryable, Reason: "amoCRM did not return the new lead's id; it is looked up by order id on retry"})
+					continue
+				}
+				it.leadID, it.status, it.pipeline, it.tags = id, it.statusID, it.pipelineID, it.p.Tags
+				it.contactID, it.written = it.mergedContact, true
+				it.stale = "amoCRM's duplicate control merged the order's new lead into " + it.mergedInto
+			}
+			return nil
+		}, nil)
+		if err != nil {
+			r.failed(ctx, chunk, err)
+		}
+	}
+}
+
+// update writes the orders whose lead was found, 250 a request.
+func (r *run) update(ctx context.Context) {
+	todo := r.open(func(it *item) bool { return it.lead != nil && !it.written })
+	for _, chunk := range chunks(todo, MaxEntities) {
+		if r.stop != nil {
+			return
+		}
+		err := r.sendRefusing(ctx, chunk, func(items []*item) error {
 			bodies := make([]map[string]any, len(items))
 			for i, it := range items {
 				bodies[i] = r.updateBody(it)
@@ -568,10 +816,9 @@ func (r *run) update(ctx context.Context) error {
 			return nil
 		}, nil)
 		if err != nil {
-			return err
+			r.failed(ctx, chunk, err)
 		}
 	}
-	return nil
 }
 
 // statusKey is the lead's status as the mapping's stage policy knows it: a
@@ -654,7 +901,7 @@ func mergeTags(current, prev, next []string) []string {
 // addNotes adds the notes of every written order, 250 a request. A note
 // amoCRM refuses is dropped; a request that fails fails its orders, whose
 // notes are then written on retry.
-func (r *run) addNotes(ctx context.Context) error {
+func (r *run) addNotes(ctx context.Context) {
 	type pending struct {
 		it   *item
 		note NewNote
@@ -673,6 +920,9 @@ func (r *run) addNotes(ctx context.Context) error {
 	}
 	for _, chunk := range chunks(all, MaxEntities) {
 		for len(chunk) > 0 {
+			if r.stop != nil {
+				return
+			}
 			notes := make([]NewNote, len(chunk))
 			for i, p := range chunk {
 				notes[i] = p.note
@@ -680,13 +930,11 @@ func (r *run) addNotes(ctx context.Context) error {
 			_, err := r.c.client.AddNotes(ctx, notes)
 			bad := Validation(err)
 			if err == nil {
+				r.answered()
 				for _, p := range chunk {
 					p.it.notes--
 				}
 				break
-			}
-			if bad == nil {
-				return err
 			}
 			keep := chunk[:0]
 			for _, p := range chunk {
@@ -696,23 +944,36 @@ func (r *run) addNotes(ctx context.Context) error {
 					p.it.notes-- // a note amoCRM refuses would be refused again
 				}
 			}
-			if len(keep) == len(chunk) {
-				return err // refusals paysync cannot place
+			if bad == nil || len(keep) == len(chunk) {
+				// The request failed as a whole, or for refusals paysync
+				// cannot place: its orders are written again on retry.
+				var items []*item
+				for _, p := range chunk {
+					if !slices.Contains(items, p.it) {
+						items = append(items, p.it)
+					}
+				}
+				r.failed(ctx, items, err)
+				break
 			}
+			r.answered()
 			chunk = keep
 		}
 	}
-	return nil
 }
 
 // sendRefusing sends items with send; when amoCRM refuses some of them
 // (400 validation-errors, which reject the whole request), those fail
 // permanently, onRefused is called for them, and the rest is sent again.
-func (r *run) sendRefusing(items []*item, send func([]*item) error, onRefused func(*item)) error {
+func (r *run) sendRefusing(ctx context.Context, items []*item, send func([]*item) error, onRefused func(*item)) error {
 	for len(items) > 0 {
+		if r.stop != nil || ctx.Err() != nil {
+			return r.stopError(ctx)
+		}
 		err := send(items)
 		bad := Validation(err)
 		if err == nil {
+			r.answered()
 			return nil
 		}
 		if bad == nil {
@@ -733,9 +994,18 @@ func (r *run) sendRefusing(items []*item, send func([]*item) error, onRefused fu
 		if len(keep) == len(items) {
 			return err // refusals paysync cannot place: the request as a whole
 		}
+		r.answered()
 		items = keep
 	}
 	return nil
+}
+
+// stopError is why a run that stopped sends nothing more.
+func (r *run) stopError(ctx context.Context) error {
+	if r.stop != nil {
+		return r.stop
+	}
+	return Classify(ctx.Err())
 }
 
 // refusal is the permanent error of an order amoCRM refused, naming each

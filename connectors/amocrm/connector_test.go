@@ -457,18 +457,12 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestSearchesAreBounded(t *testing.T) {
 	t.Parallel()
 	a := newAccount(t, sandbox.Options{})
-	u := amocrm.NewMemoryUnconfirmed()
-	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Unconfirmed: u, MaxSearches: 5})
+	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), MaxSearches: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := make([]core.Delivery, 8)
-	ids := make([]string, len(ds))
-	for i := range ds {
-		ds[i] = core.Delivery{Order: connectortest.Order(fmt.Sprintf("OUT-%03d", i))}
-		ids[i] = ds[i].Order.ID
-	}
-	u.Add(context.Background(), ids, time.Now())
+	// Links to leads that are gone: each order's own is searched by query.
+	ds := staleLinked("OUT", 8)
 	before := a.Stats()
 	res := deliverAll(t, c, ds...)
 	for i, r := range res {
@@ -476,8 +470,8 @@ func TestSearchesAreBounded(t *testing.T) {
 			t.Fatalf("order %d: %v", i, r.Err)
 		}
 	}
-	if got := calls(a, before)["GET /api/v4/leads"]; got != 5 {
-		t.Fatalf("%d searches, want 5", got)
+	if got := calls(a, before)["GET /api/v4/leads"]; got != 1+5 {
+		t.Fatalf("%d GET /leads, want the links' check and 5 searches", got)
 	}
 	mustDeliver(t, c, ds[5:]...)
 	if n := len(a.Leads()); n != 8 {
@@ -493,18 +487,11 @@ func TestSearchesAreBounded(t *testing.T) {
 func TestSearchesFitTheDeadline(t *testing.T) {
 	t.Parallel()
 	a := newAccount(t, sandbox.Options{})
-	u := amocrm.NewMemoryUnconfirmed()
-	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t), Unconfirmed: u})
+	c, err := amocrm.NewConnector(amocrm.ConnectorConfig{Client: a.client(t), Mapping: shippedMapping(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := make([]core.Delivery, 20)
-	ids := make([]string, len(ds))
-	for i := range ds {
-		ds[i] = core.Delivery{Order: connectortest.Order(fmt.Sprintf("TIGHT-%03d", i))}
-		ids[i] = ds[i].Order.ID
-	}
-	u.Add(context.Background(), ids, time.Now())
+	ds := staleLinked("TIGHT", 20)
 	left := ds
 	for round := 1; len(left) > 0; round++ {
 		if round > 10 {
@@ -528,9 +515,22 @@ func TestSearchesFitTheDeadline(t *testing.T) {
 		}
 		left = next
 	}
-	for _, id := range ids {
-		if n := len(a.LeadsByOrder(id)); n != 1 {
-			t.Fatalf("%s has %d leads", id, n)
+	for _, d := range ds {
+		if n := len(a.LeadsByOrder(d.Order.ID)); n != 1 {
+			t.Fatalf("%s has %d leads", d.Order.ID, n)
 		}
 	}
+}
+
+// staleLinked returns n orders linked to leads that do not exist (a
+// manager deleted them): each order's own lead is searched by order id
+// (unconfirmed creates are found in bulk, see TestUncertainCreatesFoundInBulk).
+func staleLinked(prefix string, n int) []core.Delivery {
+	ds := make([]core.Delivery, n)
+	for i := range ds {
+		o := connectortest.Order(fmt.Sprintf("%s-%03d", prefix, i))
+		ds[i] = core.Delivery{Order: o, Link: &core.CRMLink{Connector: amocrm.Name, OrderID: o.ID,
+			ExternalID: strconv.Itoa(99_000_000 + i), SyncedVersion: o.Version, SyncedStatus: o.Status}}
+	}
+	return ds
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/paysync/paysync/core"
 )
@@ -157,6 +158,52 @@ func (c *Client) SearchLeads(ctx context.Context, text string, keep func(*Lead) 
 		}
 	}
 	return out, nil
+}
+
+// LeadsCreatedSince reads one page (250 leads, oldest first) of the leads
+// created at or after since: GET /api/v4/leads?filter[created_at][from]=.
+// The filter reads the leads themselves, so a lead created a moment ago is
+// there, unlike in ?query= results, which come from a search index that
+// catches up later. more says whether another page may follow.
+func (c *Client) LeadsCreatedSince(ctx context.Context, since time.Time, page int) (leads []Lead, more bool, err error) {
+	q := "with=contacts&filter[created_at][from]=" + strconv.FormatInt(max(since.Unix(), 1), 10) +
+		"&order[id]=asc&limit=" + strconv.Itoa(MaxEntities) + "&page=" + strconv.Itoa(page)
+	status, body, err := c.do(ctx, request{method: http.MethodGet, path: "/api/v4/leads", query: q})
+	if err != nil || status == http.StatusNoContent {
+		return nil, false, err
+	}
+	var p leadsPage
+	if err := decodeAnswer("GET /api/v4/leads", body, &p); err != nil {
+		return nil, false, err
+	}
+	return p.Embedded.Leads, p.Links.Next != nil && len(p.Embedded.Leads) == MaxEntities, nil
+}
+
+// AddedLead is one lead POST /api/v4/leads created.
+type AddedLead struct {
+	ID        int64  `json:"id"`
+	RequestID string `json:"request_id"`
+}
+
+// AddLeads creates up to 250 leads in one request (no duplicate control:
+// that is /leads/complex's), each item with its request_id.
+func (c *Client) AddLeads(ctx context.Context, items []map[string]any) ([]AddedLead, error) {
+	if len(items) > MaxEntities {
+		return nil, &core.DeliveryError{Class: core.Permanent, Reason: fmt.Sprintf("paysync built a lead create of %d leads, more than %d (a bug)", len(items), MaxEntities)}
+	}
+	_, body, err := c.do(ctx, request{method: http.MethodPost, path: "/api/v4/leads", body: items})
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Embedded struct {
+			Leads []AddedLead `json:"leads"`
+		} `json:"_embedded"`
+	}
+	if err := decodeAnswer("POST /api/v4/leads", body, &out); err != nil {
+		return nil, err
+	}
+	return out.Embedded.Leads, nil
 }
 
 // ComplexResult is one lead POST /api/v4/leads/complex created.

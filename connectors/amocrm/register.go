@@ -2,8 +2,10 @@ package amocrm
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/url"
+	"time"
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
@@ -121,6 +123,7 @@ func newFromSettings(_ context.Context, d connectors.Deps) (core.Connector, erro
 	cfg := ConnectorConfig{Client: client, Mappings: d.Mappings, OrderFieldID: s.OrderFieldID}
 	if d.Store != nil {
 		cfg.Unconfirmed = StateUnconfirmed{Store: d.Store}
+		cfg.Merges = StateMerges{Store: d.Store}
 	}
 	if s.OrderFieldID == 0 && d.Mappings != nil {
 		if m := d.Mappings.Get(Name); m != nil {
@@ -158,7 +161,30 @@ func checkAccount(ctx context.Context, d connectors.Deps, m *mapping.Mapping, w 
 	if err != nil {
 		return nil, Classify(err)
 	}
-	return acc.Check(m, s.OrderFieldID, w), nil
+	problems := acc.Check(m, s.OrderFieldID, w)
+	if d.Store != nil {
+		if err := WarnDuplicateControl(ctx, StateMerges{Store: d.Store}, w); err != nil {
+			return nil, err
+		}
+	}
+	return problems, nil
+}
+
+// WarnDuplicateControl tells, when paysync has seen amoCRM's duplicate
+// control merge its new leads, that it is on and what paysync does about
+// it. amoCRM's API does not say whether duplicate control is on, so the
+// merges paysync saw are how it knows.
+func WarnDuplicateControl(ctx context.Context, m Merges, w io.Writer) error {
+	n, last, err := m.Seen(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	fmt.Fprintf(w, "  warning: duplicate control is on for paysync's integration: amoCRM merged %d of paysync's new leads into existing ones (the last at %s).\n"+
+		"    paysync never links an order to a lead that is another order's: such an order gets a lead of its own with the customer's contact, and its\n"+
+		"    history says which lead amoCRM merged it into (check that lead: the merge may have changed it). To stop the merges, turn duplicate\n"+
+		"    control off for the paysync integration in amoCRM > Settings > Integrations > paysync (docs/amocrm.md, \"Duplicate control\").\n",
+		n, last.UTC().Format(time.RFC3339))
+	return nil
 }
 
 // recordURL is the lead's page: https://SUBDOMAIN.amocrm.ru/leads/detail/ID.

@@ -18,8 +18,9 @@ import (
 // every create would cost a request per new order; only these orders are
 // searched for before they are created (again).
 //
-// An order joins before its create request is sent, and leaves once a
-// delivery of it comes with a stored link that names its own lead. Entries
+// An order joins before its create request is sent (at the time of its
+// first such create), and leaves once a delivery of it comes with a stored
+// link that names its own lead. Entries
 // older than UnconfirmedTTL are dropped: their retries ended long before.
 type Unconfirmed interface {
 	Load(ctx context.Context) (map[string]time.Time, error)
@@ -51,7 +52,9 @@ func (m *MemoryUnconfirmed) Add(_ context.Context, ids []string, at time.Time) e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range ids {
-		m.set[id] = at
+		if was, ok := m.set[id]; !ok || at.Before(was) {
+			m.set[id] = at
+		}
 	}
 	return nil
 }
@@ -113,10 +116,16 @@ func (s StateUnconfirmed) Load(ctx context.Context) (map[string]time.Time, error
 
 func (s StateUnconfirmed) Add(ctx context.Context, ids []string, at time.Time) error {
 	return s.change(ctx, func(set map[string]int64) bool {
+		changed := false
 		for _, id := range ids {
-			set[id] = at.Unix()
+			// The earliest create counts: the leads created since then are
+			// where a lost one is found (run.findUnsure).
+			if was, ok := set[id]; !ok || at.Unix() < was {
+				set[id] = at.Unix()
+				changed = true
+			}
 		}
-		return len(ids) > 0
+		return changed
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/mapping"
 )
 
@@ -34,6 +35,15 @@ type DealField struct {
 	Type     string
 	Required bool
 	ReadOnly bool
+	// Items are a list field's items (type "enumeration"): a deal holds
+	// one of their ids.
+	Items []ListItem
+}
+
+// ListItem is one item of a list field.
+type ListItem struct {
+	ID    string `json:"ID"`
+	Value string `json:"VALUE"`
 }
 
 // Check compares a mapping with the portal and returns one problem per
@@ -67,6 +77,9 @@ func (a *Account) Check(m *mapping.Mapping) []string {
 				out = append(out, m.Problem(mapping.Pos{Line: 1, Col: 1}, "the portal requires deal field %s (%s): add it to entity", name, label))
 			}
 		}
+	}
+	if a.Fields != nil {
+		out = append(out, a.checkListItems(m)...)
 	}
 	if a.StageIDs != nil {
 		for _, s := range m.StagesAt() {
@@ -106,11 +119,12 @@ func (c *Client) ReadAccount(ctx context.Context, categoryID string) (*Account, 
 		}
 	}
 	var fields map[string]struct {
-		Type       string `json:"type"`
-		IsRequired bool   `json:"isRequired"`
-		IsReadOnly bool   `json:"isReadOnly"`
-		Title      string `json:"title"`
-		FormLabel  string `json:"formLabel"`
+		Type       string     `json:"type"`
+		IsRequired bool       `json:"isRequired"`
+		IsReadOnly bool       `json:"isReadOnly"`
+		Title      string     `json:"title"`
+		FormLabel  string     `json:"formLabel"`
+		Items      []ListItem `json:"items"`
 	}
 	var stages []struct {
 		StatusID string `json:"STATUS_ID"`
@@ -129,13 +143,19 @@ func (c *Client) ReadAccount(ctx context.Context, categoryID string) (*Account, 
 	}
 	a := &Account{CategoryID: categoryID, Fields: map[string]DealField{}, StageIDs: []string{}, Currencies: []string{}}
 	for name, f := range fields {
-		a.Fields[name] = DealField{Name: name, Type: f.Type, Required: f.IsRequired, ReadOnly: f.IsReadOnly}
+		a.Fields[name] = DealField{Name: name, Type: f.Type, Required: f.IsRequired, ReadOnly: f.IsReadOnly, Items: f.Items}
 		if strings.HasPrefix(name, "UF_CRM_") {
 			title := f.FormLabel
 			if title == "" {
 				title = f.Title
 			}
-			a.UserFields = append(a.UserFields, fmt.Sprintf("%s (%s, %s)", name, title, f.Type))
+			kind := f.Type
+			if f.Type == "enumeration" {
+				// A list: the mapping sends its item ids, which every
+				// portal numbers its own way.
+				kind = "list: " + itemList(f.Items)
+			}
+			a.UserFields = append(a.UserFields, fmt.Sprintf("%s (%s, %s)", name, title, kind))
 		}
 	}
 	sort.Strings(a.UserFields)
@@ -147,4 +167,56 @@ func (c *Client) ReadAccount(ctx context.Context, categoryID string) (*Account, 
 		a.Currencies = append(a.Currencies, cur.Currency)
 	}
 	return a, nil
+}
+
+// itemList is a list field's items as a person reads them: "101 Pending,
+// 103 Paid".
+func itemList(items []ListItem) string {
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = it.ID + " " + it.Value
+	}
+	if len(parts) == 0 {
+		return "no items"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// checkListItems renders a sample order in each payment status and flags,
+// at the field, each value the mapping sends to a list field that is not
+// one of the field's item ids.
+func (a *Account) checkListItems(m *mapping.Mapping) []string {
+	at := map[string]mapping.Pos{}
+	for _, f := range m.EntityFieldsAt() {
+		at[f.Value] = f.Pos
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, st := range core.Statuses {
+		o := core.Order{ID: "CHECK-1", Status: st, AmountMinor: 100, Currency: "AMD", PaymentURL: "https://pay.example/x",
+			Customer: core.Customer{Handle: "check", Phone: "+37491000000", Email: "check@example.com"},
+			Items:    []core.Item{{Name: "x", Quantity: 1, PriceMinor: 100}}, Shipping: map[string]any{"method": "courier"}}
+		p, err := m.Render(mapping.Input{Order: o})
+		if err != nil {
+			continue
+		}
+		names := make([]string, 0, len(p.Entity))
+		for name := range p.Entity {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			f, ok := a.Fields[name]
+			v := strings.TrimSpace(fmt.Sprint(p.Entity[name]))
+			if !ok || f.Type != "enumeration" || v == "" || seen[name+"\x00"+v] {
+				continue
+			}
+			seen[name+"\x00"+v] = true
+			if !slices.ContainsFunc(f.Items, func(it ListItem) bool { return it.ID == v }) {
+				out = append(out, m.Problem(at[name], "deal field %s is a list without item %s (sent for status %s): use its item ids, %s "+
+					"(docs/bitrix24.md, \"Fill the mapping with your portal's ids\")", name, v, st, itemList(f.Items)))
+			}
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package bitrix24_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,5 +76,43 @@ func TestCheckWording(t *testing.T) {
 	}
 	if p := (&bitrix24.Account{StageIDs: m.Stages(), Currencies: []string{"AMD"}}).Check(m); len(p) != 0 {
 		t.Errorf("a matching portal (fields unread) has problems: %v", p)
+	}
+}
+
+// `connectors check` reads a list field as a list, names its items, and
+// flags an item id the mapping sends that the portal's field does not have
+// (issue 24: the mapping sends item ids 101–113 to UF_CRM_PAYMENT_STATUS,
+// and every portal numbers its items its own way).
+func TestCheckListFieldItems(t *testing.T) {
+	p := newPortal(t, sandbox.Options{})
+	m := shippedMapping(t)
+	a, err := p.webhookClient(t).ReadAccount(context.Background(), "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := a.Fields["UF_CRM_PAYMENT_STATUS"]
+	if f.Type != "enumeration" || len(f.Items) != len(sandbox.DefaultPaymentStatusItems) || f.Items[1] != (bitrix24.ListItem{ID: "103", Value: "Paid"}) {
+		t.Fatalf("UF_CRM_PAYMENT_STATUS read as %+v", f)
+	}
+	if !slices.ContainsFunc(a.UserFields, func(s string) bool {
+		return strings.HasPrefix(s, "UF_CRM_PAYMENT_STATUS (UF_CRM_PAYMENT_STATUS, list: 101 Pending, 103 Paid,")
+	}) {
+		t.Fatalf("the list's items are not shown: %v", a.UserFields)
+	}
+	if probs := a.Check(m); len(probs) != 0 {
+		t.Fatalf("the shipped mapping fits the sandbox portal, yet: %v", probs)
+	}
+	// Another portal numbers the items its own way.
+	p.AddListField("UF_CRM_PAYMENT_STATUS", sandbox.ListItem{ID: "44", Value: "Pending"}, sandbox.ListItem{ID: "45", Value: "Paid"})
+	if a, err = p.webhookClient(t).ReadAccount(context.Background(), "0"); err != nil {
+		t.Fatal(err)
+	}
+	got := a.Check(m)
+	const file = "../../mapping/bitrix24.yaml"
+	where := m.File() + ":" + testutil.Place(t, file, "  UF_CRM_PAYMENT_STATUS:", "UF_CRM_PAYMENT_STATUS") + ": "
+	want := where + "deal field UF_CRM_PAYMENT_STATUS is a list without item 101 (sent for status pending): use its item ids, 44 Pending, 45 Paid " +
+		"(docs/bitrix24.md, \"Fill the mapping with your portal's ids\")"
+	if len(got) != 7 || got[0] != want {
+		t.Fatalf("%d problems, first:\n got  %s\n want %s", len(got), got[0], want)
 	}
 }

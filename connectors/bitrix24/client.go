@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -105,6 +106,57 @@ type Client struct {
 	tokens *oauthtoken.Source // OAuth only
 
 	secrets redact.Redactor // what errors must never show
+
+	resetMu sync.Mutex
+	resets  map[string]time.Time // method -> operating_reset_at of its last successful answer
+}
+
+// operatingBucket is the span of one of the ten buckets Bitrix24 sums a
+// method's operating time over: a method blocked again once its
+// operating_reset_at has passed waits for the next bucket to drop.
+const operatingBucket = time.Minute
+
+// noteReset keeps operating_reset_at (unix seconds, 0 when the answer has
+// none) of a successful answer to method.
+func (c *Client) noteReset(method string, at float64) {
+	if at <= 0 {
+		return
+	}
+	c.resetMu.Lock()
+	defer c.resetMu.Unlock()
+	if c.resets == nil {
+		c.resets = map[string]time.Time{}
+	}
+	c.resets[strings.ToLower(method)] = time.Unix(int64(at), 0)
+}
+
+// resetWait is how long method stays blocked after OPERATION_TIME_LIMIT:
+// until operating_reset_at of its last successful answer, as Bitrix24's
+// docs advise (an error answer need not carry one); once that has passed
+// and the method is blocked again, until the next bucket drops.
+func (c *Client) resetWait(method string) time.Duration {
+	c.resetMu.Lock()
+	at := c.resets[strings.ToLower(method)]
+	c.resetMu.Unlock()
+	if wait := at.Sub(c.now()); wait > 0 {
+		return wait.Truncate(time.Second) + time.Second
+	}
+	return operatingBucket
+}
+
+// observe reports one answered request to the dispatcher's breaker: a
+// rate-limit or operating-time answer says nothing of the portal's health.
+func observe(ctx context.Context, status int, e *APIError) {
+	switch {
+	case e == nil:
+		core.ObserveRequest(ctx, core.RequestAnswered)
+	case e.Code == "QUERY_LIMIT_EXCEEDED" || e.Code == "OPERATION_TIME_LIMIT":
+		core.ObserveRequest(ctx, core.RequestThrottled)
+	case status >= 500 || e.Code == "ERROR_CORE" || e.Code == "INTERNAL_SERVER_ERROR":
+		core.ObserveRequest(ctx, core.RequestFailed)
+	default:
+		core.ObserveRequest(ctx, core.RequestAnswered)
+	}
 }
 
 // String keeps the webhook URL out of logs.
@@ -343,6 +395,7 @@ func (c *Client) Batch(ctx context.Context, cmds []Command, halt bool) ([]Result
 		Errors json.RawMessage `json:"result_error"`
 		Total  json.RawMessage `json:"result_total"`
 		Next   json.RawMessage `json:"result_next"`
+		Times  json.RawMessage `json:"result_time"`
 	}
 	if err := json.Unmarshal(env.Result, &body); err != nil {
 		return nil, Classify(&APIError{Method: "batch", Status: http.StatusOK, Code: "ERROR_UNEXPECTED_ANSWER"})
@@ -351,6 +404,14 @@ func (c *Client) Batch(ctx context.Context, cmds []Command, halt bool) ([]Result
 	errs, err2 := phpMap(body.Errors)
 	totals, _ := phpMap(body.Total)
 	nexts, _ := phpMap(body.Next)
+	times, _ := phpMap(body.Times)
+	for _, cmd := range cmds {
+		// Each command counts against its own method's operating time.
+		var t Time
+		if raw, ok := times[cmd.Key]; ok && json.Unmarshal(raw, &t) == nil {
+			c.noteReset(cmd.Method, t.OperatingResetAt)
+		}
+	}
 	if err1 != nil || err2 != nil {
 		return nil, Classify(&APIError{Method: "batch", Status: http.StatusOK, Code: "ERROR_UNEXPECTED_ANSWER"})
 	}
@@ -386,6 +447,9 @@ func (c *Client) commandError(cmd Command, raw json.RawMessage) *APIError {
 	}
 	if json.Unmarshal(raw, &e) == nil {
 		ae.Code, ae.Description = e.Error, c.secrets.String(e.Description)
+		if ae.Code == "OPERATION_TIME_LIMIT" {
+			ae.RetryAfter = c.resetWait(cmd.Method)
+		}
 		return ae
 	}
 	var s string
@@ -419,10 +483,13 @@ func (c *Client) post(ctx context.Context, method string, body func(auth string)
 			SetBody(b).
 			Post(endpoint + method + ".json")
 		if err != nil {
+			core.ObserveRequest(ctx, core.RequestFailed)
 			return nil, c.transportError(method, err)
 		}
 		env, apiErr := c.decode(method, resp.StatusCode(), resp.Body())
+		observe(ctx, resp.StatusCode(), apiErr)
 		if apiErr == nil {
+			c.noteReset(method, env.Time.OperatingResetAt)
 			return env, nil
 		}
 		if apiErr.Code == "QUERY_LIMIT_EXCEEDED" {
@@ -456,13 +523,13 @@ func (c *Client) decode(method string, status int, body []byte) (*envelope, *API
 	if env.Error != nil {
 		ae.Code = *env.Error
 	}
-	if ae.Code == "OPERATION_TIME_LIMIT" && env.Time.OperatingResetAt > 0 {
-		reset := time.Unix(int64(env.Time.OperatingResetAt), 0)
-		if wait := reset.Sub(c.now()); wait > 0 {
-			ae.RetryAfter = wait.Round(time.Second)
-		}
-		if ae.RetryAfter < time.Second {
-			ae.RetryAfter = time.Second
+	if ae.Code == "OPERATION_TIME_LIMIT" {
+		ae.RetryAfter = c.resetWait(method)
+		if env.Time.OperatingResetAt > 0 {
+			// An answer that does say when is believed.
+			if wait := time.Unix(int64(env.Time.OperatingResetAt), 0).Sub(c.now()); wait > 0 {
+				ae.RetryAfter = wait.Truncate(time.Second) + time.Second
+			}
 		}
 	}
 	return nil, ae

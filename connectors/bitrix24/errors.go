@@ -56,21 +56,36 @@ type TransportError struct {
 func (e *TransportError) Error() string { return "bitrix24 " + e.Method + ": " + e.Msg }
 func (e *TransportError) Unwrap() error { return e.ctxErr }
 
-// Fixes shown to the operator. They name the setting to change.
+// Fixes shown to the operator. They name the setting to change. Bitrix24's
+// docs disagree on what the auth codes mean (the Russian pages: NO_AUTH_FOUND
+// is a wrong token or webhook code, INVALID_CREDENTIALS a user without the
+// rights; the latest English page: NO_AUTH_FOUND is no credentials at all,
+// INVALID_CREDENTIALS no active webhook with that user id and code), so
+// each fix covers both readings.
 const (
-	fixWebhookCode = "the webhook code in PAYSYNC_BITRIX24_WEBHOOK_URL is wrong: create a new incoming webhook with the crm scope " +
+	fixWebhookAuth = "Bitrix24 does not accept the incoming webhook in PAYSYNC_BITRIX24_WEBHOOK_URL (NO_AUTH_FOUND): its code is wrong, " +
+		"the webhook was deleted, or the URL is not the webhook's (…/rest/{user_id}/{code}/); create a new incoming webhook with the crm scope " +
 		"(Bitrix24 > Developer resources > Other > Inbound webhook) and put its URL in PAYSYNC_BITRIX24_WEBHOOK_URL"
-	fixNoAuth = "Bitrix24 found no credentials in the request: PAYSYNC_BITRIX24_WEBHOOK_URL must end with /rest/{user_id}/{code}/ " +
-		"as shown for the incoming webhook"
-	fixOAuthToken = "Bitrix24 refused the OAuth access token: re-authorise the paysync app in Bitrix24"
-	fixGrant      = "the Bitrix24 refresh token is no longer valid (already used, older than 180 days, or the app was removed): " +
+	fixWebhookCredentials = "Bitrix24 found no active incoming webhook with the user id and code in PAYSYNC_BITRIX24_WEBHOOK_URL, or the user " +
+		"behind it lacks the rights (INVALID_CREDENTIALS): check in Bitrix24 > Developer resources > Other > Inbound webhook that the webhook " +
+		"still exists, and that its user is active and may add and edit CRM deals and contacts; else create a new webhook and put its URL " +
+		"in PAYSYNC_BITRIX24_WEBHOOK_URL"
+	fixWebhookScope = "the incoming webhook in PAYSYNC_BITRIX24_WEBHOOK_URL lacks the crm scope (insufficient_scope): tick CRM (crm) in " +
+		"the webhook's settings (Bitrix24 > Developer resources > Other > Inbound webhook) and save it"
+	fixOAuthToken  = "Bitrix24 refused the OAuth access token (NO_AUTH_FOUND): re-authorise the paysync app in Bitrix24"
+	fixOAuthRights = "the Bitrix24 user who authorised the paysync app lacks the rights (INVALID_CREDENTIALS): give that user access to " +
+		"CRM deals and contacts, or re-authorise the app as a user who has it"
+	fixOAuthScope = "the paysync app lacks the crm scope (insufficient_scope): add crm to the app's scopes in its settings in Bitrix24 " +
+		"(Developer resources, or the Market app's card) and reinstall it"
+	fixGrant = "the Bitrix24 refresh token is no longer valid (already used, older than 180 days, or the app was removed): " +
 		"reinstall or re-authorise the paysync app in Bitrix24"
-	fixClient = "Bitrix24 refused the OAuth client_id/client_secret: copy them again from the app's settings in Bitrix24"
-	fixScope  = "Bitrix24 credentials lack the crm scope: add the crm scope to the incoming webhook (or the app) and save it"
-	fixRights = "the Bitrix24 user behind the webhook may not edit CRM deals: create the webhook as a user with CRM rights"
-	fixPlan   = "Bitrix24 denied REST access (ACCESS_DENIED): REST is only on commercial plans; upgrade the portal's plan, then resume the connector"
-	fixBlock  = "Bitrix24 blocked REST for this portal (OVERLOAD_LIMIT): ask Bitrix24 support to lift the block, then resume the connector"
-	fixHTTPS  = "Bitrix24 requires https: use an https:// URL in PAYSYNC_BITRIX24_WEBHOOK_URL"
+	fixClient  = "Bitrix24 refused the OAuth client_id/client_secret: copy them again from the app's settings in Bitrix24"
+	fixRights  = "the Bitrix24 user behind the webhook may not edit CRM deals: create the webhook as a user with CRM rights"
+	fixPlan    = "Bitrix24 denied REST access (ACCESS_DENIED): REST is only on commercial plans; upgrade the portal's plan, then resume the connector"
+	fixBlock   = "Bitrix24 blocked REST for this portal (OVERLOAD_LIMIT): ask Bitrix24 support to lift the block, then resume the connector"
+	fixHTTPS   = "Bitrix24 requires https: use an https:// URL in PAYSYNC_BITRIX24_WEBHOOK_URL"
+	fixPayment = "Bitrix24 answered PAYMENT_REQUIRED: the paysync app's paid period, or the portal's Bitrix24 Market subscription, " +
+		"has lapsed; renew it in Bitrix24 > Market, and deliveries resume by themselves (orders wait meanwhile, no attempt counted)"
 )
 
 // Classify turns an error of this package into a *core.DeliveryError that
@@ -103,30 +118,41 @@ func classifyAPI(e *APIError) *core.DeliveryError {
 		de.SlowDown, de.RetryAfter = true, time.Second
 		return de
 	case "OPERATION_TIME_LIMIT":
-		// The method is blocked for every item until operating_reset_at.
+		// The method is blocked for every item until operating_reset_at
+		// of the last successful answer (Client.resetWait).
 		de := d(core.Retryable, "Bitrix24 blocked "+e.Method+" for using too much processing time (OPERATION_TIME_LIMIT); waiting until the limit resets")
 		de.SlowDown, de.RetryAfter = true, e.RetryAfter
+		if de.RetryAfter <= 0 {
+			de.RetryAfter = operatingBucket
+		}
 		return de
 	case "expired_token":
 		return d(core.Retryable, "Bitrix24 access token expired; it is refreshed before the retry")
 	case "INVALID_CREDENTIALS":
 		if e.OAuth {
-			return d(core.NeedsReauth, fixOAuthToken)
+			return d(core.NeedsReauth, fixOAuthRights)
 		}
-		return d(core.NeedsReauth, fixWebhookCode)
+		return d(core.NeedsReauth, fixWebhookCredentials)
 	case "NO_AUTH_FOUND":
 		if e.OAuth {
 			return d(core.NeedsReauth, fixOAuthToken)
 		}
-		return d(core.NeedsReauth, fixNoAuth)
+		return d(core.NeedsReauth, fixWebhookAuth)
+	case "PAYMENT_REQUIRED":
+		// The OAuth server (and, per the SDKs, the REST API) says the app
+		// must be paid for: nothing is wrong with the orders.
+		return d(core.Paused, fixPayment)
 	case "invalid_token", "WRONG_AUTH_TYPE":
 		return d(core.NeedsReauth, fixOAuthToken)
 	case "invalid_grant":
 		return d(core.NeedsReauth, fixGrant)
 	case "invalid_client":
 		return d(core.NeedsReauth, fixClient)
-	case "insufficient_scope":
-		return d(core.NeedsReauth, fixScope)
+	case "insufficient_scope", "invalid_scope":
+		if e.OAuth {
+			return d(core.NeedsReauth, fixOAuthScope)
+		}
+		return d(core.NeedsReauth, fixWebhookScope)
 	case "user_access_error":
 		return d(core.NeedsReauth, fixRights)
 	case "ACCESS_DENIED":
@@ -152,7 +178,7 @@ func classifyAPI(e *APIError) *core.DeliveryError {
 		if e.OAuth {
 			return d(core.NeedsReauth, fixOAuthToken)
 		}
-		return d(core.NeedsReauth, fixWebhookCode)
+		return d(core.NeedsReauth, fixWebhookAuth)
 	case e.Status == http.StatusOK && e.Code == "" && e.Description == "":
 		return d(core.Retryable, "Bitrix24 sent an answer paysync cannot read; will retry")
 	}

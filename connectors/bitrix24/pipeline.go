@@ -28,8 +28,11 @@ const (
 )
 
 const (
-	listIDs     = 50              // ids per crm.*.list filter: one page of rows
-	findValues  = 20              // values per crm.duplicate.findbycomm
+	listIDs    = 50 // ids per crm.*.list filter: one page of rows
+	findValues = 20 // values per crm.duplicate.findbycomm
+	// findCap is the most ids crm.duplicate.findbycomm returns per entity
+	// type: an answer of findCap contacts may have cut some off.
+	findCap     = 20
 	startBlock  = 50              // orders whose lookups start together
 	roundMargin = 2 * time.Second // no round starts this close to the deadline
 )
@@ -64,6 +67,9 @@ type lookup struct {
 	items    []*item   // deal lookups
 	searches []*search // contact lookups, all of one type
 	ids      []int     // lookupResolve: the contacts findbycomm returned, in its order
+	// cut: findbycomm returned findCap contacts, so others may have been
+	// cut off; a value none of the returned contacts has is searched alone.
+	cut bool
 }
 
 type pipeline struct {
@@ -382,8 +388,10 @@ func (pl *pipeline) command(l *lookup) Command {
 		for i, it := range l.items {
 			ids[i] = it.linkID
 		}
+		// start=-1: no total. Counting costs the portal (and the method's
+		// operating-time budget) a pass over every deal.
 		return Command{Key: key, Method: "crm.deal.list", Params: map[string]any{
-			"filter": map[string]any{"@ID": ids}, "select": dealSelect, "order": map[string]string{"ID": "ASC"}}}
+			"filter": map[string]any{"@ID": ids}, "select": dealSelect, "order": map[string]string{"ID": "ASC"}, "start": -1}}
 	case lookupByOrigin:
 		origins := make([]string, len(l.items))
 		for i, it := range l.items {
@@ -391,7 +399,7 @@ func (pl *pipeline) command(l *lookup) Command {
 		}
 		return Command{Key: key, Method: "crm.deal.list", Params: map[string]any{
 			"filter": map[string]any{"=ORIGINATOR_ID": pl.c.originator, "@ORIGIN_ID": origins},
-			"select": dealSelect, "order": map[string]string{"ID": "ASC"}}}
+			"select": dealSelect, "order": map[string]string{"ID": "ASC"}, "start": -1}}
 	case lookupFind:
 		values := make([]string, len(l.searches))
 		for i, s := range l.searches {
@@ -401,7 +409,7 @@ func (pl *pipeline) command(l *lookup) Command {
 			"entity_type": "CONTACT", "type": l.searches[0].typ, "values": values}}
 	default: // lookupResolve
 		return Command{Key: key, Method: "crm.contact.list", Params: map[string]any{
-			"filter": map[string]any{"@ID": l.ids}, "select": []string{"ID", l.searches[0].typ}, "order": map[string]string{"ID": "ASC"}}}
+			"filter": map[string]any{"@ID": l.ids}, "select": []string{"ID", l.searches[0].typ}, "order": map[string]string{"ID": "ASC"}, "start": -1}}
 	}
 }
 
@@ -469,8 +477,9 @@ func (pl *pipeline) applyDeals(l *lookup, r Result) {
 			// was rebuilt): a deal of this order found by ORIGIN_ID, else a
 			// new one.
 			pl.unlink(it, "linked deal "+strconv.Itoa(it.linkID)+" no longer exists")
-		case r.Next != nil:
-			// More rows than a page: ask again for the orders not seen yet.
+		case len(rows) >= listIDs:
+			// A full page (start=-1 says no more): there may be more rows;
+			// ask again for the orders not seen yet.
 			pl.origin = append(pl.origin, it)
 		default:
 			pl.lookedUp(it)
@@ -527,7 +536,7 @@ func (pl *pipeline) applyFind(l *lookup, r Result) {
 	default:
 		// Some of the values belong to existing contacts: read their
 		// phones (or e-mails) to tell which.
-		pl.follow = append(pl.follow, &lookup{kind: lookupResolve, searches: l.searches, ids: ids})
+		pl.follow = append(pl.follow, &lookup{kind: lookupResolve, searches: l.searches, ids: ids, cut: len(ids) >= findCap})
 	}
 }
 
@@ -582,9 +591,11 @@ func (pl *pipeline) applyResolve(l *lookup, r Result) {
 	}
 	var rest []*search
 	for i, s := range l.searches {
-		if first[i] == 0 && !explained {
+		if first[i] == 0 && (!explained || l.cut) {
 			// The portal matched a contact that paysync cannot place (it
-			// compares differently): ask for this value alone.
+			// compares differently), or cut its answer off at 20 contacts
+			// (this value's may be among those left out): ask for this
+			// value alone rather than read "no contact" and add a second.
 			rest = append(rest, s)
 			continue
 		}

@@ -137,8 +137,10 @@ func (c *Client) requestToken(ctx context.Context, cur oauthtoken.Token) (oautht
 		}).
 		Get(tokenURL)
 	if err != nil {
+		core.ObserveRequest(ctx, core.RequestFailed)
 		return oauthtoken.Token{}, c.transportError("oauth", err)
 	}
+	connectors.ObserveStatus(ctx, resp.StatusCode())
 	var out struct {
 		AccessToken    string      `json:"access_token"`
 		RefreshToken   string      `json:"refresh_token"`

@@ -309,8 +309,10 @@ func (c *Client) do(ctx context.Context, k call, out any) error {
 		}
 		resp, err := req.Execute(k.method, c.base+k.path)
 		if err != nil {
+			core.ObserveRequest(ctx, core.RequestFailed)
 			return c.transportError(k.op, err)
 		}
+		connectors.ObserveStatus(ctx, resp.StatusCode())
 		if resp.StatusCode() == http.StatusOK {
 			c.mu.Lock()
 			c.throttled = 0

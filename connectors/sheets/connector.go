@@ -3,13 +3,16 @@ package sheets
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
@@ -267,10 +270,41 @@ func cell(v any) any {
 	case json.Number, bool, int64, int, float64:
 		return x
 	case string:
-		return mapping.CellSafe(x)
+		return boundCell(mapping.CellSafe(x))
 	}
 	b, _ := json.Marshal(v)
-	return mapping.CellSafe(string(b))
+	return boundCell(mapping.CellSafe(string(b)))
+}
+
+// Google refuses a cell over 50,000 characters, counted in UTF-16 units,
+// and the whole request with it. The connector cuts a longer text to
+// MaxCellChars (below the limit, so an edit by hand does not tip it over),
+// with the cut shown at its end.
+const (
+	CellLimit    = 50_000
+	MaxCellChars = 49_000
+)
+
+// boundCell cuts s to MaxCellChars UTF-16 units, ending it with how much
+// was cut, and returns it unchanged when it fits.
+func boundCell(s string) string {
+	units := 0
+	for _, r := range s {
+		units += utf16.RuneLen(r)
+	}
+	if units <= MaxCellChars {
+		return s
+	}
+	runes := []rune(s)
+	for keep := len(runes); keep > 0; {
+		marker := fmt.Sprintf(" … [cut by paysync: %d more characters; a cell holds %d]", len(runes)-keep, CellLimit)
+		n := len(utf16.Encode(runes[:keep])) + len(utf16.Encode([]rune(marker)))
+		if n <= MaxCellChars {
+			return string(runes[:keep]) + marker
+		}
+		keep -= max(1, n-MaxCellChars)
+	}
+	return ""
 }
 
 // cellText is how the key cell reads back from the sheet.
@@ -722,14 +756,11 @@ func (c *Connector) update(ctx context.Context, s *snapshot, items []*item, extr
 		parts = [][]*item{nil}
 	}
 	for i, chunk := range parts {
-		data := make([]ValueRange, len(chunk), len(chunk)+len(extra))
-		for j, it := range chunk {
-			data[j] = ValueRange{Range: rowRange(c.sheet, it.row, lo, hi), MajorDimension: "ROWS", Values: [][]any{it.cells}}
-		}
+		var ex []ValueRange
 		if i == 0 {
-			data = append(data, extra...) // a few single cells
+			ex = extra // a few single cells
 		}
-		if err := c.client.BatchUpdate(ctx, data); err != nil {
+		if err := c.updatePart(ctx, lo, hi, chunk, ex); err != nil {
 			// An update is idempotent: whether or not it landed, the retry
 			// writes the same cells to the row found again by key.
 			for _, rest := range parts[i:] {
@@ -737,11 +768,70 @@ func (c *Connector) update(ctx context.Context, s *snapshot, items []*item, extr
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// updatePart writes chunk's rows (and extra cells) in one
+// values:batchUpdate. Google applies all of it or none: a 400 for one row
+// is narrowed down to the rows Google refuses (by the data[N] its message
+// names, else by halves), which alone fail with its reason; the others are
+// written. It returns the error that stops the delivery.
+func (c *Connector) updatePart(ctx context.Context, lo, hi int, chunk []*item, extra []ValueRange) error {
+	data := make([]ValueRange, len(chunk), len(chunk)+len(extra))
+	for j, it := range chunk {
+		data[j] = ValueRange{Range: rowRange(c.sheet, it.row, lo, hi), MajorDimension: "ROWS", Values: [][]any{it.cells}}
+	}
+	data = append(data, extra...)
+	err := c.client.BatchUpdate(ctx, data)
+	switch {
+	case err == nil:
 		for _, it := range chunk {
 			it.cells = nil
 		}
+		return nil
+	case !narrowable(err) || len(chunk) == 0:
+		return err
+	case len(chunk) == 1:
+		chunk[0].err = Classify(err) // refused alone: that row's own fault
+		if len(extra) > 0 {
+			return c.updatePart(ctx, lo, hi, nil, extra)
+		}
+		return nil
 	}
-	return nil
+	if n, ok := dataIndex(err); ok && n < len(chunk) {
+		chunk[n].err = Classify(err)
+		return c.updatePart(ctx, lo, hi, slices.Delete(slices.Clone(chunk), n, n+1), extra)
+	}
+	half := (len(chunk) + 1) / 2
+	if err := c.updatePart(ctx, lo, hi, chunk[:half], extra); err != nil {
+		return err
+	}
+	return c.updatePart(ctx, lo, hi, chunk[half:], nil)
+}
+
+// narrowable reports whether err is Google refusing what a request carried
+// (400 INVALID_ARGUMENT), which sending its parts apart can narrow down to
+// the offending rows; not a tab that is gone, which every part would hit.
+func narrowable(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest && !strings.Contains(ae.Message, "Unable to parse range")
+}
+
+// dataIndex reads N of "Invalid data[N]: …", the element of a
+// values:batchUpdate Google names.
+func dataIndex(err error) (int, bool) {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(ae.Message, "Invalid data[")
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "]")
+	n, perr := strconv.Atoi(digits)
+	return n, ok && perr == nil && n >= 0
 }
 
 // appendRows adds rows for the orders that have none, after the table, in
@@ -754,32 +844,53 @@ func (c *Connector) appendRows(ctx context.Context, s *snapshot, items, all []*i
 	rng := QuoteSheet(c.sheet) + "!" + ColumnName(lo) + ":" + ColumnName(hi)
 	parts := chunks(items)
 	for i, chunk := range parts {
-		rows := make([][]any, len(chunk))
-		for j, it := range chunk {
-			rows[j] = it.cells
-		}
-		res, err := c.client.Append(ctx, rng, rows)
-		if err != nil {
+		if err := c.appendPart(ctx, rng, chunk, all); err != nil {
 			c.fail(chunk, err)
 			for _, rest := range parts[i+1:] {
 				c.fail(rest, &core.DeliveryError{Class: core.Retryable, Reason: "not sent to Google Sheets: an earlier append of this delivery failed; it is retried", Err: err})
 			}
 			return
 		}
-		first, last, ok := parseUpdatedRange(res.Updates.UpdatedRange)
-		if !ok || last-first+1 != len(chunk) {
-			// The rows landed but paysync cannot tell where: the retry finds them by key.
-			c.fail(chunk, &TransportError{Op: "values.append", Msg: "the answer's updatedRange " + strconv.Quote(res.Updates.UpdatedRange) + " does not match the rows sent"})
-			continue
+	}
+}
+
+// appendPart appends chunk's rows in one request. A 400 is narrowed down
+// by halves to the rows Google refuses, which alone fail with its reason;
+// the others are appended. It returns the error that stops the delivery.
+func (c *Connector) appendPart(ctx context.Context, rng string, chunk, all []*item) error {
+	rows := make([][]any, len(chunk))
+	for j, it := range chunk {
+		rows[j] = it.cells
+	}
+	res, err := c.client.Append(ctx, rng, rows)
+	if err != nil {
+		if !narrowable(err) {
+			return err
 		}
-		// INSERT_ROWS moved every row at or below the insertion point down.
-		for _, it := range all {
-			if it.row >= first {
-				it.row += len(chunk)
-			}
+		if len(chunk) == 1 {
+			chunk[0].err = Classify(err) // refused alone: that row's own fault
+			return nil
 		}
-		for j, it := range chunk {
-			it.row, it.cells = first+j, nil
+		half := (len(chunk) + 1) / 2
+		if err := c.appendPart(ctx, rng, chunk[:half], all); err != nil {
+			return err
+		}
+		return c.appendPart(ctx, rng, chunk[half:], all)
+	}
+	first, last, ok := parseUpdatedRange(res.Updates.UpdatedRange)
+	if !ok || last-first+1 != len(chunk) {
+		// The rows landed but paysync cannot tell where: the retry finds them by key.
+		c.fail(chunk, &TransportError{Op: "values.append", Msg: "the answer's updatedRange " + strconv.Quote(res.Updates.UpdatedRange) + " does not match the rows sent"})
+		return nil
+	}
+	// INSERT_ROWS moved every row at or below the insertion point down.
+	for _, it := range all {
+		if it.row >= first {
+			it.row += len(chunk)
 		}
 	}
+	for j, it := range chunk {
+		it.row, it.cells = first+j, nil
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -62,16 +63,21 @@ type StatusResponse struct {
 	Amount                flexInt    `json:"amount"`
 	Currency              flexString `json:"currency"`
 	Date                  flexInt    `json:"date"`
-	PaymentAmountInfo     struct {
-		PaymentState    string  `json:"paymentState"`
-		ApprovedAmount  flexInt `json:"approvedAmount"`
-		DepositedAmount flexInt `json:"depositedAmount"`
-		RefundedAmount  flexInt `json:"refundedAmount"`
-	} `json:"paymentAmountInfo"`
-	Attributes []struct {
+	// PaymentAmountInfo is in the answer only from the getOrderStatusExtended
+	// version 2 on (the merchant's setting at the bank); nil without it.
+	PaymentAmountInfo *PaymentAmountInfo `json:"paymentAmountInfo"`
+	Attributes        []struct {
 		Name  string `json:"name"`
 		Value string `json:"value"`
 	} `json:"attributes"`
+}
+
+// PaymentAmountInfo is how much was approved, deposited and refunded.
+type PaymentAmountInfo struct {
+	PaymentState    string  `json:"paymentState"`
+	ApprovedAmount  flexInt `json:"approvedAmount"`
+	DepositedAmount flexInt `json:"depositedAmount"`
+	RefundedAmount  flexInt `json:"refundedAmount"`
 }
 
 func (r *StatusResponse) mdOrder() string {
@@ -203,7 +209,11 @@ func (p *Provider) status(ctx context.Context, q url.Values, orderID string) (*S
 }
 
 // EventFromStatus turns a getOrderStatusExtended.do answer into a verified
-// lookup event for o (see the package comment for the mapping).
+// lookup event for o (see the package comment for the mapping). The answer
+// holds what the getOrderStatusExtended version set for the merchant holds:
+// only errorCode, orderStatus and amount are read as always there. A refund
+// amount the answer does not state is never inferred: the event sends the
+// order to a person (core.PaymentEvent.ReviewReason).
 func EventFromStatus(st *StatusResponse, o core.Order) (core.PaymentEvent, error) {
 	ev := core.PaymentEvent{Provider: Name, OrderID: o.ID, Source: core.SourceLookup, Verified: true,
 		ProviderRef: st.mdOrder(), AmountMinor: int64(st.Amount)}
@@ -225,19 +235,35 @@ func EventFromStatus(st *StatusResponse, o core.Order) (core.PaymentEvent, error
 		ev.Status = core.StatusPending
 	case 2:
 		ev.Status = core.StatusPaid
-		if info.DepositedAmount > 0 {
+		if info != nil && info.DepositedAmount > 0 {
 			ev.AmountMinor = int64(info.DepositedAmount)
 		}
+		if info != nil && info.RefundedAmount > 0 {
+			// Refunded in part, the order still deposited: the running
+			// total is in the answer.
+			ev.Status, ev.RefundedMinor = core.StatusRefunded, int64(info.RefundedAmount)
+		}
 	case 3:
+		// A reversal cancels the whole authorisation.
 		ev.Status = core.StatusFailed
 		if o.Status.HasPayment() {
 			ev.Status, ev.RefundedMinor = core.StatusRefunded, o.AmountMinor
 		}
 	case 4:
-		ev.Status = core.StatusRefunded
-		ev.RefundedMinor = int64(info.RefundedAmount)
-		if ev.RefundedMinor <= 0 {
-			ev.RefundedMinor = ev.AmountMinor
+		switch {
+		case info != nil && info.RefundedAmount > 0:
+			ev.Status, ev.RefundedMinor = core.StatusRefunded, int64(info.RefundedAmount)
+		case o.Status == core.StatusRefunded:
+			// All of it is refunded already: nothing new, whatever the amount.
+			ev.Status, ev.RefundedMinor = core.StatusRefunded, o.RefundedMinor
+		default:
+			// "Refunded", but how much? Version 1 answers do not say, and a
+			// partial refund read as a full one would be wrong money.
+			ev.Status = core.StatusManualReview
+			ev.ReviewReason = fmt.Sprintf("ArCa reports order %s refunded (orderStatus 4) but its answer does not say how much: the "+
+				"getOrderStatusExtended version set for the merchant has no paymentAmountInfo. Check the refunds in the ArCa merchant "+
+				"console and settle the order; ask the bank to set getOrderStatusExtended version 2 or later, so that paysync reads "+
+				"refunds itself", o.ID)
 		}
 	case 6:
 		ev.Status = core.StatusFailed

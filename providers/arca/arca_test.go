@@ -163,8 +163,7 @@ func TestEventFromStatus(t *testing.T) {
 		s := &StatusResponse{Amount: 1500000, Currency: "051"}
 		c := flexInt(code)
 		s.OrderStatus = &c
-		s.PaymentAmountInfo.DepositedAmount = flexInt(deposited)
-		s.PaymentAmountInfo.RefundedAmount = flexInt(refunded)
+		s.PaymentAmountInfo = &PaymentAmountInfo{DepositedAmount: flexInt(deposited), RefundedAmount: flexInt(refunded)}
 		return s
 	}
 	pending := core.Order{ID: "A-1", Status: core.StatusPending, AmountMinor: 1500000, Currency: "AMD"}
@@ -188,6 +187,7 @@ func TestEventFromStatus(t *testing.T) {
 		{"3 reversed after paysync saw it paid", st(3, 0, 0), paid, core.StatusRefunded, 1500000, 1500000},
 		{"3 reversed after a partial refund", st(3, 0, 0), partly, core.StatusRefunded, 1500000, 1500000},
 		{"4 partial refund", st(4, 1500000, 500000), paid, core.StatusRefunded, 1500000, 500000},
+		{"2 deposited, refunded in part", st(2, 1500000, 300000), paid, core.StatusRefunded, 1500000, 300000},
 		{"5 3-D Secure", st(5, 0, 0), pending, core.StatusPending, 1500000, 0},
 		{"6 declined", st(6, 0, 0), pending, core.StatusFailed, 1500000, 0},
 		{"7 unknown", st(7, 0, 0), pending, "", 1500000, 0},

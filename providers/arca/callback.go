@@ -2,8 +2,11 @@ package arca
 
 import (
 	"context"
+	"crypto"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"net/url"
 	"sort"
@@ -102,10 +105,11 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 		return nil, core.Errorf(core.EINVALID, "callback carries no parameters (expected mdOrder, orderNumber, operation, status)")
 	}
 	verified := false
-	if len(p.keys) > 0 {
+	if len(p.keys) > 0 || p.pub != nil {
 		got := params["checksum"]
 		if got == "" {
-			return nil, core.Errorf(core.EUNAUTHORIZED, "callback has no checksum, but a callback key is configured: ask the bank to sign callbacks, or unset PAYSYNC_ARCA_CALLBACK_KEY")
+			return nil, core.Errorf(core.EUNAUTHORIZED, "callback has no checksum, but a callback key is configured: ask the bank to sign callbacks, "+
+				"or unset PAYSYNC_ARCA_CALLBACK_KEY and PAYSYNC_ARCA_CALLBACK_PUBLIC_KEY")
 		}
 		gotBytes, derr := hex.DecodeString(strings.ToUpper(got))
 		for _, k := range p.keys {
@@ -114,8 +118,15 @@ func (p *Provider) Verify(ctx context.Context, req core.InboundRequest) ([]core.
 				verified = true
 			}
 		}
+		if !verified && p.pub != nil && derr == nil {
+			// The asymmetric checksum: the gateway's RSA signature (SHA-512)
+			// over the same string.
+			sum := sha512.Sum512([]byte(CallbackString(params)))
+			verified = rsa.VerifyPKCS1v15(p.pub, crypto.SHA512, sum[:], gotBytes) == nil
+		}
 		if !verified {
-			return nil, core.Errorf(core.EUNAUTHORIZED, "callback checksum does not match: check PAYSYNC_ARCA_CALLBACK_KEY against the key the bank configured")
+			return nil, core.Errorf(core.EUNAUTHORIZED, "callback checksum does not match: check PAYSYNC_ARCA_CALLBACK_KEY (HMAC) or "+
+				"PAYSYNC_ARCA_CALLBACK_PUBLIC_KEY (the gateway's certificate, for RSA-signed callbacks) against what the bank configured")
 		}
 	}
 	ev, err := ParseCallback(params)

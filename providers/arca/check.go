@@ -25,8 +25,11 @@ func checkAccount(ctx context.Context, d providers.Deps, w io.Writer) ([]string,
 	switch core.ErrorCode(err) {
 	case core.ENOTFOUND:
 		fmt.Fprintf(w, "  gateway %s answers and takes the API user %s\n", s.BaseURL, s.Username)
-		if s.CallbackKey == "" {
-			fmt.Fprintln(w, "  no callback key: callbacks are taken unsigned, as a prompt to look the order up (ask the bank to enable checksums)")
+		switch {
+		case s.CallbackKey == "" && s.CallbackPublicKey == "":
+			fmt.Fprintln(w, "  no callback key or certificate: callbacks are taken unsigned, as a prompt to look the order up (ask the bank to enable checksums)")
+		case s.CallbackPublicKey != "":
+			fmt.Fprintln(w, "  RSA-signed callbacks are checked with the gateway's certificate in callback_public_key")
 		}
 		return nil, nil
 	case core.EUNAUTHORIZED:

@@ -29,14 +29,20 @@ type Settings struct {
 	Password    setting.Secret `yaml:"password" env:"PAYSYNC_ARCA_PASSWORD, overwrite"`
 	CallbackKey setting.Secret `yaml:"callback_key" env:"PAYSYNC_ARCA_CALLBACK_KEY, overwrite"`
 	// CallbackKeyPrevious is accepted too during a key rotation.
-	CallbackKeyPrevious setting.Secret   `yaml:"callback_key_previous" env:"PAYSYNC_ARCA_CALLBACK_KEY_PREVIOUS, overwrite"`
-	Language            string           `yaml:"language"`
-	SessionTimeout      setting.Duration `yaml:"session_timeout"`
+	CallbackKeyPrevious setting.Secret `yaml:"callback_key_previous" env:"PAYSYNC_ARCA_CALLBACK_KEY_PREVIOUS, overwrite"`
+	// CallbackPublicKey checks RSA-signed callbacks: the gateway's PEM
+	// certificate (or public key), or the path of a file holding it.
+	CallbackPublicKey string           `yaml:"callback_public_key" env:"PAYSYNC_ARCA_CALLBACK_PUBLIC_KEY, overwrite"`
+	Language          string           `yaml:"language"`
+	SessionTimeout    setting.Duration `yaml:"session_timeout"`
+	// MaxOrderNumberLength is the longest order id the gateway takes.
+	MaxOrderNumberLength int `yaml:"max_order_number_length"`
 }
 
 // DefaultSettings are the built-in values of the section.
 func DefaultSettings() *Settings {
-	return &Settings{BaseURL: TestBaseURL, Language: "en", SessionTimeout: setting.Duration(DefaultSessionTimeout)}
+	return &Settings{BaseURL: TestBaseURL, Language: "en", SessionTimeout: setting.Duration(DefaultSessionTimeout),
+		MaxOrderNumberLength: DefaultMaxOrderNumber}
 }
 
 // Enabled: the API user and its password.
@@ -49,6 +55,15 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 			bad("base_url", fmt.Sprintf("providers.arca.base_url %q is not an http(s) URL", s.BaseURL))
 		}
 	}
+	if s.MaxOrderNumberLength < 1 || s.MaxOrderNumberLength > core.MaxOrderIDLen {
+		bad("max_order_number_length", fmt.Sprintf("providers.arca.max_order_number_length must be 1 to %d (the RBS manuals say 32)", core.MaxOrderIDLen))
+	}
+	if s.CallbackPublicKey != "" {
+		if _, err := parsePublicKey(s.CallbackPublicKey); err != nil {
+			bad("callback_public_key", "providers.arca.callback_public_key is "+err.Error()+": paste the certificate the ArCa merchant console "+
+				"gives for checking callbacks (-----BEGIN CERTIFICATE-----…), or the path of a file holding it")
+		}
+	}
 }
 
 // Options are the adapter's options for these settings; publicURL is where
@@ -56,8 +71,9 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 func (s *Settings) Options(publicURL string) Options {
 	return Options{
 		BaseURL: s.BaseURL, Username: s.Username, Password: string(s.Password),
-		CallbackKey: string(s.CallbackKey), CallbackKeyPrevious: string(s.CallbackKeyPrevious),
-		Language: s.Language, SessionTimeout: time.Duration(s.SessionTimeout),
+		CallbackKey: string(s.CallbackKey), CallbackKeyPrevious: string(s.CallbackKeyPrevious), CallbackPublicKey: s.CallbackPublicKey,
+		MaxOrderNumber: s.MaxOrderNumberLength,
+		Language:       s.Language, SessionTimeout: time.Duration(s.SessionTimeout),
 		ReturnURL:   publicURL + "/webhooks/" + Name + "/return?order_id={order_id}",
 		CallbackURL: publicURL + "/webhooks/" + Name,
 	}

@@ -103,6 +103,17 @@ type Options struct {
 	// OnLeadChange, when set, is called after a lead is created or changed
 	// through the API, outside the account's lock (benchmarks wait on it).
 	OnLeadChange func(Lead)
+	// SearchDelay is how long a lead stays invisible to GET /leads?query=
+	// after it is created: amoCRM's full-text search is an index that
+	// catches up with the leads, not the leads themselves (the lag of the
+	// real one is not documented; filters such as filter[created_at] read
+	// the leads and see a new one at once). Default 0.
+	SearchDelay time.Duration
+	// DuplicateControl turns on amoCRM's duplicate control for the
+	// integration: POST /leads/complex merges a lead whose contact shares a
+	// phone or an e-mail with an existing contact into that contact's open
+	// lead of the same pipeline, answering merged: true with the old ids.
+	DuplicateControl bool
 }
 
 // Account is one amoCRM account. It is an http.Handler; mount it at the
@@ -146,7 +157,10 @@ type Account struct {
 	unpaid    bool
 	throttled bool
 	plain429  bool
-	stats     Stats
+	// strictness a test can change
+	searchDelay time.Duration
+	dupControl  bool
+	stats       Stats
 	// chaos draws random faults when a chaos profile is on (SetChaos).
 	chaos chaos.Dice
 }
@@ -165,7 +179,9 @@ type Stats struct {
 	Injected  int // answered by an injected fault
 	// LostAnswers counts creates whose answer was lost after the work was done.
 	LostAnswers int
-	Refreshes   int // successful token exchanges
+	// Merged counts leads duplicate control merged into existing ones.
+	Merged    int
+	Refreshes int // successful token exchanges
 	// MaxPerWindow is the most requests that arrived in any sliding Window:
 	// a client that keeps to the limit never makes it exceed Limit.
 	MaxPerWindow int
@@ -179,6 +195,7 @@ type failure struct {
 	status int
 	html   bool
 	call   string // "POST /api/v4/leads/notes"; "" for any request
+	skip   int    // requests of its kind let through before it strikes
 }
 
 // New returns an account with the shop pipeline, the lead and contact
@@ -231,6 +248,7 @@ func (a *Account) reset() {
 	a.access, a.refresh, a.codes = map[string]time.Time{}, map[string]*refreshState{}, map[string]bool{}
 	a.failNext, a.hangNext, a.loseNext = nil, 0, nil
 	a.unpaid, a.throttled, a.plain429 = false, false, false
+	a.searchDelay, a.dupControl = a.opts.SearchDelay, a.opts.DuplicateControl
 	a.stats = Stats{Calls: map[string]int{}, Entities: map[string]int{}}
 }
 

@@ -45,6 +45,31 @@ func (a *Account) FailNextHTML(n, status int) { a.failWith(n, status, true, "") 
 // as Stats.Calls names them ("POST /api/v4/leads/notes").
 func (a *Account) FailNextOn(call string, n, status int) { a.failWith(n, status, false, call) }
 
+// FailOnce lets after requests of one kind through, then fails the next
+// one with status, doing no work: the third of five chunks of a delivery,
+// say.
+func (a *Account) FailOnce(call string, after, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failNext = append(a.failNext, failure{status: status, call: call, skip: after})
+}
+
+// SetSearchDelay changes Options.SearchDelay: how long a new lead stays
+// invisible to GET /leads?query=.
+func (a *Account) SetSearchDelay(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.searchDelay = d
+}
+
+// SetDuplicateControl turns the integration's duplicate control on or off
+// (Options.DuplicateControl).
+func (a *Account) SetDuplicateControl(on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dupControl = on
+}
+
 func (a *Account) failWith(n, status int, html bool, call string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -58,6 +83,10 @@ func (a *Account) failWith(n, status int, html bool, call string) {
 func (a *Account) takeFailure(call string) (failure, bool) {
 	for i, f := range a.failNext {
 		if f.call == "" || f.call == call {
+			if f.skip > 0 {
+				a.failNext[i].skip--
+				return failure{}, false
+			}
 			a.failNext = append(a.failNext[:i:i], a.failNext[i+1:]...)
 			return f, true
 		}
@@ -315,18 +344,19 @@ func (c *ManualClock) Advance(d time.Duration) {
 // serveAdmin exposes the faults and inspection over HTTP under /_sandbox/.
 func (a *Account) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Count    int    `json:"count"`
-		Status   int    `json:"status"`
-		HTML     bool   `json:"html"`
-		Mode     string `json:"mode"`
-		ID       int    `json:"id"`
-		StatusID int    `json:"status_id"`
-		FieldID  int    `json:"field_id"`
-		EnumID   int    `json:"enum_id"`
-		Limit    int    `json:"limit"`
-		On       bool   `json:"on"`
-		Token    string `json:"token"`
-		Call     string `json:"call"`
+		Count    int     `json:"count"`
+		Status   int     `json:"status"`
+		HTML     bool    `json:"html"`
+		Mode     string  `json:"mode"`
+		ID       int     `json:"id"`
+		StatusID int     `json:"status_id"`
+		FieldID  int     `json:"field_id"`
+		EnumID   int     `json:"enum_id"`
+		Limit    int     `json:"limit"`
+		On       bool    `json:"on"`
+		Token    string  `json:"token"`
+		Call     string  `json:"call"`
+		Seconds  float64 `json:"seconds"`
 	}
 	if r.Method == http.MethodPost && r.Body != nil {
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil && err.Error() != "EOF" {
@@ -403,10 +433,17 @@ func (a *Account) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		ok()
 	case "POST /code":
 		writeJSON(w, http.StatusOK, map[string]string{"code": a.IssueCode()})
+	case "POST /search-delay":
+		a.SetSearchDelay(time.Duration(in.Seconds * float64(time.Second)))
+		ok()
+	case "POST /duplicate-control":
+		a.SetDuplicateControl(in.On)
+		ok()
 	case "GET":
 		routes := []string{"GET /leads", "GET /contacts", "GET /stats", "POST /reset", "POST /fail", "POST /hang", "POST /lose",
 			"POST /lead-status", "POST /delete-enum", "POST /unpaid", "POST /throttle", "POST /limit", "POST /block",
-			"POST /rebuild", "POST /expire-tokens", "POST /revoke-refresh", "POST /access-token", "POST /code"}
+			"POST /rebuild", "POST /expire-tokens", "POST /revoke-refresh", "POST /access-token", "POST /code",
+			"POST /search-delay", "POST /duplicate-control"}
 		sort.Strings(routes)
 		writeJSON(w, http.StatusOK, map[string][]string{"routes": routes})
 	default:

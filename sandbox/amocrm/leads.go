@@ -10,10 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type lead struct {
 	id          int
+	created     time.Time // when it was stored, for Options.SearchDelay
 	name        string
 	price       int64
 	statusID    int
@@ -348,7 +350,7 @@ func (a *Account) commitLead(l *lead) {
 	if l.id == 0 {
 		l.id = a.nextLead
 		a.nextLead++
-		l.createdAt = now
+		l.createdAt, l.created = now, a.now()
 		a.leadIDs = append(a.leadIDs, l.id)
 		a.stats.Entities["leads"]++
 	}
@@ -482,7 +484,16 @@ func (a *Account) addComplex(r *http.Request) result {
 	}
 	out := make([]answer, len(items))
 	res := result{status: 200, created: true}
+	// Duplicate control checks each new lead against the leads that exist,
+	// never against the others of the same request (Kommo's reference).
+	dups := a.duplicateIndex()
 	for i, b := range built {
+		if target, cid := a.duplicateOf(dups, b.l, b.c); target != nil {
+			target.updatedAt = a.now().Unix()
+			a.stats.Merged++
+			out[i] = answer{ID: target.id, ContactID: &cid, RequestID: []string{requestID(items[i], i)}, Merged: true}
+			continue
+		}
 		if b.c != nil {
 			b.c.id = a.nextContact
 			a.nextContact++
@@ -501,6 +512,73 @@ func (a *Account) addComplex(r *http.Request) result {
 	}
 	res.body = out
 	return res
+}
+
+// duplicateIndex maps each phone (its digits) and e-mail (lower case) of
+// the stored contacts to their ids, ascending; nil when duplicate control
+// is off. Caller holds mu.
+func (a *Account) duplicateIndex() map[string][]int {
+	if !a.dupControl {
+		return nil
+	}
+	idx := map[string][]int{}
+	ids := make([]int, 0, len(a.contacts))
+	for id := range a.contacts {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		for _, k := range contactKeys(a.contacts[id]) {
+			idx[k] = append(idx[k], id)
+		}
+	}
+	return idx
+}
+
+// contactKeys are what duplicate control compares a contact by.
+func contactKeys(c *contact) []string {
+	if c == nil {
+		return nil
+	}
+	var out []string
+	for _, v := range c.fields[FieldPhone] {
+		var d strings.Builder
+		for _, r := range v.Text {
+			if r >= '0' && r <= '9' {
+				d.WriteRune(r)
+			}
+		}
+		if d.Len() > 0 {
+			out = append(out, "phone:"+d.String())
+		}
+	}
+	for _, v := range c.fields[FieldEmail] {
+		if e := strings.ToLower(strings.TrimSpace(v.Text)); e != "" {
+			out = append(out, "email:"+e)
+		}
+	}
+	return out
+}
+
+// duplicateOf is the open lead of the new lead's pipeline that duplicate
+// control merges l (with its contact c) into, and that lead's contact; nil
+// when there is none. Caller holds mu.
+func (a *Account) duplicateOf(idx map[string][]int, l *lead, c *contact) (*lead, int) {
+	if idx == nil || c == nil {
+		return nil, 0
+	}
+	for _, k := range contactKeys(c) {
+		for _, cid := range idx[k] {
+			for _, lid := range a.leadIDs {
+				old := a.leads[lid]
+				if old != nil && old.pipelineID == l.pipelineID && old.statusID != StatusWon && old.statusID != StatusLost &&
+					slices.Contains(old.contacts, cid) {
+					return old, cid
+				}
+			}
+		}
+	}
+	return nil, 0
 }
 
 func (a *Account) newContact(c *checker, raw any, prefix string) *contact {
@@ -695,17 +773,29 @@ func (a *Account) listLeads(r *http.Request) result {
 	if byID && len(ids) > MaxEntities {
 		return fail(newProblem(http.StatusUnprocessableEntity, "Too many entities in one request: at most 250"))
 	}
+	ranges, p := timeFilters(q)
+	if p != nil {
+		return fail(p)
+	}
+	less, p := listOrder(q)
+	if p != nil {
+		return fail(p)
+	}
 	needle := strings.ToLower(strings.TrimSpace(q.Get("query")))
 	withContacts := slices.Contains(strings.Split(q.Get("with"), ","), "contacts")
 	var match []*lead
 	for _, id := range a.leadIDs {
 		l := a.leads[id]
-		if l == nil || (byID && !slices.Contains(ids, id)) || (needle != "" && !a.matches(l, needle)) {
+		if l == nil || (byID && !slices.Contains(ids, id)) || !ranges.match(l) {
+			continue
+		}
+		if needle != "" && (a.now().Sub(l.created) < a.searchDelay || !a.matches(l, needle)) {
+			// The search index has not caught up with a new lead yet.
 			continue
 		}
 		match = append(match, l)
 	}
-	sort.Slice(match, func(i, j int) bool { return match[i].id < match[j].id })
+	sort.SliceStable(match, func(i, j int) bool { return less(match[i], match[j]) })
 	from := (page - 1) * limit
 	if from >= len(match) {
 		return result{status: http.StatusNoContent}
@@ -770,4 +860,68 @@ func (a *Account) getLead(r *http.Request, s string) result {
 	}
 	with := slices.Contains(strings.Split(r.URL.Query().Get("with"), ","), "contacts")
 	return result{status: 200, body: a.leadJSON(a.base(r), l, with)}
+}
+
+// timeRanges are filter[created_at] and filter[updated_at], each {from, to}
+// in unix seconds, both ends included.
+type timeRanges struct {
+	created, updated [2]int64 // 0: open end
+}
+
+func (t timeRanges) match(l *lead) bool {
+	in := func(v int64, r [2]int64) bool { return (r[0] == 0 || v >= r[0]) && (r[1] == 0 || v <= r[1]) }
+	return in(l.createdAt, t.created) && in(l.updatedAt, t.updated)
+}
+
+// timeFilters reads filter[created_at][from|to] and filter[updated_at][from|to].
+func timeFilters(q url.Values) (timeRanges, *problem) {
+	var t timeRanges
+	for _, f := range []struct {
+		name string
+		to   *[2]int64
+	}{{"created_at", &t.created}, {"updated_at", &t.updated}} {
+		for i, end := range []string{"from", "to"} {
+			s := q.Get("filter[" + f.name + "][" + end + "]")
+			if s == "" {
+				continue
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n <= 0 {
+				return t, badQuery("filter."+f.name+"."+end, msgType("int"))
+			}
+			f.to[i] = n
+		}
+	}
+	return t, nil
+}
+
+// listOrder reads order[id|created_at|updated_at]=asc|desc; by id
+// ascending when none is given.
+func listOrder(q url.Values) (func(a, b *lead) bool, *problem) {
+	for _, field := range []string{"id", "created_at", "updated_at"} {
+		dir := q.Get("order[" + field + "]")
+		if dir == "" {
+			continue
+		}
+		if dir != "asc" && dir != "desc" {
+			return nil, badQuery("order."+field, msgChoice)
+		}
+		key := func(l *lead) int64 {
+			switch field {
+			case "created_at":
+				return l.createdAt
+			case "updated_at":
+				return l.updatedAt
+			}
+			return int64(l.id)
+		}
+		return func(a, b *lead) bool {
+			ka, kb := key(a), key(b)
+			if ka == kb {
+				return a.id < b.id
+			}
+			return (ka < kb) == (dir == "asc")
+		}, nil
+	}
+	return func(a, b *lead) bool { return a.id < b.id }, nil
 }

@@ -97,7 +97,7 @@ func (g *Gateway) register(w http.ResponseWriter, r *http.Request) {
 		cur = "051"
 	}
 	switch {
-	case number == "" || len(number) > 36:
+	case number == "" || len(number) > MaxOrderNumber:
 		rbsError(w, "4", "Order number is empty or too long")
 		return
 	case err != nil || amount <= 0:
@@ -165,17 +165,29 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 	if o.Status == OrderDeclined {
 		action = 2001
 	}
-	writeJSON(w, map[string]any{
+	answer := map[string]any{
 		"errorCode": "0", "errorMessage": "Success",
 		"orderNumber": o.OrderNumber, "orderStatus": o.Status,
 		"actionCode": action, "actionCodeDescription": actionDescriptions[o.Status],
 		"amount": o.Amount, "currency": o.Currency, "date": o.CreatedAt.UnixMilli(),
-		"orderDescription": o.Description,
-		"attributes":       []map[string]string{{"name": "mdOrder", "value": o.MdOrder}},
-		"cardAuthInfo":     map[string]string{"maskedPan": "411111**1111", "cardholderName": "SANDBOX", "approvalCode": "123456"},
-		"paymentAmountInfo": map[string]any{"paymentState": paymentStates[o.Status], "approvedAmount": o.ApprovedAmount,
-			"depositedAmount": o.DepositedAmount, "refundedAmount": o.RefundedAmount},
-	})
+		"orderDescription":    o.Description,
+		"ip":                  "127.0.0.1",
+		"merchantOrderParams": []any{},
+		"attributes":          []map[string]string{{"name": "mdOrder", "value": o.MdOrder}},
+		"cardAuthInfo": map[string]string{"maskedPan": "411111**1111", "pan": "411111**1111", "expiration": "203012",
+			"cardholderName": "SANDBOX", "approvalCode": "123456"},
+	}
+	if g.version >= 2 {
+		// What was deposited and refunded is only in later versions of
+		// the answer; version 1 says no more than the orderStatus.
+		answer["paymentAmountInfo"] = map[string]any{"paymentState": paymentStates[o.Status], "approvedAmount": o.ApprovedAmount,
+			"depositedAmount": o.DepositedAmount, "refundedAmount": o.RefundedAmount}
+		answer["terminalId"] = "SANDBOX1"
+		answer["authDateTime"] = o.CreatedAt.UnixMilli()
+		answer["authRefNum"] = "111111111111"
+		answer["bankInfo"] = map[string]string{"bankName": "SANDBOX BANK", "bankCountryCode": "AM", "bankCountryName": "Armenia"}
+	}
+	writeJSON(w, answer)
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>

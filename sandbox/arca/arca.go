@@ -11,12 +11,19 @@
 package arca
 
 import (
+	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/url"
 	"sort"
@@ -33,6 +40,9 @@ const (
 	DefaultPassword    = "sandbox-password"
 	DefaultCallbackKey = "sandbox-callback-key"
 	RESTPath           = "/payment/rest"
+	// MaxOrderNumber is the longest orderNumber register.do takes (ANS..32
+	// in the RBS manuals; ArCa's own limit is not published).
+	MaxOrderNumber = 32
 )
 
 // RBS orderStatus values.
@@ -53,6 +63,16 @@ type Options struct {
 	// CallbackKey signs callbacks with a checksum; "-" sends them unsigned.
 	// Default DefaultCallbackKey.
 	CallbackKey string
+	// RSASigned signs callbacks with the gateway's own RSA key instead
+	// (the asymmetric checksum: RSA with SHA-512 over the same string, in
+	// hex); CertificatePEM is the certificate a merchant gets from the
+	// gateway console to check them. It overrides CallbackKey.
+	RSASigned bool
+	// StatusVersion is the getOrderStatusExtended version set for the
+	// merchant, which decides what the answer holds: 1 answers without
+	// paymentAmountInfo (how much was deposited, refunded), 2 and higher
+	// with it. Default 2.
+	StatusVersion int
 	// CallbackURL receives callbacks for orders registered without a
 	// dynamicCallbackUrl; empty drops those.
 	CallbackURL string
@@ -111,7 +131,11 @@ type Gateway struct {
 	mux  *http.ServeMux
 	out  *outbound.Deliverer
 
+	rsaKey  *rsa.PrivateKey // RSASigned
+	certPEM []byte
+
 	mu       sync.Mutex
+	version  int               // StatusVersion
 	orders   map[string]*Order // by mdOrder
 	byNumber map[string]string // orderNumber -> mdOrder
 	faults   []fault
@@ -151,7 +175,13 @@ func New(o Options) *Gateway {
 	if now == nil {
 		now = time.Now
 	}
-	g := &Gateway{opts: o, now: now, orders: map[string]*Order{}, byNumber: map[string]string{}, closed: make(chan struct{})}
+	if o.StatusVersion <= 0 {
+		o.StatusVersion = 2
+	}
+	g := &Gateway{opts: o, now: now, orders: map[string]*Order{}, byNumber: map[string]string{}, closed: make(chan struct{}), version: o.StatusVersion}
+	if o.RSASigned {
+		g.rsaKey, g.certPEM = gatewayKey()
+	}
 	g.out = outbound.New(outbound.Config{Client: o.Client, Retries: o.CallbackRetries, RetryDelay: o.CallbackRetryDelay, Now: now, Noun: "callback", Logger: o.Logger})
 	g.out.SetURL(o.CallbackURL)
 	g.routes()
@@ -169,6 +199,46 @@ func (g *Gateway) Close() {
 
 // SetCallbackURL changes where callbacks go for orders without a dynamicCallbackUrl.
 func (g *Gateway) SetCallbackURL(u string) { g.out.SetURL(u) }
+
+// SetStatusVersion changes the getOrderStatusExtended version the gateway
+// answers in (Options.StatusVersion).
+func (g *Gateway) SetStatusVersion(v int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.version = v
+}
+
+// CertificatePEM is the certificate of the key RSA-signed callbacks are
+// signed with (Options.RSASigned), as the gateway console hands it out;
+// nil when callbacks are not RSA-signed.
+func (g *Gateway) CertificatePEM() []byte { return append([]byte(nil), g.certPEM...) }
+
+// gatewayKey makes the gateway's RSA key and a self-signed certificate of it.
+func gatewayKey() (*rsa.PrivateKey, []byte) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ArCa sandbox callbacks"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// SignRSA is the asymmetric callback checksum: RSA (PKCS #1 v1.5) with
+// SHA-512 over the string the symmetric one signs, in uppercase hex. It is
+// written independently of providers/arca so that the two check each other.
+func SignRSA(params url.Values, key *rsa.PrivateKey) string {
+	sum := sha512.Sum512([]byte(signedString(params)))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA512, sum[:])
+	if err != nil {
+		panic(err)
+	}
+	return strings.ToUpper(hex.EncodeToString(sig))
+}
 
 // CallbackKey is the checksum key ("" when callbacks are unsigned).
 func (g *Gateway) CallbackKey() string { return g.opts.CallbackKey }
@@ -216,6 +286,14 @@ func (g *Gateway) WaitCallbacks() { g.out.Wait() }
 // Checksum signs callback parameters the RBS way. It is written
 // independently of providers/arca so that the two check each other.
 func Checksum(params url.Values, key string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(signedString(params)))
+	return strings.ToUpper(hex.EncodeToString(m.Sum(nil)))
+}
+
+// signedString is what a checksum signs: every parameter but checksum and
+// sign_alias, sorted by name, as "name;value;".
+func signedString(params url.Values) string {
 	names := make([]string, 0, len(params))
 	for n := range params {
 		if n != "checksum" && n != "sign_alias" {
@@ -230,9 +308,7 @@ func Checksum(params url.Values, key string) string {
 		b.WriteString(params.Get(n))
 		b.WriteByte(';')
 	}
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(b.String()))
-	return strings.ToUpper(hex.EncodeToString(m.Sum(nil)))
+	return b.String()
 }
 
 func newMdOrder() string {

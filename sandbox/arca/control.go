@@ -119,7 +119,11 @@ func (g *Gateway) callback(o Order, op, status string, amount int64) {
 	if amount >= 0 {
 		p.Set("amount", strconv.FormatInt(amount, 10))
 	}
-	if g.opts.CallbackKey != "" {
+	switch {
+	case g.rsaKey != nil:
+		p.Set("checksum", SignRSA(p, g.rsaKey))
+		p.Set("sign_alias", "SHA-512 with RSA")
+	case g.opts.CallbackKey != "":
 		p.Set("checksum", Checksum(p, g.opts.CallbackKey))
 		p.Set("sign_alias", "SHA-256")
 	}

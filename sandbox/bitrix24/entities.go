@@ -2,6 +2,7 @@ package bitrix24
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,7 +121,11 @@ func (p *Portal) defs(kind string) []fieldDef {
 	}
 	out := append([]fieldDef(nil), base...)
 	for _, uf := range p.userFields {
-		out = append(out, fieldDef{name: uf, typ: "string", title: uf})
+		typ := "string"
+		if _, isList := p.listFields[uf]; isList {
+			typ = "enumeration"
+		}
+		out = append(out, fieldDef{name: uf, typ: typ, title: uf})
 	}
 	return out
 }
@@ -169,6 +174,15 @@ func (p *Portal) writeFields(kind string, e *entity, in *omap, update bool) *api
 				c = p.opts.BaseCurrency
 			}
 			e.fields[k] = c
+		case d.typ == "enumeration":
+			// Stricter than a portal, which is said to drop an item id it
+			// does not know: a mapping with another portal's ids is caught
+			// here (connectors check lists the items).
+			s := strings.TrimSpace(str(v))
+			if s != "" && !slices.ContainsFunc(p.listFields[k], func(it ListItem) bool { return it.ID == s }) {
+				return methodError(`Invalid value for the "` + d.title + `" field: ` + s + ` is not one of its list items`)
+			}
+			e.fields[k] = s
 		case d.typ == "double":
 			s := strings.TrimSpace(str(v))
 			if s == "" {
@@ -434,6 +448,13 @@ func (p *Portal) listEntities(kind string, params *omap) (callResult, *apiError)
 	if kind == "contact" {
 		ids, store = p.contactIDs, p.contacts
 	}
+	for _, name := range []string{"filter", "order"} {
+		// As the portal: a filter or an order that is not an array (a
+		// JSON object or list) is refused, not ignored.
+		if v, ok := params.Get(name); ok && v != nil && object(v) == nil {
+			return callResult{}, methodError("Parameter '" + name + "' must be array.")
+		}
+	}
 	fv, _ := params.Get("filter")
 	filter := object(fv)
 	var rows []*entity
@@ -462,6 +483,15 @@ func (p *Portal) listEntities(kind string, params *omap) (callResult, *apiError)
 	sel := selector(list(sv))
 	startV, _ := params.Get("start")
 	start, _ := toInt(startV)
+	if start == -1 {
+		// No count: the first page, without total or next (the caller
+		// pages by filter, e.g. >ID the last one seen).
+		out := []any{}
+		for i := 0; i < len(rows) && i < PageSize; i++ {
+			out = append(out, p.output(kind, rows[i], sel))
+		}
+		return callResult{result: out}, nil
+	}
 	if start < 0 {
 		start = 0
 	}
@@ -470,7 +500,7 @@ func (p *Portal) listEntities(kind string, params *omap) (callResult, *apiError)
 	for i := start; i < len(rows) && i < start+PageSize; i++ {
 		out = append(out, p.output(kind, rows[i], sel))
 	}
-	res := callResult{result: out, total: &total}
+	res := callResult{result: out, total: &total, counted: len(ids)} // counting scans the table
 	if start+PageSize < total {
 		n := start + PageSize
 		res.next = &n

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,30 @@ func (p *Portal) ForceOperationTimeLimit(method string, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forcedOp[strings.ToLower(method)] = until
+}
+
+// FailOAuth makes the OAuth server answer every refresh with status and
+// {"error": code, "error_description": descr} (PAYMENT_REQUIRED when the
+// app's subscription has lapsed, say) until FailOAuth(0, "", "").
+func (p *Portal) FailOAuth(status int, code, descr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if code == "" {
+		p.oauthFail = nil
+		return
+	}
+	p.oauthFail = &failure{status: status, code: code, descr: descr}
+}
+
+// AddListField adds a list user field ("enumeration") with its items, or
+// replaces the items of one; its values must be one of the item ids.
+func (p *Portal) AddListField(name string, items ...ListItem) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.userFields, name) {
+		p.userFields = append(p.userFields, name)
+	}
+	p.listFields[name] = append([]ListItem(nil), items...)
 }
 
 // DisableCurrency removes a currency from the portal, as if nobody enabled it
@@ -339,6 +364,47 @@ func (p *Portal) Comments(dealID int) []string {
 }
 
 // Contacts returns every contact in creation order.
+// AddContact stores a contact, as a manager or an earlier import would, and
+// returns its id.
+func (p *Portal) AddContact(c Contact) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fields := newOmap()
+	fields.Set("NAME", c.Name)
+	fields.Set("LAST_NAME", c.LastName)
+	for _, kind := range []struct {
+		field  string
+		values []string
+	}{{"PHONE", c.Phones}, {"EMAIL", c.Emails}} {
+		var list []any
+		for _, v := range kind.values {
+			m := newOmap()
+			m.Set("VALUE", v)
+			m.Set("VALUE_TYPE", "WORK")
+			list = append(list, m)
+		}
+		if len(list) > 0 {
+			fields.Set(kind.field, list)
+		}
+	}
+	params := newOmap()
+	params.Set("fields", fields)
+	out, _ := p.contactAdd(params)
+	id, _ := out.result.(int)
+	return id
+}
+
+// ContactsByPhone lists the contacts with a phone of the same digits.
+func (p *Portal) ContactsByPhone(phone string) []Contact {
+	var out []Contact
+	for _, c := range p.Contacts() {
+		if slices.ContainsFunc(c.Phones, func(v string) bool { return digits(v) == digits(phone) }) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (p *Portal) Contacts() []Contact {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -461,10 +527,13 @@ func (p *Portal) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "POST /overloaded":
 		p.SetOverloaded(in.On)
 		ok()
+	case "POST /oauth-fail":
+		p.FailOAuth(in.Status, in.Code, in.Description)
+		ok()
 	case "GET /":
 		routes := []string{"GET /deals", "GET /contacts", "GET /stats", "POST /reset", "POST /fail", "POST /hang",
 			"POST /lose", "POST /operating-limit", "POST /currencies", "POST /deal-stage", "POST /limiter",
-			"POST /plan-blocked", "POST /overloaded"}
+			"POST /plan-blocked", "POST /overloaded", "POST /oauth-fail"}
 		sort.Strings(routes)
 		writeJSON(w, http.StatusOK, map[string][]string{"routes": routes})
 	default:

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // callResult is what one method produced.
@@ -15,6 +16,9 @@ type callResult struct {
 	// created marks a crm.deal.add that stored a deal; a lost-response fault
 	// drops the answer of such a call.
 	created bool
+	// counted is the rows a list method counted for its "total", charged
+	// to its operating time (Options.CountCost).
+	counted int
 }
 
 type methodFunc func(p *Portal, params *omap) (callResult, *apiError)
@@ -53,7 +57,7 @@ func (p *Portal) call(method string, params *omap) (callResult, *apiError) {
 	}
 	before := p.now()
 	out, e := h(p, params)
-	p.chargeOperating(method, p.now().Sub(before))
+	p.chargeOperating(method, p.now().Sub(before)+time.Duration(out.counted)*p.opts.CountCost)
 	p.stats.Calls[method]++
 	if e == nil && (strings.HasSuffix(method, ".add") || strings.HasSuffix(method, ".update") || strings.HasSuffix(method, ".delete")) {
 		p.writes++
@@ -312,6 +316,16 @@ func (p *Portal) fieldsOf(kind string) *omap {
 	for _, d := range p.defs(kind) {
 		m := newOmap()
 		m.Set("type", d.typ)
+		if items, ok := p.listFields[d.name]; ok && d.typ == "enumeration" {
+			list := make([]any, len(items))
+			for i, it := range items {
+				o := newOmap()
+				o.Set("ID", it.ID)
+				o.Set("VALUE", it.Value)
+				list[i] = o
+			}
+			m.Set("items", list)
+		}
 		m.Set("isRequired", false)
 		m.Set("isReadOnly", d.readOnly)
 		m.Set("isImmutable", d.immutable)
@@ -439,6 +453,11 @@ func (p *Portal) findByComm(params *omap) (callResult, *apiError) {
 				found = append(found, id)
 				break
 			}
+		}
+		if len(found) == FindByCommCap {
+			// At most 20 ids per entity type, the oldest: the rest are cut
+			// off without a word (which 20 is not documented).
+			break
 		}
 	}
 	if len(found) > 0 {

@@ -60,6 +60,14 @@ func (p *Portal) serveToken(w http.ResponseWriter, r *http.Request) {
 	get := func(k string) string { v, _ := params.Get(k); return str(v) }
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if f := p.oauthFail; f != nil {
+		status := f.status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		writeJSON(w, status, (&apiError{code: f.code, descr: f.descr}).body())
+		return
+	}
 	if get("client_id") != p.opts.ClientID || get("client_secret") != p.opts.ClientSecret {
 		writeJSON(w, http.StatusUnauthorized, (&apiError{code: "invalid_client", descr: "Invalid client credentials"}).body())
 		return

@@ -89,6 +89,16 @@ func (s *Spreadsheet) BeforeNextWrite(fn func()) {
 	s.beforeWrite = append(s.beforeWrite, fn)
 }
 
+// RefuseCells makes every write carrying a cell that contains text answer
+// 400 INVALID_ARGUMENT, naming no item of the batch, as any value Google
+// will not take does; "" stops it. A test gives one order of a delivery
+// such a value to see the others land.
+func (s *Spreadsheet) RefuseCells(text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = text
+}
+
 // ExhaustWriteQuota spends the minute's write quota at the current time, as
 // another program using the same service account would.
 func (s *Spreadsheet) ExhaustWriteQuota() {

@@ -89,6 +89,7 @@ type Spreadsheet struct {
 	tabs        []*tab
 	nextSheetID int
 	role        Role
+	refuse      string // RefuseCells: writes with a cell containing it are refused
 	// auth
 	key        *rsa.PrivateKey
 	keyID      string
@@ -161,6 +162,7 @@ func (s *Spreadsheet) reset() {
 		s.addTab(name, 0)
 	}
 	s.role = RoleEditor
+	s.refuse = ""
 	s.key, s.keyID, s.keyRevoked = processKey(), randomHex(20), false
 	s.access = map[string]accessToken{}
 	s.writes, s.reads = nil, nil

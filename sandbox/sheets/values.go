@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 )
 
 // formula is a cell a USER_ENTERED value starting with "=" became. The
@@ -191,10 +192,15 @@ func (s *Spreadsheet) run(rt route, r *http.Request, body []byte) (any, *apiErro
 		if e != nil {
 			return nil, e
 		}
-		// All or nothing: every range is checked before any is written.
+		// All or nothing: every range is checked before any is written. A
+		// bad range is named by its place in data, as Google's batch guide
+		// shows ("Invalid data[0]: Unable to parse range: …").
 		ws := make([]*pendingWrite, len(req.Data))
 		for i, vr := range req.Data {
 			if ws[i], e = s.prepareWrite(vr.Range, vr, input); e != nil {
+				if strings.HasPrefix(e.message, "Unable to parse range") {
+					e = invalid("Invalid data[" + itoa(i) + "]: " + e.message)
+				}
 				return nil, e
 			}
 		}
@@ -327,6 +333,10 @@ func cellInput(v any, userEntered bool, where string) (val any, skip bool, e *ap
 		if x == "" {
 			return nil, false, nil
 		}
+		if len(utf16.Encode([]rune(x))) > MaxCellChars {
+			// The whole request fails, whichever cell it was.
+			return nil, false, invalid("Your input contains more than the maximum of 50000 characters in a single cell.")
+		}
 		if !userEntered {
 			return x, false, nil
 		}
@@ -378,6 +388,9 @@ func (s *Spreadsheet) prepareWrite(rng string, vr valueRange, userEntered bool) 
 			c := a.c1 + j
 			if !a.openCols && c > a.c2 {
 				return nil, invalid("Requested writing within range [" + rng + "], but tried writing to column [" + colName(c) + "]")
+			}
+			if e := s.refused(v, i, j); e != nil {
+				return nil, e
 			}
 			val, skip, e := cellInput(v, userEntered, "values["+itoa(i)+"]["+itoa(j)+"]")
 			if e != nil {
@@ -490,6 +503,9 @@ func (s *Spreadsheet) appendValues(rng string, q url.Values, body []byte) (any, 
 	for i, row := range values {
 		line := make([]any, len(row))
 		for j, v := range row {
+			if e := s.refused(v, i, j); e != nil {
+				return nil, e
+			}
 			val, skip, e := cellInput(v, userEntered, "values["+itoa(i)+"]["+itoa(j)+"]")
 			if e != nil {
 				return nil, e
@@ -649,3 +665,15 @@ func readBody(r *http.Request) ([]byte, error) {
 func pathUnescape(s string) (string, error) { return url.PathUnescape(s) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// MaxCellChars is the most characters a cell takes; Google counts them, as
+// JavaScript does, in UTF-16 units.
+const MaxCellChars = 50_000
+
+// refused is RefuseCells' fault for one input value. Caller holds mu.
+func (s *Spreadsheet) refused(v any, i, j int) *apiError {
+	if text, ok := v.(string); ok && s.refuse != "" && strings.Contains(text, s.refuse) {
+		return invalid("Invalid values[" + itoa(i) + "][" + itoa(j) + "]: the sandbox refuses this value (RefuseCells)")
+	}
+	return nil
+}
