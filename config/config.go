@@ -59,7 +59,7 @@ type Config struct {
 	// TrustedProxies are the reverse proxies (addresses or CIDR ranges)
 	// whose X-Forwarded-For names the client address that login and token
 	// throttles count; without them every client is the proxy.
-	TrustedProxies List `yaml:"trusted_proxies" env:"PAYSYNC_TRUSTED_PROXIES, overwrite"`
+	TrustedProxies List   `yaml:"trusted_proxies" env:"PAYSYNC_TRUSTED_PROXIES, overwrite"`
 	DatabaseURL    Secret `yaml:"database_url" env:"PAYSYNC_DATABASE_URL, overwrite"`
 	DataDir        string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
 	MappingDir     string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`

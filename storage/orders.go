@@ -363,3 +363,11 @@ func (db *DB) ListJournal(ctx context.Context, orderID string) ([]core.JournalEn
 	}
 	return out, nil
 }
+
+// CountStatus counts the orders in one status (the console's menu shows
+// how many need review); the status index answers it.
+func (db *DB) CountStatus(ctx context.Context, status core.Status) (int64, error) {
+	var n int64
+	err := db.r.GetContext(ctx, &n, db.q(`SELECT COUNT(*) FROM orders WHERE status = ?`), string(status))
+	return n, db.wrap(err)
+}

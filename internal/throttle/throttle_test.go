@@ -74,8 +74,8 @@ func TestClientBehindTrustedProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ peer, xff, want string }{
-		{"203.0.113.5:4000", "198.51.100.1", "203.0.113.5"},                    // not a proxy: its header is not believed
-		{"10.1.2.3:4000", "198.51.100.1", "198.51.100.1"},                      // the proxy's client
+		{"203.0.113.5:4000", "198.51.100.1", "203.0.113.5"},                   // not a proxy: its header is not believed
+		{"10.1.2.3:4000", "198.51.100.1", "198.51.100.1"},                     // the proxy's client
 		{"10.1.2.3:4000", "1.2.3.4, 198.51.100.1, 192.0.2.7", "198.51.100.1"}, // the first untrusted hop from the right
 		{"10.1.2.3:4000", "", "10.1.2.3"},
 		{"10.1.2.3:4000", "garbage", "10.1.2.3"},
