@@ -92,8 +92,8 @@ type Options struct {
 	// Direct, when set (the instagram connector is on), shows the Direct
 	// page and an order's "Send link in Direct".
 	Direct Direct
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Console serves /ui/.

@@ -100,7 +100,7 @@ const catalogLines = 3
 
 type newOrderForm struct {
 	OrderID, Amount, Currency, Item, Handle, CustomerID, Name, Phone, Provider, ExpiresIn, Address string
-	Lines                                                                                  []lineForm
+	Lines                                                                                          []lineForm
 }
 
 type providerOption struct {
