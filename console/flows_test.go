@@ -475,3 +475,54 @@ func TestErrorsForNonBrowsersAreJSON(t *testing.T) {
 		t.Fatalf("%d %+v %v", resp.StatusCode, body, err)
 	}
 }
+
+// Every page a signed-in person sees has the logout form (a POST with the
+// session's CSRF token), whatever their role; a manager and a viewer see
+// no way to settle a review, and a post to settle one is refused.
+func TestEveryPageHasLogoutAndRolesHideSettling(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, storage.SQLite, nil)
+	r.order(core.Order{ID: "IG-1", AmountMinor: 1500000, Currency: "AMD", Provider: "vpos", Customer: core.Customer{Name: "Anna"}})
+	r.pay("IG-1", 1400000, "evt-1") // manual review
+	entries, _ := r.db.ListJournal(context.Background(), "IG-1")
+	logout := regexp.MustCompile(`<form class="logout" method="post" action="/ui/logout">\s*(<a [^>]*>[^<]*</a>)?\s*<input type="hidden" name="csrf" value="[^"]+">\s*<button type="submit" id="logout">`)
+	settleForm := `action="/ui/orders/IG-1/review"`
+	for _, role := range core.Roles {
+		t.Run(string(role), func(t *testing.T) {
+			b := r.browser()
+			b.loginAs("Person-"+string(role), role)
+			pages := []string{"/ui/orders", "/ui/orders?q=anna", "/ui/orders/IG-1", "/ui/orders/IG-1/journal/" + itoa(entries[len(entries)-1].ID),
+				"/ui/review", "/ui/outbox", "/ui/catalog", "/ui/tokens", "/ui/password", "/ui/no-such-page", "/ui/orders/NOPE"}
+			if role != core.RoleViewer {
+				pages = append(pages, "/ui/orders/new")
+			}
+			if role == core.RoleOwner {
+				pages = append(pages, "/ui/people")
+			}
+			for _, p := range pages {
+				code, page := b.get(p)
+				if code >= 500 {
+					t.Fatalf("%s: %d", p, code)
+				}
+				if !logout.MatchString(page) {
+					t.Errorf("%s (%d) has no logout form:\n%s", p, code, page)
+				}
+			}
+			_, page := b.get("/ui/orders/IG-1")
+			_, queue := b.get("/ui/review")
+			if owner := role == core.RoleOwner; strings.Contains(page, settleForm) != owner || strings.Contains(queue, settleForm) != owner {
+				t.Fatalf("a %s sees the settle form on the order page: %v, in the queue: %v", role, strings.Contains(page, settleForm), strings.Contains(queue, settleForm))
+			}
+			if role == core.RoleOwner {
+				return
+			}
+			code, _, body := b.post("/ui/orders/IG-1/review", url.Values{"csrf": {csrfOf(t, page)}, "decision": {"paid"}, "note": {"cash"}})
+			if code != http.StatusForbidden {
+				t.Fatalf("a %s settling a review: %d\n%s", role, code, body)
+			}
+			if o, _ := r.db.GetOrder(context.Background(), "IG-1"); o.Status != core.StatusManualReview {
+				t.Fatalf("a %s's post settled the order: %s", role, o.Status)
+			}
+		})
+	}
+}
