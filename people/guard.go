@@ -70,34 +70,50 @@ func tooMany(wait time.Duration) error {
 func pairKey(name, addr string) string { return strings.ToLower(name) + "\x00" + addr }
 
 // Check refuses (ETOOMANY) a try of name ("" for a bearer token) from addr
-// that a throttle holds back; it checks no credential.
-func (g *Guard) Check(name, addr string, now time.Time) error {
+// that a throttle holds back; it checks no credential. A try refused once
+// the allowance is spent is the failure past it: it starts the lock (twice
+// as long as the last one), which is logged and counted; tries during the
+// lock only wait.
+func (g *Guard) Check(ctx context.Context, surface, name, addr string, now time.Time) error {
 	if w := g.address.Wait(addr, now); w > 0 {
-		return tooMany(w)
+		return g.refuse(ctx, g.address, addr, "address", surface, name, addr, w, now)
 	}
 	if name == "" {
 		return nil
 	}
 	key := strings.ToLower(name)
 	if w := g.pair.Wait(pairKey(name, addr), now); w > 0 {
-		return tooMany(w)
+		return g.refuse(ctx, g.pair, pairKey(name, addr), "account_address", surface, name, addr, w, now)
 	}
 	if w := g.account.Wait(key, now); w > 0 && !g.address.Fresh(addr, now) {
-		return tooMany(w)
+		return g.refuse(ctx, g.account, key, "account", surface, name, addr, w, now)
 	}
 	return nil
+}
+
+// refuse answers a try that l holds back under key, locking key when this
+// try is the first past its allowance.
+func (g *Guard) refuse(ctx context.Context, l *throttle.Limiter, key, kind, surface, name, addr string, wait time.Duration, now time.Time) error {
+	if w, _, locked := l.Take(key, now); locked {
+		g.note(ctx, kind, surface, name, addr, w)
+		wait = w
+	}
+	return tooMany(wait)
+}
+
+func (g *Guard) note(ctx context.Context, kind, surface, name, addr string, wait time.Duration) {
+	g.lockouts.WithLabelValues(kind, surface).Inc()
+	g.log.WarnContext(ctx, "locked out after wrong passwords or tokens", "kind", kind, "surface", surface,
+		"remote", addr, "account", name, "for", wait.Round(time.Second))
 }
 
 // Failed counts a wrong password or token; a lockout it starts is logged
 // (the address and the name tried, never the password) and counted.
 func (g *Guard) Failed(ctx context.Context, surface, name, addr string, now time.Time) {
 	note := func(kind string, wait time.Duration, locked bool) {
-		if !locked {
-			return
+		if locked {
+			g.note(ctx, kind, surface, name, addr, wait)
 		}
-		g.lockouts.WithLabelValues(kind, surface).Inc()
-		g.log.WarnContext(ctx, "locked out after wrong passwords or tokens", "kind", kind, "surface", surface,
-			"remote", addr, "account", name, "for", wait.Round(time.Second))
 	}
 	w, _, locked := g.address.Take(addr, now)
 	note("address", w, locked)

@@ -340,7 +340,7 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("paysync: no such account"
 func (s *Service) Login(ctx context.Context, name, password, addr string) (Who, error) {
 	name = strings.TrimSpace(name)
 	now := s.now()
-	if err := s.Guard.Check(name, addr, now); err != nil {
+	if err := s.Guard.Check(ctx, "console", name, addr, now); err != nil {
 		return Who{}, err
 	}
 	if s.AdminToken != "" && subtle.ConstantTimeCompare([]byte(password), []byte(s.AdminToken)) == 1 {
@@ -443,7 +443,7 @@ func (s *Service) AddToken(ctx context.Context, accountName string, scopes []cor
 // address's allowance of wrong ones it answers ETOOMANY without checking.
 func (s *Service) Bearer(ctx context.Context, tok, addr string) (Who, error) {
 	now := s.now()
-	if err := s.Guard.Check("", addr, now); err != nil {
+	if err := s.Guard.Check(ctx, "api", "", addr, now); err != nil {
 		return Who{}, err
 	}
 	if s.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) == 1 {

@@ -212,3 +212,153 @@ func TestPeopleCommandsWhileServing(t *testing.T) {
 		})
 	}
 }
+
+// lockoutMetrics reads paysync_login_lockouts_total from /metrics, by
+// "kind/surface".
+func (e *e2e) lockoutMetrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	rec := e.serveFrom("127.0.0.1", httptest.NewRequest("GET", "/metrics", nil))
+	out := map[string]float64{}
+	re := regexp.MustCompile(`(?m)^paysync_login_lockouts_total\{kind="([a-z_]+)",surface="([a-z]+)"\} (\S+)$`)
+	for _, m := range re.FindAllStringSubmatch(rec.Body.String(), -1) {
+		v, _ := strconv.ParseFloat(m[3], 64)
+		out[m[1]+"/"+m[2]] = v
+	}
+	return out
+}
+
+// The issue's throttle checks, through the daemon's own handlers on both
+// databases: 1,000 wrong passwords (console) and 1,000 wrong tokens (admin
+// API) from one address are answered 429 after a small allowance, while
+// the owner gets in from another address; the owner's name guessed from
+// many addresses does not lock the owner out from a fresh one; behind a
+// trusted proxy the client's address from X-Forwarded-For counts, and only
+// then; every lockout is logged and counted in /metrics.
+func TestThrottlesLockOutGuessersNotTheOwner(t *testing.T) {
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			if dialect == "postgres" {
+				testdb.PostgresURL(t)
+			}
+			e := startE2E(t, dialect, map[string]string{"PAYSYNC_TRUSTED_PROXIES": "10.0.0.1"})
+			ctx := context.Background()
+			_, ownerPass, err := e.d.app.people.AddAccount(ctx, "Anahit", core.RoleOwner, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const guesser, ownerAddr = "203.0.113.7", "198.51.100.20"
+
+			// 1,000 wrong passwords for the owner's name from one address.
+			codes := map[int]int{}
+			first429 := 0
+			for i := range 1000 {
+				rec := e.serveFrom(guesser, loginForm("Anahit", fmt.Sprintf("guess-%d", i)))
+				codes[rec.Code]++
+				if rec.Code == http.StatusTooManyRequests && first429 == 0 {
+					first429 = i + 1
+					if ra, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || ra < 1 {
+						t.Fatalf("429 without a Retry-After: %q", rec.Header().Get("Retry-After"))
+					}
+				}
+			}
+			if first429 == 0 || first429 > 20 || codes[http.StatusUnauthorized] > 20 || codes[http.StatusTooManyRequests] < 980 {
+				t.Fatalf("1,000 wrong passwords from one address: %v, first 429 at try %d; want 429 after a small allowance", codes, first429)
+			}
+			if rec := e.serveFrom(ownerAddr, loginForm("Anahit", ownerPass)); !signedIn(rec) {
+				t.Fatalf("the owner from another address during the flood: %d", rec.Code)
+			}
+			if rec := e.serveFrom(ownerAddr, loginForm("Aram", "e2e-token")); !signedIn(rec) {
+				t.Fatalf("the admin token from another address during the flood: %d", rec.Code)
+			}
+			if rec := e.serveFrom(guesser, loginForm("Anahit", ownerPass)); rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("the guessing address itself, even with the right password: %d, want 429", rec.Code)
+			}
+
+			// 1,000 names tried from one address (a password spray): the
+			// address itself is held back.
+			codes = map[int]int{}
+			for i := range 1000 {
+				codes[e.serveFrom(guesser+"0", loginForm(fmt.Sprintf("person-%d", i), "Summer2026!")).Code]++
+			}
+			if codes[http.StatusUnauthorized] > 20 || codes[http.StatusTooManyRequests] < 980 {
+				t.Fatalf("1,000 names from one address: %v", codes)
+			}
+			if rec := e.serveFrom(ownerAddr, loginForm("Anahit", ownerPass)); !signedIn(rec) {
+				t.Fatalf("the owner from another address after the spray: %d", rec.Code)
+			}
+
+			// The owner's name guessed from 60 addresses, a guess each: the
+			// account is held back, but only for addresses that guessed.
+			for i := range 60 {
+				e.serveFrom(fmt.Sprintf("192.0.2.%d", i+1), loginForm("Anahit", "spread-guess"))
+			}
+			if rec := e.serveFrom("198.51.100.21", loginForm("Anahit", ownerPass)); !signedIn(rec) {
+				t.Fatalf("the owner from a fresh address after guesses from many: %d", rec.Code)
+			}
+
+			// 1,000 wrong tokens from one address at the admin API.
+			codes, first429 = map[int]int{}, 0
+			for i := range 1000 {
+				rec := e.serveFrom(guesser+"1", bearer("GET", "/v1/outbox/stats", fmt.Sprintf("pst_wrong-%d", i), ""))
+				codes[rec.Code]++
+				if rec.Code == http.StatusTooManyRequests && first429 == 0 {
+					first429 = i + 1
+					var ans struct{ Error struct{ Code string } }
+					if json.Unmarshal(rec.Body.Bytes(), &ans) != nil || ans.Error.Code != core.ETOOMANY || rec.Header().Get("Retry-After") == "" {
+						t.Fatalf("the API's 429: %s %q", rec.Body, rec.Header().Get("Retry-After"))
+					}
+				}
+			}
+			if first429 == 0 || first429 > 20 || codes[http.StatusTooManyRequests] < 980 {
+				t.Fatalf("1,000 wrong tokens from one address: %v, first 429 at try %d", codes, first429)
+			}
+			if rec := e.serveFrom(ownerAddr, bearer("GET", "/v1/outbox/stats", "e2e-token", "")); rec.Code != http.StatusOK {
+				t.Fatalf("the admin token from another address during the flood: %d %s", rec.Code, rec.Body)
+			}
+
+			// Behind the trusted proxy 10.0.0.1, the client in X-Forwarded-For counts.
+			viaProxy := func(client, token string) int {
+				req := bearer("GET", "/v1/outbox/stats", token, "")
+				req.Header.Set("X-Forwarded-For", client)
+				return e.serveFrom("10.0.0.1", req).Code
+			}
+			for range 50 {
+				viaProxy("203.0.113.50", "pst_wrong")
+			}
+			if code := viaProxy("203.0.113.50", "pst_wrong"); code != http.StatusTooManyRequests {
+				t.Fatalf("a guesser behind the proxy: %d, want 429", code)
+			}
+			if code := viaProxy("198.51.100.30", "e2e-token"); code != http.StatusOK {
+				t.Fatalf("the owner behind the same proxy: %d (the proxy's own address must not be locked)", code)
+			}
+			// From a peer that is no trusted proxy, X-Forwarded-For is the
+			// client's own word: a new one each time escapes nothing.
+			last := 0
+			for i := range 50 {
+				req := bearer("GET", "/v1/outbox/stats", "pst_wrong", "")
+				req.Header.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", 100+i))
+				last = e.serveFrom("192.0.2.250", req).Code
+			}
+			if last != http.StatusTooManyRequests {
+				t.Fatalf("an untrusted peer naming a new X-Forwarded-For each time: %d, want 429", last)
+			}
+
+			// Every lockout is logged and counted.
+			m := e.lockoutMetrics(t)
+			total := 0.0
+			for _, v := range m {
+				total += v
+			}
+			if m["address/console"] < 1 || m["account_address/console"] < 1 || m["account/console"] < 1 || m["address/api"] < 3 {
+				t.Fatalf("paysync_login_lockouts_total: %v", m)
+			}
+			logged := strings.Count(e.logs.String(), "locked out after wrong passwords or tokens")
+			if float64(logged) != total {
+				t.Fatalf("%d lockouts logged, %v counted", logged, total)
+			}
+			if strings.Contains(e.logs.String(), "guess-1") || strings.Contains(e.logs.String(), "pst_wrong-1") {
+				t.Fatal("a guessed password or token reached the log")
+			}
+		})
+	}
+}
