@@ -28,6 +28,7 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/redact"
 	"github.com/paysync/paysync/internal/setting"
+	"github.com/paysync/paysync/internal/throttle"
 	"github.com/paysync/paysync/providers"
 )
 
@@ -55,6 +56,10 @@ type Config struct {
 	// 1024); at the cap the one idle longest makes room.
 	MaxConnections int    `yaml:"max_connections" env:"PAYSYNC_MAX_CONNECTIONS, overwrite"`
 	AdminToken     Secret `yaml:"admin_token" env:"PAYSYNC_ADMIN_TOKEN, overwrite"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR ranges)
+	// whose X-Forwarded-For names the client address that login and token
+	// throttles count; without them every client is the proxy.
+	TrustedProxies List   `yaml:"trusted_proxies" env:"PAYSYNC_TRUSTED_PROXIES, overwrite"`
 	DatabaseURL    Secret `yaml:"database_url" env:"PAYSYNC_DATABASE_URL, overwrite"`
 	DataDir        string `yaml:"data_dir" env:"PAYSYNC_DATA_DIR, overwrite"`
 	MappingDir     string `yaml:"mapping_dir" env:"PAYSYNC_MAPPING_DIR, overwrite"`
@@ -91,6 +96,21 @@ type Config struct {
 	// be read (in the file or a variable): validation says nothing more of
 	// them, so that each mistake is reported once.
 	reported map[string]bool
+}
+
+// List is a list of strings: a YAML sequence, or in a variable the items
+// separated by commas.
+type List []string
+
+// UnmarshalText reads "a, b, c".
+func (l *List) UnmarshalText(b []byte) error {
+	*l = nil
+	for _, s := range strings.Split(string(b), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // FixedLink is a reusable link for one product at one price.
@@ -600,6 +620,9 @@ func (c *Config) validate() Problems {
 		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
 			bad("tls_cert_file", fmt.Sprintf("cannot load the TLS certificate %s with its key %s: %v (both PEM; the certificate file may hold its chain)", c.TLSCertFile, c.TLSKeyFile, err))
 		}
+	}
+	if _, err := throttle.ParseProxies(c.TrustedProxies); err != nil {
+		bad("trusted_proxies", fmt.Sprintf("trusted_proxies: %v (list addresses or CIDR ranges such as 10.0.0.0/8)", err))
 	}
 	if u := c.PublicURL; u != "" {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {

@@ -23,6 +23,8 @@ import (
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
+	"github.com/paysync/paysync/internal/throttle"
+	"github.com/paysync/paysync/people"
 	"github.com/paysync/paysync/present"
 )
 
@@ -59,8 +61,23 @@ type Options struct {
 	Store   core.Store
 	Reviews Reviewer
 	Outbox  Outbox
-	// AdminToken opens the console; without one every page says it is closed.
-	AdminToken string
+	// People checks logins and keeps sessions (in the database); without it
+	// every page says the console is closed.
+	People *people.Service
+	// Proxies are the reverse proxies whose X-Forwarded-For names the
+	// client address the login throttle counts.
+	Proxies throttle.Proxies
+	// PublicURL is where people reach paysync (for invite links); default
+	// the request's own host.
+	PublicURL string
+	// Catalog, when set, keeps the items New order offers and the Direct
+	// message templates.
+	Catalog core.Catalog
+	// FixedLinks are the config's reusable links (fixed_links), shown with
+	// the catalog.
+	FixedLinks []core.FixedLink
+	// Relinks, when set, journals a "New link" on the order it replaces.
+	Relinks Relinker
 	// Zone is the shop's time zone (config time_zone); default UTC.
 	Zone *time.Location
 	// CRMs by connector name; Providers names payment providers ("vpos" ->
@@ -75,29 +92,23 @@ type Options struct {
 	// Direct, when set (the instagram connector is on), shows the Direct
 	// page and an order's "Send link in Direct".
 	Direct Direct
-	// SessionTTL is how long a login lasts (default 12h).
-	SessionTTL time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Console serves /ui/.
 type Console struct {
-	opt      Options
-	log      *slog.Logger
-	mux      *http.ServeMux
-	pages    map[string]*template.Template
-	sessions *sessions
-	scrub    *strings.Replacer
+	opt   Options
+	log   *slog.Logger
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+	scrub *strings.Replacer
 }
 
 // New builds the console. Mount the result at /ui/.
 func New(o Options) *Console {
 	if o.Zone == nil {
 		o.Zone = time.UTC
-	}
-	if o.SessionTTL <= 0 {
-		o.SessionTTL = 12 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -106,7 +117,6 @@ func New(o Options) *Console {
 		o.Now = time.Now
 	}
 	c := &Console{opt: o, log: o.Logger, pages: parsePages(), scrub: scrubber(o.Secrets)}
-	c.sessions = newSessions(o.AdminToken, o.SessionTTL, o.Now)
 	m := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", staticFiles(http.FileServerFS(static))))
@@ -118,17 +128,35 @@ func New(o Options) *Console {
 		http.Redirect(w, r, "/ui/orders", http.StatusSeeOther)
 	}))
 	m.Handle("GET /ui/orders", c.authed(c.ordersPage))
-	m.Handle("GET /ui/orders/new", c.authed(c.newOrderPage))
-	m.Handle("POST /ui/orders/new", c.authed(c.createOrder))
+	m.Handle("GET /ui/orders/new", c.allowed("create", c.newOrderPage))
+	m.Handle("POST /ui/orders/new", c.allowed("create", c.createOrder))
 	m.Handle("GET /ui/orders/{id}", c.authed(c.orderPage))
-	m.Handle("POST /ui/orders/{id}/direct", c.authed(c.sendLink))
+	m.Handle("GET /ui/orders/{id}/status", c.authed(c.orderStatus))
+	m.Handle("GET /ui/orders/{id}/qr.png", c.authed(c.orderQR))
+	m.Handle("POST /ui/orders/{id}/relink", c.allowed("create", c.relink))
+	m.Handle("POST /ui/orders/{id}/direct", c.allowed("create", c.sendLink))
 	m.Handle("GET /ui/direct", c.authed(c.directPage))
 	m.Handle("GET /ui/orders/{id}/journal/{entry}", c.authed(c.payloadPage))
-	m.Handle("POST /ui/orders/{id}/review", c.authed(c.settle))
+	m.Handle("POST /ui/orders/{id}/review", c.allowed("settle", c.settle))
 	m.Handle("GET /ui/review", c.authed(c.reviewPage))
 	m.Handle("GET /ui/outbox", c.authed(c.outboxPage))
-	m.Handle("POST /ui/outbox/{id}/retry", c.authed(c.retry))
-	m.Handle("POST /ui/outbox/retry-dead", c.authed(c.retryAll))
+	m.Handle("POST /ui/outbox/{id}/retry", c.allowed("retry", c.retry))
+	m.Handle("POST /ui/outbox/retry-dead", c.allowed("retry", c.retryAll))
+	m.Handle("GET /ui/catalog", c.authed(c.catalogPage))
+	m.Handle("POST /ui/catalog", c.allowed("catalog", c.saveItem))
+	m.Handle("POST /ui/catalog/{sku}/delete", c.allowed("catalog", c.deleteItem))
+	m.Handle("POST /ui/catalog/templates", c.allowed("catalog", c.saveTemplates))
+	m.Handle("GET /ui/catalog/fixed/{slug}/qr.png", c.authed(c.fixedQR))
+	m.Handle("GET /ui/people", c.allowed("people", c.peoplePage))
+	m.Handle("POST /ui/people", c.allowed("people", c.invite))
+	m.Handle("POST /ui/people/{name}/disable", c.allowed("people", c.disablePerson))
+	m.Handle("GET /ui/tokens", c.authed(c.tokensPage))
+	m.Handle("POST /ui/tokens", c.authed(c.addToken))
+	m.Handle("POST /ui/tokens/{id}/revoke", c.authed(c.revokeToken))
+	m.Handle("GET /ui/password", c.authed(c.passwordPage))
+	m.Handle("POST /ui/password", c.authed(c.changePassword))
+	m.HandleFunc("GET /ui/invite/{token}", c.invitePage)
+	m.HandleFunc("POST /ui/invite/{token}", c.acceptInvite)
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "error.not_found")
 	})
@@ -138,14 +166,15 @@ func New(o Options) *Console {
 
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	// No script runs here, nothing is framed, forms post only to the console,
-	// and no console address leaks to a CRM through the Referer.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// Only the console's own small script runs (copy buttons, an order's
+	// live status), nothing is framed, forms post only to the console, and
+	// no console address leaks to a CRM through the Referer.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	if c.opt.AdminToken == "" {
-		// Never open without a token, not even the login page.
+	if c.opt.People == nil {
+		// Never open without a way to check who logs in.
 		c.fail(w, r, http.StatusServiceUnavailable, "error.closed")
 		return
 	}
@@ -206,24 +235,43 @@ type view struct {
 	Tone  string // of the flash: good or bad
 	Data  any
 	// Direct: the instagram connector is on (the Direct page is in the menu);
-	// NewOrder: the console may create orders.
+	// NewOrder: the console may create orders and this person may.
 	Direct, NewOrder bool
+	// Owner, Settle: what the person's role allows; Review is how many
+	// orders wait for a person (shown in the menu).
+	Owner, Settle bool
+	Review        int64
 }
 
+// langLink is a language switch: its code is what the link shows
+// (short, the same in every script), its name the tooltip.
 type langLink struct {
-	Name, Href string
-	Current    bool
+	Code, Name, Href string
+	Current          bool
+}
+
+// reviewCounter counts the orders in a status (storage.DB has it).
+type reviewCounter interface {
+	CountStatus(ctx context.Context, status core.Status) (int64, error)
 }
 
 func (c *Console) view(r *http.Request, s *session, nav, title string, data any) view {
 	p := c.printer(r)
-	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now()), Direct: c.opt.Direct != nil, NewOrder: c.opt.Orders != nil}
+	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now()), Direct: c.opt.Direct != nil}
 	if s != nil {
-		v.User, v.CSRF = s.Name, c.sessions.csrf(s)
+		v.User, v.CSRF = s.Name, s.csrf()
+		if s.Admin() {
+			v.User = p.T("nav.admin")
+		}
+		v.NewOrder = c.opt.Orders != nil && s.can("create")
+		v.Owner, v.Settle = s.can("people"), s.can("settle")
+		if rc, ok := c.opt.Store.(reviewCounter); ok {
+			v.Review, _ = rc.CountStatus(r.Context(), core.StatusManualReview)
+		}
 	}
 	back := r.URL.RequestURI()
 	for _, l := range present.Langs {
-		v.Langs = append(v.Langs, langLink{Name: l.Name(), Href: "/ui/lang?to=" + string(l) + "&back=" + urlQueryEscape(back), Current: l == p.Lang})
+		v.Langs = append(v.Langs, langLink{Code: string(l), Name: l.Name(), Href: "/ui/lang?to=" + string(l) + "&back=" + urlQueryEscape(back), Current: l == p.Lang})
 	}
 	if key := r.URL.Query().Get("done"); key != "" && present.Has("done."+key) {
 		v.Flash, v.Tone = p.T("done."+key), "good"
@@ -259,8 +307,8 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, key s
 		return
 	}
 	v := c.view(r, nil, "", p.T("error.title"), msg)
-	if s, ok := c.sessions.from(r); ok {
-		v.User, v.CSRF = s.Name, c.sessions.csrf(s)
+	if s, ok := c.from(r); ok {
+		v = c.view(r, s, "", p.T("error.title"), msg)
 	}
 	v.Flash, v.Tone = "", ""
 	c.render(w, status, "error", v)

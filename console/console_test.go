@@ -16,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/paysync/paysync/console"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/dispatcher/dispatchertest"
+	"github.com/paysync/paysync/people"
 	"github.com/paysync/paysync/storage"
 	"github.com/paysync/paysync/storage/testdb"
 )
@@ -34,6 +37,7 @@ type rig struct {
 	disp   *dispatcher.Dispatcher
 	srv    *httptest.Server
 	now    *fakeNow
+	people *people.Service
 }
 
 type fakeNow struct {
@@ -56,7 +60,8 @@ func newRig(t testing.TB, dialect string, mod func(*console.Options)) *rig {
 	ledger := &core.Ledger{Store: db, Connectors: func() []string { return []string{"bitrix24"} }}
 	yerevan, _ := time.LoadLocation("Asia/Yerevan")
 	now := &fakeNow{t: time.Now()}
-	opt := console.Options{Store: db, Reviews: ledger, Outbox: disp, AdminToken: token, Zone: yerevan,
+	ppl := &people.Service{Store: db, AdminToken: token, Guard: people.NewGuard(quietLog()), Cost: bcrypt.MinCost, Now: now.Now, Logger: quietLog()}
+	opt := console.Options{Store: db, Reviews: ledger, Outbox: disp, People: ppl, Catalog: db, Relinks: ledger, Zone: yerevan,
 		CRMs: map[string]console.CRM{"bitrix24": {Title: "Bitrix24", RecordURL: func(l core.CRMLink) string {
 			return "https://shop.bitrix24.example/crm/deal/details/" + l.ExternalID + "/"
 		}}},
@@ -68,7 +73,7 @@ func newRig(t testing.TB, dialect string, mod func(*console.Options)) *rig {
 	mux.Handle("/ui/", console.New(opt))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &rig{t: t, db: db, ledger: ledger, disp: disp, srv: srv, now: now}
+	return &rig{t: t, db: db, ledger: ledger, disp: disp, srv: srv, now: now, people: ppl}
 }
 
 // browser is a client with cookies, like a person's browser.
@@ -138,10 +143,31 @@ func csrfOf(t testing.TB, page string) string {
 	return html.UnescapeString(m[1])
 }
 
-func (b *browser) login(name string) {
+// person makes sure an account exists and returns its password.
+func (r *rig) person(name string, role core.Role) string {
+	r.t.Helper()
+	pw := "password-of-" + name
+	if _, err := r.people.Store.GetAccount(context.Background(), name); err == nil {
+		return pw
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if _, err := r.people.Store.CreateAccount(context.Background(), core.Account{Name: name, Role: role, PasswordHash: string(h), CreatedAt: r.now.Now()}); err != nil {
+		r.t.Fatal(err)
+	}
+	return pw
+}
+
+// login logs in as the owner called name, or with the admin token when name is "".
+func (b *browser) login(name string) { b.loginAs(name, core.RoleOwner) }
+
+func (b *browser) loginAs(name string, role core.Role) {
 	b.t.Helper()
+	pw := token
+	if name != "" {
+		pw = b.r.person(name, role)
+	}
 	_, page := b.get("/ui/login")
-	code, loc, body := b.post("/ui/login", url.Values{"csrf": {csrfOf(b.t, page)}, "token": {token}, "name": {name}, "next": {"/ui/orders"}})
+	code, loc, body := b.post("/ui/login", url.Values{"csrf": {csrfOf(b.t, page)}, "password": {pw}, "name": {name}, "next": {"/ui/orders"}})
 	if code != http.StatusSeeOther || loc != "/ui/orders" {
 		b.t.Fatalf("login: %d %s\n%s", code, loc, body)
 	}

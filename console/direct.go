@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,10 +81,26 @@ type newOrderData struct {
 	Form      newOrderForm
 	Providers []providerOption
 	Error     string
+	// Catalog offers the shop's items; Lines are the rows to pick them in.
+	Catalog []catalogOption
+	Lines   []lineForm
 }
 
+type catalogOption struct {
+	SKU, Label string
+}
+
+type lineForm struct {
+	SKU, Qty string
+	N        int
+}
+
+// catalogLines is how many catalog rows the form offers.
+const catalogLines = 3
+
 type newOrderForm struct {
-	OrderID, Amount, Currency, Item, Handle, CustomerID, Name, Phone, Provider, ExpiresIn string
+	OrderID, Amount, Currency, Item, Handle, CustomerID, Name, Phone, Provider, ExpiresIn, Address string
+	Lines                                                                                          []lineForm
 }
 
 type providerOption struct {
@@ -115,6 +132,23 @@ func (c *Console) providerNames() []string {
 func (c *Console) showNewOrder(w http.ResponseWriter, r *http.Request, s *session, status int, f newOrderForm, msg string) {
 	p := c.printer(r)
 	d := newOrderData{Form: f, Error: msg}
+	if c.opt.Catalog != nil {
+		items, err := c.opt.Catalog.ListCatalog(r.Context())
+		if err != nil {
+			c.failErr(w, r, err)
+			return
+		}
+		for _, it := range items {
+			d.Catalog = append(d.Catalog, catalogOption{SKU: it.SKU, Label: it.Name(string(p.Lang)) + " — " + p.Money(it.PriceMinor, it.Currency)})
+		}
+	}
+	for i := range catalogLines {
+		l := lineForm{Qty: "1", N: i + 1}
+		if i < len(f.Lines) {
+			l.SKU, l.Qty = f.Lines[i].SKU, f.Lines[i].Qty
+		}
+		d.Lines = append(d.Lines, l)
+	}
 	d.Providers = append(d.Providers, providerOption{Value: "", Label: p.T("neworder.no_provider"), Selected: f.Provider == ""})
 	for _, n := range c.providerNames() {
 		d.Providers = append(d.Providers, providerOption{Value: n, Label: c.providerTitle(n), Selected: n == f.Provider})
@@ -132,20 +166,66 @@ func (c *Console) createOrder(w http.ResponseWriter, r *http.Request, s *session
 	field := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	f := newOrderForm{OrderID: field("order_id"), Amount: field("amount"), Currency: strings.ToUpper(field("currency")), Item: field("item"),
 		Handle: strings.TrimPrefix(field("handle"), "@"), CustomerID: field("customer_id"), Name: field("name"), Phone: field("phone"),
-		Provider: field("provider"), ExpiresIn: field("expires_in")}
+		Provider: field("provider"), ExpiresIn: field("expires_in"), Address: field("address")}
 	p := c.printer(r)
-	amount, err := core.ParseDecimal(strings.ReplaceAll(strings.ReplaceAll(f.Amount, ",", ""), " ", ""), f.Currency)
-	if err != nil || amount <= 0 {
-		c.showNewOrder(w, r, s, http.StatusBadRequest, f, p.T("neworder.bad_amount", f.Amount))
-		return
+	r.ParseForm()
+	var items []core.Item
+	var total int64
+	catalog := map[string]core.CatalogItem{}
+	if c.opt.Catalog != nil {
+		all, err := c.opt.Catalog.ListCatalog(r.Context())
+		if err != nil {
+			c.failErr(w, r, err)
+			return
+		}
+		for _, it := range all {
+			catalog[it.SKU] = it
+		}
 	}
-	item := f.Item
-	if item == "" {
-		item = f.OrderID
+	skus, qtys := r.PostForm["sku"], r.PostForm["qty"]
+	for i, sku := range skus {
+		qty := "1"
+		if i < len(qtys) && strings.TrimSpace(qtys[i]) != "" {
+			qty = strings.TrimSpace(qtys[i])
+		}
+		f.Lines = append(f.Lines, lineForm{SKU: sku, Qty: qty})
+		if sku == "" {
+			continue
+		}
+		it, ok := catalog[sku]
+		n, err := strconv.ParseInt(qty, 10, 64)
+		if !ok || err != nil || n < 1 || n > core.MaxItemQuantity {
+			c.showNewOrder(w, r, s, http.StatusBadRequest, f, p.T("neworder.bad_line", qty))
+			return
+		}
+		if f.Currency != "" && len(items) == 0 {
+			f.Currency = it.Currency
+		}
+		if it.Currency != f.Currency {
+			c.showNewOrder(w, r, s, http.StatusBadRequest, f, p.T("neworder.mixed_currency"))
+			return
+		}
+		items = append(items, core.Item{SKU: it.SKU, Name: it.Name(string(p.Lang)), Quantity: n, PriceMinor: it.PriceMinor})
+		total += n * it.PriceMinor
 	}
-	o := core.Order{ID: f.OrderID, AmountMinor: amount, Currency: f.Currency, Provider: f.Provider,
-		Customer: core.Customer{Handle: f.Handle, ID: f.CustomerID, Name: f.Name, Phone: f.Phone},
-		Items:    []core.Item{{Name: item, Quantity: 1, PriceMinor: amount}}}
+	if f.Amount != "" || len(items) == 0 {
+		amount, err := parseAmount(f.Amount, f.Currency)
+		if err != nil {
+			c.showNewOrder(w, r, s, http.StatusBadRequest, f, p.T("neworder.bad_amount", f.Amount))
+			return
+		}
+		item := f.Item
+		if item == "" {
+			item = f.OrderID
+		}
+		items = append(items, core.Item{Name: item, Quantity: 1, PriceMinor: amount})
+		total += amount
+	}
+	o := core.Order{ID: f.OrderID, AmountMinor: total, Currency: f.Currency, Provider: f.Provider,
+		Customer: core.Customer{Handle: f.Handle, ID: f.CustomerID, Name: f.Name, Phone: f.Phone}, Items: items}
+	if f.Address != "" {
+		o.Shipping = map[string]any{"address": f.Address}
+	}
 	if f.ExpiresIn != "" {
 		d, err := time.ParseDuration(f.ExpiresIn)
 		if err != nil || d <= 0 {
@@ -156,7 +236,7 @@ func (c *Console) createOrder(w http.ResponseWriter, r *http.Request, s *session
 		o.ExpiresAt = &exp
 	}
 	for _, t := range []struct{ what, v string }{{"order_id", o.ID}, {"customer.handle", o.Customer.Handle}, {"customer.id", o.Customer.ID},
-		{"customer.name", o.Customer.Name}, {"customer.phone", o.Customer.Phone}, {"items[0].name", item}} {
+		{"customer.name", o.Customer.Name}, {"customer.phone", o.Customer.Phone}, {"delivery", f.Address}} {
 		if err := core.CheckText(t.what, t.v); err != nil {
 			c.showNewOrder(w, r, s, http.StatusBadRequest, f, core.ErrorMessage(err))
 			return
@@ -167,6 +247,11 @@ func (c *Console) createOrder(w http.ResponseWriter, r *http.Request, s *session
 		code := core.ErrorCode(err)
 		if code == core.EINVALID || code == core.ECONFLICT {
 			c.showNewOrder(w, r, s, http.StatusBadRequest, f, c.scrub.Replace(core.ErrorMessage(err)))
+			return
+		}
+		if code == core.EUNAVAILABLE && created.ID != "" {
+			// Saved, but the provider made no link: the order page says so.
+			http.Redirect(w, r, withDone(orderHref(created.ID), "no_link"), http.StatusSeeOther)
 			return
 		}
 		c.failErr(w, r, err)

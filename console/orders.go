@@ -104,6 +104,14 @@ type orderData struct {
 	// SendLink: the "Send link in Direct" form is shown, with its one-time token.
 	SendLink bool
 	FormID   string
+	// Why the order waits for a person, in words.
+	Why string
+	// The payment link block: the message to paste in Direct (in MsgLang,
+	// with links to the others), the QR code; Live: the page follows the
+	// status while the order awaits payment; Relink: "New link" is offered.
+	Message, MsgLang, QR string
+	MsgLangs             []langLink
+	Live, Relink         bool
 }
 
 type itemRow struct{ Name, SKU, Qty, Price, Total string }
@@ -132,7 +140,16 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 	if o.RefundedMinor > 0 {
 		d.Refunded = p.Money(o.RefundedMinor, o.Currency)
 	}
-	if c.opt.Direct != nil && o.Customer.ID != "" && o.PaymentURL != "" && (o.Status == core.StatusPending || o.Status == core.StatusFailed) {
+	if o.PaymentURL != "" && o.Status == core.StatusPending {
+		lang := c.customerLang(r, o)
+		d.Message, d.MsgLang, d.QR, d.Live = c.message(r.Context(), o, lang), string(lang), d.Href+"/qr.png", true
+		for _, l := range present.Langs {
+			d.MsgLangs = append(d.MsgLangs, langLink{Code: string(l), Name: l.Name(), Href: d.Href + "?msg=" + string(l) + "#link", Current: l == lang})
+		}
+	}
+	d.Relink = (o.Status == core.StatusExpired || o.Status == core.StatusFailed) && c.opt.Orders != nil && s.can("create")
+	d.Review = d.Review && s.can("settle")
+	if c.opt.Direct != nil && s.can("create") && o.Customer.ID != "" && o.PaymentURL != "" && (o.Status == core.StatusPending || o.Status == core.StatusFailed) {
 		d.SendLink, d.FormID = true, formToken()
 	}
 	if o.PaidAt != nil {
@@ -146,6 +163,9 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 			Price: p.Money(it.PriceMinor, o.Currency), Total: p.Money(it.PriceMinor*it.Quantity, o.Currency)})
 	}
 	d.Steps = p.Timeline(o, v.Journal, c.sourceTitle)
+	if o.Status == core.StatusManualReview {
+		d.Why = reviewWhy(v.Journal, d.Steps)
+	}
 	slices.Reverse(d.Steps) // newest first: the latest news is what a manager asks about
 	for _, dv := range v.Deliveries {
 		row := deliveryRow{Connector: dv.Connector, Title: c.crmTitle(dv.Connector), State: p.DeliveryState(dv.State),
@@ -235,8 +255,8 @@ type reviewData struct {
 type reviewRow struct {
 	orderRow
 	Verdict, Why string // how the payment was judged, in words
-	Detail       string // the order's reason as recorded
 	Orphan       bool
+	Settle       bool // this person may settle it
 }
 
 func (c *Console) reviewPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -248,7 +268,7 @@ func (c *Console) reviewPage(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	var d reviewData
 	for _, o := range orders {
-		row := reviewRow{orderRow: c.row(p, o), Detail: o.Reason, Orphan: o.Orphan}
+		row := reviewRow{orderRow: c.row(p, o), Orphan: o.Orphan}
 		// Why it needs a person, in words: the entry that sent it to review.
 		entries, err := c.opt.Store.ListJournal(r.Context(), o.ID)
 		if err != nil {
@@ -262,6 +282,7 @@ func (c *Console) reviewPage(w http.ResponseWriter, r *http.Request, s *session)
 				break
 			}
 		}
+		row.Settle = s.can("settle")
 		d.Orders = append(d.Orders, row)
 	}
 	c.render(w, http.StatusOK, "review", c.view(r, s, "review", p.T("review.title"), d))
@@ -300,4 +321,31 @@ func withDone(path, key string) string {
 	q.Set("done", key)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// reviewWhy says in words why the order waits for a person: the reason of
+// the journal entry that sent it to review.
+func reviewWhy(entries []core.JournalEntry, steps []present.Step) string {
+	for i := len(entries) - 1; i >= 0 && i < len(steps); i-- {
+		if entries[i].StatusAfter == core.StatusManualReview && entries[i].StatusBefore != core.StatusManualReview {
+			return steps[i].Why
+		}
+	}
+	return ""
+}
+
+// customerLang is the language of the Direct message: ?msg=, else the one
+// the customer writes in (their conversation), else the page's.
+func (c *Console) customerLang(r *http.Request, o core.Order) present.Lang {
+	if l, ok := present.ParseLang(r.URL.Query().Get("msg")); ok {
+		return l
+	}
+	if o.Customer.ID != "" {
+		if conv, err := c.opt.Store.GetConversation(r.Context(), o.Customer.ID); err == nil {
+			if l, ok := present.ParseLang(conv.Language); ok {
+				return l
+			}
+		}
+	}
+	return langOf(r)
 }

@@ -1,21 +1,15 @@
 package console
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
 
-	"golang.org/x/time/rate"
-
+	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/people"
 	"github.com/paysync/paysync/present"
 )
 
@@ -24,102 +18,41 @@ const (
 	loginCookie   = "paysync_login" // the login form's CSRF token (double submit)
 	langCookie    = "paysync_lang"
 	cookiePath    = "/ui/"
-	maxNameLen    = 60
 )
 
-// session is a login. Its cookie holds it signed with a key derived from the
-// admin token: the server checks the signature and the expiry on every
-// request, so nothing a browser changes extends or forges it, any replica
-// with the same token accepts it, and changing the token ends every session.
+// session is the signed-in person of a request. The cookie holds a random
+// token; the database keeps its digest (package people), so that logging
+// out, a password change or a disabled account ends it on every replica
+// and across restarts.
 type session struct {
-	ID      string `json:"id"`
-	Name    string `json:"name,omitempty"` // who, for the journal of a settled review
-	Expires int64  `json:"exp"`            // unix seconds
+	people.Who
+	token string
 }
 
-type sessions struct {
-	key []byte
-	ttl time.Duration
-	now func() time.Time
-	// failures slows down guessing the token: a few tries, then one every 2s.
-	failures *rate.Limiter
-
-	mu      sync.Mutex
-	revoked map[string]int64 // logged-out session id -> its expiry
+// csrf is the token every form of the session carries: derived from the
+// session's own secret, so that another site cannot know it.
+func (s *session) csrf() string {
+	sum := sha256.Sum256([]byte("paysync console csrf|" + s.token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func newSessions(adminToken string, ttl time.Duration, now func() time.Time) *sessions {
-	mac := hmac.New(sha256.New, []byte(adminToken))
-	mac.Write([]byte("paysync console session key v1"))
-	return &sessions{key: mac.Sum(nil), ttl: ttl, now: now, revoked: map[string]int64{},
-		failures: rate.NewLimiter(rate.Every(2*time.Second), 10)}
+func (s *session) checkCSRF(r *http.Request) bool {
+	return subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf())) == 1
 }
 
-func (ss *sessions) sign(b []byte) []byte {
-	mac := hmac.New(sha256.New, ss.key)
-	mac.Write(b)
-	return mac.Sum(nil)
-}
+// who is how the journal names a person acting from the console.
+func (s *session) who() string { return "console (" + s.Journal() + ")" }
 
-func (ss *sessions) encode(s session) string {
-	b, _ := json.Marshal(s)
-	return base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(ss.sign(b))
-}
-
-// from returns the valid session of r, if any.
-func (ss *sessions) from(r *http.Request) (*session, bool) {
-	ck, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return nil, false
+// can reports whether the session's role allows what the console calls
+// kind: "settle" and "people" are the owner's, "create" the manager's too.
+func (s *session) can(kind string) bool {
+	switch kind {
+	case "settle", "people", "catalog", "retry":
+		return s.Role == core.RoleOwner
+	case "create":
+		return s.Role == core.RoleOwner || s.Role == core.RoleManager
 	}
-	body, sig, ok := strings.Cut(ck.Value, ".")
-	if !ok {
-		return nil, false
-	}
-	b, err1 := base64.RawURLEncoding.DecodeString(body)
-	got, err2 := base64.RawURLEncoding.DecodeString(sig)
-	if err1 != nil || err2 != nil || !hmac.Equal(got, ss.sign(b)) {
-		return nil, false
-	}
-	var s session
-	if json.Unmarshal(b, &s) != nil || s.ID == "" || ss.now().Unix() >= s.Expires {
-		return nil, false
-	}
-	ss.mu.Lock()
-	_, gone := ss.revoked[s.ID]
-	ss.mu.Unlock()
-	if gone {
-		return nil, false
-	}
-	return &s, true
-}
-
-// csrf is the token every form of session s carries.
-func (ss *sessions) csrf(s *session) string {
-	return base64.RawURLEncoding.EncodeToString(ss.sign([]byte("csrf|" + s.ID)))
-}
-
-func (ss *sessions) checkCSRF(s *session, r *http.Request) bool {
-	return subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf(s))) == 1
-}
-
-// revoke ends s on this process; the cookie is cleared too.
-func (ss *sessions) revoke(s *session) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	now := ss.now().Unix()
-	for id, exp := range ss.revoked {
-		if exp <= now {
-			delete(ss.revoked, id)
-		}
-	}
-	ss.revoked[s.ID] = s.Expires
-}
-
-func randomID() string {
-	b := make([]byte, 18)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	return true
 }
 
 // secure reports whether cookies must be Secure: the request came over TLS,
@@ -133,11 +66,28 @@ func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAg
 		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
 }
 
+// from returns the request's session, if it has a live one.
+func (c *Console) from(r *http.Request) (*session, bool) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, false
+	}
+	who, err := c.opt.People.Session(r.Context(), ck.Value)
+	if err != nil {
+		if code := core.ErrorCode(err); code != core.ENOTFOUND {
+			c.log.Error("console session not read", "err", err)
+		}
+		return nil, false
+	}
+	return &session{Who: who, token: ck.Value}, true
+}
+
 // authed runs h with the request's session, after checking the CSRF token
-// of every POST; without a session a page redirects to the login.
+// of every POST; without a session a page redirects to the login. A person
+// with a one-time password is sent to choose their own first.
 func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := c.sessions.from(r)
+		s, ok := c.from(r)
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/ui/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -148,12 +98,27 @@ func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *session)) h
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if !c.sessions.checkCSRF(s, r) {
+			if !s.checkCSRF(r) {
 				c.fail(w, r, http.StatusForbidden, "error.csrf")
 				return
 			}
 		}
+		if s.MustChange && r.URL.Path != "/ui/password" && r.URL.Path != "/ui/logout" {
+			http.Redirect(w, r, "/ui/password", http.StatusSeeOther)
+			return
+		}
 		w.Header().Set("Cache-Control", "no-store")
+		h(w, r, s)
+	})
+}
+
+// allowed wraps h for the sessions whose role may do kind; others get 403.
+func (c *Console) allowed(kind string, h func(http.ResponseWriter, *http.Request, *session)) http.Handler {
+	return c.authed(func(w http.ResponseWriter, r *http.Request, s *session) {
+		if !s.can(kind) {
+			c.fail(w, r, http.StatusForbidden, "error.role")
+			return
+		}
 		h(w, r, s)
 	})
 }
@@ -166,52 +131,75 @@ type loginData struct {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.sessions.from(r); ok {
+	if _, ok := c.from(r); ok {
 		http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
 	c.showLogin(w, r, http.StatusOK, "", "")
 }
 
-func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, errKey, name string) {
-	tok := randomID()
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, errMsg, name string) {
+	tok := people.NewSecret("")
 	setCookie(w, r, loginCookie, tok, 3600)
 	p := c.printer(r)
-	d := loginData{Next: localPath(r.FormValue("next")), Token: tok, Name: name}
-	if errKey != "" {
-		d.Error = p.T(errKey)
-	}
+	d := loginData{Next: localPath(r.FormValue("next")), Token: tok, Name: name, Error: errMsg}
 	c.render(w, status, "login", c.view(r, nil, "", p.T("login.title"), d))
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	p := c.printer(r)
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		c.showLogin(w, r, http.StatusForbidden, "login.expired", "")
+		c.showLogin(w, r, http.StatusForbidden, p.T("login.expired"), "")
 		return
 	}
-	name := cleanName(r.PostFormValue("name"))
-	if c.sessions.failures.Tokens() < 1 {
-		c.showLogin(w, r, http.StatusTooManyRequests, "login.slow_down", name)
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	addr := c.opt.Proxies.Client(r)
+	who, err := c.opt.People.Login(r.Context(), name, r.PostFormValue("password"), addr)
+	switch core.ErrorCode(err) {
+	case "":
+	case core.ETOOMANY:
+		w.Header().Set("Retry-After", itoa(people.RetryAfter(err)))
+		c.showLogin(w, r, http.StatusTooManyRequests, p.T("login.slow_down", people.RetryAfter(err)), name)
+		return
+	case core.EUNAUTHORIZED:
+		c.log.Warn("console login refused: wrong name or password", "remote", addr, "account", name)
+		c.showLogin(w, r, http.StatusUnauthorized, p.T("login.wrong"), name)
+		return
+	default:
+		c.failErr(w, r, err)
 		return
 	}
-	token := r.PostFormValue("token")
-	if subtle.ConstantTimeCompare([]byte(token), []byte(c.opt.AdminToken)) != 1 {
-		c.sessions.failures.Allow()
-		c.log.Warn("console login refused: wrong admin token", "remote", r.RemoteAddr)
-		c.showLogin(w, r, http.StatusUnauthorized, "login.wrong", name)
-		return
-	}
-	s := session{ID: randomID(), Name: name, Expires: c.opt.Now().Add(c.opt.SessionTTL).Unix()}
-	setCookie(w, r, sessionCookie, c.sessions.encode(s), int(c.opt.SessionTTL/time.Second))
+	c.startSession(w, r, who)
 	setCookie(w, r, loginCookie, "", -1)
-	c.log.Info("console login", "who", s.Name, "remote", r.RemoteAddr)
-	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+	c.log.Info("console login", "who", who.Journal(), "role", who.Role, "remote", addr)
+	next := localPath(r.PostFormValue("next"))
+	if who.MustChange {
+		next = "/ui/password"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, who people.Who) bool {
+	tok, exp, err := c.opt.People.StartSession(r.Context(), who)
+	if err != nil {
+		c.failErr(w, r, err)
+		return false
+	}
+	setCookie(w, r, sessionCookie, tok, int(exp.Sub(c.opt.Now())/time.Second))
+	return true
+}
+
+// logout ends the session in the database: on every replica, for good.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
-	c.sessions.revoke(s)
+	if err := c.opt.People.EndSession(r.Context(), s.token); err != nil {
+		c.failErr(w, r, err)
+		return
+	}
 	setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
@@ -232,25 +220,4 @@ func localPath(p string) string {
 		return "/ui/orders"
 	}
 	return p
-}
-
-// who is how the journal names a person settling from the console.
-func (s *session) who() string {
-	if s.Name == "" {
-		return "console"
-	}
-	return "console (" + s.Name + ")"
-}
-
-func cleanName(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if r := []rune(s); len(r) > maxNameLen {
-		s = string(r[:maxNameLen])
-	}
-	return s
 }

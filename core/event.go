@@ -124,6 +124,7 @@ const (
 	VerdictDeclined       Verdict = "declined"        // a payment paysync told the provider to cancel: the buyer is not charged
 	VerdictNotSent        Verdict = "not_sent"        // a connector deliberately sent nothing for this change (a message outside Instagram's window)
 	VerdictMessageSent    Verdict = "message_sent"    // a person sent the customer a message through paysync (Send link in Direct)
+	VerdictNewLink        Verdict = "new_link"        // a person made an expired or failed order a new link, as a new order
 )
 
 // Decision is the outcome of Decide: a verdict and, when the order changes, how.

@@ -470,3 +470,20 @@ func (l *Ledger) Receive(ctx context.Context, e JournalEntry) error {
 	}
 	return l.Store.Apply(ctx, Change{Journal: &e})
 }
+
+// RecordNewLink journals on an expired or failed order that a person made
+// it a new payment link as order to (a new order with the same customer and
+// items: a provider never takes the same order number twice). The order
+// itself does not move.
+func (l *Ledger) RecordNewLink(ctx context.Context, from, to, who string) error {
+	o, err := l.Store.GetOrder(ctx, from)
+	if err != nil {
+		return err
+	}
+	reason := "new payment link in order " + to
+	if who != "" {
+		reason = who + ": " + reason
+	}
+	return l.Store.Apply(ctx, Change{Journal: &JournalEntry{OrderID: from, Source: SourceManual, Verdict: VerdictNewLink,
+		StatusBefore: o.Status, StatusAfter: o.Status, Provider: o.Provider, Reason: reason, CreatedAt: l.now()}})
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
+	"github.com/paysync/paysync/internal/qrpng"
 )
 
 // CreateOrderRequest is the body of POST /v1/orders.
@@ -177,7 +178,7 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	o, err := s.Orders.Review(r.Context(), r.PathValue("order_id"), req.Decision, req.Note, "api")
+	o, err := s.Orders.Review(r.Context(), r.PathValue("order_id"), req.Decision, req.Note, "api ("+Caller(r).Journal()+")")
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -288,4 +289,26 @@ func (s *Server) listRefusals(w http.ResponseWriter, r *http.Request) {
 		rs = []core.Refusal{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"refusals": rs})
+}
+
+// orderQR is the order's payment link as a QR code (PNG), to print or to
+// show on a screen for the customer's phone.
+func (s *Server) orderQR(w http.ResponseWriter, r *http.Request) {
+	o, err := s.Store.GetOrder(r.Context(), r.PathValue("order_id"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if o.PaymentURL == "" {
+		s.Error(w, r, core.Errorf(core.ENOTFOUND, "order %s has no payment link: create it with a provider that makes links", o.ID))
+		return
+	}
+	png, err := qrpng.PNG(o.PaymentURL)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.Write(png)
 }

@@ -5,7 +5,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -24,6 +24,8 @@ import (
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/internal/logging"
+	"github.com/paysync/paysync/internal/throttle"
+	"github.com/paysync/paysync/people"
 )
 
 // OrderService creates orders (and their payment links) and settles reviews.
@@ -38,7 +40,14 @@ type Server struct {
 	Store      core.Store
 	Orders     OrderService
 	AdminToken string
-	Logger     *slog.Logger
+	// People checks bearer tokens (the admin token and API tokens, with
+	// their scopes) and throttles wrong ones; without it one is made from
+	// AdminToken and Store.
+	People *people.Service
+	// Proxies are the reverse proxies whose X-Forwarded-For names the
+	// client address that throttles count.
+	Proxies throttle.Proxies
+	Logger  *slog.Logger
 	// Ready reports whether the database is reachable and migrated.
 	Ready func(ctx context.Context) error
 	// Webhooks serves /webhooks/ (signature-authenticated; no admin token).
@@ -59,6 +68,9 @@ type Server struct {
 	// Connectors lists enabled connector names, for re-sync requests.
 	Connectors func() []string
 	Now        func() time.Time
+
+	peopleOnce sync.Once
+	auth       *people.Service
 }
 
 // OutboxStats reports the backlog and state of every connector;
@@ -90,9 +102,10 @@ func (s *Server) routes() *Router {
 	if s.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	}
-	mux.Handle("POST /v1/orders", s.admin(s.createOrder))
-	mux.Handle("GET /v1/orders", s.admin(s.listOrders))
-	mux.Handle("GET /v1/orders/{order_id}", s.admin(s.getOrder))
+	mux.Handle("POST /v1/orders", s.scoped(core.ScopeOrdersCreate, s.createOrder))
+	mux.Handle("GET /v1/orders", s.scoped(core.ScopeOrdersRead, s.listOrders))
+	mux.Handle("GET /v1/orders/{order_id}", s.scoped(core.ScopeOrdersRead, s.getOrder))
+	mux.Handle("GET /v1/orders/{order_id}/qr.png", s.scoped(core.ScopeOrdersRead, s.orderQR))
 	mux.Handle("POST /v1/orders/{order_id}/review", s.admin(s.review))
 	mux.Handle("POST /v1/orders/{order_id}/resync", s.admin(s.resync))
 	mux.Handle("GET /v1/outbox/stats", s.admin(s.outboxStats))
@@ -100,7 +113,7 @@ func (s *Server) routes() *Router {
 	mux.Handle("POST /v1/outbox/{id}/retry", s.admin(s.retryOutbox))
 	mux.Handle("POST /v1/outbox/retry-dead", s.admin(s.retryAllDead))
 	mux.Handle("GET /v1/refusals", s.admin(s.listRefusals))
-	mux.Handle("GET /v1/conversations", s.admin(s.listConversations))
+	mux.Handle("GET /v1/conversations", s.scoped(core.ScopeOrdersRead, s.listConversations))
 	if s.Webhooks != nil {
 		mux.Handle("/webhooks/", s.Webhooks)
 	}
@@ -170,25 +183,69 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// admin requires the bearer admin token; with no token configured the admin
+// admin requires a bearer credential with the admin scope: the admin token
+// or an owner's API token. With no admin token and no API tokens the admin
 // API is closed, never open.
-func (s *Server) admin(h http.HandlerFunc) http.Handler {
+func (s *Server) admin(h http.HandlerFunc) http.Handler { return s.scoped(core.ScopeAdmin, h) }
+
+// whoKey is the context key of the caller a scoped handler runs for.
+type whoKey struct{}
+
+// Caller is who a scoped request runs for (the zero Who outside one).
+func Caller(r *http.Request) people.Who {
+	w, _ := r.Context().Value(whoKey{}).(people.Who)
+	return w
+}
+
+// scoped requires a bearer credential that carries scope: 401 without a
+// right one, 403 when it lacks the scope, 429 (with Retry-After) when the
+// client's address has guessed too often.
+func (s *Server) scoped(scope core.Scope, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.Authorized(r) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="paysync"`)
-			msg := "missing or wrong admin token: send Authorization: Bearer $PAYSYNC_ADMIN_TOKEN"
-			if s.AdminToken == "" {
-				msg = "the admin API is closed: set PAYSYNC_ADMIN_TOKEN and restart"
-			}
+			msg := "missing token: send Authorization: Bearer with an API token (paysync tokens add) or $PAYSYNC_ADMIN_TOKEN"
 			s.Error(w, r, core.Errorf(core.EUNAUTHORIZED, "%s", msg))
+			return
+		}
+		who, err := s.people().Bearer(r.Context(), tok, s.Proxies.Client(r))
+		if err != nil {
+			switch core.ErrorCode(err) {
+			case core.ETOOMANY:
+				w.Header().Set("Retry-After", strconv.Itoa(people.RetryAfter(err)))
+			case core.EUNAUTHORIZED:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="paysync"`)
+				if s.AdminToken == "" {
+					err = core.Errorf(core.EUNAUTHORIZED, "wrong token, and the admin token is not set: set PAYSYNC_ADMIN_TOKEN and restart, or use an API token (paysync tokens add)")
+				}
+			}
+			s.Error(w, r, err)
+			return
+		}
+		if !who.Can(scope) {
+			s.Error(w, r, core.Errorf(core.EFORBIDDEN, "this token may not do that: it needs the %s scope (paysync tokens add --scope %s, by a person whose role allows it)", scope, scope))
 			return
 		}
 		if err := checkURLText(r); err != nil {
 			s.Error(w, r, err)
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
 	})
+}
+
+// people is the credential checker: People, or one over AdminToken and Store.
+func (s *Server) people() *people.Service {
+	s.peopleOnce.Do(func() {
+		if s.People != nil {
+			s.auth = s.People
+			return
+		}
+		st, _ := s.Store.(core.People)
+		s.auth = &people.Service{Store: st, AdminToken: s.AdminToken, Guard: people.NewGuard(s.log()), Logger: s.log()}
+	})
+	return s.auth
 }
 
 // checkURLText refuses a path or query parameter holding a NUL character
@@ -210,15 +267,6 @@ func checkURLText(r *http.Request) error {
 		}
 	}
 	return nil
-}
-
-// Authorized checks the admin bearer token in constant time.
-func (s *Server) Authorized(r *http.Request) bool {
-	if s.AdminToken == "" {
-		return false
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.AdminToken)) == 1
 }
 
 // Readiness is the body of /readyz: the database, and each connector's

@@ -22,3 +22,13 @@ func loadShipped(connector string) (*Mapping, error) {
 
 // Shipped returns the built-in mapping for connector, as shipped in mapping/<connector>.yaml.
 func Shipped(connector string) (*Mapping, error) { return loadShipped(connector) }
+
+// ShippedFile returns the built-in <connector>.yaml as it is shipped, for
+// writing out and editing (paysync mapping export).
+func ShippedFile(connector string) ([]byte, error) {
+	data, err := shipped.ReadFile(connector + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("mapping: no built-in mapping for connector %q", connector)
+	}
+	return data, nil
+}

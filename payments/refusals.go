@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/internal/throttle"
 )
 
 // Defaults for the limit on failing webhook requests.
@@ -19,65 +18,30 @@ const (
 	DefaultRefusalFlush = time.Second
 )
 
-// maxLimitedSources bounds the per-source limiters held in memory; past it,
-// sources with no recent failures are forgotten, and new ones share one limiter.
-const maxLimitedSources = 10000
-
 // maxHeld bounds the refusal records held between flushes; past it, the
 // counts of further sources are held under core.OtherSources.
 const maxHeld = 4 * core.MaxRefusalSources
 
-// refusalGate limits failing webhook requests per source address and holds
-// the counts of those over the limit until the next flush, so that a flood
-// costs neither a database write per request nor a row.
+// refusalGate limits failing webhook requests per source address (a
+// throttle.Limiter, bounded in memory like every per-source limit) and
+// holds the counts of those over the limit until the next flush, so that a
+// flood costs neither a database write per request nor a row.
 type refusalGate struct {
-	every time.Duration
-	burst int
+	limit *throttle.Limiter
 
-	mu       sync.Mutex
-	sources  map[string]*rate.Limiter
-	overflow *rate.Limiter
-	held     map[string]*core.Refusal
+	mu   sync.Mutex
+	held map[string]*core.Refusal
 }
 
 func newRefusalGate(burst int, every time.Duration) *refusalGate {
-	return &refusalGate{every: every, burst: burst, sources: map[string]*rate.Limiter{},
-		overflow: rate.NewLimiter(rate.Every(every), burst), held: map[string]*core.Refusal{}}
+	return &refusalGate{limit: throttle.New(throttle.Rule{Burst: burst, Every: every}), held: map[string]*core.Refusal{}}
 }
 
 // allow takes one failing request of source from its allowance; when there
 // is none left it says how long until there is.
 func (g *refusalGate) allow(source string, now time.Time) (wait time.Duration, ok bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	lim := g.sources[source]
-	if lim == nil {
-		if len(g.sources) >= maxLimitedSources {
-			g.forgetQuiet(now)
-		}
-		if len(g.sources) >= maxLimitedSources {
-			lim = g.overflow
-		} else {
-			lim = rate.NewLimiter(rate.Every(g.every), g.burst)
-			g.sources[source] = lim
-		}
-	}
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 || !r.OK() {
-		r.CancelAt(now)
-		return d, false
-	}
-	return 0, true
-}
-
-// forgetQuiet drops the limiters of sources that have their whole allowance
-// back: they have not failed for a while.
-func (g *refusalGate) forgetQuiet(now time.Time) {
-	for s, l := range g.sources {
-		if l.TokensAt(now) >= float64(g.burst) {
-			delete(g.sources, s)
-		}
-	}
+	wait, ok, _ = g.limit.Take(source, now)
+	return wait, ok
 }
 
 // hold counts a refused request to be written at the next flush.

@@ -35,6 +35,9 @@ var messagesEN = map[string]string{
 	"verdict.relinked":        "Written to its own CRM record",
 	"verdict.not_sent":        "Nothing sent",
 	"verdict.message_sent":    "Sent in Direct",
+	"verdict.new_link":        "New link made",
+	"why.new_link":            "The link had expired or the payment failed; a person made a new order with the same customer and items, and its own link.",
+	"what.new_link":           "New payment link",
 
 	"why.accepted":                "Verified and applied to the order.",
 	"why.paid":                    "The payment of %s was verified and matches the order.",
@@ -134,6 +137,9 @@ var messagesRU = map[string]string{
 	"verdict.relinked":        "Записан в свою запись CRM",
 	"verdict.not_sent":        "Ничего не отправлено",
 	"verdict.message_sent":    "Отправлено в Direct",
+	"verdict.new_link":        "Сделана новая ссылка",
+	"why.new_link":            "Ссылка истекла или оплата не прошла; сотрудник создал новый заказ с тем же покупателем и товарами и его собственной ссылкой.",
+	"what.new_link":           "Новая ссылка на оплату",
 
 	"why.accepted":                "Проверено и применено к заказу.",
 	"why.paid":                    "Оплата %s проверена и совпадает с заказом.",
@@ -233,6 +239,9 @@ var messagesHY = map[string]string{
 	"verdict.relinked":        "Գրվեց իր սեփական CRM գրառման մեջ",
 	"verdict.not_sent":        "Ոչինչ չուղարկվեց",
 	"verdict.message_sent":    "Ուղարկվեց Direct-ով",
+	"verdict.new_link":        "Ստեղծվեց նոր հղում",
+	"why.new_link":            "Հղման ժամկետը լրացել էր կամ վճարումը չէր հաջողվել. աշխատակիցը ստեղծեց նոր պատվեր նույն գնորդով և ապրանքներով՝ իր սեփական հղումով։",
+	"what.new_link":           "Նոր վճարման հղում",
 
 	"why.accepted":                "Ստուգված է և կիրառված պատվերի վրա։",
 	"why.paid":                    "%s վճարումը ստուգված է և համընկնում է պատվերին։",

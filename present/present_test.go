@@ -204,12 +204,12 @@ func TestTimelineTellsTheStory(t *testing.T) {
 	}
 	want := []struct{ what, change, extra string }{
 		{"Order created", "Awaiting payment", "15,000" + nb + "֏"},
-		{"Webhook from VPOS.am (payment.succeeded)", "Awaiting payment → Needs review", "14,000" + nb + "֏ was paid, but the order is for 15,000" + nb + "֏"},
+		{"Webhook from VPOS.am", "Awaiting payment → Needs review", "14,000" + nb + "֏ was paid, but the order is for 15,000" + nb + "֏"},
 		{"Decision by a person", "Needs review → Paid", "console (Anna): the rest came in cash"},
 		{"Webhook from VPOS.am", "Paid → Refunded", "Refunded 5,000" + nb + "֏; 10,000" + nb + "֏ of 15,000" + nb + "֏ left"},
 		{"Webhook from VPOS.am", "stays Refunded", "Refunded 10,000" + nb + "֏: nothing left"},
 		{"Webhook from VPOS.am", "stays Refunded", "paysync had already recorded this"},
-		{"CRM bitrix24", "", "linked deal 1 belongs to order IG-2; wrote deal 7 instead"},
+		{"CRM bitrix24", "", "wrote the order's own record"},
 	}
 	for i, w := range want {
 		s := steps[i]

@@ -46,7 +46,12 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 	out := make([]Step, 0, len(entries))
 	for _, e := range entries {
 		s := Step{EntryID: e.ID, At: e.CreatedAt, When: p.TimeExact(e.CreatedAt), Verdict: p.Verdict(e.Verdict),
-			Detail: e.Reason, Payload: len(e.Payload) > 0, Tone: verdictTone(e.Verdict)}
+			Payload: len(e.Payload) > 0, Tone: verdictTone(e.Verdict)}
+		if e.Source == core.SourceManual {
+			// A person's own words (who, and their note); the system's
+			// reasons are told in the page's language by Why instead.
+			s.Detail = e.Reason
+		}
 		switch {
 		case e.Verdict == core.VerdictCreated:
 			s.What = p.T("what.created")
@@ -56,6 +61,8 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 			s.What = p.T("what.webhook", title(e.Provider))
 		case e.Source == core.SourceLookup:
 			s.What = p.T("what.lookup", title(e.Provider))
+		case e.Verdict == core.VerdictNewLink:
+			s.What = p.T("what.new_link")
 		case e.Source == core.SourceManual:
 			s.What = p.T("what.manual")
 		case e.Source == core.SourceScheduler:
@@ -66,9 +73,6 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 			s.What = p.T("what.connector", title(e.EventType)) // EventType names the connector
 		default:
 			s.What = p.T("what.api")
-		}
-		if e.EventType != "" && (e.Source == core.SourceWebhook || e.Source == core.SourceLookup) {
-			s.What += " (" + e.EventType + ")"
 		}
 
 		refund := (e.StatusAfter == core.StatusRefunded || e.StatusAfter == core.StatusPartiallyRefunded) &&

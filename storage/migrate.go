@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -132,6 +133,33 @@ func (db *DB) MigrationsPending(ctx context.Context) ([]string, error) {
 // version; each runs in its migration's transaction, after its SQL.
 var codeSteps = map[string]func(ctx context.Context, db *DB, tx *sqlx.Tx) error{
 	"0008_scrub_card_data": scrubStoredCardData,
+	"0012_order_search":    fillOrderSearch,
+}
+
+// fillOrderSearch fills orders.search (core.SearchText) for the orders
+// written before paysync kept it, a batch at a time.
+func fillOrderSearch(ctx context.Context, db *DB, tx *sqlx.Tx) error {
+	last := ""
+	for {
+		var rows []struct {
+			ID       string `db:"id"`
+			Customer string `db:"customer"`
+		}
+		if err := tx.SelectContext(ctx, &rows, db.q(`SELECT id, customer FROM orders WHERE id > ? ORDER BY id LIMIT ?`), last, scrubBatch); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			o := core.Order{ID: r.ID}
+			json.Unmarshal([]byte(r.Customer), &o.Customer) // written by paysync; a bad one finds by id alone
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE orders SET search = ? WHERE id = ?`), core.SearchText(o), r.ID); err != nil {
+				return err
+			}
+			last = r.ID
+		}
+		if len(rows) < scrubBatch {
+			return nil
+		}
+	}
 }
 
 // hasStatements reports whether a migration's SQL holds more than comments.

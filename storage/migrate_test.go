@@ -211,3 +211,51 @@ func TestScrubCardDataMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestOrderSearchMigration: issue 20. Orders written before paysync kept
+// their search text are found by the phone in any form and by the name once
+// migration 0012 has filled it.
+func TestOrderSearchMigration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		ctx := context.Background()
+		db, err := storage.Open(ctx, testdb.Options(t, dialect))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		w := db.Writer()
+		if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := fs.ReadDir(migrations.FS, dialect)
+		for _, f := range files {
+			version := strings.TrimSuffix(f.Name(), ".sql")
+			if version >= "0012" {
+				break
+			}
+			sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
+			if _, err := w.Exec(string(sql)); err != nil {
+				t.Fatalf("%s: %v", f.Name(), err)
+			}
+			if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, c := range []string{`{"name":"Aram Petrosyan","phone":"091 000 102"}`, `{"name":"Игорь Морозов","handle":"igor.m"}`} {
+			if _, err := w.Exec(w.Rebind(`INSERT INTO orders (id, status, amount_minor, currency, customer, created_at, updated_at, status_changed_at, version)
+				VALUES (?, 'pending', 100, 'AMD', ?, ?, 1, 1, 1)`), fmt.Sprintf("OLD-%d", i+1), c, i+1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for q, want := range map[string]string{"000102": "OLD-1", "+37491000102": "OLD-1", "091000102": "OLD-1", "petrosyan": "OLD-1", "морозов": "OLD-2", "@igor.m": "OLD-2"} {
+			got, err := db.ListOrders(ctx, core.OrderQuery{Q: q})
+			if err != nil || len(got) != 1 || got[0].ID != want {
+				t.Errorf("after the migration %q finds %v (%v), want %s", q, got, err, want)
+			}
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -269,11 +270,10 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 		where = append(where, "status = ?")
 		args = append(args, string(q.Status))
 	}
-	if s := strings.ToLower(strings.TrimSpace(q.Q)); s != "" {
-		like := "%" + escapeLike(s) + "%"
-		handle := "%" + escapeLike(strings.TrimPrefix(s, "@")) + "%"
-		where = append(where, `(LOWER(id) LIKE ? ESCAPE '\' OR customer_handle LIKE ? ESCAPE '\' OR customer_phone LIKE ? ESCAPE '\')`)
-		args = append(args, like, handle, like)
+	if s := core.SearchPattern(q.Q); s != "" {
+		w, a := db.searchClause(s)
+		where = append(where, w)
+		args = append(args, a...)
 	}
 	if q.Before != "" {
 		where = append(where, "(created_at, id) < (SELECT created_at, id FROM orders WHERE id = ?)")
@@ -286,6 +286,18 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 	args = append(args, limit)
 	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+}
+
+// searchClause matches orders whose search text (core.SearchText) holds
+// pattern. Three characters or more are looked up in the trigram index
+// (SQLite's FTS5 table, PostgreSQL's pg_trgm index); shorter ones, and
+// patterns with LIKE's own characters, read the orders newest first.
+func (db *DB) searchClause(pattern string) (string, []any) {
+	like := "%" + escapeLike(pattern) + "%"
+	if db.dialect == SQLite && utf8.RuneCountInString(pattern) >= 3 && !strings.ContainsAny(pattern, `%_\`) {
+		return `rowid IN (SELECT rowid FROM orders_search WHERE orders_search.search LIKE ?)`, []any{"%" + pattern + "%"}
+	}
+	return `search LIKE ? ESCAPE '\'`, []any{like}
 }
 
 func escapeLike(s string) string {
@@ -350,4 +362,12 @@ func (db *DB) ListJournal(ctx context.Context, orderID string) ([]core.JournalEn
 		out[i] = e
 	}
 	return out, nil
+}
+
+// CountStatus counts the orders in one status (the console's menu shows
+// how many need review); the status index answers it.
+func (db *DB) CountStatus(ctx context.Context, status core.Status) (int64, error) {
+	var n int64
+	err := db.r.GetContext(ctx, &n, db.q(`SELECT COUNT(*) FROM orders WHERE status = ?`), string(status))
+	return n, db.wrap(err)
 }

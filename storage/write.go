@@ -43,7 +43,7 @@ var orderWriteCols = []column{
 	{"latest_event_id", "text"}, {"latest_event_status", "text"}, {"latest_event_at", "bigint"}, {"latest_event_precision", "bigint"},
 	{"payment_event_id", "text"}, {"payment_event_status", "text"}, {"payment_event_at", "bigint"}, {"payment_event_precision", "bigint"},
 	{"expiry_event_id", "text"}, {"expiry_event_status", "text"}, {"expiry_event_at", "bigint"}, {"expiry_event_precision", "bigint"},
-	{"payment_refs", "text"},
+	{"payment_refs", "text"}, {"search", "text"},
 }
 
 // journalCols are the journal columns, in journalArgs order.
@@ -68,7 +68,8 @@ func orderArgs(o *core.Order) []any {
 		mustJSON(o.Items), mustJSON(o.Shipping), strings.ToLower(o.Customer.Handle), o.Customer.Phone,
 		o.Provider, o.ProviderRef, o.PaymentURL, o.FixedLink, o.Orphan, o.Reason, o.RequestHash,
 		micros(o.UpdatedAt), micros(o.StatusChangedAt), nullMicros(o.PaidAt), nullMicros(o.ExpiresAt)}
-	return append(args, historyArgs(o.History)...)
+	args = append(args, historyArgs(o.History)...)
+	return append(args, core.SearchText(*o))
 }
 
 // journalArgs are the values of journalCols for j; a nil j gives an entry

@@ -10,6 +10,7 @@ import (
 	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/internal/logging"
+	"github.com/paysync/paysync/people"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -18,6 +19,7 @@ type app struct {
 	cfg    *config.Config
 	store  *storage.DB
 	ledger *core.Ledger
+	people *people.Service
 	log    *slog.Logger
 }
 
@@ -66,6 +68,7 @@ func openAppWith(ctx context.Context, env *cmdEnv, cfg *config.Config) (*app, er
 		log.Info("migrations applied", "dialect", db.Dialect(), "versions", strings.Join(applied, ","))
 	}
 	a := &app{cfg: cfg, store: db, log: log}
+	a.people = &people.Service{Store: db, AdminToken: string(cfg.AdminToken), Guard: people.NewGuard(log), Logger: log}
 	conns := cfg.EnabledConnectors()
 	a.ledger = &core.Ledger{
 		Store:         db,

@@ -83,11 +83,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	ui := s.base + "/ui/"
 
-	b.Do("open the console", chromedp.Navigate(ui), chromedp.WaitVisible(css("#token")))
+	b.Do("open the console", chromedp.Navigate(ui), chromedp.WaitVisible(css("#password")))
 	b.Screenshot("console-login")
-	b.Do("log in",
-		chromedp.SendKeys(css("#token"), "e2e-token"),
+	b.Do("log in with the admin token, as the bootstrap owner",
 		chromedp.SendKeys(css("#name"), "Aram"),
+		chromedp.SendKeys(css("#password"), "e2e-token"),
 		chromedp.Click(css("#login")),
 		chromedp.WaitVisible(css("#q")))
 
@@ -140,7 +140,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("order after settling: %v %v", o.Status, err)
 	}
 	j, _ := s.d.app.store.ListJournal(context.Background(), s.review)
-	if last := j[len(j)-1]; last.Reason != "console (Aram): 2,000 ֏ paid in cash at pickup" || last.Verdict != core.VerdictManual {
+	if last := j[len(j)-1]; last.Reason != "console (admin token): 2,000 ֏ paid in cash at pickup" || last.Verdict != core.VerdictManual {
 		t.Fatalf("journal after settling: %+v", last)
 	}
 
@@ -158,7 +158,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Switch to Armenian.
 	b.Do("switch to Armenian", chromedp.Navigate(ui+"orders/"+s.review), chromedp.WaitVisible(css("#timeline")),
-		chromedp.Click(css(`.langs a[lang="Հայերեն"]`)), chromedp.WaitVisible(css(`html[lang="hy"]`)))
+		chromedp.Click(css(`.langs a[hreflang="hy"]`)), chromedp.WaitVisible(css(`html[lang="hy"]`)))
 	if got := b.Text("h1"); !strings.Contains(got, "Պատվեր "+s.review) || !strings.Contains(got, "Վճարված է") {
 		t.Fatalf("Armenian heading %q", got)
 	}
@@ -195,9 +195,14 @@ func TestNoSecretReachesConsolePages(t *testing.T) {
 		return body
 	}
 	get("/ui/login")
-	c.login("e2e-token")
+	c.login("Aram", "e2e-token")
 	get("/ui/orders")
 	get("/ui/orders?q=anna")
+	get("/ui/orders/new")
+	get("/ui/catalog")
+	get("/ui/people")
+	get("/ui/tokens")
+	get("/ui/password")
 	get("/ui/review")
 	outbox := get("/ui/outbox")
 	get("/ui/orders/NOPE")
@@ -214,7 +219,7 @@ func TestNoSecretReachesConsolePages(t *testing.T) {
 	c.post("/ui/orders/"+s.review+"/review", csrfIn(t, page), url.Values{"decision": {"failed"}, "note": {"customer asked to cancel"}})
 	get("/ui/orders/" + s.review)
 	get("/ui/outbox")
-	c.postRaw("/ui/login", url.Values{"token": {"e2e-token-wrong"}}) // a failed login's page
+	c.postRaw("/ui/login", url.Values{"name": {"Aram"}, "password": {"e2e-token-wrong"}}) // a failed login's page
 	surfaces["console failed login"] = c.last
 
 	// API answers, errors included: wrong token, unknown ids, bad bodies,
@@ -312,10 +317,12 @@ func (h *consoleHTTP) post(path, csrf string, form url.Values) {
 	}
 }
 
-func (h *consoleHTTP) login(token string) {
+// login signs in with a name and a password (or the admin token as the
+// password: the bootstrap owner).
+func (h *consoleHTTP) login(name, password string) {
 	h.t.Helper()
 	_, page := h.get("/ui/login")
-	if code := h.postRaw("/ui/login", url.Values{"csrf": {csrfIn(h.t, page)}, "token": {token}}); code != http.StatusOK || !strings.Contains(h.last, "Log out") {
+	if code := h.postRaw("/ui/login", url.Values{"csrf": {csrfIn(h.t, page)}, "name": {name}, "password": {password}}); code != http.StatusOK || !strings.Contains(h.last, "Log out") {
 		h.t.Fatalf("login: %d\n%s", code, h.last)
 	}
 }

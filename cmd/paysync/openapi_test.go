@@ -20,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/paysync/paysync/connectors"
+	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/standardwebhooks"
 	"github.com/paysync/paysync/internal/testutil"
@@ -428,6 +429,34 @@ func TestOpenAPI(t *testing.T) {
 	a.do(req{method: "POST", tmpl: "/v1/orders/{order_id}/review", vars: review, body: map[string]any{"decision": "paid", "note": "the rest came in cash"}, want: 200})
 	a.do(req{method: "POST", tmpl: "/v1/orders/{order_id}/review", vars: review, body: map[string]any{"decision": "paid", "note": "again"}, want: 409})
 	a.do(req{method: "POST", tmpl: "/v1/orders/{order_id}/review", vars: map[string]string{"order_id": "NOPE"}, body: map[string]any{"decision": "paid", "note": "x"}, want: 404})
+
+	// People's tokens: a manager's orders:create token creates orders and
+	// reads nothing else; settling a review needs admin (403 otherwise).
+	if _, _, err := pa.people.AddAccount(context.Background(), "Mane", core.RoleManager, true); err != nil {
+		t.Fatal(err)
+	}
+	bot, _, err := pa.people.AddToken(context.Background(), "Mane", []core.Scope{core.ScopeOrdersCreate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, _, err := pa.people.AddToken(context.Background(), "Mane", []core.Scope{core.ScopeOrdersRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asBot := http.Header{"Authorization": {"Bearer " + bot}}
+	asReader := http.Header{"Authorization": {"Bearer " + reader}}
+	a.do(req{method: "POST", tmpl: "/v1/orders", body: order("API-8", "idram", 300000, nil), header: asBot, want: 201})
+	a.do(req{method: "GET", tmpl: "/v1/orders/{order_id}", vars: map[string]string{"order_id": "API-8"}, header: asBot, want: 403})
+	a.do(req{method: "POST", tmpl: "/v1/orders/{order_id}/review", vars: review, body: map[string]any{"decision": "failed", "note": "x"}, header: asBot, want: 403})
+	a.do(req{method: "POST", tmpl: "/v1/orders/{order_id}/review", vars: review, body: map[string]any{"decision": "failed", "note": "x"}, header: asReader, want: 403})
+	a.do(req{method: "GET", tmpl: "/v1/conversations", header: asReader, want: 200})
+	png := a.do(req{method: "GET", tmpl: "/v1/orders/{order_id}/qr.png", vars: map[string]string{"order_id": "API-8"}, header: asReader, want: 200})
+	if !bytes.HasPrefix(png.body, []byte("\x89PNG")) {
+		t.Fatalf("qr.png is not a PNG: %q", png.body[:min(len(png.body), 16)])
+	}
+	a.do(req{method: "GET", tmpl: "/v1/orders/{order_id}/qr.png", vars: map[string]string{"order_id": "API-3"}, header: asReader, want: 404})
+	a.do(req{method: "GET", tmpl: "/v1/orders/{order_id}/qr.png", vars: map[string]string{"order_id": "API-8"}, header: asBot, want: 403})
+	a.do(req{method: "GET", tmpl: "/v1/orders/{order_id}/qr.png", vars: map[string]string{"order_id": "API-8"}, noAuth: true, want: 401})
 
 	// The outbox: a delivery Bitrix24 refuses for good (a currency the
 	// portal lacks) goes dead, and is requeued.

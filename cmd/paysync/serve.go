@@ -15,6 +15,7 @@ import (
 
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/internal/throttle"
 )
 
 func init() {
@@ -54,10 +55,17 @@ type daemon struct {
 func startDaemon(ctx context.Context, a *app, ln net.Listener) (*daemon, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(a.people.Guard.Collectors()...)
+	proxies, err := throttle.ParseProxies(a.cfg.TrustedProxies)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: "paysync: trusted_proxies: " + err.Error()}
+	}
 	api := &httpapi.Server{
 		Store:      a.store,
 		Orders:     a.ledger,
 		AdminToken: string(a.cfg.AdminToken),
+		People:     a.people,
+		Proxies:    proxies,
 		Logger:     a.log,
 		Registry:   reg,
 		Connectors: a.ledger.Connectors,

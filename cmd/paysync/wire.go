@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/console"
+	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/metrics"
@@ -97,8 +98,13 @@ func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *pa
 			direct = dc
 		}
 	}
+	var fixed []core.FixedLink
+	for _, fl := range a.cfg.FixedLinks {
+		fixed = append(fixed, core.FixedLink{Slug: fl.Slug, Product: fl.Product, AmountMinor: fl.AmountMinor, Currency: fl.Currency, URL: fl.URL})
+	}
 	api.Console = console.New(console.Options{Store: a.store, Reviews: a.ledger, Outbox: disp, Orders: orders, Direct: direct,
-		AdminToken: string(a.cfg.AdminToken), Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
+		People: a.people, Proxies: api.Proxies, PublicURL: a.cfg.PublicURL, Catalog: a.store, FixedLinks: fixed, Relinks: a.ledger,
+		Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
 		CRMs: console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
 	return nil
 }

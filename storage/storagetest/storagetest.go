@@ -46,6 +46,8 @@ func Run(t *testing.T, open Factory) {
 		{"RefusalsCounted", testRefusalsCounted},
 		{"RefusalsBoundedPerWindow", testRefusalsBoundedPerWindow},
 		{"Conversations", testConversations},
+		{"People", testPeople},
+		{"Catalog", testCatalog},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -157,7 +159,15 @@ func testOrderSearch(t *testing.T, open Factory) {
 		o.Customer.Phone = fmt.Sprintf("+3749100000%d", i)
 		create(t, s, o)
 	}
-	cases := map[string][]string{"bob_": {"S-1"}, "@carol": {"S-2"}, "s-0": {"S-0"}, "+37491000002": {"S-2"}, "%": nil, "": {"S-2", "S-1", "S-0"}}
+	named := NewOrder("S-9")
+	named.Customer = core.Customer{Name: "Анна Морозова", Phone: "091 000 102"}
+	create(t, s, named)
+	hy := NewOrder("S-10")
+	hy.Customer = core.Customer{Name: "Աննա Պետրոսյան", Handle: "anna_hy"}
+	create(t, s, hy)
+	cases := map[string][]string{"bob_": {"S-1"}, "@carol": {"S-2"}, "s-0": {"S-0"}, "+37491000002": {"S-2"}, "%": nil, "": {"S-10", "S-9", "S-2", "S-1", "S-0"},
+		"000102": {"S-9"}, "+374 91 000 102": {"S-9"}, "091000102": {"S-9"}, "МОРОЗОВА": {"S-9"}, "морозова": {"S-9"},
+		"ՊԵՏՐՈՍՅԱՆ": {"S-10"}, "պետրոս": {"S-10"}, "@ANNA_HY": {"S-10"}, "Աննա": {"S-10"}, "9-": nil}
 	for q, want := range cases {
 		got, err := s.ListOrders(ctx, core.OrderQuery{Q: q})
 		if err != nil {
