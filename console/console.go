@@ -353,9 +353,25 @@ type settleForm struct {
 	ID, Href, Back string
 }
 
+// saidText is what the shared "crm-said" template needs: a reason in the
+// words of a CRM or of paysync's log, which exist in English only. It is
+// quoted as such (lang="en", folded away on Russian and Armenian pages)
+// after the page's own sentence, for the one who fixes the CRM.
+type saidText struct {
+	V           view
+	Text, Label string
+}
+
 var funcs = template.FuncMap{
 	"settle": func(v view, id, href, back string) settleForm {
 		return settleForm{V: v, ID: id, Href: href, Back: back}
+	},
+	"said": func(v view, text string, label ...string) saidText {
+		l := "crm.said"
+		if len(label) > 0 {
+			l = label[0]
+		}
+		return saidText{V: v, Text: text, Label: l}
 	},
 }
 

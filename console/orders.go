@@ -118,6 +118,7 @@ type itemRow struct{ Name, SKU, Qty, Price, Total string }
 
 type deliveryRow struct {
 	Connector, Title, State, Tone, Attempts, LastError, ExternalID, RecordURL, Synced string
+	Dead                                                                              bool
 }
 
 func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -169,7 +170,7 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 	slices.Reverse(d.Steps) // newest first: the latest news is what a manager asks about
 	for _, dv := range v.Deliveries {
 		row := deliveryRow{Connector: dv.Connector, Title: c.crmTitle(dv.Connector), State: p.DeliveryState(dv.State),
-			Tone: present.DeliveryTone(dv.State), Attempts: p.Attempts(dv.Attempts), LastError: dv.LastError, ExternalID: dv.ExternalID}
+			Tone: present.DeliveryTone(dv.State), Attempts: p.FailedTries(dv.Failed), LastError: dv.LastError, ExternalID: dv.ExternalID, Dead: dv.State == core.DeliveryDead}
 		if dv.State == core.DeliveryDelivered {
 			row.LastError = "" // an error of an earlier attempt no longer matters
 		}

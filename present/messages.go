@@ -81,6 +81,7 @@ var messagesEN = map[string]string{
 	"delivery.delivered": "In the CRM",
 	"delivery.dead":      "Stopped: needs a fix",
 	"attempts":           "%d attempt|%d attempts",
+	"failed_tries":       "%d failed try|%d failed tries",
 
 	"state.running":      "Active",
 	"state.backing_off":  "Backing off",
@@ -183,6 +184,7 @@ var messagesRU = map[string]string{
 	"delivery.delivered": "В CRM",
 	"delivery.dead":      "Остановлено: нужна правка",
 	"attempts":           "%d попытка|%d попытки|%d попыток",
+	"failed_tries":       "%d неудачная попытка|%d неудачные попытки|%d неудачных попыток",
 
 	"state.running":      "Работает",
 	"state.backing_off":  "Притормаживает",
@@ -285,6 +287,7 @@ var messagesHY = map[string]string{
 	"delivery.delivered": "CRM-ում է",
 	"delivery.dead":      "Կանգնեցված է. պետք է ուղղել",
 	"attempts":           "%d փորձ",
+	"failed_tries":       "%d անհաջող փորձ",
 
 	"state.running":      "Աշխատում է",
 	"state.backing_off":  "Դանդաղեցնում է",
