@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Order.ID != "A-1" || len(v.Journal) != 2 {
 		t.Fatalf("show: %d %q", code, out)
 	}
-	if code, out, _ = cli(t, "orders", "show", "A-1"); code != 0 || !strings.Contains(out, "payment link created") {
+	if code, out, _ = cli(t, "orders", "show", "A-1"); code != 0 || !strings.Contains(out, "VPOS.am issued a payment link") {
 		t.Fatalf("show text: %d %q", code, out)
 	}
 	if code, out, _ = cli(t, "orders", "list", "--status", "pending", "--json"); code != 0 || !strings.Contains(out, `"order_id": "A-1"`) {
@@ -74,6 +75,14 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	// The text says why in words, names the provider as people know it and
+	// prints every time one way, in the shop's zone.
+	code, out, _ = cli(t, "orders", "show", "A-1")
+	if code != 0 || !strings.Contains(out, "reason     14,000 AMD was paid, but the order is for 15,000 AMD") ||
+		!strings.Contains(out, "provider   VPOS.am") || regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:`).MatchString(out) ||
+		!regexp.MustCompile(`expires    \d+ \w+ \d{4}, \d\d:\d\d UTC`).MatchString(out) {
+		t.Fatalf("show in review: %d %q", code, out)
+	}
 	if code, _, errs = cli(t, "review", "A-1", "--decision", "paid"); code != 2 {
 		t.Fatalf("review without note: %d %q", code, errs)
 	}
