@@ -48,7 +48,7 @@ func TestConsoleFitsAPhone(t *testing.T) {
 		"/ui/login": "/login", "/ui/{$}": "/", "/ui/orders": "/orders?q=" + url.QueryEscape("@anna.knits"),
 		"/ui/orders/new": "/orders/new", "/ui/orders/{id}": "/orders/" + s.review,
 		"/ui/orders/{id}/journal/{entry}": "/orders/" + s.review + "/journal/" + entry,
-		"/ui/review": "/review", "/ui/outbox": "/outbox", "/ui/catalog": "/catalog", "/ui/people": "/people",
+		"/ui/review":                      "/review", "/ui/outbox": "/outbox", "/ui/catalog": "/catalog", "/ui/people": "/people",
 		"/ui/tokens": "/tokens", "/ui/password": "/password", "/ui/invite/{token}": "/invite/" + url.PathEscape(invite),
 		"/ui/": "/no-such-page", "/ui/direct": "/direct",
 	}
