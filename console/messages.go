@@ -76,7 +76,13 @@ var messagesEN = map[string]string{
 	"error.session":  "Your session ended. Log in again.",
 	"error.internal": "paysync could not do that; the log says why. Try again in a moment.",
 	"error.message":  "%s", "error.decision": "Choose paid or failed.", "error.note": "Write a note: the journal keeps why the payment was settled.",
-	"error.back": "Back to the orders",
+	"error.said": "In paysync's words", "error.kind.not_found": "There is no such order or record.",
+	"error.kind.invalid":       "paysync cannot take this as it is: check what you entered.",
+	"error.kind.conflict":      "This clashes with what is already recorded (the order changed, or the name is taken).",
+	"error.kind.stale_version": "Someone changed this at the same moment: reload the page and try again.",
+	"error.kind.unavailable":   "A service paysync needs did not answer: try again in a moment.",
+	"error.not_in_review":      "Order %s is already settled (%s): only orders that need review can be settled.",
+	"error.back":               "Back to the orders",
 }
 
 var messagesRU = map[string]string{
@@ -151,7 +157,13 @@ var messagesRU = map[string]string{
 	"error.session":  "Сеанс закончился. Войдите снова.",
 	"error.internal": "paysync не смог это сделать; причина в журнале работы. Попробуйте через минуту.",
 	"error.message":  "%s", "error.decision": "Выберите: оплачен или нет.", "error.note": "Напишите заметку: журнал хранит, почему решена оплата.",
-	"error.back": "К заказам",
+	"error.said": "Словами paysync", "error.kind.not_found": "Такого заказа или записи нет.",
+	"error.kind.invalid":       "paysync не может принять это в таком виде: проверьте, что вы ввели.",
+	"error.kind.conflict":      "Это расходится с тем, что уже записано (заказ изменился или имя занято).",
+	"error.kind.stale_version": "Кто-то изменил это в тот же момент: обновите страницу и попробуйте снова.",
+	"error.kind.unavailable":   "Сервис, нужный paysync, не ответил: попробуйте через минуту.",
+	"error.not_in_review":      "Заказ %s уже решён (%s): решать можно только заказы на проверке.",
+	"error.back":               "К заказам",
 }
 
 var messagesHY = map[string]string{
@@ -220,11 +232,17 @@ var messagesHY = map[string]string{
 	"order.direct_send": "Ուղարկել հղումը Direct-ով",
 	"done.created":      "Պատվերը ստեղծված է։", "done.direct_sent": "Ուղարկված է հաճախորդի Direct-ին. մատյանում գրանցված է։", "done.direct_again": "Այս ձևն արդեն ուղարկվել էր. նոր ոչինչ չգնաց։",
 
-	"error.title": "Ինչ-որ բան այն չէ", "error.not_found": "Այդպիսի էջ կամ պատվեր չկա։",
+	"error.said": "paysync-ի բառերով", "error.kind.not_found": "Այդպիսի պատվեր կամ գրառում չկա։",
+	"error.kind.invalid":       "paysync-ը չի կարող ընդունել սա այս տեսքով. ստուգեք, թե ինչ եք մուտքագրել։",
+	"error.kind.conflict":      "Սա հակասում է արդեն գրանցվածին (պատվերը փոխվել է, կամ անունը զբաղված է)։",
+	"error.kind.stale_version": "Ինչ-որ մեկը նույն պահին փոխել է սա. թարմացրեք էջը և նորից փորձեք։",
+	"error.kind.unavailable":   "paysync-ին անհրաժեշտ ծառայությունը չպատասխանեց. փորձեք մի փոքր ուշ։",
+	"error.title":              "Ինչ-որ բան այն չէ", "error.not_found": "Այդպիսի էջ կամ պատվեր չկա։",
 	"error.closed":   "Վահանակը փակ է. սահմանեք PAYSYNC_ADMIN_TOKEN-ը և վերագործարկեք paysync-ը։",
 	"error.csrf":     "Ձևը հնացել է կամ եկել է այլ կայքից։ Թարմացրեք էջը և նորից փորձեք։",
 	"error.session":  "Սեանսն ավարտվել է։ Կրկին մուտք գործեք։",
 	"error.internal": "paysync-ը չկարողացավ դա անել. պատճառը աշխատանքային մատյանում է։ Փորձեք մի փոքր ուշ։",
 	"error.message":  "%s", "error.decision": "Ընտրեք՝ վճարված, թե ոչ։", "error.note": "Գրեք նշում. մատյանը պահում է, թե ինչու է որոշվել վճարումը։",
-	"error.back": "Վերադառնալ պատվերներին",
+	"error.not_in_review": "%s պատվերն արդեն որոշված է (%s). որոշել կարելի է միայն ստուգման պատվերները։",
+	"error.back":          "Վերադառնալ պատվերներին",
 }

@@ -238,6 +238,11 @@ func (c *Console) settle(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if _, err := c.opt.Reviews.Review(r.Context(), id, decision, note, s.who()); err != nil {
+		if o, gerr := c.opt.Store.GetOrder(r.Context(), id); gerr == nil && core.ErrorCode(err) == core.ECONFLICT && o.Status != core.StatusManualReview {
+			// Settled already (by someone else, or in another tab).
+			c.fail(w, r, http.StatusConflict, "error.not_in_review", id, c.printer(r).Status(o.Status))
+			return
+		}
 		c.failErr(w, r, err)
 		return
 	}

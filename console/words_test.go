@@ -81,7 +81,10 @@ func newShop(t *testing.T) *shop {
 	mk("IG-1009", "generic", 2500000) // a bank transfer
 	apply(core.PaymentEvent{Provider: "generic", EventID: "bt-1009", OrderID: "IG-1009", Type: "paid", Status: core.StatusPaid, AmountMinor: 2500000})
 	apply(core.PaymentEvent{Provider: "vpos", EventID: "vp-orphan", OrderID: "IG-LOST", Type: "payment.succeeded", Status: core.StatusPaid, AmountMinor: 500000})
-	if _, err := r.ledger.Review(ctx, "IG-1006", core.StatusFailed, "Возврат подтверждён банком", "Анна"); err != nil {
+	if err := r.ledger.RecordNewLink(ctx, "IG-1004", "IG-1004-2", "console (Анна)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ledger.Review(ctx, "IG-1006", core.StatusFailed, "Возврат подтверждён банком", "api (admin token)"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -177,7 +180,7 @@ func consoleRoutes(t *testing.T) []string {
 var (
 	rawMoney     = regexp.MustCompile(`\d[.,]\d\d\s*(AMD|RUB|USD|EUR)\b|\d{4,}\.\d\d`)
 	goFieldName  = regexp.MustCompile(`\b(OrderID|ExpectedAmount|AmountMinor|PriceMinor|RefundedMinor|RefundMinor|ProviderRef|EventID|EventType|StatusBefore|StatusAfter|LastError|ReviewReason|ExternalID|PaymentURL|CreatedAt|UpdatedAt|PaidAt|ExpiresAt)\b`)
-	providerCode = regexp.MustCompile(`(?i)orderStatus\s*[=:]?\s*\d|ErrorCode|errorCode|payment_deposited|payment\.succeeded|\(paid\)`)
+	providerCode = regexp.MustCompile(`(?i:orderStatus\s*[=:]?\s*\d|ErrorCode)|payment_deposited|payment\.succeeded|\((paid|confirmation|refund)\)`)
 	goValue      = regexp.MustCompile(`%!|<nil>|map\[|\{\{|\bmanual_review\b|\bpartially_refunded\b`)
 	// English left on a Russian or Armenian page: four Latin words in a row,
 	// or the labels the console once printed in English.
@@ -230,7 +233,18 @@ func TestEveryPageSpeaksThePagesLanguage(t *testing.T) {
 		anon := s.r.browser()
 		anon.lang = lang
 		b.login("Անի")
-		for key, path := range s.pages {
+		// Pages that answer a form: paysync's own refusal, told in the
+		// page's language.
+		pages := map[string]string{}
+		for k, v := range s.pages {
+			pages[k] = v
+		}
+		_, page := b.get("/ui/orders/IG-1005")
+		csrf := csrfOf(t, page)
+		_, _, settled := b.post("/ui/orders/IG-1002/review", url.Values{"csrf": {csrf}, "decision": {"paid"}, "note": {"cash"}}, "Accept-Language", lang)
+		_, _, badName := b.post("/ui/people", url.Values{"csrf": {csrf}, "name": {"Անի"}, "role": {"manager"}}, "Accept-Language", lang)
+		forms := map[string]string{"POST /ui/orders/IG-1002/review (not in review)": settled, "POST /ui/people (name taken)": badName}
+		for key, path := range pages {
 			br := b
 			if key == "/ui/login" || key == "/ui/invite/{token}" {
 				br = anon
@@ -240,32 +254,43 @@ func TestEveryPageSpeaksThePagesLanguage(t *testing.T) {
 				t.Errorf("%s %s: %d", lang, path, code)
 				continue
 			}
-			if !strings.Contains(page, `<html lang="`+lang+`">`) {
-				t.Errorf("%s %s is not in %s", lang, path, lang)
+			checkWords(t, lang, path, page)
+		}
+		for what, page := range forms {
+			if !strings.Contains(page, `class="flash bad"`) {
+				t.Errorf("%s %s: no error shown:\n%s", lang, what, page)
 			}
-			if dir := os.Getenv("PAYSYNC_DUMP_PAGES"); dir != "" {
-				os.WriteFile(dir+"/"+lang+strings.NewReplacer("/", "_", "?", "_").Replace(path)+".html", []byte(page), 0o644)
-			}
-			text := visibleText(page)
-			for _, check := range []struct {
-				what string
-				re   *regexp.Regexp
-				only bool // on Russian and Armenian pages only
-			}{
-				{"an amount as the system writes it", rawMoney, false},
-				{"a Go field name", goFieldName, false},
-				{"a raw provider code", providerCode, false},
-				{"a Go value or status code", goValue, false},
-				{"English words", englishRun, true},
-				{"an English label", englishLabel, true},
-			} {
-				if check.only && lang == "en" {
-					continue
-				}
-				if m := check.re.FindString(text); m != "" {
-					t.Errorf("%s %s shows %s: %q\n%s", lang, path, check.what, m, around(text, m))
-				}
-			}
+			checkWords(t, lang, what, page)
+		}
+	}
+}
+
+func checkWords(t *testing.T, lang, path, page string) {
+	t.Helper()
+	if !strings.Contains(page, `<html lang="`+lang+`">`) {
+		t.Errorf("%s %s is not in %s", lang, path, lang)
+	}
+	if dir := os.Getenv("PAYSYNC_DUMP_PAGES"); dir != "" {
+		os.WriteFile(dir+"/"+lang+strings.NewReplacer("/", "_", "?", "_", " ", "_").Replace(path)+".html", []byte(page), 0o644)
+	}
+	text := visibleText(page)
+	for _, check := range []struct {
+		what string
+		re   *regexp.Regexp
+		only bool // on Russian and Armenian pages only
+	}{
+		{"an amount as the system writes it", rawMoney, false},
+		{"a Go field name", goFieldName, false},
+		{"a raw provider code", providerCode, false},
+		{"a Go value or status code", goValue, false},
+		{"English words", englishRun, true},
+		{"an English label", englishLabel, true},
+	} {
+		if check.only && lang == "en" {
+			continue
+		}
+		if m := check.re.FindString(text); m != "" {
+			t.Errorf("%s %s shows %s: %q\n%s", lang, path, check.what, m, around(text, m))
 		}
 	}
 }
