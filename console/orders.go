@@ -96,6 +96,7 @@ type orderData struct {
 	Paid       string
 	Expires    string
 	Provider   string
+	LinkBy     string // the provider that made the link, when the money came through another
 	Items      []itemRow
 	Steps      []present.Step
 	Deliveries []deliveryRow
@@ -162,6 +163,12 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 	for _, it := range o.Items {
 		d.Items = append(d.Items, itemRow{Name: it.Name, SKU: it.SKU, Qty: strconv.FormatInt(it.Quantity, 10),
 			Price: p.Money(it.PriceMinor, o.Currency), Total: p.Money(it.PriceMinor*it.Quantity, o.Currency)})
+	}
+	if via := present.PaidThrough(v.Journal); via != "" && via != o.Provider {
+		d.Provider = c.providerTitle(via)
+		if o.Provider != "" {
+			d.LinkBy = c.providerTitle(o.Provider)
+		}
 	}
 	d.Steps = p.Timeline(o, v.Journal, c.sourceTitle)
 	if o.Status == core.StatusManualReview {

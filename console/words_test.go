@@ -80,6 +80,8 @@ func newShop(t *testing.T) *shop {
 	apply(core.PaymentEvent{Provider: "ameria", OrderID: "IG-1008", Type: "OrderStatus=4", Status: core.StatusRefunded, RefundedMinor: 700000, Source: core.SourceLookup})
 	mk("IG-1009", "generic", 2500000) // a bank transfer
 	apply(core.PaymentEvent{Provider: "generic", EventID: "bt-1009", OrderID: "IG-1009", Type: "paid", Status: core.StatusPaid, AmountMinor: 2500000})
+	mk("IG-1010", "vpos", 1800000) // a VPOS.am link, paid short by bank transfer
+	apply(core.PaymentEvent{Provider: "generic", EventID: "bt-1010", OrderID: "IG-1010", Type: "paid", Status: core.StatusPaid, AmountMinor: 1700000, ProviderRef: "transfer-IG-1010"})
 	apply(core.PaymentEvent{Provider: "vpos", EventID: "vp-orphan", OrderID: "IG-LOST", Type: "payment.succeeded", Status: core.StatusPaid, AmountMinor: 500000})
 	if err := r.ledger.RecordNewLink(ctx, "IG-1004", "IG-1004-2", "console (Анна)"); err != nil {
 		t.Fatal(err)
@@ -145,7 +147,7 @@ func newShop(t *testing.T) *shop {
 		"/ui/orders/{id}/journal/{entry}": "/ui/orders/IG-1005/journal/" + itoa(entries[len(entries)-1].ID),
 		"/ui/":                            "/ui/no-such-page",
 	}}
-	for _, id := range []string{"IG-1001", "IG-1002", "IG-1003", "IG-1004", "IG-1005", "IG-1006", "IG-1007", "IG-1008", "IG-1009", "IG-LOST"} {
+	for _, id := range []string{"IG-1001", "IG-1002", "IG-1003", "IG-1004", "IG-1005", "IG-1006", "IG-1007", "IG-1008", "IG-1009", "IG-1010", "IG-LOST"} {
 		s.pages["/ui/orders/{id} "+id] = "/ui/orders/" + id
 	}
 	for _, st := range core.Statuses {
@@ -318,6 +320,12 @@ func TestDeliveriesCountFailedTriesAndOrders(t *testing.T) {
 	_, page := b.get("/ui/orders/IG-1002")
 	if table := deliveryRows.FindString(page); table == "" || strings.Contains(table, "tr") && regexp.MustCompile(`\d+ (failed )?(tries|try|attempts?)`).MatchString(table) {
 		t.Errorf("IG-1002 went through at once, yet its deliveries count tries:\n%s", table)
+	}
+	// The money came by bank transfer: the order says so, by the title
+	// configured for it, and names VPOS.am only as the link's maker.
+	_, page = b.get("/ui/orders/IG-1010")
+	if !strings.Contains(page, `<dd id="order-provider">Банковский перевод`) || !strings.Contains(page, `<dd id="order-link-by">VPOS.am</dd>`) {
+		t.Errorf("IG-1010, a VPOS.am link paid by bank transfer:\n%s", page)
 	}
 	_, page = b.get("/ui/orders/IG-1005")
 	if table := deliveryRows.FindString(page); !strings.Contains(table, "2 failed tries") {

@@ -266,3 +266,20 @@ func TestManualDetailInEachLanguage(t *testing.T) {
 		t.Errorf("Armenian detail: %q", hy[0].Detail)
 	}
 }
+
+// The provider the money came through is the one that reported it, not
+// necessarily the one that made the link.
+func TestPaidThrough(t *testing.T) {
+	entries := []core.JournalEntry{
+		{Source: core.SourceAPI, Verdict: core.VerdictLinkCreated, Provider: "vpos", StatusAfter: core.StatusPending},
+		{Source: core.SourceWebhook, Verdict: core.VerdictIgnored, Provider: "vpos", StatusAfter: core.StatusPending},
+	}
+	if got := present.PaidThrough(entries); got != "" {
+		t.Errorf("before any payment: %q", got)
+	}
+	entries = append(entries, core.JournalEntry{Source: core.SourceWebhook, Verdict: core.VerdictAmountMismatch, Provider: "generic",
+		AmountMinor: 1700000, Currency: "AMD", StatusBefore: core.StatusPending, StatusAfter: core.StatusManualReview})
+	if got := present.PaidThrough(entries); got != "generic" {
+		t.Errorf("a bank transfer for a VPOS.am link: %q", got)
+	}
+}

@@ -171,3 +171,23 @@ func ParseManualReason(reason string) (via, who, note string) {
 	}
 	return "", "", reason
 }
+
+// PaidThrough names the provider the order's money came through: that of
+// the latest provider entry that carried a payment, which may differ from
+// the provider that made the order's link (a VPOS.am link paid by bank
+// transfer, reported through the generic provider). "" before any payment.
+func PaidThrough(entries []core.JournalEntry) string {
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Provider == "" || e.AmountMinor <= 0 || (e.Source != core.SourceWebhook && e.Source != core.SourceLookup) {
+			continue
+		}
+		switch e.Verdict {
+		case core.VerdictAccepted, core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview:
+			if e.StatusAfter.HasPayment() || e.StatusAfter == core.StatusManualReview {
+				return e.Provider
+			}
+		}
+	}
+	return ""
+}

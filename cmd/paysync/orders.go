@@ -185,7 +185,14 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 	if o.PaidAt != nil {
 		fmt.Fprintf(w, "paid       %s\n", p.Time(*o.PaidAt))
 	}
-	if o.Provider != "" {
+	if via := present.PaidThrough(v.Journal); via != "" && via != o.Provider {
+		// The money came through another provider than the link's (a bank
+		// transfer for a VPOS.am link): name the one that took it.
+		fmt.Fprintf(w, "provider   %s\n", strings.Join(nonEmpty(providerTitle(a.cfg, via), o.ProviderRef), " "))
+		if o.Provider != "" {
+			fmt.Fprintf(w, "link by    %s\n", providerTitle(a.cfg, o.Provider))
+		}
+	} else if o.Provider != "" {
 		fmt.Fprintf(w, "provider   %s\n", strings.Join(nonEmpty(providerTitle(a.cfg, o.Provider), o.ProviderRef), " "))
 	}
 	if o.PaymentURL != "" {
