@@ -82,6 +82,13 @@ func newShop(t *testing.T) *shop {
 	apply(core.PaymentEvent{Provider: "generic", EventID: "bt-1009", OrderID: "IG-1009", Type: "paid", Status: core.StatusPaid, AmountMinor: 2500000})
 	mk("IG-1010", "vpos", 1800000) // a VPOS.am link, paid short by bank transfer
 	apply(core.PaymentEvent{Provider: "generic", EventID: "bt-1010", OrderID: "IG-1010", Type: "paid", Status: core.StatusPaid, AmountMinor: 1700000, ProviderRef: "transfer-IG-1010"})
+	mk("IG-1011", "arca", 1000000) // refunded at ArCa by an unknown amount, waiting for a person
+	apply(core.PaymentEvent{Provider: "arca", OrderID: "IG-1011", Type: "orderStatus=2", Status: core.StatusPaid, AmountMinor: 1000000, Source: core.SourceLookup})
+	apply(core.PaymentEvent{Provider: "arca", OrderID: "IG-1011", Type: "orderStatus=4", Status: core.StatusManualReview, Source: core.SourceLookup,
+		ReviewReason: "ArCa reports order IG-1011 refunded (orderStatus 4) but its answer does not say how much"})
+	exp := now.Add(24 * time.Hour)
+	r.order(core.Order{ID: "IG-1012", AmountMinor: 9050, Currency: "EUR", Provider: "vpos", ExpiresAt: &exp, // a tourist pays in euros
+		Customer: core.Customer{Name: "Мария Морозова", Handle: "maria.m"}, Items: []core.Item{{Name: "Принт A3", Quantity: 1, PriceMinor: 9050}}})
 	apply(core.PaymentEvent{Provider: "vpos", EventID: "vp-orphan", OrderID: "IG-LOST", Type: "payment.succeeded", Status: core.StatusPaid, AmountMinor: 500000})
 	if err := r.ledger.RecordNewLink(ctx, "IG-1004", "IG-1004-2", "console (Анна)"); err != nil {
 		t.Fatal(err)
@@ -147,13 +154,30 @@ func newShop(t *testing.T) *shop {
 		"/ui/orders/{id}/journal/{entry}": "/ui/orders/IG-1005/journal/" + itoa(entries[len(entries)-1].ID),
 		"/ui/":                            "/ui/no-such-page",
 	}}
-	for _, id := range []string{"IG-1001", "IG-1002", "IG-1003", "IG-1004", "IG-1005", "IG-1006", "IG-1007", "IG-1008", "IG-1009", "IG-1010", "IG-LOST"} {
+	for _, id := range []string{"IG-1001", "IG-1002", "IG-1003", "IG-1004", "IG-1005", "IG-1006", "IG-1007", "IG-1008", "IG-1009", "IG-1010", "IG-1011", "IG-1012", "IG-LOST"} {
 		s.pages["/ui/orders/{id} "+id] = "/ui/orders/" + id
 	}
 	for _, st := range core.Statuses {
 		s.pages["/ui/orders?status="+string(st)] = "/ui/orders?status=" + string(st)
 	}
 	return s
+}
+
+// wantWords are what some pages must say, in words and amounts as people
+// write them.
+var wantWords = map[string][]string{
+	"en /ui/orders/IG-1005": {"15,000\u00a0֏ was paid, but the order is for 18,000\u00a0֏: a person must decide."},
+	"ru /ui/orders/IG-1005": {"Оплачено 15\u00a0000\u00a0֏, а заказ на 18\u00a0000\u00a0֏: решает человек.", "На проверке"},
+	"hy /ui/orders/IG-1005": {"Վճարվել է 15\u00a0000\u00a0֏, իսկ պատվերը 18\u00a0000\u00a0֏ է", "Ստուգման է"},
+	"en /ui/orders/IG-1012": {"€90.50"},
+	"ru /ui/orders/IG-1012": {"90,50\u00a0€"},
+	"ru /ui/orders/IG-1004": {"Анна (консоль): новая ссылка на оплату, в заказе IG-1004-2"},
+	"ru /ui/orders/IG-1006": {"владелец с токеном администратора (API): Возврат подтверждён банком"},
+	"ru /ui/orders/IG-1003": {"CRM отказалась принять этот заказ", "2 неудачные попытки"},
+	"hy /ui/review":         {"Վճարումն ինքնուրույն չի կարող կիրառվել", "Վճարում անհայտ պատվերի համար"},
+	"ru /ui/orders/IG-1011": {"Запрос статуса в ArCa"},
+	"hy /ui/orders/IG-1007": {"Idram"},
+	"ru /ui/orders/IG-1008": {"Ameriabank", "Возвращён"},
 }
 
 // notPages are the console's GET routes that answer with something other
@@ -257,6 +281,11 @@ func TestEveryPageSpeaksThePagesLanguage(t *testing.T) {
 				continue
 			}
 			checkWords(t, lang, path, page)
+			for _, want := range wantWords[lang+" "+path] {
+				if !strings.Contains(visibleText(page), want) {
+					t.Errorf("%s %s does not say %q", lang, path, want)
+				}
+			}
 		}
 		for what, page := range forms {
 			if !strings.Contains(page, `class="flash bad"`) {

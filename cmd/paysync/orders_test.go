@@ -74,7 +74,27 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 		AmountMinor: 1400000, Currency: "AMD", Verified: true, Source: core.SourceLookup}); err != nil {
 		t.Fatal(err)
 	}
+	// An ArCa order refunded by an unknown amount waits for a person: the
+	// text says so in words, never with ArCa's codes.
+	exp := time.Now().Add(time.Hour)
+	if _, _, err := l.CreateOrder(context.Background(), core.Order{ID: "R-1", AmountMinor: 1000000, Currency: "AMD", Provider: "arca", ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []core.PaymentEvent{
+		{Provider: "arca", OrderID: "R-1", Type: "orderStatus=2", Status: core.StatusPaid, AmountMinor: 1000000, Currency: "AMD", Verified: true, Source: core.SourceLookup, ProviderRef: "md-1"},
+		{Provider: "arca", OrderID: "R-1", Type: "orderStatus=4", Status: core.StatusManualReview, Currency: "AMD", Verified: true, Source: core.SourceLookup, ProviderRef: "md-1",
+			ReviewReason: "ArCa reports order R-1 refunded (orderStatus 4) but its answer does not say how much"},
+	} {
+		if _, err := l.ApplyEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db.Close()
+	code, out, _ = cli(t, "orders", "show", "R-1")
+	if code != 0 || strings.Contains(out, "orderStatus") || !strings.Contains(out, "provider   ArCa md-1") ||
+		!strings.Contains(out, "reason     The payment cannot apply by itself; a person must decide.") || !strings.Contains(out, "Status lookup at ArCa") {
+		t.Fatalf("show an ArCa review: %d %q", code, out)
+	}
 	// The text says why in words, names the provider as people know it and
 	// prints every time one way, in the shop's zone.
 	code, out, _ = cli(t, "orders", "show", "A-1")
