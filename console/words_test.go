@@ -212,6 +212,7 @@ var (
 	// or the labels the console once printed in English.
 	englishRun   = regexp.MustCompile(`[A-Za-z][A-Za-z'’]+(?:[ ,;:]+[A-Za-z][A-Za-z'’]*){3,}`)
 	englishLabel = regexp.MustCompile(`\b(Why|Recorded|Reason|attempts?|Delivered)\b`)
+	langsNav     = regexp.MustCompile(`(?s)<nav class="langs"[^>]*>(.*?)</nav>`)
 	tags         = regexp.MustCompile(`(?s)<script.*?</script>|<style.*?</style>|<[^>]*>`)
 	attrText     = regexp.MustCompile(`\b(?:placeholder|title|aria-label|alt)="([^"]*)"`)
 	// A quote from an outside system in its own words is marked lang="en"
@@ -303,6 +304,11 @@ func checkWords(t *testing.T, lang, path, page string) {
 	}
 	if dir := os.Getenv("PAYSYNC_DUMP_PAGES"); dir != "" {
 		os.WriteFile(dir+"/"+lang+strings.NewReplacer("/", "_", "?", "_", " ", "_").Replace(path)+".html", []byte(page), 0o644)
+	}
+	// The language switch names languages by their codes, the same in
+	// every script.
+	if m := langsNav.FindStringSubmatch(page); m == nil || strings.Join(strings.Fields(visibleText(strings.ReplaceAll(m[1], `title="`, `data-t="`))), " ") != "en ru hy" {
+		t.Errorf("%s %s: the language switch is not en ru hy: %v", lang, path, m)
 	}
 	text := visibleText(page)
 	for _, check := range []struct {
