@@ -298,17 +298,34 @@ func (c *Console) render(w http.ResponseWriter, status int, page string, v view)
 // fail answers with an error page for browsers and the API's JSON error for
 // everything else.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {
-	p := c.printer(r)
-	msg := c.scrub.Replace(p.T(key, args...))
 	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": errorCode(status), "message": present.Printer{}.T(key, args...)}})
+		c.failJSON(w, status, c.scrub.Replace(present.Printer{}.T(key, args...)))
 		return
 	}
-	v := c.view(r, nil, "", p.T("error.title"), msg)
+	c.failSaid(w, r, status, c.scrub.Replace(c.printer(r).T(key, args...)), "")
+}
+
+func (c *Console) failJSON(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": errorCode(status), "message": msg}})
+}
+
+// failSaid answers with the error page: msg in the page's language, said
+// (paysync's English words, when msg is not them) quoted below it.
+func (c *Console) failSaid(w http.ResponseWriter, r *http.Request, status int, msg, said string) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		if said != "" {
+			msg = said
+		}
+		c.failJSON(w, status, msg)
+		return
+	}
+	p := c.printer(r)
+	data := errorData{Msg: msg, Said: said}
+	v := c.view(r, nil, "", p.T("error.title"), data)
 	if s, ok := c.from(r); ok {
-		v = c.view(r, s, "", p.T("error.title"), msg)
+		v = c.view(r, s, "", p.T("error.title"), data)
 	}
 	v.Flash, v.Tone = "", ""
 	c.render(w, status, "error", v)
@@ -344,8 +361,29 @@ func (c *Console) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		c.fail(w, r, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	c.fail(w, r, status, "error.message", core.ErrorMessage(err))
+	msg, said := c.errWords(c.printer(r), err)
+	c.failSaid(w, r, status, msg, said)
 }
+
+// errWords tells a store or ledger error a person can act on: its message
+// on an English page; on a Russian or Armenian one a sentence in that
+// language for its kind, and the message, which exists in English only,
+// to quote below it.
+func (c *Console) errWords(p present.Printer, err error) (msg, said string) {
+	text := c.scrub.Replace(core.ErrorMessage(err))
+	if p.Lang == present.English || p.Lang == "" {
+		return text, ""
+	}
+	key := "error.kind." + core.ErrorCode(err)
+	if !present.Has(key) {
+		key = "error.kind." + core.EINVALID
+	}
+	return p.T(key), text
+}
+
+// errorData is what the error page shows: the message in the page's
+// language, and paysync's own (English) words quoted under it.
+type errorData struct{ Msg, Said string }
 
 // settleForm is what the shared "settle-form" template needs.
 type settleForm struct {
@@ -353,9 +391,25 @@ type settleForm struct {
 	ID, Href, Back string
 }
 
+// saidText is what the shared "crm-said" template needs: a reason in the
+// words of a CRM or of paysync's log, which exist in English only. It is
+// quoted as such (lang="en", folded away on Russian and Armenian pages)
+// after the page's own sentence, for the one who fixes the CRM.
+type saidText struct {
+	V           view
+	Text, Label string
+}
+
 var funcs = template.FuncMap{
 	"settle": func(v view, id, href, back string) settleForm {
 		return settleForm{V: v, ID: id, Href: href, Back: back}
+	},
+	"said": func(v view, text string, label ...string) saidText {
+		l := "crm.said"
+		if len(label) > 0 {
+			l = label[0]
+		}
+		return saidText{V: v, Text: text, Label: l}
 	},
 }
 

@@ -81,6 +81,7 @@ type newOrderData struct {
 	Form      newOrderForm
 	Providers []providerOption
 	Error     string
+	Said      string // paysync's English words behind Error, quoted on other pages
 	// Catalog offers the shop's items; Lines are the rows to pick them in.
 	Catalog []catalogOption
 	Lines   []lineForm
@@ -129,9 +130,12 @@ func (c *Console) providerNames() []string {
 	return names
 }
 
-func (c *Console) showNewOrder(w http.ResponseWriter, r *http.Request, s *session, status int, f newOrderForm, msg string) {
+func (c *Console) showNewOrder(w http.ResponseWriter, r *http.Request, s *session, status int, f newOrderForm, msg string, said ...string) {
 	p := c.printer(r)
 	d := newOrderData{Form: f, Error: msg}
+	if len(said) > 0 {
+		d.Said = said[0]
+	}
 	if c.opt.Catalog != nil {
 		items, err := c.opt.Catalog.ListCatalog(r.Context())
 		if err != nil {
@@ -238,7 +242,8 @@ func (c *Console) createOrder(w http.ResponseWriter, r *http.Request, s *session
 	for _, t := range []struct{ what, v string }{{"order_id", o.ID}, {"customer.handle", o.Customer.Handle}, {"customer.id", o.Customer.ID},
 		{"customer.name", o.Customer.Name}, {"customer.phone", o.Customer.Phone}, {"delivery", f.Address}} {
 		if err := core.CheckText(t.what, t.v); err != nil {
-			c.showNewOrder(w, r, s, http.StatusBadRequest, f, core.ErrorMessage(err))
+			msg, said := c.errWords(p, err)
+			c.showNewOrder(w, r, s, http.StatusBadRequest, f, msg, said)
 			return
 		}
 	}
@@ -246,7 +251,8 @@ func (c *Console) createOrder(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		code := core.ErrorCode(err)
 		if code == core.EINVALID || code == core.ECONFLICT {
-			c.showNewOrder(w, r, s, http.StatusBadRequest, f, c.scrub.Replace(core.ErrorMessage(err)))
+			msg, said := c.errWords(p, err)
+			c.showNewOrder(w, r, s, http.StatusBadRequest, f, msg, said)
 			return
 		}
 		if code == core.EUNAVAILABLE && created.ID != "" {

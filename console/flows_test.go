@@ -261,7 +261,7 @@ func TestConsoleFlow(t *testing.T) {
 			t.Fatalf("settling twice: %d", code)
 		}
 		_, page = b.get("/ui/orders/IG-1")
-		if !strings.Contains(page, "Needs review → Paid") || !strings.Contains(page, "console (Aram): the rest came in cash") {
+		if !strings.Contains(page, "Needs review → Paid") || !strings.Contains(page, "Aram (console): the rest came in cash") {
 			t.Fatalf("timeline after settling:\n%s", page)
 		}
 

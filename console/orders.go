@@ -96,6 +96,7 @@ type orderData struct {
 	Paid       string
 	Expires    string
 	Provider   string
+	LinkBy     string // the provider that made the link, when the money came through another
 	Items      []itemRow
 	Steps      []present.Step
 	Deliveries []deliveryRow
@@ -118,6 +119,7 @@ type itemRow struct{ Name, SKU, Qty, Price, Total string }
 
 type deliveryRow struct {
 	Connector, Title, State, Tone, Attempts, LastError, ExternalID, RecordURL, Synced string
+	Dead                                                                              bool
 }
 
 func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -162,6 +164,12 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 		d.Items = append(d.Items, itemRow{Name: it.Name, SKU: it.SKU, Qty: strconv.FormatInt(it.Quantity, 10),
 			Price: p.Money(it.PriceMinor, o.Currency), Total: p.Money(it.PriceMinor*it.Quantity, o.Currency)})
 	}
+	if via := present.PaidThrough(v.Journal); via != "" && via != o.Provider {
+		d.Provider = c.providerTitle(via)
+		if o.Provider != "" {
+			d.LinkBy = c.providerTitle(o.Provider)
+		}
+	}
 	d.Steps = p.Timeline(o, v.Journal, c.sourceTitle)
 	if o.Status == core.StatusManualReview {
 		d.Why = reviewWhy(v.Journal, d.Steps)
@@ -169,7 +177,7 @@ func (c *Console) orderPage(w http.ResponseWriter, r *http.Request, s *session) 
 	slices.Reverse(d.Steps) // newest first: the latest news is what a manager asks about
 	for _, dv := range v.Deliveries {
 		row := deliveryRow{Connector: dv.Connector, Title: c.crmTitle(dv.Connector), State: p.DeliveryState(dv.State),
-			Tone: present.DeliveryTone(dv.State), Attempts: p.Attempts(dv.Attempts), LastError: dv.LastError, ExternalID: dv.ExternalID}
+			Tone: present.DeliveryTone(dv.State), Attempts: p.FailedTries(dv.Failed), LastError: dv.LastError, ExternalID: dv.ExternalID, Dead: dv.State == core.DeliveryDead}
 		if dv.State == core.DeliveryDelivered {
 			row.LastError = "" // an error of an earlier attempt no longer matters
 		}
@@ -237,6 +245,11 @@ func (c *Console) settle(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if _, err := c.opt.Reviews.Review(r.Context(), id, decision, note, s.who()); err != nil {
+		if o, gerr := c.opt.Store.GetOrder(r.Context(), id); gerr == nil && core.ErrorCode(err) == core.ECONFLICT && o.Status != core.StatusManualReview {
+			// Settled already (by someone else, or in another tab).
+			c.fail(w, r, http.StatusConflict, "error.not_in_review", id, c.printer(r).Status(o.Status))
+			return
+		}
 		c.failErr(w, r, err)
 		return
 	}

@@ -52,7 +52,7 @@ func (c *Console) outboxPage(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	for _, rec := range dead {
 		d.Dead = append(d.Dead, deadRow{ID: rec.ID, Connector: c.crmTitle(rec.Connector), OrderID: rec.OrderID,
-			OrderHref: orderHref(rec.OrderID), Attempts: p.Attempts(rec.Attempts), Reason: rec.LastError, When: p.Time(rec.UpdatedAt)})
+			OrderHref: orderHref(rec.OrderID), Attempts: p.FailedTries(rec.Attempts), Reason: rec.LastError, When: p.Time(rec.UpdatedAt)})
 	}
 	c.render(w, http.StatusOK, "outbox", c.view(r, s, "outbox", p.T("outbox.title"), d))
 }

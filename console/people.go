@@ -17,6 +17,7 @@ type peopleData struct {
 	Roles    []roleOption
 	// Link is a new invite link, shown this once.
 	Link, LinkFor, Error string
+	Said                 string // paysync's English words behind Error
 }
 
 type accountRow struct {
@@ -65,7 +66,8 @@ func (c *Console) invite(w http.ResponseWriter, r *http.Request, s *session) {
 	acc, tok, err := c.opt.People.AddAccount(r.Context(), name, role, true)
 	if err != nil {
 		if code := core.ErrorCode(err); code == core.EINVALID || code == core.ECONFLICT {
-			c.showPeople(w, r, s, http.StatusBadRequest, peopleData{Error: core.ErrorMessage(err)})
+			msg, said := c.errWords(c.printer(r), err)
+			c.showPeople(w, r, s, http.StatusBadRequest, peopleData{Error: msg, Said: said})
 			return
 		}
 		c.failErr(w, r, err)

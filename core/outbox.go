@@ -72,7 +72,7 @@ type OutboxStat struct {
 	Connector     string    `json:"connector"`
 	Pending       int64     `json:"pending"`
 	Dead          int64     `json:"dead"`
-	Delivered     int64     `json:"delivered"`
+	Delivered     int64     `json:"delivered"` // orders with a delivered record, not records
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 }
 

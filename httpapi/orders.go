@@ -52,11 +52,14 @@ type OrderView struct {
 
 // DeliveryView is one connector's delivery state for an order.
 type DeliveryView struct {
-	Connector  string             `json:"connector"`
-	State      core.DeliveryState `json:"state"`
-	Attempts   int                `json:"attempts"`
-	ExternalID string             `json:"external_id"`
-	LastError  string             `json:"last_error"`
+	Connector string             `json:"connector"`
+	State     core.DeliveryState `json:"state"`
+	// Attempts counts the tries made; Failed those that did not go
+	// through (a delivery that went through at once has none).
+	Attempts   int    `json:"attempts"`
+	Failed     int    `json:"failed"`
+	ExternalID string `json:"external_id"`
+	LastError  string `json:"last_error"`
 }
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
@@ -124,6 +127,11 @@ func SummarizeDeliveries(recs []core.OutboxRecord) []DeliveryView {
 		}
 		d := &out[i]
 		d.Attempts += rec.Attempts
+		failed := rec.Attempts
+		if rec.State == core.DeliveryDelivered && failed > 0 {
+			failed-- // the last try is the one that went through
+		}
+		d.Failed += failed
 		if rec.ExternalID != "" {
 			d.ExternalID = rec.ExternalID
 		}

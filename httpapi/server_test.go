@@ -188,7 +188,7 @@ func TestSummarizeDeliveries(t *testing.T) {
 	}
 	got := httpapi.SummarizeDeliveries(recs)
 	if len(got) != 2 || got[0].State != core.DeliveryDead || got[0].LastError != "CURRENCY" || got[0].ExternalID != "10" || got[0].Attempts != 2 ||
-		got[1].State != core.DeliveryPending || got[1].LastError != "429" {
+		got[0].Failed != 1 || got[1].Failed != 2 || got[1].State != core.DeliveryPending || got[1].LastError != "429" {
 		t.Fatalf("%+v", got)
 	}
 }

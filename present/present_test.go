@@ -205,7 +205,7 @@ func TestTimelineTellsTheStory(t *testing.T) {
 	want := []struct{ what, change, extra string }{
 		{"Order created", "Awaiting payment", "15,000" + nb + "֏"},
 		{"Webhook from VPOS.am", "Awaiting payment → Needs review", "14,000" + nb + "֏ was paid, but the order is for 15,000" + nb + "֏"},
-		{"Decision by a person", "Needs review → Paid", "console (Anna): the rest came in cash"},
+		{"Decision by a person", "Needs review → Paid", "Anna (console): the rest came in cash"},
 		{"Webhook from VPOS.am", "Paid → Refunded", "Refunded 5,000" + nb + "֏; 10,000" + nb + "֏ of 15,000" + nb + "֏ left"},
 		{"Webhook from VPOS.am", "stays Refunded", "Refunded 10,000" + nb + "֏: nothing left"},
 		{"Webhook from VPOS.am", "stays Refunded", "paysync had already recorded this"},
@@ -227,5 +227,59 @@ func BenchmarkMoney(b *testing.B) {
 	p := present.Printer{Lang: present.Russian}
 	for b.Loop() {
 		_ = p.Money(123456789900, "AMD")
+	}
+}
+
+// A person's journal entry says who and how in the page's language, and
+// keeps their note as they wrote it.
+func TestManualDetailInEachLanguage(t *testing.T) {
+	cases := []struct {
+		reason         string
+		via, who, note string
+	}{
+		{"console (Anna): the rest came in cash", "console", "Anna", "the rest came in cash"},
+		{"api (admin token): refund confirmed", "api", "admin token", "refund confirmed"},
+		{"cli:aram: paid at pickup", "cli", "aram", "paid at pickup"},
+		{"cli: paid at pickup", "cli", "", "paid at pickup"},
+		{"a note from before: no prefix", "", "", "a note from before: no prefix"},
+	}
+	for _, c := range cases {
+		via, who, note := present.ParseManualReason(c.reason)
+		if via != c.via || who != c.who || note != c.note {
+			t.Errorf("ParseManualReason(%q) = %q, %q, %q", c.reason, via, who, note)
+		}
+	}
+	o := core.Order{ID: "IG-9", AmountMinor: 100, Currency: "AMD", Status: core.StatusExpired}
+	entries := []core.JournalEntry{
+		{Source: core.SourceManual, Verdict: core.VerdictNewLink, StatusBefore: core.StatusExpired, StatusAfter: core.StatusExpired,
+			Reason: "console (Анна): new payment link in order IG-9-2"},
+		{Source: core.SourceManual, Verdict: core.VerdictManual, StatusBefore: core.StatusManualReview, StatusAfter: core.StatusPaid,
+			Reason: "api (admin token): доплата наличными"},
+	}
+	ru := present.Printer{Lang: present.Russian}.Timeline(o, entries, nil)
+	if ru[0].Detail != "Анна (консоль): новая ссылка на оплату, в заказе IG-9-2" ||
+		ru[1].Detail != "владелец с токеном администратора (API): доплата наличными" {
+		t.Errorf("Russian details: %q, %q", ru[0].Detail, ru[1].Detail)
+	}
+	hy := present.Printer{Lang: present.Armenian}.Timeline(o, entries, nil)
+	if !strings.Contains(hy[0].Detail, "վահանակ") || strings.Contains(hy[0].Detail, "new payment link") {
+		t.Errorf("Armenian detail: %q", hy[0].Detail)
+	}
+}
+
+// The provider the money came through is the one that reported it, not
+// necessarily the one that made the link.
+func TestPaidThrough(t *testing.T) {
+	entries := []core.JournalEntry{
+		{Source: core.SourceAPI, Verdict: core.VerdictLinkCreated, Provider: "vpos", StatusAfter: core.StatusPending},
+		{Source: core.SourceWebhook, Verdict: core.VerdictIgnored, Provider: "vpos", StatusAfter: core.StatusPending},
+	}
+	if got := present.PaidThrough(entries); got != "" {
+		t.Errorf("before any payment: %q", got)
+	}
+	entries = append(entries, core.JournalEntry{Source: core.SourceWebhook, Verdict: core.VerdictAmountMismatch, Provider: "generic",
+		AmountMinor: 1700000, Currency: "AMD", StatusBefore: core.StatusPending, StatusAfter: core.StatusManualReview})
+	if got := present.PaidThrough(entries); got != "generic" {
+		t.Errorf("a bank transfer for a VPOS.am link: %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package present
 
 import (
+	"strings"
 	"time"
 
 	"github.com/paysync/paysync/core"
@@ -48,9 +49,9 @@ func (p Printer) Timeline(o core.Order, entries []core.JournalEntry, providerTit
 		s := Step{EntryID: e.ID, At: e.CreatedAt, When: p.TimeExact(e.CreatedAt), Verdict: p.Verdict(e.Verdict),
 			Payload: len(e.Payload) > 0, Tone: verdictTone(e.Verdict)}
 		if e.Source == core.SourceManual {
-			// A person's own words (who, and their note); the system's
-			// reasons are told in the page's language by Why instead.
-			s.Detail = e.Reason
+			// Who decided, told in the page's language, and their note as
+			// they wrote it; the system's reasons are told by Why instead.
+			s.Detail = p.manualDetail(e)
 		}
 		switch {
 		case e.Verdict == core.VerdictCreated:
@@ -122,4 +123,71 @@ func verdictTone(v core.Verdict) string {
 		return "bad"
 	}
 	return "info"
+}
+
+// manualDetail tells a person's journal entry: who, through what, and their
+// note. The ledger records it as "WHO: NOTE", WHO being "console (NAME)",
+// "api (NAME)" or "cli:USER", and a new link's note as "new payment link in
+// order ID"; each part is put back in the page's language here.
+func (p Printer) manualDetail(e core.JournalEntry) string {
+	via, who, note := ParseManualReason(e.Reason)
+	if e.Verdict == core.VerdictNewLink {
+		if id, ok := strings.CutPrefix(note, "new payment link in order "); ok {
+			note = p.T("detail.new_link", id)
+		}
+	}
+	if who == "admin token" {
+		who = p.T("detail.admin")
+	}
+	switch {
+	case via != "" && who != "":
+		return p.T("detail.by_via", who, p.T("detail.via."+via), note)
+	case via != "":
+		return p.T("detail.via_only", p.T("detail.via."+via), note)
+	}
+	return note
+}
+
+// ParseManualReason splits a person's journal reason into the way they
+// acted ("console", "api", "cli"; "" when the reason names none), who
+// they are, and their note.
+func ParseManualReason(reason string) (via, who, note string) {
+	for _, v := range []string{"console", "api"} {
+		if rest, ok := strings.CutPrefix(reason, v+" ("); ok {
+			if i := strings.Index(rest, "): "); i >= 0 {
+				return v, rest[:i], rest[i+3:]
+			}
+		}
+	}
+	if rest, ok := strings.CutPrefix(reason, "cli"); ok {
+		if n, ok := strings.CutPrefix(rest, ": "); ok {
+			return "cli", "", n
+		}
+		if u, ok := strings.CutPrefix(rest, ":"); ok {
+			if i := strings.Index(u, ": "); i >= 0 {
+				return "cli", u[:i], u[i+2:]
+			}
+		}
+	}
+	return "", "", reason
+}
+
+// PaidThrough names the provider the order's money came through: that of
+// the latest provider entry that carried a payment, which may differ from
+// the provider that made the order's link (a VPOS.am link paid by bank
+// transfer, reported through the generic provider). "" before any payment.
+func PaidThrough(entries []core.JournalEntry) string {
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Provider == "" || e.AmountMinor <= 0 || (e.Source != core.SourceWebhook && e.Source != core.SourceLookup) {
+			continue
+		}
+		switch e.Verdict {
+		case core.VerdictAccepted, core.VerdictAmountMismatch, core.VerdictOrphan, core.VerdictNeedsReview:
+			if e.StatusAfter.HasPayment() || e.StatusAfter == core.StatusManualReview {
+				return e.Provider
+			}
+		}
+	}
+	return ""
 }

@@ -99,3 +99,12 @@ func DeliveryTone(s core.DeliveryState) string {
 
 // Attempts counts delivery attempts in words: "1 attempt", "3 попытки".
 func (p Printer) Attempts(n int) string { return p.N(int64(n), "attempts") }
+
+// FailedTries counts the tries that did not go through: "2 failed tries";
+// "" for none, so a delivery that went through at once says nothing.
+func (p Printer) FailedTries(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return p.N(int64(n), "failed_tries")
+}

@@ -219,15 +219,17 @@ func (db *DB) OrderDeliveries(ctx context.Context, orderID string) ([]core.Outbo
 	return records(rows), db.wrap(err)
 }
 
-// OutboxStats counts records per connector and state.
+// OutboxStats counts records per connector and state; Delivered counts
+// orders (an order delivered at each of its changes is one order).
 func (db *DB) OutboxStats(ctx context.Context) ([]core.OutboxStat, error) {
 	var rows []struct {
 		Connector string        `db:"connector"`
 		State     string        `db:"state"`
 		N         int64         `db:"n"`
+		Orders    int64         `db:"orders"`
 		Oldest    sql.NullInt64 `db:"oldest"`
 	}
-	if err := db.r.SelectContext(ctx, &rows, `SELECT connector, state, COUNT(*) AS n, MIN(created_at) AS oldest
+	if err := db.r.SelectContext(ctx, &rows, `SELECT connector, state, COUNT(*) AS n, COUNT(DISTINCT order_id) AS orders, MIN(created_at) AS oldest
 		FROM outbox GROUP BY connector, state ORDER BY connector`); err != nil {
 		return nil, db.wrap(err)
 	}
@@ -249,7 +251,7 @@ func (db *DB) OutboxStats(ctx context.Context) ([]core.OutboxStat, error) {
 		case core.DeliveryDead:
 			out[i].Dead = r.N
 		case core.DeliveryDelivered:
-			out[i].Delivered = r.N
+			out[i].Delivered = r.Orders
 		}
 	}
 	return out, nil

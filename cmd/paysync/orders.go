@@ -14,6 +14,7 @@ import (
 	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
+	"github.com/paysync/paysync/present"
 )
 
 func init() {
@@ -153,7 +154,7 @@ func ordersCreate(ctx context.Context, env *cmdEnv, a *app, file string, asJSON 
 			fmt.Fprintf(env.stdout, "payment link: %s\n", got.PaymentURL)
 		}
 		if got.ExpiresAt != nil {
-			fmt.Fprintf(env.stdout, "expires: %s\n", got.ExpiresAt.Format(time.RFC3339))
+			fmt.Fprintf(env.stdout, "expires: %s\n", p.Time(*got.ExpiresAt))
 		}
 	}
 	if err != nil {
@@ -184,17 +185,27 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 	if o.PaidAt != nil {
 		fmt.Fprintf(w, "paid       %s\n", p.Time(*o.PaidAt))
 	}
-	if o.Provider != "" {
-		fmt.Fprintf(w, "provider   %s %s\n", o.Provider, o.ProviderRef)
+	if via := present.PaidThrough(v.Journal); via != "" && via != o.Provider {
+		// The money came through another provider than the link's (a bank
+		// transfer for a VPOS.am link): name the one that took it.
+		fmt.Fprintf(w, "provider   %s\n", strings.Join(nonEmpty(providerTitle(a.cfg, via), o.ProviderRef), " "))
+		if o.Provider != "" {
+			fmt.Fprintf(w, "link by    %s\n", providerTitle(a.cfg, o.Provider))
+		}
+	} else if o.Provider != "" {
+		fmt.Fprintf(w, "provider   %s\n", strings.Join(nonEmpty(providerTitle(a.cfg, o.Provider), o.ProviderRef), " "))
 	}
 	if o.PaymentURL != "" {
 		fmt.Fprintf(w, "link       %s\n", o.PaymentURL)
 	}
 	if o.ExpiresAt != nil {
-		fmt.Fprintf(w, "expires    %s\n", o.ExpiresAt.Format(time.RFC3339))
+		fmt.Fprintf(w, "expires    %s\n", p.Time(*o.ExpiresAt))
 	}
-	if o.Reason != "" {
-		fmt.Fprintf(w, "reason     %s\n", o.Reason)
+	steps := p.Timeline(o, v.Journal, func(name string) string { return providerTitle(a.cfg, name) })
+	if why := reviewWhy(o, v.Journal, steps); why != "" {
+		// In words, as the console says it: the raw reason may quote the
+		// provider's codes; --json has it as it was recorded.
+		fmt.Fprintf(w, "reason     %s\n", why)
 	}
 	if o.Orphan {
 		fmt.Fprintln(w, "orphan     yes: a payment for an order paysync did not know")
@@ -202,7 +213,7 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 	fmt.Fprintln(w, "\njournal:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TIME\tWHAT\tVERDICT\tSTATUS\tDETAILS")
-	for _, st := range p.Timeline(o, v.Journal, nil) {
+	for _, st := range steps {
 		details := strings.Join(nonEmpty(st.Refund, st.Detail), "; ")
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", st.When, st.What, st.Verdict, st.Change, details)
 	}
@@ -211,7 +222,7 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 		links, _ := a.store.ListLinks(ctx, o.ID)
 		fmt.Fprintln(w, "\ndeliveries:")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  CONNECTOR\tSTATE\tATTEMPTS\tRECORD\tLAST ERROR")
+		fmt.Fprintln(tw, "  CONNECTOR\tSTATE\tFAILED TRIES\tRECORD\tLAST ERROR")
 		for _, d := range v.Deliveries {
 			record := d.ExternalID
 			for _, l := range links {
@@ -221,11 +232,25 @@ func ordersShow(ctx context.Context, env *cmdEnv, a *app, id string, asJSON bool
 					}
 				}
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", d.Connector, p.DeliveryState(d.State), p.Attempts(d.Attempts), record, d.LastError)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", d.Connector, p.DeliveryState(d.State), d.Failed, record, d.LastError)
 		}
 		tw.Flush()
 	}
 	return nil
+}
+
+// reviewWhy is why an order in manual review waits for a person, in words:
+// the Why of the journal entry that sent it there.
+func reviewWhy(o core.Order, entries []core.JournalEntry, steps []present.Step) string {
+	if o.Status != core.StatusManualReview {
+		return ""
+	}
+	for i := len(entries) - 1; i >= 0 && i < len(steps); i-- {
+		if entries[i].StatusAfter == core.StatusManualReview && entries[i].StatusBefore != core.StatusManualReview {
+			return steps[i].Why
+		}
+	}
+	return ""
 }
 
 func nonEmpty(ss ...string) []string {
@@ -264,7 +289,7 @@ func ordersList(ctx context.Context, env *cmdEnv, a *app, status core.Status, q 
 		if who == "" {
 			who = o.Customer.Name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, p.Status(o.Status), p.Money(o.AmountMinor, o.Currency), who, o.Provider, p.Time(o.CreatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, p.Status(o.Status), p.Money(o.AmountMinor, o.Currency), who, providerTitle(a.cfg, o.Provider), p.Time(o.CreatedAt))
 	}
 	return tw.Flush()
 }

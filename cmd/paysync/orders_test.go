@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Order.ID != "A-1" || len(v.Journal) != 2 {
 		t.Fatalf("show: %d %q", code, out)
 	}
-	if code, out, _ = cli(t, "orders", "show", "A-1"); code != 0 || !strings.Contains(out, "payment link created") {
+	if code, out, _ = cli(t, "orders", "show", "A-1"); code != 0 || !strings.Contains(out, "VPOS.am issued a payment link") {
 		t.Fatalf("show text: %d %q", code, out)
 	}
 	if code, out, _ = cli(t, "orders", "list", "--status", "pending", "--json"); code != 0 || !strings.Contains(out, `"order_id": "A-1"`) {
@@ -73,7 +74,35 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 		AmountMinor: 1400000, Currency: "AMD", Verified: true, Source: core.SourceLookup}); err != nil {
 		t.Fatal(err)
 	}
+	// An ArCa order refunded by an unknown amount waits for a person: the
+	// text says so in words, never with ArCa's codes.
+	exp := time.Now().Add(time.Hour)
+	if _, _, err := l.CreateOrder(context.Background(), core.Order{ID: "R-1", AmountMinor: 1000000, Currency: "AMD", Provider: "arca", ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []core.PaymentEvent{
+		{Provider: "arca", OrderID: "R-1", Type: "orderStatus=2", Status: core.StatusPaid, AmountMinor: 1000000, Currency: "AMD", Verified: true, Source: core.SourceLookup, ProviderRef: "md-1"},
+		{Provider: "arca", OrderID: "R-1", Type: "orderStatus=4", Status: core.StatusManualReview, Currency: "AMD", Verified: true, Source: core.SourceLookup, ProviderRef: "md-1",
+			ReviewReason: "ArCa reports order R-1 refunded (orderStatus 4) but its answer does not say how much"},
+	} {
+		if _, err := l.ApplyEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db.Close()
+	code, out, _ = cli(t, "orders", "show", "R-1")
+	if code != 0 || strings.Contains(out, "orderStatus") || !strings.Contains(out, "provider   ArCa md-1") ||
+		!strings.Contains(out, "reason     The payment cannot apply by itself; a person must decide.") || !strings.Contains(out, "Status lookup at ArCa") {
+		t.Fatalf("show an ArCa review: %d %q", code, out)
+	}
+	// The text says why in words, names the provider as people know it and
+	// prints every time one way, in the shop's zone.
+	code, out, _ = cli(t, "orders", "show", "A-1")
+	if code != 0 || !strings.Contains(out, "reason     14,000 AMD was paid, but the order is for 15,000 AMD") ||
+		!strings.Contains(out, "provider   VPOS.am") || regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:`).MatchString(out) ||
+		!regexp.MustCompile(`expires    \d+ \w+ \d{4}, \d\d:\d\d UTC`).MatchString(out) {
+		t.Fatalf("show in review: %d %q", code, out)
+	}
 	if code, _, errs = cli(t, "review", "A-1", "--decision", "paid"); code != 2 {
 		t.Fatalf("review without note: %d %q", code, errs)
 	}

@@ -87,7 +87,7 @@ func outboxStats(ctx context.Context, a *app) (stats []dispatcher.ConnectorStats
 // running serve could not be asked (liveErr).
 func printOutboxStats(out io.Writer, p present.Printer, stats []dispatcher.ConnectorStats, liveErr error) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONNECTOR\tSTATE\tPENDING\tOLDEST PENDING\tDEAD\tDELIVERED\tREASON")
+	fmt.Fprintln(tw, "CONNECTOR\tSTATE\tPENDING\tOLDEST PENDING\tDEAD\tORDERS DELIVERED\tREASON")
 	for _, s := range stats {
 		age, state := "-", "?"
 		if s.Pending > 0 && !s.OldestPending.IsZero() {
@@ -136,7 +136,7 @@ func runOutboxDead(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	p := printer(a.cfg)
-	fmt.Fprintln(tw, "ID\tCONNECTOR\tORDER\tATTEMPTS\tSTOPPED AT\tREASON")
+	fmt.Fprintln(tw, "ID\tCONNECTOR\tORDER\tFAILED TRIES\tSTOPPED AT\tREASON")
 	for _, r := range recs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Connector, r.OrderID, r.Attempts, p.Time(r.UpdatedAt), r.LastError)
 	}

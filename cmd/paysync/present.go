@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/paysync/paysync/config"
+	"github.com/paysync/paysync/connectors"
 	"github.com/paysync/paysync/dispatcher"
 	"github.com/paysync/paysync/present"
+	"github.com/paysync/paysync/providers"
 )
 
 // printer prints CLI tables in English, in the configured time zone, with
@@ -21,6 +23,22 @@ func printer(cfg *config.Config) present.Printer {
 		zone = time.UTC
 	}
 	return present.Printer{Lang: present.English, Zone: zone, CurrencyCodes: true}
+}
+
+// providerTitle names a payment provider as people know it: its configured
+// title (the generic provider's "Bank transfer"), else its registered one
+// ("VPOS.am"), else the name as it is.
+func providerTitle(cfg *config.Config, name string) string {
+	if t, ok := cfg.Providers[name].(interface{ DisplayTitle() string }); ok && t.DisplayTitle() != "" {
+		return t.DisplayTitle()
+	}
+	if spec, ok := providers.Lookup(name); ok && spec.Title != "" {
+		return spec.Title
+	}
+	if spec, ok := connectors.Lookup(name); ok && spec.Title != "" {
+		return spec.Title // a journal entry from a connector ("Instagram Direct")
+	}
+	return name
 }
 
 // liveOutboxStats asks the serve running with this config for each

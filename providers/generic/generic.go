@@ -31,11 +31,14 @@ type Options struct {
 	PreviousSecret string
 	// Tolerance bounds the webhook-timestamp skew (default 5 minutes).
 	Tolerance time.Duration
+	// Title names these payments for people ("Bank transfer"); default "Generic".
+	Title string
 }
 
 // Provider is the generic adapter; it implements core.Provider.
 type Provider struct {
-	std *standardwebhooks.Verifier
+	std   *standardwebhooks.Verifier
+	title string
 }
 
 var _ core.Provider = (*Provider)(nil)
@@ -49,7 +52,11 @@ func New(o Options) (*Provider, error) {
 	if o.Tolerance > 0 {
 		std.Tolerance = o.Tolerance
 	}
-	return &Provider{std: std}, nil
+	title := o.Title
+	if title == "" {
+		title = "Generic"
+	}
+	return &Provider{std: std, title: title}, nil
 }
 
 // Name returns "generic".
@@ -57,7 +64,7 @@ func (p *Provider) Name() string { return Name }
 
 // Capabilities: the generic adapter only receives events; it cannot create
 // links or look payments up.
-func (p *Provider) Capabilities() core.Capabilities { return core.Capabilities{Title: "Generic"} }
+func (p *Provider) Capabilities() core.Capabilities { return core.Capabilities{Title: p.title} }
 
 // Event is the body of a generic webhook.
 type Event struct {

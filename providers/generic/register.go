@@ -23,7 +23,14 @@ func init() {
 type Settings struct {
 	WebhookSecret         setting.Secret `yaml:"webhook_secret" env:"PAYSYNC_GENERIC_WEBHOOK_SECRET, overwrite"`
 	WebhookSecretPrevious setting.Secret `yaml:"webhook_secret_previous" env:"PAYSYNC_GENERIC_WEBHOOK_SECRET_PREVIOUS, overwrite"`
+	// Title is how people see the payments this backend reports, on the
+	// console and in the CLI ("Bank transfer", "Cash on delivery");
+	// default "Generic".
+	Title string `yaml:"title" env:"PAYSYNC_GENERIC_TITLE, overwrite"`
 }
+
+// DisplayTitle is the configured title, "" for the default.
+func (s *Settings) DisplayTitle() string { return strings.TrimSpace(s.Title) }
 
 // Enabled: a webhook secret.
 func (s *Settings) Enabled() bool { return s.WebhookSecret != "" }
@@ -37,5 +44,5 @@ func (s *Settings) Validate(bad func(key, reason string)) {
 
 func newFromSettings(_ context.Context, d providers.Deps) (core.Provider, error) {
 	s := d.Settings.(*Settings)
-	return New(Options{Secret: string(s.WebhookSecret), PreviousSecret: string(s.WebhookSecretPrevious)})
+	return New(Options{Secret: string(s.WebhookSecret), PreviousSecret: string(s.WebhookSecretPrevious), Title: strings.TrimSpace(s.Title)})
 }

@@ -630,8 +630,23 @@ func testDeadLetters(t *testing.T, open Factory) {
 			t.Fatal(err)
 		}
 	}
+	// D-0 changes again and is delivered again: still three orders delivered.
+	if err := s.Enqueue(ctx, "D-0", []string{"bitrix24"}, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range claimAll(t, s, "bitrix24", "w", 10, now) {
+		if err := s.CompleteOutbox(ctx, core.Completion{ID: r.ID, Token: r.LeaseToken, Outcome: core.OutcomeDelivered, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats, _ = s.OutboxStats(ctx)
+	for _, st := range stats {
+		if st.Connector == "bitrix24" && st.Delivered != 3 {
+			t.Fatalf("bitrix24 delivered %d, want 3 orders (4 records)", st.Delivered)
+		}
+	}
 	purged, err := s.PurgeDelivered(ctx, now.Add(time.Second))
-	if err != nil || purged != 3 {
+	if err != nil || purged != 4 {
 		t.Fatalf("purged %d %v", purged, err)
 	}
 	if j, _ := s.ListJournal(ctx, "D-0"); len(j) != 1 {
