@@ -163,7 +163,9 @@ func readRenderInput(name string, now time.Time) (mapping.Input, error) {
 		Status  json.RawMessage     `json:"status"`
 		Journal []core.JournalEntry `json:"journal"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
+	// The first value says which shape it is; what may follow it is for
+	// the shape's own reading to refuse.
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&probe); err != nil {
 		return mapping.Input{}, fmt.Errorf("%s: %w", name, err)
 	}
 	var in mapping.Input
@@ -183,6 +185,9 @@ func readRenderInput(name string, now time.Time) (mapping.Input, error) {
 		}
 		in.Order = o
 	default:
+		if err := json.Unmarshal(data, &probe); err != nil {
+			return mapping.Input{}, fmt.Errorf("%s: %w", name, err)
+		}
 		orderJSON := data
 		if len(probe.Order) > 0 {
 			orderJSON = probe.Order
