@@ -14,8 +14,13 @@ lint:            ## gofmt check, go vet, staticcheck
 demo:            ## serve + sandbox CRMs + sample Direct orders, on SQLite in ./data
 	go run ./cmd/paysync demo
 
-build:
-	go build -o paysync ./cmd/paysync
+# paysync version prints these; the commit also comes from Go's build info
+# when the checkout allows it, but -X works in worktrees and CI alike.
+VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+COMMIT  ?= $(shell c=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || c=$$c+modified; echo $$c; })
+
+build:           ## ./paysync, stamped with VERSION and COMMIT (paysync version)
+	go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o paysync ./cmd/paysync
 
 fuzz:            ## fuzz the webhook ingest on SQLite and PostgreSQL (needs PAYSYNC_TEST_DATABASE_URL), then the mapping renderer
 	go test -run '^$$' -fuzz FuzzWebhookIngest -fuzztime 3m ./payments/

@@ -386,3 +386,28 @@ func TestEachMistakeOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestVariables checks the list that help texts print: the top-level keys,
+// every registered provider's and connector's section, each name once.
+func TestVariables(t *testing.T) {
+	got := map[string]string{}
+	for _, v := range config.Variables() {
+		if _, dup := got[v.Name]; dup {
+			t.Errorf("%s listed twice", v.Name)
+		}
+		got[v.Name] = v.Key
+	}
+	for name, key := range map[string]string{
+		"PAYSYNC_HTTP_ADDR":            "http_addr",
+		"PAYSYNC_DATABASE_URL":         "database_url",
+		"PAYSYNC_VPOS_API_TOKEN":       "providers.vpos.api_token",
+		"PAYSYNC_BITRIX24_WEBHOOK_URL": "connectors.bitrix24.webhook_url",
+	} {
+		if got[name] != key {
+			t.Errorf("%s overrides %q, want %q", name, got[name], key)
+		}
+	}
+	if _, ok := got["PAYSYNC_CONFIG"]; !ok {
+		t.Error("PAYSYNC_CONFIG missing")
+	}
+}

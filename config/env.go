@@ -267,3 +267,52 @@ func editDistance(a, b string) int {
 	}
 	return d[len(ra)][len(rb)]
 }
+
+// Variable is one PAYSYNC_* environment variable and the config key it
+// overrides.
+type Variable struct {
+	Name string // PAYSYNC_HTTP_ADDR
+	Key  string // http_addr, or providers.vpos.api_token
+}
+
+// Variables lists every environment variable the config reads, in the
+// order of the file's keys: PAYSYNC_CONFIG first, then the top-level keys,
+// then each registered provider's and connector's section. Help texts print
+// it, so that it cannot drift from what Load reads.
+func Variables() []Variable {
+	cfg := Defaults()
+	out := []Variable{{Name: "PAYSYNC_CONFIG", Key: "(the config file itself)"}}
+	out = appendVariables(out, reflect.ValueOf(&cfg).Elem(), "")
+	for _, s := range cfg.sections() {
+		out = appendVariables(out, reflect.ValueOf(s.settings), s.key+".")
+	}
+	return out
+}
+
+// appendVariables walks v the way applyEnv does.
+func appendVariables(out []Variable, v reflect.Value, prefix string) []Variable {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return out
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return out
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, Variable{Name: name, Key: prefix + key})
+		} else if f.Type.Kind() == reflect.Struct && key != "" && key != "-" {
+			out = appendVariables(out, v.Field(i), prefix+key+".")
+		}
+	}
+	return out
+}

@@ -59,22 +59,11 @@ func (l *Ledger) connectors() []string {
 // CreateOrder stores a new pending order. The same body again returns the
 // stored order with created=false; the same id with another body is ECONFLICT.
 func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) {
-	if err := o.Validate(); err != nil {
+	o, err := NewOrder(o, l.now(), l.DefaultExpiry)
+	if err != nil {
 		return Order{}, false, err
 	}
-	o.Status = StatusPending
-	o.RequestHash = o.Hash()
-	now := l.now()
-	o.CreatedAt, o.StatusChangedAt = now, now
-	if o.ExpiresAt == nil && l.DefaultExpiry > 0 {
-		// Unpaid orders expire by default, so that expired happens at all.
-		exp := now.Add(l.DefaultExpiry).Truncate(time.Microsecond)
-		o.ExpiresAt = &exp
-	}
-	if o.Items == nil {
-		o.Items = []Item{}
-	}
-	err := l.Store.Apply(ctx, Change{
+	err = l.Store.Apply(ctx, Change{
 		Journal: &JournalEntry{Source: SourceAPI, Verdict: VerdictCreated, StatusAfter: StatusPending,
 			AmountMinor: o.AmountMinor, Currency: o.Currency, Provider: o.Provider},
 		Order:  &o,
@@ -95,6 +84,27 @@ func (l *Ledger) CreateOrder(ctx context.Context, o Order) (Order, bool, error) 
 	}
 	l.Recent.put(o)
 	return o, true, nil
+}
+
+// NewOrder is o as CreateOrder stores it: validated, pending since now,
+// expiring after defaultExpiry (0: never) unless it says when. paysync
+// mapping render uses it to show what a new order would send.
+func NewOrder(o Order, now time.Time, defaultExpiry time.Duration) (Order, error) {
+	if err := o.Validate(); err != nil {
+		return Order{}, err
+	}
+	o.Status = StatusPending
+	o.RequestHash = o.Hash()
+	o.CreatedAt, o.StatusChangedAt = now, now
+	if o.ExpiresAt == nil && defaultExpiry > 0 {
+		// Unpaid orders expire by default, so that expired happens at all.
+		exp := now.Add(defaultExpiry).Truncate(time.Microsecond)
+		o.ExpiresAt = &exp
+	}
+	if o.Items == nil {
+		o.Items = []Item{}
+	}
+	return o, nil
 }
 
 // AttachLink stores the provider's checkout URL and reference on an order;

@@ -377,10 +377,8 @@ func jsonDepth(b []byte) int {
 	return deepest
 }
 
-// decode reads a JSON body of at most MaxBodyBytes and MaxJSONDepth levels,
-// refusing unknown fields, anything after the object, invalid UTF-8 (which
-// the decoder would quietly replace) and NUL characters in any string,
-// naming the field.
+// decode reads a JSON body of at most MaxBodyBytes and decodes it with
+// DecodeJSON.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	body, err := io.ReadAll(r.Body)
@@ -391,6 +389,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return core.Errorf(core.EINVALID, "cannot read the body")
 	}
+	return DecodeJSON(body, v)
+}
+
+// DecodeJSON decodes a request body of at most MaxJSONDepth levels,
+// refusing unknown fields, anything after the object, invalid UTF-8 (which
+// the decoder would quietly replace) and NUL characters in any string,
+// naming the field. The CLI reads files with it (paysync mapping render),
+// so that a file is read exactly as the API reads the same body.
+func DecodeJSON(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return core.Errorf(core.EINVALID, "the body is not valid UTF-8 text; send JSON encoded as UTF-8")
 	}

@@ -205,3 +205,47 @@ func TestFromConfig(t *testing.T) {
 		}
 	})
 }
+
+// TestExpireJobQuietUntilItExpires: the expire job, due every second as in
+// the demo, writes nothing at INFO while there is nothing to expire, and one
+// line with the count when it expires an order.
+func TestExpireJobQuietUntilItExpires(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	var logs testutil.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	svc, err := payments.New(payments.Options{Ledger: &core.Ledger{Store: db}, Store: db, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	cfg := config.Defaults()
+	cfg.Scheduler.ExpireSchedule, cfg.Scheduler.ReconcileSchedule = "@every 1s", "@every 1h"
+	s, err := scheduler.FromConfig(&cfg, db, svc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	s.Observe(func(job string, _ time.Duration, _ error) {
+		if job == scheduler.JobExpire {
+			runs.Add(1)
+		}
+	})
+	ctx := context.Background()
+	s.Start(ctx)
+	defer s.Stop(ctx)
+	testutil.Eventually(t, "the expire job to run twice", func() bool { return runs.Load() >= 2 })
+	if got := logs.String(); strings.Contains(got, "job=expire") || strings.Contains(got, "expired") {
+		t.Fatalf("the expire job logged at INFO with nothing to expire:\n%s", got)
+	}
+
+	past := time.Now().Add(-time.Hour).UTC()
+	if _, _, err := svc.CreateOrder(ctx, core.Order{ID: "E-1", AmountMinor: 1, Currency: "AMD", ExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the order to expire, logged at INFO", func() bool {
+		return strings.Contains(logs.String(), `msg="orders expired"`) && strings.Contains(logs.String(), "count=1")
+	})
+	if n := strings.Count(logs.String(), "orders expired"); n != 1 {
+		t.Errorf("%d lines say orders expired, want 1:\n%s", n, logs.String())
+	}
+}

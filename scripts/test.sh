@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: lint (gofmt, go vet,
 # staticcheck), then a throwaway PostgreSQL cluster (installing PostgreSQL if
-# it is missing), Chromium for the console's browser test (installed if
-# missing) and go test -race over every package, on SQLite and PostgreSQL.
+# it is missing), Chromium and a font with ֏ for the console's browser test
+# (installed if missing, without recommended packages) and go test -race over every package, on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,7 @@ echo "== starting a throwaway PostgreSQL cluster"
 eval "$(scripts/test-postgres.sh start "$pgdir/data")"
 echo "   $PAYSYNC_TEST_DATABASE_URL"
 
-echo "== Chromium for the browser test"
+echo "== Chromium and a font with ֏ for the browser test"
 scripts/test-chromium.sh || true # without it the browser test fails and says why
 
 echo "== go test -race (storage-backed tests run on sqlite and postgres)"

@@ -11,8 +11,14 @@ import (
 	"github.com/paysync/paysync/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and commit are set at build time by the Makefile and the
+// Dockerfile (-ldflags "-X main.version=… -X main.commit=…"); without them
+// the commit comes from the build info Go stamps into binaries built in a
+// git checkout.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func init() {
 	register(command{name: "version", usage: "print version and build info", run: runVersion})
@@ -22,20 +28,41 @@ func init() {
 }
 
 func runVersion(ctx context.Context, env *cmdEnv, args []string) error {
-	rev := ""
+	if err := env.bareFlags("version").Parse(args); err != nil {
+		return err
+	}
+	rev, modified := commit, false
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				rev = s.Value
-			}
-		}
+		rev, modified = buildCommit(bi, rev)
 	}
 	fmt.Fprintf(env.stdout, "paysync %s %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if rev != "" {
+	switch {
+	case rev == "":
+		fmt.Fprint(env.stdout, " commit unknown (built without git; make build stamps it)")
+	case modified:
+		fmt.Fprintf(env.stdout, " commit %s+modified", rev)
+	default:
 		fmt.Fprintf(env.stdout, " commit %s", rev)
 	}
 	fmt.Fprintln(env.stdout)
 	return nil
+}
+
+// buildCommit reads the commit from the build info; an -ldflags value
+// (override) wins. modified reports uncommitted changes at build time.
+func buildCommit(bi *debug.BuildInfo, override string) (rev string, modified bool) {
+	rev = override
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			if override == "" {
+				rev = s.Value
+			}
+		case "vcs.modified":
+			modified = override == "" && s.Value == "true"
+		}
+	}
+	return rev, modified
 }
 
 func runMigrate(ctx context.Context, env *cmdEnv, args []string) error {

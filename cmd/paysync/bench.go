@@ -9,11 +9,16 @@ import (
 )
 
 func init() {
-	register(command{name: "bench", usage: "measure ingest, delivery, end-to-end latency, backlog drain and footprint against the sandbox doubles [--quick] [--out FILE] [--database-url URL]", run: runBench})
+	register(command{name: "bench", usage: "measure ingest, delivery, end-to-end latency, backlog drain and footprint against the sandbox doubles [--quick] [--out FILE] [--database-url URL]", help: benchHelp, run: runBench})
+}
+
+func benchHelp() string {
+	return "Reads no config file; $" + bench.EnvDatabaseURL + " sets the default of --database-url.\n" +
+		"Writes scratch databases to a temporary folder and prints a table to stdout.\n"
 }
 
 func runBench(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := env.flags("bench")
+	fs := env.bareFlags("bench")
 	quick := fs.Bool("quick", false, "run every section briefly (under a minute): a smoke test, not figures to quote")
 	out := fs.String("out", "", "also write the report as JSON to this file")
 	dbURL := fs.String("database-url", os.Getenv(bench.EnvDatabaseURL), "PostgreSQL server to measure ingest on, in a scratch database the run creates and drops (default $"+bench.EnvDatabaseURL+"; none: SQLite only)")

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +29,7 @@ import (
 )
 
 func init() {
-	register(command{name: "demo", usage: "serve + sandbox CRMs + 20 sample Direct orders, on its own SQLite database in ./data/demo [--once]", run: runDemo})
+	register(command{name: "demo", usage: "serve + sandbox CRMs + 20 sample Direct orders, on its own SQLite database in ./data/demo [--once]", help: demoHelp, run: runDemo})
 }
 
 // demoDir holds the demo's database, log and sandbox files, apart from
@@ -66,6 +65,12 @@ type demoRun struct {
 type demoFlags struct {
 	addr, sandboxAddr string
 	once              bool
+}
+
+func demoHelp() string {
+	return "Reads no config file and never the shop's database: each run starts a fresh SQLite\n" +
+		"database in ./data/demo, with its log there. PAYSYNC_HTTP_ADDR sets the default of\n" +
+		"--addr; PAYSYNC_ADMIN_TOKEN, when set, is the console's token (else one is made and printed).\n"
 }
 
 func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
@@ -118,8 +123,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func parseDemoFlags(env *cmdEnv, args []string) (demoFlags, error) {
-	fs := flag.NewFlagSet("paysync demo", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := env.bareFlags("demo")
 	defAddr := "127.0.0.1:8080"
 	if a := os.Getenv("PAYSYNC_HTTP_ADDR"); a != "" {
 		defAddr = a

@@ -19,7 +19,10 @@ import (
 type command struct {
 	name  string // may hold a space: "config check"
 	usage string
-	run   func(ctx context.Context, env *cmdEnv, args []string) error
+	// help, when set, is printed by `paysync NAME --help` after the flags:
+	// what else the command reads (serve lists its environment variables).
+	help func() string
+	run  func(ctx context.Context, env *cmdEnv, args []string) error
 }
 
 var commands = map[string]command{}
@@ -30,6 +33,9 @@ func register(c command) { commands[c.name] = c }
 type cmdEnv struct {
 	stdout, stderr io.Writer
 	configPath     string
+	cmd            command       // the command being run, for its help
+	helpAsked      bool          // its arguments ask for help: the help goes to stdout
+	fs             *flag.FlagSet // the command's flags, once it has made them
 }
 
 // exitError carries a specific exit code.
@@ -47,7 +53,11 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	env := &cmdEnv{stdout: stdout, stderr: stderr}
+	return (&cmdEnv{stdout: stdout, stderr: stderr}).run(ctx, args)
+}
+
+func (env *cmdEnv) run(ctx context.Context, args []string) int {
+	stdout, stderr := env.stdout, env.stderr
 	// A global --config may come before the subcommand.
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch {
@@ -62,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 			usage(stdout)
 			return 0
+		case args[0] == "--version" || args[0] == "-version":
+			args = append([]string{"version"}, args[1:]...)
+			continue
 		default:
 			fmt.Fprintf(stderr, "paysync: unknown flag %s\n", args[0])
 			usage(stderr)
@@ -74,8 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if args[0] == "help" {
-		usage(stdout)
-		return 0
+		if len(args) == 1 {
+			usage(stdout)
+			return 0
+		}
+		// `paysync help outbox retry` is `paysync outbox retry --help`.
+		args = append(args[1:], "--help")
 	}
 	cmd, ok := commands[args[0]]
 	rest := args[1:]
@@ -101,6 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	env.cmd, env.helpAsked = cmd, helpAsked(rest)
 	if err := cmd.run(ctx, env, rest); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -129,7 +147,21 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].usage)
 	}
-	fmt.Fprintln(w, "\nEnvironment variables start with PAYSYNC_; see README.md and config.example.yaml.")
+	fmt.Fprintln(w, "\nRun `paysync COMMAND --help` for a command's flags; `paysync serve --help` lists")
+	fmt.Fprintln(w, "the PAYSYNC_* environment variables. `paysync --version` prints the version.")
+}
+
+// helpAsked reports whether args ask for help before any "--".
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // isGroup reports whether name is the first word of two-word commands
@@ -159,10 +191,41 @@ func groupUsage(w io.Writer, group string) {
 	fmt.Fprintf(w, "\nRun `paysync %s COMMAND --help` for a command's flags.\n", group)
 }
 
-// flags returns a FlagSet that writes its help to env.stderr and accepts --config too.
-func (env *cmdEnv) flags(name string) *flag.FlagSet {
+// flags returns the command's FlagSet, with --config too. Its help goes to
+// stdout when asked for (--help) and to stderr after a mistake.
+func (env *cmdEnv) flags(name string) *flag.FlagSet { return env.newFlags(name, true) }
+
+// bareFlags is flags without --config, for commands that read no config.
+func (env *cmdEnv) bareFlags(name string) *flag.FlagSet { return env.newFlags(name, false) }
+
+func (env *cmdEnv) newFlags(name string, withConfig bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("paysync "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	fs.StringVar(&env.configPath, "config", env.configPath, "config file (default $PAYSYNC_CONFIG, else ./config.yaml if present)")
+	if env.helpAsked {
+		fs.SetOutput(env.stdout)
+	}
+	if withConfig {
+		fs.StringVar(&env.configPath, "config", env.configPath, "config file (default $PAYSYNC_CONFIG, else ./config.yaml if present, else built-in defaults)")
+	}
+	fs.Usage = func() { env.printHelp(fs, withConfig) }
+	env.fs = fs
 	return fs
+}
+
+// printHelp is a command's --help: what it does, its flags, what else it reads.
+func (env *cmdEnv) printHelp(fs *flag.FlagSet, withConfig bool) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: %s [flags]\n", fs.Name())
+	if env.cmd.usage != "" {
+		fmt.Fprintf(w, "  %s\n", env.cmd.usage)
+	}
+	fmt.Fprintln(w, "\nFlags:")
+	fs.PrintDefaults()
+	if env.cmd.help != nil {
+		fmt.Fprintf(w, "\n%s", env.cmd.help())
+	}
+	if withConfig && env.cmd.name != "serve" {
+		fmt.Fprintln(w, "\nReads the config file and the PAYSYNC_* variables that override it;")
+		fmt.Fprintln(w, "`paysync serve --help` lists them.")
+	}
 }

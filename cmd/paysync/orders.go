@@ -116,11 +116,17 @@ func ordersCreate(ctx context.Context, env *cmdEnv, a *app, file string, asJSON 
 		defer f.Close()
 		r = f
 	}
+	// Read as POST /v1/orders reads its body, by the same code.
+	body, err := io.ReadAll(io.LimitReader(r, httpapi.MaxBodyBytes+1))
+	if err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders create: cannot read %s: %v", file, err)}
+	}
+	if len(body) > httpapi.MaxBodyBytes {
+		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders create: %s is larger than %d bytes", file, httpapi.MaxBodyBytes)}
+	}
 	var req httpapi.CreateOrderRequest
-	dec := json.NewDecoder(io.LimitReader(r, httpapi.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders create: %s is not an order body: %v (see POST /v1/orders in README)", file, err)}
+	if err := httpapi.DecodeJSON(body, &req); err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("paysync orders create: %s is not an order body: %s (see POST /v1/orders in docs/api.md)", file, core.ErrorMessage(err))}
 	}
 	o, err := req.Order(time.Now())
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{name: "sandbox", usage: "serve the local doubles of the payment providers, the CRMs and Instagram [--addr HOST:PORT] [--paysync URL]", run: runSandbox})
+	register(command{name: "sandbox", usage: "serve the local doubles of the payment providers, the CRMs and Instagram [--addr HOST:PORT] [--paysync URL]", help: sandboxHelp, run: runSandbox})
 }
 
 // listenSandbox starts the composed doubles on addr; o.BaseURL is set from
@@ -29,8 +29,12 @@ func listenSandbox(addr string, o sandbox.Options) (*sandbox.Sandbox, *http.Serv
 	return sb, srv, nil
 }
 
+func sandboxHelp() string {
+	return "Reads no config file; PAYSYNC_HTTP_ADDR sets the default of --paysync.\n"
+}
+
 func runSandbox(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := env.flags("sandbox")
+	fs := env.bareFlags("sandbox")
 	addr := fs.String("addr", "127.0.0.1:8090", "address to serve the doubles on")
 	defPaysync := "http://127.0.0.1:8080"
 	if a := os.Getenv("PAYSYNC_HTTP_ADDR"); a != "" {

@@ -8,18 +8,37 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/paysync/paysync/config"
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/httpapi"
 	"github.com/paysync/paysync/internal/throttle"
 )
 
 func init() {
-	register(command{name: "serve", usage: "run the daemon: HTTP API, webhooks, console, dispatcher, scheduler", run: runServe})
+	register(command{name: "serve", usage: "run the daemon: HTTP API, webhooks, console, dispatcher, scheduler", help: serveHelp, run: runServe})
+}
+
+// serveHelp says what serve reads besides its flags: the config file and
+// every variable that overrides one of its keys, from the config package's
+// own list so that the two cannot drift apart.
+func serveHelp() string {
+	var b strings.Builder
+	b.WriteString("Reads the config file: --config, else $PAYSYNC_CONFIG, else ./config.yaml if present,\n")
+	b.WriteString("else built-in defaults (SQLite in ./data, HTTP on 127.0.0.1:8080); see config.example.yaml.\n")
+	b.WriteString("Applies pending migrations at start.\n")
+	b.WriteString("\nEnvironment (each variable overrides the config key beside it):\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, v := range config.Variables() {
+		fmt.Fprintf(tw, "  %s\t%s\n", v.Name, v.Key)
+	}
+	tw.Flush()
+	return b.String()
 }
 
 func runServe(ctx context.Context, env *cmdEnv, args []string) error {
