@@ -75,6 +75,9 @@ type Options struct {
 	// Direct, when set (the instagram connector is on), shows the Direct
 	// page and an order's "Send link in Direct".
 	Direct Direct
+	// Movements, when set, gives owners the accountant's export (the
+	// Export page and its download).
+	Movements Movements
 	// SessionTTL is how long a login lasts (default 12h).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
@@ -127,6 +130,8 @@ func New(o Options) *Console {
 	m.Handle("POST /ui/orders/{id}/review", c.authed(c.settle))
 	m.Handle("GET /ui/review", c.authed(c.reviewPage))
 	m.Handle("GET /ui/outbox", c.authed(c.outboxPage))
+	m.Handle("GET /ui/export", c.authed(c.exportPage))
+	m.Handle("GET /ui/export/download", c.authed(c.exportDownload))
 	m.Handle("POST /ui/outbox/{id}/retry", c.authed(c.retry))
 	m.Handle("POST /ui/outbox/retry-dead", c.authed(c.retryAll))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
@@ -206,8 +211,8 @@ type view struct {
 	Tone  string // of the flash: good or bad
 	Data  any
 	// Direct: the instagram connector is on (the Direct page is in the menu);
-	// NewOrder: the console may create orders.
-	Direct, NewOrder bool
+	// NewOrder: the console may create orders; Export: the accountant's export.
+	Direct, NewOrder, Export bool
 }
 
 type langLink struct {
@@ -217,7 +222,8 @@ type langLink struct {
 
 func (c *Console) view(r *http.Request, s *session, nav, title string, data any) view {
 	p := c.printer(r)
-	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now()), Direct: c.opt.Direct != nil, NewOrder: c.opt.Orders != nil}
+	v := view{P: p, Title: title, Nav: nav, Data: data, Zone: p.ZoneName(c.opt.Now()), Direct: c.opt.Direct != nil, NewOrder: c.opt.Orders != nil,
+		Export: c.opt.Movements != nil}
 	if s != nil {
 		v.User, v.CSRF = s.Name, c.sessions.csrf(s)
 	}

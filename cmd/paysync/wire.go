@@ -98,7 +98,7 @@ func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *pa
 		}
 	}
 	api.Console = console.New(console.Options{Store: a.store, Reviews: a.ledger, Outbox: disp, Orders: orders, Direct: direct,
-		AdminToken: string(a.cfg.AdminToken), Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
+		Movements: a.store, AdminToken: string(a.cfg.AdminToken), Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
 		CRMs: console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
 	return nil
 }
