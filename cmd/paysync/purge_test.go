@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paysync/paysync/core"
+	"github.com/paysync/paysync/scheduler"
 	"github.com/paysync/paysync/storage"
 )
 
@@ -43,5 +46,46 @@ func TestPurgeCommand(t *testing.T) {
 	}
 	if code, out, _ := cli(t, "purge", "--dry-run"); code != 0 || !strings.Contains(out, "journal entries  none") {
 		t.Fatalf("after the purge a dry run says\n%s", out)
+	}
+}
+
+// The scheduler clears payloads past journal.keep_payloads on
+// scheduler.purge_schedule, and schedules nothing when it is 0.
+func TestPayloadRetentionJob(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("PAYSYNC_DATA_DIR", dir)
+	env := &cmdEnv{stdout: io.Discard, stderr: io.Discard}
+	a, err := openApp(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	e := core.JournalEntry{Source: core.SourceWebhook, Verdict: core.VerdictRejected, CreatedAt: time.Now().Add(-200 * 24 * time.Hour)}
+	e.KeepSample([]byte("unsigned"))
+	if err := a.store.Apply(ctx, core.Change{Journal: &e}); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := scheduler.New(scheduler.Options{Store: a.store, Logger: a.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addPayloadRetention(a, sch); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(sch.Jobs(), "purge-payloads") {
+		t.Fatalf("jobs %v lack purge-payloads", sch.Jobs())
+	}
+	if err := sch.RunNow(ctx, "purge-payloads"); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := a.store.PayloadsBefore(ctx, time.Now()); left.Rows() != 0 {
+		t.Fatalf("after the job %d rows still hold a payload", left.Rows())
+	}
+
+	a.cfg.Journal.KeepPayloads = 0
+	sch2, _ := scheduler.New(scheduler.Options{Store: a.store, Logger: a.log})
+	if err := addPayloadRetention(a, sch2); err != nil || slices.Contains(sch2.Jobs(), "purge-payloads") {
+		t.Fatalf("keep_payloads 0 still schedules the purge: %v %v", sch2.Jobs(), err)
 	}
 }
