@@ -29,6 +29,9 @@ type BackupInfo struct {
 	Migrations int    // schema migrations applied in it
 	Latest     string // the newest of them
 	Orders     int64
+	// Newer lists the migrations in the backup that this binary does not
+	// have: a newer paysync wrote it.
+	Newer []string
 }
 
 // Backup writes a consistent copy of the live SQLite database to path with
@@ -116,13 +119,31 @@ func InspectBackup(ctx context.Context, path string) (BackupInfo, error) {
 		return BackupInfo{}, notOurs("no schema_migrations table")
 	}
 	info.Latest = latest.String
-	if info.Migrations == 0 || !strings.HasPrefix(info.Latest, "0") {
+	if info.Migrations == 0 {
 		return BackupInfo{}, notOurs("no migration recorded")
 	}
 	if err := x.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders`).Scan(&info.Orders); err != nil {
 		return BackupInfo{}, notOurs("no orders table")
 	}
-	return info, nil
+	known, err := migrationVersions(SQLite)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	rows, err := x.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return BackupInfo{}, notOurs(err.Error())
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return BackupInfo{}, err
+		}
+		if !known[v] {
+			info.Newer = append(info.Newer, v)
+		}
+	}
+	return info, rows.Err()
 }
 
 // Restore copies a backup into dataDir as its database. dataDir must be
@@ -137,6 +158,10 @@ func Restore(ctx context.Context, backup, dataDir string) (BackupInfo, error) {
 	info, err := InspectBackup(ctx, backup)
 	if err != nil {
 		return info, err
+	}
+	if len(info.Newer) > 0 {
+		return info, core.Errorf(core.ECONFLICT, "the backup %s was written by a newer paysync (its schema has %s, which this binary does not know): restore it with that version",
+			backup, strings.Join(info.Newer, ", "))
 	}
 	entries, err := os.ReadDir(dataDir)
 	switch {

@@ -165,3 +165,21 @@ func TestBackupOnPostgresSaysPgDump(t *testing.T) {
 		t.Fatalf("backup on PostgreSQL: %v, want EINVALID naming pg_dump and pg_restore", err)
 	}
 }
+
+// A backup a newer paysync wrote (a migration this binary lacks) is refused.
+func TestRestoreRefusesANewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.Open(t, storage.SQLite)
+	if _, err := db.Writer().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_from_the_future', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "b.db")
+	if _, err := db.Backup(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	_, err := storage.Restore(ctx, out, filepath.Join(t.TempDir(), "d"))
+	if core.ErrorCode(err) != core.ECONFLICT || !strings.Contains(err.Error(), "9999_from_the_future") || !strings.Contains(err.Error(), "newer paysync") {
+		t.Fatalf("restore of a newer schema: %v", err)
+	}
+}
