@@ -272,10 +272,18 @@ type Scheduler struct {
 
 // Journal says how long the audit trail keeps what. The journal of orders
 // is kept for good; refused webhook requests (counted per source and hour)
-// are deleted after KeepRefused, on scheduler.purge_schedule.
+// are deleted after KeepRefused, on scheduler.purge_schedule. The raw
+// request bytes (journal payloads, refusal samples) are cleared after
+// KeepPayloads (0: kept for good); their sizes and digests stay, as a
+// dispute needs them.
 type Journal struct {
-	KeepRefused Duration `yaml:"keep_refused"`
+	KeepRefused  Duration `yaml:"keep_refused"`
+	KeepPayloads Duration `yaml:"keep_payloads"`
 }
+
+// DefaultKeepPayloads is how long raw payloads are kept by default: past
+// the 120 days card schemes give a buyer to dispute a payment.
+const DefaultKeepPayloads = 180 * 24 * time.Hour
 
 // EnabledProviders lists the payment providers whose credentials are set, sorted.
 func (c *Config) EnabledProviders() []string {
@@ -308,7 +316,7 @@ func Defaults() Config {
 		SQLiteSynchronous: "full",
 		SQLiteWALLimit:    ByteSize(32 << 20),
 		DefaultExpiresIn:  Duration(72 * time.Hour),
-		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour)},
+		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour), KeepPayloads: Duration(DefaultKeepPayloads)},
 		Providers:         defaultProviders(),
 		Connectors:        defaultConnectors(),
 		Dispatcher: Dispatcher{Lease: Duration(time.Minute), PollInterval: Duration(time.Second),
@@ -656,6 +664,9 @@ func (c *Config) validate() Problems {
 	}
 	if c.Journal.KeepRefused.D() <= 0 {
 		bad("journal.keep_refused", "journal.keep_refused must be positive (e.g. 30d)")
+	}
+	if d := c.Journal.KeepPayloads.D(); d < 0 || (d > 0 && d < 24*time.Hour) {
+		bad("journal.keep_payloads", fmt.Sprintf("journal.keep_payloads %s must be at least 1d (180d is the default), or 0 to keep payloads for good", d))
 	}
 	slugs := map[string]bool{}
 	for i, fl := range c.FixedLinks {

@@ -37,7 +37,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.HTTPAddr != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.DatabaseURL != "" || len(cfg.EnabledConnectors()) != 0 ||
-		cfg.SQLiteSynchronous != "full" || cfg.Journal.KeepRefused.D() != 30*24*time.Hour ||
+		cfg.SQLiteSynchronous != "full" || cfg.Journal.KeepRefused.D() != 30*24*time.Hour || cfg.Journal.KeepPayloads.D() != 180*24*time.Hour ||
 		cfg.DefaultExpiresIn.D() != 72*time.Hour {
 		t.Fatalf("defaults: %+v", cfg)
 	}
@@ -78,6 +78,7 @@ func TestInvalidValues(t *testing.T) {
 		"scheduler:\n  expire_schedule: every minute\n":                           ":2: scheduler.expire_schedule \"every minute\"",
 		"connectors:\n  hubspot: {}\n":                                            ":2: unknown connector \"hubspot\" (this release has: amocrm, bitrix24, instagram, sheets)",
 		"journal:\n  keep_refused: 0s\n":                                          ":2: journal.keep_refused must be positive",
+		"journal:\n  keep_payloads: 1h\n":                                         ":2: journal.keep_payloads 1h0m0s must be at least 1d",
 		"providers:\n  generic:\n    webhook_secret: abc\n":                       ":3: the generic webhook secret must start with whsec_",
 		"sqlite_synchronous: off\n":                                               ":1: sqlite_synchronous \"off\" must be full, extra or normal",
 		"max_connections: 3\n":                                                    ":1: max_connections 3 must be between 16 and 1000000",

@@ -92,8 +92,11 @@ type Options struct {
 	// Direct, when set (the instagram connector is on), shows the Direct
 	// page and an order's "Send link in Direct".
 	Direct Direct
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Movements, when set, gives owners the accountant's export (the
+	// Export page and its download).
+	Movements Movements
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Console serves /ui/.
@@ -157,6 +160,8 @@ func New(o Options) *Console {
 	m.Handle("POST /ui/password", c.authed(c.changePassword))
 	m.HandleFunc("GET /ui/invite/{token}", c.invitePage)
 	m.HandleFunc("POST /ui/invite/{token}", c.acceptInvite)
+	m.Handle("GET /ui/export", c.allowed("export", c.exportPage))
+	m.Handle("GET /ui/export/download", c.allowed("export", c.exportDownload))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "error.not_found")
 	})
@@ -235,8 +240,9 @@ type view struct {
 	Tone  string // of the flash: good or bad
 	Data  any
 	// Direct: the instagram connector is on (the Direct page is in the menu);
-	// NewOrder: the console may create orders and this person may.
-	Direct, NewOrder bool
+	// NewOrder: the console may create orders and this person may;
+	// Export: the accountant's export, for owners.
+	Direct, NewOrder, Export bool
 	// Owner, Settle: what the person's role allows; Review is how many
 	// orders wait for a person (shown in the menu).
 	Owner, Settle bool
@@ -265,6 +271,7 @@ func (c *Console) view(r *http.Request, s *session, nav, title string, data any)
 		}
 		v.NewOrder = c.opt.Orders != nil && s.can("create")
 		v.Owner, v.Settle = s.can("people"), s.can("settle")
+		v.Export = c.opt.Movements != nil && s.can("export")
 		if rc, ok := c.opt.Store.(reviewCounter); ok {
 			v.Review, _ = rc.CountStatus(r.Context(), core.StatusManualReview)
 		}

@@ -61,7 +61,7 @@ func newRig(t testing.TB, dialect string, mod func(*console.Options)) *rig {
 	yerevan, _ := time.LoadLocation("Asia/Yerevan")
 	now := &fakeNow{t: time.Now()}
 	ppl := &people.Service{Store: db, AdminToken: token, Guard: people.NewGuard(quietLog()), Cost: bcrypt.MinCost, Now: now.Now, Logger: quietLog()}
-	opt := console.Options{Store: db, Reviews: ledger, Outbox: disp, People: ppl, Catalog: db, Relinks: ledger, Zone: yerevan,
+	opt := console.Options{Store: db, Reviews: ledger, Outbox: disp, People: ppl, Catalog: db, Relinks: ledger, Movements: db, Zone: yerevan,
 		CRMs: map[string]console.CRM{"bitrix24": {Title: "Bitrix24", RecordURL: func(l core.CRMLink) string {
 			return "https://shop.bitrix24.example/crm/deal/details/" + l.ExternalID + "/"
 		}}},

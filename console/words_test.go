@@ -149,6 +149,7 @@ func newShop(t *testing.T) *shop {
 		"/ui/catalog":                     "/ui/catalog",
 		"/ui/people":                      "/ui/people",
 		"/ui/tokens":                      "/ui/tokens",
+		"/ui/export":                      "/ui/export",
 		"/ui/password":                    "/ui/password",
 		"/ui/invite/{token}":              "/ui/invite/" + url.PathEscape(invite),
 		"/ui/orders/{id}/journal/{entry}": "/ui/orders/IG-1005/journal/" + itoa(entries[len(entries)-1].ID),
@@ -183,7 +184,7 @@ var wantWords = map[string][]string{
 // notPages are the console's GET routes that answer with something other
 // than a page (assets, images, JSON, redirects).
 var notPages = map[string]bool{"/ui/static/": true, "/ui/orders/{id}/status": true, "/ui/orders/{id}/qr.png": true,
-	"/ui/catalog/fixed/{slug}/qr.png": true, "/ui/lang": true}
+	"/ui/catalog/fixed/{slug}/qr.png": true, "/ui/lang": true, "/ui/export/download": true}
 
 // consoleRoutes reads the page routes from console.go, so that a page added
 // later is either checked here or fails this test.

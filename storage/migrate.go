@@ -24,8 +24,23 @@ type migration struct {
 	sql     string
 }
 
-func (db *DB) migrations() ([]migration, error) {
-	dir := db.dialect
+func (db *DB) migrations() ([]migration, error) { return migrationsOf(db.dialect) }
+
+// migrationVersions is the set of a dialect's embedded migration versions.
+func migrationVersions(dialect string) (map[string]bool, error) {
+	all, err := migrationsOf(dialect)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all))
+	for _, m := range all {
+		out[m.version] = true
+	}
+	return out, nil
+}
+
+func migrationsOf(dialect string) ([]migration, error) {
+	dir := dialect
 	entries, err := fs.ReadDir(migrations.FS, dir)
 	if err != nil {
 		return nil, err

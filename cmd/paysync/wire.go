@@ -105,6 +105,7 @@ func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *pa
 	api.Console = console.New(console.Options{Store: a.store, Reviews: a.ledger, Outbox: disp, Orders: orders, Direct: direct,
 		People: a.people, Proxies: api.Proxies, PublicURL: a.cfg.PublicURL, Catalog: a.store, FixedLinks: fixed, Relinks: a.ledger,
 		Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
+		Movements: a.store,
 		CRMs: console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
 	return nil
 }

@@ -57,6 +57,9 @@ func wirePayments(ctx context.Context, a *app, api *httpapi.Server, reg *prometh
 	}); err != nil {
 		return nil, &exitError{code: 2, msg: "paysync: scheduler.purge_schedule: " + err.Error()}
 	}
+	if err := addPayloadRetention(a, sch); err != nil {
+		return nil, err
+	}
 	if err := wireReceivers(svc, api, sch, d, p); err != nil {
 		return nil, err
 	}
