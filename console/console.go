@@ -129,6 +129,7 @@ func New(o Options) *Console {
 	m.Handle("GET /ui/outbox", c.authed(c.outboxPage))
 	m.Handle("POST /ui/outbox/{id}/retry", c.authed(c.retry))
 	m.Handle("POST /ui/outbox/retry-dead", c.authed(c.retryAll))
+	m.Handle("GET /ui/reconciliation", c.authed(c.reconcilePage))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "error.not_found")
 	})
