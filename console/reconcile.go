@@ -110,7 +110,7 @@ func init() { present.Register(reconcileEN, reconcileRU, reconcileHY) }
 var reconcileEN = map[string]string{
 	"nav.reconcile":   "Reconciliation",
 	"reconcile.title": "Reconciliation with the bank",
-	"reconcile.intro": "Each night paysync asks the banks that list their transactions (ArCa) for the day's payments and sets them beside its own orders. A payment the bank took that paysync never heard of becomes an order in review; another amount sends the order to review. Settle those under Needs review.",
+	"reconcile.intro": "Each night paysync asks the banks that list their transactions (ArCa, Ameriabank) for the day's payments and sets them beside its own orders. A payment the bank took that paysync never heard of becomes an order in review; another amount sends the order to review. Settle those under Needs review.",
 	"reconcile.none":  "No reconciliation has run yet. It runs each morning, or by hand: paysync reconcile --date YYYY-MM-DD.",
 	"reconcile.off":   "This database keeps no reconciliation reports.",
 	"reconcile.day":   "%s, %s", "reconcile.ran": "checked %s",
@@ -130,7 +130,7 @@ var reconcileEN = map[string]string{
 var reconcileRU = map[string]string{
 	"nav.reconcile":   "Сверка",
 	"reconcile.title": "Сверка с банком",
-	"reconcile.intro": "Каждую ночь paysync запрашивает у банков, которые отдают список операций (ArCa), платежи за день и сверяет их со своими заказами. Платёж, который банк принял, а paysync о нём не знал, становится заказом на проверке; другая сумма отправляет заказ на проверку. Решите их в разделе «Требуют решения».",
+	"reconcile.intro": "Каждую ночь paysync запрашивает у банков, которые отдают список операций (ArCa, Ameriabank), платежи за день и сверяет их со своими заказами. Платёж, который банк принял, а paysync о нём не знал, становится заказом на проверке; другая сумма отправляет заказ на проверку. Решите их в разделе «Требуют решения».",
 	"reconcile.none":  "Сверка ещё не запускалась. Она идёт каждое утро или вручную: paysync reconcile --date YYYY-MM-DD.",
 	"reconcile.off":   "Эта база данных не хранит отчёты сверки.",
 	"reconcile.day":   "%s, %s", "reconcile.ran": "проверено %s",
@@ -150,7 +150,7 @@ var reconcileRU = map[string]string{
 var reconcileHY = map[string]string{
 	"nav.reconcile":   "Համադրում",
 	"reconcile.title": "Համադրում բանկի հետ",
-	"reconcile.intro": "Ամեն գիշեր paysync-ը գործարքների ցուցակ տրամադրող բանկերից (ArCa) խնդրում է օրվա վճարումները և դրանք համեմատում իր պատվերների հետ։ Բանկի ընդունած վճարումը, որի մասին paysync-ը չգիտեր, դառնում է ստուգման պատվեր, իսկ այլ գումարը պատվերն ուղարկում է ստուգման։ Լուծեք դրանք «Պահանջում է որոշում» բաժնում։",
+	"reconcile.intro": "Ամեն գիշեր paysync-ը գործարքների ցուցակ տրամադրող բանկերից (ArCa, Ameriabank) խնդրում է օրվա վճարումները և դրանք համեմատում իր պատվերների հետ։ Բանկի ընդունած վճարումը, որի մասին paysync-ը չգիտեր, դառնում է ստուգման պատվեր, իսկ այլ գումարը պատվերն ուղարկում է ստուգման։ Լուծեք դրանք «Պահանջում է որոշում» բաժնում։",
 	"reconcile.none":  "Համադրումը դեռ չի աշխատել։ Այն աշխատում է ամեն առավոտ կամ ձեռքով՝ paysync reconcile --date YYYY-MM-DD։",
 	"reconcile.off":   "Այս տվյալների բազան համադրման հաշվետվություններ չի պահում։",
 	"reconcile.day":   "%s, %s", "reconcile.ran": "ստուգվել է %s",

@@ -53,7 +53,7 @@ func runReconcile(ctx context.Context, env *cmdEnv, args []string) error {
 		return &exitError{code: 2, msg: "paysync reconcile: " + err.Error()}
 	}
 	if len(svc.Listers()) == 0 {
-		return &exitError{code: 2, msg: "paysync reconcile: no enabled payment provider lists its transactions (ArCa does: set PAYSYNC_ARCA_USERNAME and PAYSYNC_ARCA_PASSWORD)"}
+		return &exitError{code: 2, msg: "paysync reconcile: no enabled payment provider lists its transactions (ArCa and Ameriabank vPOS do: see docs/reconciliation.md)"}
 	}
 	reports, err := svc.ReconcileDay(ctx, day, zone)
 	if err != nil {
