@@ -230,3 +230,36 @@ func (h *harness) outboxCount() int {
 	}
 	return n
 }
+
+func TestReconcileProviderDownIsReportedNotGuessed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		h := newReconcileHarness(t, dialect)
+		if _, err := h.arca.PayAtBank("BANK-3", 100000, "AMD"); err != nil {
+			t.Fatal(err)
+		}
+		h.arca.FailMethodNext("getLastOrdersForMerchants.do", 1, 503)
+		rs, err := h.svc.ReconcileDay(context.Background(), reconcileNoon, arcasandbox.Yerevan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r core.ReconcileReport
+		for _, x := range rs {
+			if x.Provider == "arca" {
+				r = x
+			}
+		}
+		if r.Error == "" || r.Clean() || len(r.Lines) != 0 {
+			t.Fatalf("report with ArCa down = %+v, want an error, no lines, not clean", r)
+		}
+		if strings.Contains(r.Error, arcasandbox.DefaultPassword) {
+			t.Fatalf("the report's error shows the password: %s", r.Error)
+		}
+		if _, err := h.db.GetOrder(context.Background(), "BANK-3"); core.ErrorCode(err) != core.ENOTFOUND {
+			t.Fatalf("with ArCa down an order was made anyway: %v", err)
+		}
+		// The next run, with ArCa up, does the work.
+		if l := lineOf(t, h.reconcile(), "BANK-3"); l.Finding != core.FindingUnknown {
+			t.Fatalf("after ArCa is back the finding is %s, want %s", l.Finding, core.FindingUnknown)
+		}
+	})
+}

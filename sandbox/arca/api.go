@@ -20,6 +20,25 @@ func (g *Gateway) routes() {
 	m.HandleFunc("GET /payment/merchants/sandbox/{page}", g.paymentPage)
 	m.HandleFunc("POST /_sandbox/orders/{order}/{action}", g.control)
 	m.HandleFunc("POST /_sandbox/faults", g.controlFaults)
+	m.HandleFunc("POST /_sandbox/bank-payments", func(w http.ResponseWriter, r *http.Request) {
+		// ?order=NUMBER&amount=MINOR[&currency=AMD]: PayAtBank.
+		q := r.URL.Query()
+		amount, err := strconv.ParseInt(q.Get("amount"), 10, 64)
+		if err != nil || q.Get("order") == "" {
+			http.Error(w, "order and amount (minor units) are required, e.g. ?order=SHOP-1&amount=1500000", http.StatusBadRequest)
+			return
+		}
+		cur := q.Get("currency")
+		if cur == "" {
+			cur = "AMD"
+		}
+		o, err := g.PayAtBank(q.Get("order"), amount, cur)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		writeJSON(w, o)
+	})
 	m.HandleFunc("POST /_sandbox/callbacks/release", func(w http.ResponseWriter, r *http.Request) {
 		g.ReleaseCallbacks(r.URL.Query().Get("order") == "reverse")
 		writeJSON(w, map[string]bool{"released": true})
