@@ -153,6 +153,12 @@ func (s *Service) reconcilePayment(ctx context.Context, tx core.BankTransaction)
 	line.OrderID, line.OrderAmountMinor, line.OrderCurrency, line.OrderStatus = o.ID, o.AmountMinor, o.Currency, o.Status
 	same := o.AmountMinor == tx.AmountMinor && o.Currency == tx.Currency
 	switch {
+	case o.Provider != "" && o.Provider != tx.Provider:
+		// The bank's order number is an order of another provider's here:
+		// nothing of this payment is applied to it; a person looks.
+		line.Finding = core.FindingMismatch
+		line.Note = fmt.Sprintf("%s lists %s for order %s, which paysync has with %s; nothing was changed", title, bank, o.ID, s.displayName(o.Provider))
+		return line, nil
 	case o.Status == core.StatusManualReview:
 		line.Finding, line.Note = core.FindingInReview, o.Reason
 		return line, nil

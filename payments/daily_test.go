@@ -263,3 +263,20 @@ func TestReconcileProviderDownIsReportedNotGuessed(t *testing.T) {
 		}
 	})
 }
+
+func TestReconcileNeverTouchesAnotherProvidersOrder(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dialect string) {
+		h := newReconcileHarness(t, dialect)
+		h.order("SAME-1", 150000, "vpos")
+		if _, err := h.arca.PayAtBank("SAME-1", 150000, "AMD"); err != nil {
+			t.Fatal(err)
+		}
+		before := len(h.journal("SAME-1"))
+		if l := lineOf(t, h.reconcile(), "SAME-1"); l.Finding != core.FindingMismatch || !strings.Contains(l.Note, "nothing was changed") {
+			t.Fatalf("line = %+v, want a mismatch that changed nothing", l)
+		}
+		if o := h.get("SAME-1"); o.Status != core.StatusPending || len(h.journal("SAME-1")) != before {
+			t.Fatalf("the VPOS.am order moved to %s or was journaled on an ArCa payment", o.Status)
+		}
+	})
+}
