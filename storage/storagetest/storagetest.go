@@ -46,6 +46,7 @@ func Run(t *testing.T, open Factory) {
 		{"RefusalsCounted", testRefusalsCounted},
 		{"RefusalsBoundedPerWindow", testRefusalsBoundedPerWindow},
 		{"Conversations", testConversations},
+		{"ReconcileStore", testReconcileStore},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
