@@ -268,6 +268,10 @@ type Scheduler struct {
 	ReconcileSchedule string   `yaml:"reconcile_schedule"`
 	ReconcileAfter    Duration `yaml:"reconcile_after"`
 	PurgeSchedule     string   `yaml:"purge_schedule"`
+	// ReconcileDaySchedule runs the daily reconciliation (the providers'
+	// transaction lists of the two days before, beside paysync's), in
+	// time_zone; "off" turns it off.
+	ReconcileDaySchedule string `yaml:"reconcile_day_schedule"`
 }
 
 // Journal says how long the audit trail keeps what. The journal of orders
@@ -322,7 +326,7 @@ func Defaults() Config {
 		Dispatcher: Dispatcher{Lease: Duration(time.Minute), PollInterval: Duration(time.Second),
 			DeadAfter: Duration(72 * time.Hour), KeepDelivered: Duration(30 * 24 * time.Hour)},
 		Scheduler: Scheduler{ExpireSchedule: "@every 1m", ReconcileSchedule: "@every 5m",
-			ReconcileAfter: Duration(10 * time.Minute), PurgeSchedule: "@every 1h"},
+			ReconcileAfter: Duration(10 * time.Minute), PurgeSchedule: "@every 1h", ReconcileDaySchedule: "30 6 * * *"},
 	}
 }
 
@@ -654,7 +658,11 @@ func (c *Config) validate() Problems {
 		bad("scheduler.reconcile_after", "scheduler.reconcile_after must not be negative")
 	}
 	for key, spec := range map[string]string{"scheduler.expire_schedule": c.Scheduler.ExpireSchedule,
-		"scheduler.reconcile_schedule": c.Scheduler.ReconcileSchedule, "scheduler.purge_schedule": c.Scheduler.PurgeSchedule} {
+		"scheduler.reconcile_schedule": c.Scheduler.ReconcileSchedule, "scheduler.purge_schedule": c.Scheduler.PurgeSchedule,
+		"scheduler.reconcile_day_schedule": c.Scheduler.ReconcileDaySchedule} {
+		if key == "scheduler.reconcile_day_schedule" && spec == "off" {
+			continue
+		}
 		if _, err := ParseSchedule(spec); err != nil {
 			bad(key, fmt.Sprintf("%s %q: %v (use a cron expression such as \"*/5 * * * *\" or \"@every 5m\")", key, spec, err))
 		}

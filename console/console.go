@@ -162,6 +162,7 @@ func New(o Options) *Console {
 	m.HandleFunc("POST /ui/invite/{token}", c.acceptInvite)
 	m.Handle("GET /ui/export", c.allowed("export", c.exportPage))
 	m.Handle("GET /ui/export/download", c.allowed("export", c.exportDownload))
+	m.Handle("GET /ui/reconciliation", c.allowed("reconcile", c.reconcilePage))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "error.not_found")
 	})

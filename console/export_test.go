@@ -42,6 +42,15 @@ func TestExportPageAndFile(t *testing.T) {
 		if resp, body := anon.download("/ui/export/download?from=" + today + "&to=" + today + "&format=csv"); resp.StatusCode != http.StatusSeeOther || bytes.Contains(body, []byte("IG-EX1")) {
 			t.Fatalf("without a session: %d %q, want a redirect to the login and no file", resp.StatusCode, body)
 		}
+		// The money of the shop is the owner's: a manager gets no file and no menu entry.
+		mgr := r.browser()
+		mgr.loginAs("Mane", core.RoleManager)
+		if resp, body := mgr.download("/ui/export/download?from=" + today + "&to=" + today + "&format=csv"); resp.StatusCode != http.StatusForbidden || bytes.Contains(body, []byte("IG-EX1")) {
+			t.Fatalf("a manager: %d %q, want 403 and no file", resp.StatusCode, body)
+		}
+		if _, page := mgr.get("/ui/orders"); strings.Contains(page, `id="nav-export"`) {
+			t.Fatal("a manager's menu offers the export")
+		}
 
 		b := r.browser()
 		b.login("Owner")

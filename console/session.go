@@ -47,7 +47,7 @@ func (s *session) who() string { return "console (" + s.Journal() + ")" }
 // kind: "settle" and "people" are the owner's, "create" the manager's too.
 func (s *session) can(kind string) bool {
 	switch kind {
-	case "settle", "people", "catalog", "retry", "export":
+	case "settle", "people", "catalog", "retry", "export", "reconcile":
 		return s.Role == core.RoleOwner
 	case "create":
 		return s.Role == core.RoleOwner || s.Role == core.RoleManager

@@ -150,6 +150,7 @@ func newShop(t *testing.T) *shop {
 		"/ui/people":                      "/ui/people",
 		"/ui/tokens":                      "/ui/tokens",
 		"/ui/export":                      "/ui/export",
+		"/ui/reconciliation":              "/ui/reconciliation",
 		"/ui/password":                    "/ui/password",
 		"/ui/invite/{token}":              "/ui/invite/" + url.PathEscape(invite),
 		"/ui/orders/{id}/journal/{entry}": "/ui/orders/IG-1005/journal/" + itoa(entries[len(entries)-1].ID),

@@ -45,7 +45,9 @@ type PaymentEvent struct {
 	// answer leaves the payment unclear, so that a person must look (an
 	// ArCa refund whose amount the answer does not state). Such an event
 	// sends the order to manual_review with that reason; any other
-	// manual_review event is ignored.
+	// manual_review event is ignored. A paid event of the daily
+	// reconciliation (Source reconcile) for an order paysync does not know
+	// carries the reason of the manual_review order it creates.
 	ReviewReason string `json:"review_reason,omitempty"`
 	// Declinable: the provider waits for paysync's answer and cancels the
 	// payment when it is declined (Capabilities.ApprovesPayments). Decide
@@ -193,7 +195,12 @@ func Decide(o *Order, ev PaymentEvent) Decision {
 			return declined("payment for an unknown order")
 		}
 		if st == StatusPaid || st == StatusRefunded {
-			return Decision{Verdict: VerdictOrphan, To: StatusManualReview, Reason: "payment for an unknown order"}
+			reason := "payment for an unknown order"
+			if ev.Source == SourceReconcile && ev.ReviewReason != "" {
+				// The daily reconciliation says where it found the payment.
+				reason = ev.ReviewReason
+			}
+			return Decision{Verdict: VerdictOrphan, To: StatusManualReview, Reason: reason}
 		}
 		return Decision{Verdict: VerdictIgnored, Reason: "event for an unknown order"}
 	}

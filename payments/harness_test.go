@@ -60,6 +60,9 @@ type harnessOptions struct {
 	// storage, when its DataDir or DatabaseURL is set, opens the database
 	// with these options instead of a fresh one of the dialect.
 	storage storage.Options
+	// now, when set, is the clock of the ledger, the service and the ArCa
+	// double.
+	now func() time.Time
 }
 
 func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
@@ -70,7 +73,7 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 	} else {
 		h.db = testdb.Open(t, dialect)
 	}
-	h.ledger = &core.Ledger{Store: h.db, Recent: core.NewRecentOrders(0), Connectors: func() []string { return connectors }} // as serve wires it
+	h.ledger = &core.Ledger{Store: h.db, Recent: core.NewRecentOrders(0), Connectors: func() []string { return connectors }, Now: ho.now} // as serve wires it
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.handler.Load().(http.Handler).ServeHTTP(w, r)
 	}))
@@ -83,6 +86,9 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 		ao.CallbackURL = h.srv.URL + "/webhooks/arca"
 	}
 	ao.CallbackRetryDelay = 10 * time.Millisecond
+	if ho.now != nil {
+		ao.Now = ho.now
+	}
 	h.arca = arcasandbox.New(ao)
 	h.arcaSrv = httptest.NewServer(h.arca)
 
@@ -111,7 +117,7 @@ func newHarness(t testing.TB, dialect string, ho harnessOptions) *harness {
 		provs = append(provs, ho.extra(h)...)
 	}
 	o := payments.Options{Ledger: h.ledger, Store: h.db, Providers: provs, Logger: testutil.Logger(t),
-		ConfirmRetry: []time.Duration{}, LookupTimeout: lt}
+		ConfirmRetry: []time.Duration{}, LookupTimeout: lt, Now: ho.now}
 	if ho.svc != nil {
 		ho.svc(&o)
 	}

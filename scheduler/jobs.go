@@ -13,7 +13,16 @@ import (
 const (
 	JobExpire    = "expire"
 	JobReconcile = "reconcile"
+	// JobReconcileDay is the daily reconciliation: the providers'
+	// transaction lists beside paysync's orders (payments.ReconcileDay).
+	JobReconcileDay = "reconcile-day"
 )
+
+// ReconcileDays is how many days before today the daily reconciliation
+// goes over each run: yesterday, and the day before in case a run was
+// missed or the bank listed a payment late. A run again over a day writes
+// nothing twice.
+const ReconcileDays = 2
 
 // FromConfig returns a scheduler in the configured time zone with the
 // payments jobs added on their schedules (expire_schedule,
@@ -36,8 +45,29 @@ func FromConfig(cfg *config.Config, store Leaser, p *payments.Service, logger *s
 		if err := s.AddPayments(cfg.Scheduler, p); err != nil {
 			return nil, err
 		}
+		if err := s.AddReconcileDay(cfg.Scheduler.ReconcileDaySchedule, p, loc); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// AddReconcileDay adds the daily reconciliation, when a provider lists its
+// transactions and spec is not "off". Like every job it runs on the
+// replica holding the scheduler's lease only.
+func (s *Scheduler) AddReconcileDay(spec string, p *payments.Service, loc *time.Location) error {
+	if spec == "off" || len(p.Listers()) == 0 {
+		return nil
+	}
+	return s.Add(JobReconcileDay, spec, func(ctx context.Context) error {
+		today, _ := payments.DayBounds(time.Now().In(loc), loc)
+		for back := ReconcileDays; back >= 1; back-- {
+			if _, err := p.ReconcileDay(ctx, today.AddDate(0, 0, -back), loc); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // AddPayments adds the expire and reconcile jobs of a payments service.

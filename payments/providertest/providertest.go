@@ -13,7 +13,10 @@
 //     each payment declines it instead, and the buyer is not charged);
 //   - a provider that looks payments up moves an order only on what its
 //     lookup says;
-//   - odd bytes (invalid UTF-8, NUL) are recorded exactly as received.
+//   - odd bytes (invalid UTF-8, NUL) are recorded exactly as received;
+//   - a provider that lists its transactions (core.TransactionLister) lists
+//     a window's payments, and the daily reconciliation turns one paysync
+//     never heard of into a manual_review order, once.
 //
 // A provider's test supplies a Harness around the provider and its double
 // and calls Run. The suite reads the provider's Capabilities and the
@@ -121,6 +124,7 @@ func Run(t *testing.T, h Harness) {
 			{"UnknownOrder", testUnknownOrder},
 			{"ConfirmedByLookup", testConfirmedByLookup},
 			{"OddBytes", testOddBytes},
+			{"Lists", testLists},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) { c.run(newSuite(t, h, dialect)) })

@@ -71,10 +71,14 @@ var currencies = map[string]string{"AMD": "051", "EUR": "978", "USD": "840", "RU
 
 // Options configure the adapter.
 type Options struct {
-	BaseURL  string // ends in /VPOS/ (default LiveBaseURL)
-	ClientID string
-	Username string
-	Password string
+	BaseURL string // ends in /VPOS/ (default LiveBaseURL)
+	// ReportingURL is the SOAP service of GetTransactionList (default
+	// LiveReportingURL, TestReportingURL with the test base, else
+	// BaseURL + Admin/webservice/TransactionsInformationService.svc).
+	ReportingURL string
+	ClientID     string
+	Username     string
+	Password     string
 	// OrderIDs is the range the bank's OrderIDs are allocated from.
 	OrderIDs Range
 	Language string // am, ru or en (default en)
@@ -98,6 +102,8 @@ type Provider struct {
 	base    string // with its trailing slash
 	numbers numbers
 	client  *resty.Client
+	// reporting is the SOAP service's address (Options.ReportingURL).
+	reporting string
 }
 
 var (
@@ -143,6 +149,7 @@ func New(o Options) (*Provider, error) {
 	}
 	p := &Provider{o: o, base: strings.TrimRight(o.BaseURL, "/") + "/", numbers: numbers{store: o.Store, r: o.OrderIDs}}
 	p.client = restclient.New(p.base, o.Timeout, o.HTTPClient)
+	p.reporting = reportingURL(p.base, o.ReportingURL)
 	return p, nil
 }
 

@@ -69,6 +69,15 @@ func (h *harness) PayUnknown(t *testing.T, orderID string, amountMinor int64, cu
 	t.Fatal("the bank reports only the orders paysync registered")
 }
 
+// PayAtBank is a payment under an OrderID of the merchant's other system
+// (far outside paysync's range), naming orderID in its Opaque, that no
+// buyer brings back to paysync (providertest.BankPayer).
+func (h *harness) PayAtBank(t *testing.T, orderID string, amountMinor int64, currency string) {
+	if _, err := h.bank.PayAtBank(990000001, amountMinor, currency, orderID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (h *harness) Forge(t *testing.T, o core.Order) *http.Request {
 	p, ok := h.bank.Payment(o.ID)
 	if !ok {

@@ -30,7 +30,11 @@ type Settings struct {
 	Username string         `yaml:"username" env:"PAYSYNC_AMERIA_USERNAME, overwrite"`
 	Password setting.Secret `yaml:"password" env:"PAYSYNC_AMERIA_PASSWORD, overwrite"`
 	// OrderIDs is the bank's order-number range, FROM-TO.
-	OrderIDs       string           `yaml:"order_ids" env:"PAYSYNC_AMERIA_ORDER_IDS, overwrite"`
+	OrderIDs string `yaml:"order_ids" env:"PAYSYNC_AMERIA_ORDER_IDS, overwrite"`
+	// ReportingURL is the SOAP reporting service the daily reconciliation
+	// reads GetTransactionList from (default: the bank's own, live or test
+	// after base_url).
+	ReportingURL   string           `yaml:"reporting_url" env:"PAYSYNC_AMERIA_REPORTING_URL, overwrite"`
 	Language       string           `yaml:"language"`
 	SessionTimeout setting.Duration `yaml:"session_timeout"`
 }
@@ -77,7 +81,7 @@ func (s *Settings) Options(publicURL string) (Options, error) {
 		return Options{}, core.FieldErrorf("order_ids", "providers.ameria.order_ids %v (e.g. %s, the range the bank assigned)", err, ExampleRange)
 	}
 	return Options{
-		BaseURL: s.BaseURL, ClientID: s.ClientID, Username: s.Username, Password: string(s.Password),
+		BaseURL: s.BaseURL, ReportingURL: s.ReportingURL, ClientID: s.ClientID, Username: s.Username, Password: string(s.Password),
 		OrderIDs: r, Language: s.Language, SessionTimeout: time.Duration(s.SessionTimeout),
 		// No query string: the bank appends its own, and how it would join
 		// two is not known.

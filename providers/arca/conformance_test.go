@@ -69,6 +69,14 @@ func (h *harness) PayUnknown(t *testing.T, orderID string, amount int64, currenc
 	h.Pay(t, core.Order{ID: orderID}, amount, currency, 1)
 }
 
+// PayAtBank is a payment registered and paid outside paysync, of which no
+// callback comes (providertest.BankPayer).
+func (h *harness) PayAtBank(t *testing.T, orderID string, amount int64, currency string) {
+	if _, err := h.g.PayAtBank(orderID, amount, currency); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // callback is a "deposited" callback about o, signed with key.
 func (h *harness) callback(t *testing.T, o core.Order, key string, extra url.Values) url.Values {
 	ao, ok := h.g.Order(o.ID)

@@ -143,6 +143,7 @@ type Stats struct {
 	Requests int // API calls
 	Inits    int // InitPayment calls answered 1
 	Details  int // GetPaymentDetails calls
+	Lists    int // GetTransactionList calls answered
 	Injected int // faults injected
 }
 

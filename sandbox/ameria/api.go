@@ -17,6 +17,7 @@ func (b *Bank) routes() {
 	m.HandleFunc("POST /api/VPOS/GetPaymentId", b.api(b.paymentID))
 	m.HandleFunc("POST /api/VPOS/RefundPayment", b.api(b.refundPayment))
 	m.HandleFunc("POST /api/VPOS/CancelPayment", b.api(b.cancelPayment))
+	m.HandleFunc("POST "+ReportingPath, b.transactionList)
 	m.HandleFunc("GET /Payments/Pay", b.payPage)
 	m.HandleFunc("POST /Payments/Pay", b.payForm)
 	b.controlRoutes(m)

@@ -358,6 +358,26 @@ func (b *Bank) payForm(w http.ResponseWriter, r *http.Request) {
 func (b *Bank) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /_sandbox/orders/{order}/{action}", b.control)
 	m.HandleFunc("POST /_sandbox/faults", b.controlFaults)
+	m.HandleFunc("POST /_sandbox/bank-payments", func(w http.ResponseWriter, r *http.Request) {
+		// ?order_id=N&amount=MINOR[&currency=AMD][&opaque=TEXT]: PayAtBank.
+		q := r.URL.Query()
+		order, err1 := strconv.ParseInt(q.Get("order_id"), 10, 64)
+		amount, err2 := strconv.ParseInt(q.Get("amount"), 10, 64)
+		if err1 != nil || err2 != nil || order <= 0 || amount <= 0 {
+			http.Error(w, "order_id (the bank's number) and amount (minor units) are required, e.g. ?order_id=990000001&amount=1500000&opaque=SHOP-1", http.StatusBadRequest)
+			return
+		}
+		cur := q.Get("currency")
+		if cur == "" {
+			cur = "AMD"
+		}
+		p, err := b.PayAtBank(order, amount, cur, q.Get("opaque"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
 	m.HandleFunc("GET /_sandbox/payments", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"payments": b.Payments()})
 	})

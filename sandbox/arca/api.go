@@ -16,9 +16,29 @@ func (g *Gateway) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc(RESTPath+"/register.do", g.rest("register.do", g.register))
 	m.HandleFunc(RESTPath+"/getOrderStatusExtended.do", g.rest("getOrderStatusExtended.do", g.status))
+	m.HandleFunc(RESTPath+"/getLastOrdersForMerchants.do", g.rest("getLastOrdersForMerchants.do", g.lastOrders))
 	m.HandleFunc("GET /payment/merchants/sandbox/{page}", g.paymentPage)
 	m.HandleFunc("POST /_sandbox/orders/{order}/{action}", g.control)
 	m.HandleFunc("POST /_sandbox/faults", g.controlFaults)
+	m.HandleFunc("POST /_sandbox/bank-payments", func(w http.ResponseWriter, r *http.Request) {
+		// ?order=NUMBER&amount=MINOR[&currency=AMD]: PayAtBank.
+		q := r.URL.Query()
+		amount, err := strconv.ParseInt(q.Get("amount"), 10, 64)
+		if err != nil || q.Get("order") == "" {
+			http.Error(w, "order and amount (minor units) are required, e.g. ?order=SHOP-1&amount=1500000", http.StatusBadRequest)
+			return
+		}
+		cur := q.Get("currency")
+		if cur == "" {
+			cur = "AMD"
+		}
+		o, err := g.PayAtBank(q.Get("order"), amount, cur)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		writeJSON(w, o)
+	})
 	m.HandleFunc("POST /_sandbox/callbacks/release", func(w http.ResponseWriter, r *http.Request) {
 		g.ReleaseCallbacks(r.URL.Query().Get("order") == "reverse")
 		writeJSON(w, map[string]bool{"released": true})
@@ -161,12 +181,19 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.stats.Lookups++
+	answer := orderAnswer(o, g.version)
+	answer["errorCode"], answer["errorMessage"] = "0", "Success"
+	writeJSON(w, answer)
+}
+
+// orderAnswer is an order as getOrderStatusExtended.do (in version
+// version) and getLastOrdersForMerchants.do show it.
+func orderAnswer(o *Order, version int) map[string]any {
 	action := 0
 	if o.Status == OrderDeclined {
 		action = 2001
 	}
 	answer := map[string]any{
-		"errorCode": "0", "errorMessage": "Success",
 		"orderNumber": o.OrderNumber, "orderStatus": o.Status,
 		"actionCode": action, "actionCodeDescription": actionDescriptions[o.Status],
 		"amount": o.Amount, "currency": o.Currency, "date": o.CreatedAt.UnixMilli(),
@@ -177,17 +204,21 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		"cardAuthInfo": map[string]string{"maskedPan": "411111**1111", "pan": "411111**1111", "expiration": "203012",
 			"cardholderName": "SANDBOX", "approvalCode": "123456"},
 	}
-	if g.version >= 2 {
+	if version >= 2 {
 		// What was deposited and refunded is only in later versions of
 		// the answer; version 1 says no more than the orderStatus.
 		answer["paymentAmountInfo"] = map[string]any{"paymentState": paymentStates[o.Status], "approvedAmount": o.ApprovedAmount,
 			"depositedAmount": o.DepositedAmount, "refundedAmount": o.RefundedAmount}
 		answer["terminalId"] = "SANDBOX1"
-		answer["authDateTime"] = o.CreatedAt.UnixMilli()
+		paid := o.PaidAt
+		if paid.IsZero() {
+			paid = o.CreatedAt
+		}
+		answer["authDateTime"] = paid.UnixMilli()
 		answer["authRefNum"] = "111111111111"
 		answer["bankInfo"] = map[string]string{"bankName": "SANDBOX BANK", "bankCountryCode": "AM", "bankCountryName": "Armenia"}
 	}
-	writeJSON(w, answer)
+	return answer
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>

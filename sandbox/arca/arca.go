@@ -1,6 +1,7 @@
 // Package arcasandbox is a local double of an ArCa vPOS (BPC "RBS") gateway,
 // for tests, the demo and `paysync sandbox`: register.do,
-// getOrderStatusExtended.do, a payment page, and callbacks (GET or POST, with
+// getOrderStatusExtended.do, getLastOrdersForMerchants.do (the day's
+// payments, for the daily reconciliation), a payment page, and callbacks (GET or POST, with
 // an HMAC-SHA256 checksum when a key is set) to the order's
 // dynamicCallbackUrl or a configured URL. A Go API and /_sandbox/ endpoints
 // pay, hold, decline, reverse and refund orders and inject faults: HTTP 5xx,
@@ -45,6 +46,9 @@ const (
 	MaxOrderNumber = 32
 )
 
+// Yerevan is Armenia's time, UTC+4 without daylight saving since 2012.
+var Yerevan = time.FixedZone("AMT", 4*60*60)
+
 // RBS orderStatus values.
 const (
 	OrderRegistered = 0
@@ -86,6 +90,10 @@ type Options struct {
 	CallbackRetryDelay time.Duration
 	Client             *http.Client
 	Now                func() time.Time
+	// Location is the gateway's time zone, in which
+	// getLastOrdersForMerchants.do reads from and to (default Yerevan,
+	// UTC+4 all year).
+	Location *time.Location
 	// Logger hears of failed deliveries (default: silent).
 	Logger *slog.Logger
 }
@@ -106,6 +114,9 @@ type Order struct {
 	Description     string    `json:"description"`
 	Language        string    `json:"language"`
 	CreatedAt       time.Time `json:"createdAt"`
+	// PaidAt is when the buyer paid (deposited or held); zero before.
+	// getLastOrdersForMerchants.do lists orders by it.
+	PaidAt time.Time `json:"paidAt,omitempty"`
 }
 
 // Stats counts what the gateway saw.
@@ -113,6 +124,7 @@ type Stats struct {
 	Requests   int // REST requests
 	Registered int
 	Lookups    int
+	Lists      int // getLastOrdersForMerchants.do pages answered
 	Injected   int
 }
 
@@ -174,6 +186,9 @@ func New(o Options) *Gateway {
 	now := o.Now
 	if now == nil {
 		now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = Yerevan
 	}
 	if o.StatusVersion <= 0 {
 		o.StatusVersion = 2

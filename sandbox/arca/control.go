@@ -14,7 +14,7 @@ func (g *Gateway) Pay(orderNumber string) error {
 		if o.Status != OrderRegistered && o.Status != OrderHeld && o.Status != OrderACS {
 			return "", "", 0, fmt.Errorf("order %s has orderStatus %d and cannot be paid", orderNumber, o.Status)
 		}
-		o.Status, o.ApprovedAmount, o.DepositedAmount = OrderDeposited, o.Amount, o.Amount
+		o.Status, o.ApprovedAmount, o.DepositedAmount, o.PaidAt = OrderDeposited, o.Amount, o.Amount, g.now().UTC()
 		return "deposited", "1", o.Amount, nil
 	})
 }
@@ -33,8 +33,36 @@ func (g *Gateway) PayWith(orderNumber string, amount int64, currency string) err
 			return "", "", 0, fmt.Errorf("order %s has orderStatus %d and cannot be paid", orderNumber, o.Status)
 		}
 		o.Status, o.Amount, o.ApprovedAmount, o.DepositedAmount, o.Currency = OrderDeposited, amount, amount, amount, code
+		o.PaidAt = g.now().UTC()
 		return "deposited", "1", amount, nil
 	})
+}
+
+// PayAtBank is a payment paysync never hears of: an order the merchant
+// registered elsewhere (the bank's back office, a fixed link, another
+// shop system on the same merchant account), paid in full, amount in minor
+// units of currency (ISO 4217 alphabetic). No callback is sent; only the
+// transaction list (getLastOrdersForMerchants.do) and a lookup show it.
+func (g *Gateway) PayAtBank(orderNumber string, amount int64, currency string) (Order, error) {
+	code, ok := numericCurrency[currency]
+	if !ok {
+		return Order{}, fmt.Errorf("currency %s is not one the gateway takes", currency)
+	}
+	if orderNumber == "" || len(orderNumber) > MaxOrderNumber || amount <= 0 {
+		return Order{}, fmt.Errorf("order number %q or amount %d is not one register.do takes", orderNumber, amount)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, dup := g.byNumber[orderNumber]; dup {
+		return Order{}, fmt.Errorf("order %s exists already", orderNumber)
+	}
+	now := g.now().UTC()
+	o := &Order{MdOrder: newMdOrder(), OrderNumber: orderNumber, Amount: amount, Currency: code, Status: OrderDeposited,
+		ApprovedAmount: amount, DepositedAmount: amount, Description: "Order " + orderNumber, Language: "en", CreatedAt: now, PaidAt: now}
+	g.orders[o.MdOrder] = o
+	g.byNumber[orderNumber] = o.MdOrder
+	g.stats.Registered++
+	return *o, nil
 }
 
 // numericCurrency maps the currencies the gateway takes to ISO 4217 numeric codes.
@@ -46,7 +74,7 @@ func (g *Gateway) Hold(orderNumber string) error {
 		if o.Status != OrderRegistered && o.Status != OrderACS {
 			return "", "", 0, fmt.Errorf("order %s has orderStatus %d and cannot be held", orderNumber, o.Status)
 		}
-		o.Status, o.ApprovedAmount = OrderHeld, o.Amount
+		o.Status, o.ApprovedAmount, o.PaidAt = OrderHeld, o.Amount, g.now().UTC()
 		return "approved", "1", -1, nil
 	})
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Factory) {
 		{"Conversations", testConversations},
 		{"People", testPeople},
 		{"Catalog", testCatalog},
+		{"ReconcileStore", testReconcileStore},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
