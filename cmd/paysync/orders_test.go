@@ -50,7 +50,7 @@ func TestOrdersAndReviewCommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Order.ID != "A-1" || len(v.Journal) != 2 {
 		t.Fatalf("show: %d %q", code, out)
 	}
-	if code, out, _ = cli(t, "orders", "show", "A-1"); code != 0 || !strings.Contains(out, "payment link created") {
+	if code, out, _ = cli(t, "orders", "show", "A-1"); code != 0 || !strings.Contains(out, "Payment link sent") {
 		t.Fatalf("show text: %d %q", code, out)
 	}
 	if code, out, _ = cli(t, "orders", "list", "--status", "pending", "--json"); code != 0 || !strings.Contains(out, `"order_id": "A-1"`) {
