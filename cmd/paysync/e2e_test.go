@@ -60,12 +60,37 @@ func startE2E(t testing.TB, dialect string, env map[string]string) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := &e2e{t: t, base: "http://" + ln.Addr().String(), portal: portal, d: d, logs: errb}
 	t.Cleanup(func() {
 		cancel()
-		d.shutdown()
-		a.Close()
+		e.d.shutdown()
+		e.d.app.Close()
 	})
-	return &e2e{t: t, base: "http://" + ln.Addr().String(), portal: portal, d: d, logs: errb}
+	return e
+}
+
+// restart stops the daemon and starts a new one on the same database and
+// configuration, at a new address: what a restart of serve leaves in
+// memory (nothing) and in the database (everything).
+func (e *e2e) restart() {
+	e.t.Helper()
+	if err := e.d.shutdown(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.d.app.Close()
+	a, err := openApp(context.Background(), &cmdEnv{stdout: io.Discard, stderr: e.logs})
+	if err != nil {
+		e.t.Fatal(err, e.logs.String())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d, err := startDaemon(context.Background(), a, ln)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.d, e.base = d, "http://"+ln.Addr().String()
 }
 
 func (e *e2e) api(method, path string, body any) (int, map[string]any) {

@@ -90,6 +90,18 @@ func New(t testing.TB, stepTimeout time.Duration) *Browser {
 	return &Browser{t: t, ctx: ctx, dir: dir, timeout: stepTimeout}
 }
 
+// Tab opens another tab of the same browser (its cookies shared), closed
+// with the test: a buyer's page beside the manager's.
+func (b *Browser) Tab() *Browser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("cannot open a tab: %v", err)
+	}
+	return &Browser{t: b.t, ctx: ctx, dir: b.dir, timeout: b.timeout}
+}
+
 // Do runs actions as one step, failing the test with the step's name and
 // the page it was on.
 func (b *Browser) Do(step string, actions ...chromedp.Action[chromedp.Void]) {
