@@ -9,11 +9,21 @@ import "time"
 // and Options.ShutdownTimeout.
 type Clock interface {
 	Now() time.Time
-	// After sends the time once d has passed.
-	After(d time.Duration) <-chan time.Time
+	// Until sends the time once the clock has reached t (at once when it
+	// already has).
+	Until(t time.Time) <-chan time.Time
 }
 
 type wallClock struct{}
 
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (wallClock) Now() time.Time                     { return time.Now() }
+func (wallClock) Until(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
+
+// SleepWatcher is implemented by a test clock that wants to know when a
+// connector's worker sleeps on it: Sleeping is called once the worker's timer
+// is set, and the function it returns when the worker wakes. A test that
+// moves the clock after the worker has gone to sleep is then sure the move
+// reaches it, instead of racing the worker's last steps before it sleeps.
+type SleepWatcher interface {
+	Sleeping(connector string) (awake func())
+}

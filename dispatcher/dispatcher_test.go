@@ -314,7 +314,7 @@ func TestBackoffSchedule(t *testing.T) {
 			var r core.OutboxRecord
 			testutil.Eventually(t, fmt.Sprintf("attempt %d settled", attempt), func() bool {
 				r = onlyRecord(t, db, "o-1")
-				return r.Attempts == attempt && r.LeaseToken == ""
+				return r.Attempts == attempt && r.LeaseToken == "" && clock.Asleep("crm")
 			})
 			if at.Sub(created) >= 72*time.Hour {
 				if r.State != core.DeliveryDead || !strings.Contains(r.LastError, fmt.Sprintf("gave up after %d attempts", attempt)) {
@@ -539,7 +539,7 @@ func TestCircuitBreaker(t *testing.T) {
 		for call := 1; call <= 3; call++ {
 			testutil.Eventually(t, fmt.Sprintf("call %d", call), func() bool {
 				r := onlyRecord(t, db, "o-1")
-				return crm.Calls() == call && r.Attempts == call && r.LeaseToken == ""
+				return crm.Calls() == call && r.Attempts == call && r.LeaseToken == "" && clock.Asleep("crm")
 			})
 			if call < 3 {
 				// Failing, but not yet enough to open the breaker: backing off, with the CRM's answer.
@@ -566,7 +566,9 @@ func TestCircuitBreaker(t *testing.T) {
 		}
 
 		clock.Advance(30 * time.Second) // cool-down over: one probe, still failing
-		testutil.Eventually(t, "failed probe", func() bool { return crm.Calls() == 4 && stateOf(t, d, "crm").State == dispatcher.StateOpen })
+		testutil.Eventually(t, "failed probe", func() bool {
+			return crm.Calls() == 4 && stateOf(t, d, "crm").State == dispatcher.StateOpen && clock.Asleep("crm")
+		})
 		if s := stateOf(t, d, "crm"); !s.Until.Equal(clock.Now().Add(2 * time.Minute)) {
 			t.Fatalf("after a failed probe: open until %s, want +2m", s.Until)
 		}
@@ -654,7 +656,7 @@ func TestNeedsReauthPauses(t *testing.T) {
 
 		testutil.Eventually(t, "released", func() bool {
 			rs := records(t, db, "crm", core.DeliveryPending)
-			return crm.Calls() == 1 && len(rs) == 2 && rs[0].LeaseToken == "" && rs[1].LeaseToken == ""
+			return crm.Calls() == 1 && len(rs) == 2 && rs[0].LeaseToken == "" && rs[1].LeaseToken == "" && clock.Asleep("crm")
 		})
 		paused := clock.Now()
 		for _, r := range records(t, db, "crm", "") {
@@ -725,7 +727,9 @@ func TestBurstGathersIntoOneBatch(t *testing.T) {
 			t.Fatalf("claimed within the gather window: batches %v", crm.BatchSizes())
 		}
 		clock.Advance(10 * time.Millisecond)
-		testutil.Eventually(t, "o-2 and o-3 delivered", func() bool { return countState(t, db, "crm", core.DeliveryDelivered) == 3 })
+		testutil.Eventually(t, "o-2 and o-3 delivered", func() bool {
+			return countState(t, db, "crm", core.DeliveryDelivered) == 3 && clock.Asleep("crm")
+		})
 		if sizes := fmt.Sprint(crm.BatchSizes()); sizes != "[1 2]" {
 			t.Fatalf("batches %s, want [1 2]", sizes)
 		}
@@ -752,7 +756,7 @@ func TestSlowDownPausesConnector(t *testing.T) {
 		start(t, d)
 		testutil.Eventually(t, "rate limited", func() bool {
 			r := onlyRecord(t, db, "o-1")
-			return r.Attempts == 1 && r.LeaseToken == ""
+			return r.Attempts == 1 && r.LeaseToken == "" && clock.Asleep("crm")
 		})
 		at := clock.Now()
 		if r := onlyRecord(t, db, "o-1"); !r.AvailableAt.Equal(at.Add(time.Minute)) {
@@ -1084,10 +1088,12 @@ func TestRecoveryRetriesWhatWaited(t *testing.T) {
 			wake <- "crm"
 			testutil.Eventually(t, id+" failed", func() bool {
 				r := onlyRecord(t, db, id)
-				return crm.Calls() == i+1 && r.Attempts == 1 && r.LeaseToken == ""
+				return crm.Calls() == i+1 && r.Attempts == 1 && r.LeaseToken == "" && clock.Asleep("crm")
 			})
 		}
-		testutil.Eventually(t, "breaker open", func() bool { return stateOf(t, d, "crm").State == dispatcher.StateOpen })
+		testutil.Eventually(t, "breaker open", func() bool {
+			return stateOf(t, d, "crm").State == dispatcher.StateOpen && clock.Asleep("crm")
+		})
 
 		create(t, db, "o-3", "crm") // the probe: the only order due when the cool-down ends
 		crm.SetDown(nil)
@@ -1114,7 +1120,7 @@ func TestAnsweringAgainRetriesWhatWaited(t *testing.T) {
 		wake <- "crm"
 		testutil.Eventually(t, "o-1 failed", func() bool {
 			r := onlyRecord(t, db, "o-1")
-			return crm.Calls() == 1 && r.Attempts == 1 && r.LeaseToken == ""
+			return crm.Calls() == 1 && r.Attempts == 1 && r.LeaseToken == "" && clock.Asleep("crm")
 		})
 		if s := stateOf(t, d, "crm"); s.State != dispatcher.StateBackingOff {
 			t.Fatalf("after one failure: %s, want backing_off", s.State)

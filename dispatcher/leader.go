@@ -112,7 +112,7 @@ func (l *leadership) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.clock.After(every):
+		case <-l.clock.Until(after.Add(every)):
 		}
 	}
 }

@@ -80,7 +80,7 @@ func TestBreakerCountsRequests(t *testing.T) {
 				for call := 1; call <= tc.calls; call++ {
 					testutil.Eventually(t, "a call", func() bool {
 						r := onlyRecord(t, db, "o-1")
-						return conn.Calls() == call && r.Attempts == call && r.LeaseToken == ""
+						return conn.Calls() == call && r.Attempts == call && r.LeaseToken == "" && clock.Asleep("crm")
 					})
 					if call < tc.calls {
 						clock.Advance(time.Second)

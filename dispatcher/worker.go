@@ -120,12 +120,12 @@ func (w *worker) run(ctx context.Context) {
 		now := w.d.clock.Now()
 		wait, probe := w.gate.admit(now)
 		if wait > 0 {
-			w.sleep(ctx, wait, false)
+			w.sleep(ctx, now.Add(wait), false)
 			continue
 		}
-		if gather := lastEnd.Add(w.gather()).Sub(now); gather > 0 {
+		if gathered := lastEnd.Add(w.gather()); gathered.After(now) {
 			// A burst is arriving: let it gather into the next batch.
-			if !w.sleep(ctx, gather, false) {
+			if !w.sleep(ctx, gathered, false) {
 				return
 			}
 			now = w.d.clock.Now()
@@ -136,7 +136,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		res := w.limiter.ReserveN(now, 1)
 		if delay := res.DelayFrom(now); delay > 0 {
-			if !w.sleep(ctx, delay, false) {
+			if !w.sleep(ctx, now.Add(delay), false) {
 				res.CancelAt(w.d.clock.Now())
 				return
 			}
@@ -151,19 +151,20 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		fence := w.lead.fence()
+		claimed := w.d.clock.Now()
 		recs, err := w.d.store.ClaimOutbox(work, core.ClaimRequest{
 			Connector: w.name, Owner: w.d.opt.Owner, Token: randomHex(16),
-			Limit: limit, Lease: w.d.opt.Lease, Now: w.d.clock.Now(), Fence: fence,
+			Limit: limit, Lease: w.d.opt.Lease, Now: claimed, Fence: fence,
 		})
 		if err != nil {
 			res.CancelAt(w.d.clock.Now())
 			w.log.Error("cannot claim outbox records; retrying", "err", err)
-			w.sleep(ctx, w.d.opt.PollInterval, false)
+			w.sleep(ctx, claimed.Add(w.d.opt.PollInterval), false)
 			continue
 		}
 		if len(recs) == 0 {
 			res.CancelAt(w.d.clock.Now())
-			w.sleep(ctx, w.d.opt.PollInterval, true)
+			w.sleep(ctx, claimed.Add(w.d.opt.PollInterval), true)
 			continue
 		}
 		// The batch stops as soon as this replica stops trusting its lease.
@@ -173,24 +174,30 @@ func (w *worker) run(ctx context.Context) {
 		if orders < limit {
 			// A short batch drained what was due: wait for news or the poll.
 			lastEnd = w.d.clock.Now()
-			w.sleep(ctx, w.d.opt.PollInterval, true)
+			w.sleep(ctx, lastEnd.Add(w.d.opt.PollInterval), true)
 		} else {
 			lastEnd = time.Time{} // a backlog: claim the next batch at once
 		}
 	}
 }
 
-// sleep waits d on the clock; wakeable lets a wake-up end it early. It
-// returns false when ctx ended.
-func (w *worker) sleep(ctx context.Context, d time.Duration, wakeable bool) bool {
+// sleep waits until the clock reaches until; wakeable lets a wake-up end it
+// early. It returns false when ctx ended. Waiting for a time rather than a
+// span keeps a wait computed from one reading of the clock true when the
+// clock moves before the wait begins.
+func (w *worker) sleep(ctx context.Context, until time.Time, wakeable bool) bool {
 	var wake chan struct{}
 	if wakeable {
 		wake = w.wakeCh
 	}
+	timer := w.d.clock.Until(until)
+	if s, ok := w.d.clock.(SleepWatcher); ok {
+		defer s.Sleeping(w.name)()
+	}
 	select {
 	case <-ctx.Done():
 		return false
-	case <-w.d.clock.After(d):
+	case <-timer:
 	case <-wake:
 	}
 	return true

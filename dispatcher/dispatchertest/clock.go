@@ -12,6 +12,7 @@ type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []fakeTimer
+	asleep map[string]int
 }
 
 type fakeTimer struct {
@@ -31,18 +32,21 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// After fires once the clock has been moved d past now.
-func (c *Clock) After(d time.Duration) <-chan time.Time {
+// Until fires once the clock has been moved to t or past it.
+func (c *Clock) Until(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), ch: ch})
+	c.timers = append(c.timers, fakeTimer{at: t, ch: ch})
 	return ch
 }
+
+// After fires once the clock has been moved d past now.
+func (c *Clock) After(d time.Duration) <-chan time.Time { return c.Until(c.Now().Add(d)) }
 
 // Advance moves the clock forward by d and fires the timers now due.
 func (c *Clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
@@ -71,4 +75,28 @@ func (c *Clock) Timers() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
+}
+
+// Sleeping records that a connector's worker sleeps on the clock until the
+// returned function is called (dispatcher.SleepWatcher).
+func (c *Clock) Sleeping(connector string) func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.asleep == nil {
+		c.asleep = map[string]int{}
+	}
+	c.asleep[connector]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.asleep[connector]--
+	}
+}
+
+// Asleep reports whether the connector's worker is sleeping on the clock:
+// it has finished what it was doing, so moving the clock now reaches it.
+func (c *Clock) Asleep(connector string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.asleep[connector] > 0
 }
