@@ -153,11 +153,15 @@ func (l *leadership) fence() *core.Fence {
 
 // watch returns a context that ends with ctx, or as soon as this replica
 // stops trusting its lease: the work in flight stops before another
-// replica can have taken the connector over. stop releases it. The
+// replica can have taken the connector over. Its CRM requests check the
+// trust again just before they are sent (core.WithSendCheck), as a
+// process resumed after a pause may run them before this watch wakes.
+// stop releases it. The
 // deadline is timed on the wall clock (a test's fake clock moves only at
 // renewals, which wake the watch too).
 func (l *leadership) watch(ctx context.Context) (context.Context, context.CancelFunc) {
 	wctx, cancel := context.WithCancel(ctx)
+	wctx = core.WithSendCheck(wctx, l.isLeader)
 	go func() {
 		t := time.NewTimer(time.Hour)
 		defer t.Stop()
