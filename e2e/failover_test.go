@@ -183,9 +183,9 @@ func (f *failover) run(t *testing.T, fault string, round int) handover {
 	var took handover
 	took.crm = waitInCRMs(ctx, t, f.sb, f.crms, ids, start)
 	testutil.Eventually(t, "replica b runs the scheduled jobs", func() bool {
-		n, _ := b.grepLogs(schedulerLeads)
-		if n > 0 && took.scheduler == 0 {
-			took.scheduler = time.Since(start)
+		n, line := b.grepLogs(schedulerLeads)
+		if n > 0 {
+			took.scheduler = loggedAt(t, line).Sub(start)
 		}
 		return n > 0
 	})
@@ -537,4 +537,16 @@ func countState(ctx context.Context, s *sender, state string) int {
 		}
 	}
 	return n
+}
+
+// loggedAt is the time of a line of the daemon's JSON log, as grepLogs
+// returns it ("run N: {...}").
+func loggedAt(t *testing.T, line string) time.Time {
+	var l struct {
+		Time time.Time `json:"time"`
+	}
+	if i := strings.Index(line, "{"); i < 0 || json.Unmarshal([]byte(line[i:]), &l) != nil || l.Time.IsZero() {
+		t.Fatalf("no time in the log line %q", line)
+	}
+	return l.Time
 }
