@@ -256,7 +256,10 @@ func unknownKeys(n *yaml.Node, t reflect.Type) []string {
 }
 
 type Dispatcher struct {
-	Lease         Duration   `yaml:"lease"`
+	Lease Duration `yaml:"lease"`
+	// LeaderLease is how long a connector's leadership lasts without
+	// renewal: failover to another replica takes about this long.
+	LeaderLease   Duration   `yaml:"leader_lease"`
 	PollInterval  Duration   `yaml:"poll_interval"`
 	Backoff       []Duration `yaml:"backoff"`
 	DeadAfter     Duration   `yaml:"dead_after"`
@@ -323,7 +326,7 @@ func Defaults() Config {
 		Journal:           Journal{KeepRefused: Duration(30 * 24 * time.Hour), KeepPayloads: Duration(DefaultKeepPayloads)},
 		Providers:         defaultProviders(),
 		Connectors:        defaultConnectors(),
-		Dispatcher: Dispatcher{Lease: Duration(time.Minute), PollInterval: Duration(time.Second),
+		Dispatcher: Dispatcher{Lease: Duration(time.Minute), LeaderLease: Duration(6 * time.Second), PollInterval: Duration(time.Second),
 			DeadAfter: Duration(72 * time.Hour), KeepDelivered: Duration(30 * 24 * time.Hour)},
 		Scheduler: Scheduler{ExpireSchedule: "@every 1m", ReconcileSchedule: "@every 5m",
 			ReconcileAfter: Duration(10 * time.Minute), PurgeSchedule: "@every 1h", ReconcileDaySchedule: "30 6 * * *"},
@@ -648,6 +651,9 @@ func (c *Config) validate() Problems {
 	}
 	positive("shutdown_timeout", c.ShutdownTimeout)
 	positive("dispatcher.lease", c.Dispatcher.Lease)
+	if d := c.Dispatcher.LeaderLease.D(); d < 2*time.Second || d > 10*time.Minute {
+		bad("dispatcher.leader_lease", fmt.Sprintf("dispatcher.leader_lease %s must be between 2s and 10m (6s is the default: failover takes about this long)", d))
+	}
 	positive("dispatcher.poll_interval", c.Dispatcher.PollInterval)
 	positive("dispatcher.dead_after", c.Dispatcher.DeadAfter)
 	positive("dispatcher.keep_delivered", c.Dispatcher.KeepDelivered)

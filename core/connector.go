@@ -170,3 +170,25 @@ func ObserveRequest(ctx context.Context, o RequestOutcome) {
 		observe(o)
 	}
 }
+
+type sendCheckKey struct{}
+
+// WithSendCheck returns a context whose CRM requests are sent only while
+// mayAct reports true. The dispatcher sets it to "this replica still trusts
+// its lease": a replica paused mid-delivery (SIGSTOP, a VM freeze) wakes
+// with its goroutines runnable in any order, and without the check one of
+// them could send its next request before the one cancelling the delivery
+// ran, after another replica had taken the connector over.
+func WithSendCheck(ctx context.Context, mayAct func() bool) context.Context {
+	return context.WithValue(ctx, sendCheckKey{}, mayAct)
+}
+
+// MaySend reports whether a request may still be sent under ctx (true when
+// ctx carries no check). HTTP clients given to connectors call it before
+// each request.
+func MaySend(ctx context.Context) bool {
+	if mayAct, ok := ctx.Value(sendCheckKey{}).(func() bool); ok && mayAct != nil {
+		return mayAct()
+	}
+	return true
+}

@@ -39,6 +39,21 @@ type ClaimRequest struct {
 	Limit     int
 	Lease     time.Duration
 	Now       time.Time
+	// Fence, when set, is the leadership the claim is made under: the
+	// claim takes nothing unless the lease still has that holder and
+	// generation (see Fence).
+	Fence *Fence
+}
+
+// Fence is a leadership lease at one generation. A lease's generation grows
+// each time it changes hands, so a replica that lost its lease (it was
+// paused, or cut off from the database, and another took over) holds an
+// older generation: its claims take nothing and its acknowledgements are
+// refused with ELEASELOST, whatever its clock says.
+type Fence struct {
+	Lease      string
+	Holder     string
+	Generation int64
 }
 
 // Outcome is what happened to a claimed record.
@@ -65,6 +80,10 @@ type Completion struct {
 	// is settled (not when its lease was lost): what the connector wants the
 	// operator to know about the delivery.
 	Journal *JournalEntry
+	// Fence, when set, is the leadership the record was claimed under: the
+	// completion is refused (ELEASELOST) once another holder has taken the
+	// lease, even if the record's own lease token still matches.
+	Fence *Fence
 }
 
 // OutboxStat is the backlog of one connector.

@@ -99,6 +99,17 @@ type Store interface {
 	Conversations
 }
 
+// FencedLeaser is a Store whose leases carry a generation (storage.DB has
+// it): the dispatcher passes the generation with its claims and
+// completions as a Fence, so that a replica which lost its lease cannot
+// settle what another replica now delivers.
+type FencedLeaser interface {
+	// AcquireFencedLease is AcquireLease that also returns the lease's
+	// generation while holder has it (0 when it does not). The generation
+	// grows each time the lease changes hands, never on a renewal.
+	AcquireFencedLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (generation int64, err error)
+}
+
 // DiskUsage is how much disk a store takes, for /metrics.
 type DiskUsage struct {
 	// Database is the database's size in bytes: SQLite's file, or

@@ -43,14 +43,24 @@ type RateLimit struct {
 // spends); the dispatcher's limiter is for tests and special cases.
 var DefaultRateLimit = RateLimit{PerSecond: rate.Inf, Burst: 1}
 
+// DefaultLeaderLease is how long a connector's leadership lasts without
+// renewal: failover to another replica takes about this long.
+const DefaultLeaderLease = 6 * time.Second
+
 // Options tune a Dispatcher. The zero value works.
 type Options struct {
 	// Owner names this replica in leases (default host:pid:random).
 	Owner string
-	// Lease is how long a claim and a connector's leadership last without
-	// renewal (default 1m). A replica that dies is replaced about this long
-	// after its last renewal, and its claimed records come back then too.
+	// Lease is how long a claim holds its records without being settled
+	// (default 1m), and so bounds DeliverTimeout. With a store that keeps
+	// lease generations a new leader takes a dead one's records at once;
+	// otherwise they come back when their claim's lease expires.
 	Lease time.Duration
+	// LeaderLease is how long a connector's leadership lasts without
+	// renewal (default 6s). The leader renews it four times per lease and
+	// stops its work when a renewal is late; a replica that dies is
+	// replaced about one LeaderLease after its last renewal.
+	LeaderLease time.Duration
 	// PollInterval is the fallback poll when no wake-up arrives (default 1s).
 	PollInterval time.Duration
 	// Gather spaces the deliveries of a burst: after a delivery that took
@@ -101,6 +111,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Lease <= 0 {
 		o.Lease = time.Minute
+	}
+	if o.LeaderLease <= 0 {
+		o.LeaderLease = DefaultLeaderLease
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second

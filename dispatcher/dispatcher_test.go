@@ -56,7 +56,7 @@ func TestCrashBetweenWriteAndAck(t *testing.T) {
 		crm.SetAfterWrite(func(string) {
 			once.Do(func() { a.killed.Store(true); killA() })
 		})
-		optA := dispatcher.Options{Owner: "replica-a", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited}
+		optA := dispatcher.Options{Owner: "replica-a", Clock: clock, LeaderLease: time.Minute, Logger: testutil.Logger(t), RateLimits: unlimited}
 		doneA := make(chan error, 1)
 		go func() { doneA <- dispatcher.New(a, []core.Connector{crm}, optA).Run(ctxA) }()
 		if err := <-doneA; err != nil {
@@ -73,7 +73,7 @@ func TestCrashBetweenWriteAndAck(t *testing.T) {
 		}
 
 		b := &killable{DB: db}
-		optB := dispatcher.Options{Owner: "replica-b", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited}
+		optB := dispatcher.Options{Owner: "replica-b", Clock: clock, LeaderLease: time.Minute, Logger: testutil.Logger(t), RateLimits: unlimited}
 		db2 := dispatcher.New(b, []core.Connector{crm}, optB)
 		stale := clock.Timers() // left behind by replica a
 		start(t, db2)
@@ -302,7 +302,7 @@ func TestBackoffSchedule(t *testing.T) {
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
 		backoff := dispatcher.Backoff{NoJitter: true}
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Backoff: backoff, Logger: testutil.Logger(t),
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake, Backoff: backoff, Logger: testutil.Logger(t),
 			RateLimits: unlimited,
 			// A breaker that never trips: this test is about the schedule alone.
 			Breaker: dispatcher.Breaker{Failures: 1 << 30, Ratio: 1, Window: 1000, MinCalls: 1000}}
@@ -391,7 +391,7 @@ func TestBackoffJitterApplied(t *testing.T) {
 			create(t, db, fmt.Sprintf("o-%d", i), "crm")
 		}
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited}
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Logger: testutil.Logger(t), RateLimits: unlimited}
 		start(t, dispatcher.New(db, []core.Connector{crm}, opt))
 		testutil.Eventually(t, "all tried", func() bool {
 			for _, r := range records(t, db, "crm", "") {
@@ -530,7 +530,7 @@ func TestCircuitBreaker(t *testing.T) {
 		create(t, db, "o-1", "crm")
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
 			Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Second}, Every: time.Second, NoJitter: true},
 			Breaker: dispatcher.Breaker{Failures: 3, Cooldown: time.Minute}}
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
@@ -649,7 +649,7 @@ func TestNeedsReauthPauses(t *testing.T) {
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
 		var logs logBuffer
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, RateLimits: unlimited,
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake, RateLimits: unlimited,
 			Logger: slogTo(&logs), ProbeInterval: 5 * time.Minute}
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
 		start(t, d)
@@ -713,7 +713,7 @@ func TestBurstGathersIntoOneBatch(t *testing.T) {
 				wake <- "crm"
 			})
 		})
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited,
 			Gather: 10 * time.Millisecond}
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
 		create(t, db, "o-1", "crm")
@@ -751,7 +751,7 @@ func TestSlowDownPausesConnector(t *testing.T) {
 		create(t, db, "o-1", "crm")
 		clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 		wake := make(chan string, 1)
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited}
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake, Logger: testutil.Logger(t), RateLimits: unlimited}
 		d := dispatcher.New(db, []core.Connector{crm}, opt)
 		start(t, d)
 		testutil.Eventually(t, "rate limited", func() bool {
@@ -1041,7 +1041,7 @@ func TestLeaseLostIsDropped(t *testing.T) {
 			})
 		})
 		reg := prometheus.NewRegistry()
-		opt := dispatcher.Options{Owner: "replica", Clock: clock, Logger: testutil.Logger(t), RateLimits: unlimited, Registerer: reg}
+		opt := dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Logger: testutil.Logger(t), RateLimits: unlimited, Registerer: reg}
 		start(t, dispatcher.New(db, []core.Connector{crm}, opt))
 		testutil.Eventually(t, "lease loss counted", func() bool {
 			return strings.Contains(gather(t, reg), `paysync_delivery_attempts_total{connector="crm",outcome="lease_lost"} 1`)
@@ -1067,7 +1067,7 @@ func outage(t *testing.T, dialect string, b dispatcher.Breaker) (*storage.DB, *d
 	crm.SetDown(dispatchertest.Unavailable())
 	clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 	wake := make(chan string, 1)
-	d := dispatcher.New(db, []core.Connector{crm}, dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake,
+	d := dispatcher.New(db, []core.Connector{crm}, dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake,
 		Logger: testutil.Logger(t), RateLimits: unlimited, Breaker: b,
 		Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Hour}, Every: time.Hour, NoJitter: true}})
 	start(t, d)

@@ -205,6 +205,14 @@ func (k *killable) AcquireLease(ctx context.Context, name, holder string, ttl ti
 	return k.DB.AcquireLease(ctx, name, holder, ttl, now)
 }
 
+func (k *killable) AcquireFencedLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (int64, error) {
+	k.leases.Add(1)
+	if err := k.err(); err != nil {
+		return 0, err
+	}
+	return k.DB.AcquireFencedLease(ctx, name, holder, ttl, now)
+}
+
 func (k *killable) ReleaseLease(ctx context.Context, name, holder string) error {
 	if err := k.err(); err != nil {
 		return err

@@ -72,7 +72,7 @@ func TestBreakerCountsRequests(t *testing.T) {
 				create(t, db, "o-1", "crm")
 				clock := dispatchertest.NewClock(time.Now().Add(time.Second))
 				wake := make(chan string, 1)
-				d := dispatcher.New(db, []core.Connector{conn}, dispatcher.Options{Owner: "replica", Clock: clock, Wake: wake,
+				d := dispatcher.New(db, []core.Connector{conn}, dispatcher.Options{Owner: "replica", Clock: clock, LeaderLease: time.Minute, Wake: wake,
 					Logger: testutil.Logger(t), Gather: -1, RateLimits: map[string]dispatcher.RateLimit{"crm": {PerSecond: rate.Inf, Burst: 1}},
 					Backoff: dispatcher.Backoff{Steps: []time.Duration{time.Second}, Every: time.Second, NoJitter: true},
 					Breaker: dispatcher.Breaker{Failures: 3, Cooldown: time.Minute}})

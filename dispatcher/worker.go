@@ -44,7 +44,7 @@ func newWorker(d *Dispatcher, c core.Connector) *worker {
 		gate:    newGate(d.opt.Breaker),
 		wakeCh:  make(chan struct{}, 1),
 	}
-	w.lead = newLeadership(d.store, d.clock, w.log, name, d.opt.Owner, d.opt.Lease, nil)
+	w.lead = newLeadership(d.store, d.clock, w.log, name, d.opt.Owner, d.opt.LeaderLease, nil)
 	return w
 }
 
@@ -145,10 +145,16 @@ func (w *worker) run(ctx context.Context) {
 			res.CancelAt(w.d.clock.Now())
 			return
 		}
+		if !w.lead.isLeader() {
+			// The lease lapsed while this worker waited: renew it first.
+			res.CancelAt(w.d.clock.Now())
+			continue
+		}
+		fence := w.lead.fence()
 		claimed := w.d.clock.Now()
 		recs, err := w.d.store.ClaimOutbox(work, core.ClaimRequest{
 			Connector: w.name, Owner: w.d.opt.Owner, Token: randomHex(16),
-			Limit: limit, Lease: w.d.opt.Lease, Now: claimed,
+			Limit: limit, Lease: w.d.opt.Lease, Now: claimed, Fence: fence,
 		})
 		if err != nil {
 			res.CancelAt(w.d.clock.Now())
@@ -161,7 +167,11 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, claimed.Add(w.d.opt.PollInterval), true)
 			continue
 		}
-		if orders := w.process(work, recs); orders < limit {
+		// The batch stops as soon as this replica stops trusting its lease.
+		bctx, stop := w.lead.watch(work)
+		orders := w.process(bctx, recs, fence)
+		stop()
+		if orders < limit {
 			// A short batch drained what was due: wait for news or the poll.
 			lastEnd = w.d.clock.Now()
 			w.sleep(ctx, lastEnd.Add(w.d.opt.PollInterval), true)
@@ -277,7 +287,7 @@ func (p *pending) add(outcome string, cs []core.Completion) {
 
 // process delivers one claimed batch and settles every record of it. It
 // returns the number of orders in the batch.
-func (w *worker) process(ctx context.Context, recs []core.OutboxRecord) int {
+func (w *worker) process(ctx context.Context, recs []core.OutboxRecord, fence *core.Fence) int {
 	groups := groupByOrder(recs)
 	ids := make([]string, len(groups))
 	for i, g := range groups {
@@ -292,7 +302,7 @@ func (w *worker) process(ctx context.Context, recs []core.OutboxRecord) int {
 		for _, g := range groups {
 			p.add(outcomeReleased, g.settle(core.OutcomeRelease, "", now.Add(w.d.opt.PollInterval), now, nil))
 		}
-		w.complete(ctx, p)
+		w.complete(ctx, p, fence)
 		return len(groups)
 	}
 
@@ -318,7 +328,7 @@ func (w *worker) process(ctx context.Context, recs []core.OutboxRecord) int {
 		results, reqs := w.deliver(ctx, batch)
 		w.judge(ctx, batch, sent, results, reqs, &p)
 	}
-	w.complete(ctx, p)
+	w.complete(ctx, p, fence)
 	return len(groups)
 }
 
@@ -502,10 +512,14 @@ func (w *worker) recovered(ctx context.Context, now time.Time) {
 	w.poke()
 }
 
-// complete writes the settlement. It runs even while shutting down.
-func (w *worker) complete(ctx context.Context, p pending) {
+// complete writes the settlement under the fence of the claim. It runs
+// even while shutting down.
+func (w *worker) complete(ctx context.Context, p pending, fence *core.Fence) {
 	if len(p.cs) == 0 {
 		return
+	}
+	for i := range p.cs {
+		p.cs[i].Fence = fence
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()

@@ -40,10 +40,10 @@ import (
 // LeaseName is the lease the scheduler's leader holds.
 const LeaseName = "scheduler"
 
-// Defaults.
-const (
-	DefaultLeaseTTL = 30 * time.Second
-)
+// DefaultLeaseTTL is how long leadership lasts without renewal (issue 23:
+// failover in seconds): a replica that dies is replaced about this long
+// after its last renewal. The leader renews four times per lease.
+const DefaultLeaseTTL = 6 * time.Second
 
 // Leaser is the part of core.Store the scheduler needs.
 type Leaser interface {
@@ -62,9 +62,9 @@ type Options struct {
 	Store Leaser
 	// Owner names this replica in the lease (default host-pid-random).
 	Owner string
-	// LeaseTTL is how long leadership lasts without renewal (default 30s);
+	// LeaseTTL is how long leadership lasts without renewal (default 6s);
 	// RenewEvery how often the leader renews and followers try to take over
-	// (default TTL/3).
+	// (default TTL/4).
 	LeaseTTL   time.Duration
 	RenewEvery time.Duration
 	// Location is the time zone of cron specs (default local).
@@ -113,7 +113,7 @@ func New(o Options) (*Scheduler, error) {
 		o.LeaseTTL = DefaultLeaseTTL
 	}
 	if o.RenewEvery <= 0 {
-		o.RenewEvery = o.LeaseTTL / 3
+		o.RenewEvery = o.LeaseTTL / 4
 	}
 	if o.RenewEvery >= o.LeaseTTL {
 		return nil, fmt.Errorf("scheduler: RenewEvery (%s) must be shorter than LeaseTTL (%s)", o.RenewEvery, o.LeaseTTL)

@@ -111,6 +111,15 @@ func (db *DB) CompleteOutboxBatch(ctx context.Context, cs []core.Completion) ([]
 	}
 	applied := make([]bool, len(cs))
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		for _, f := range fences(cs) {
+			ok, err := db.fenceHolds(ctx, tx, f)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil // another replica leads now: nothing is settled
+			}
+		}
 		var err error
 		if db.dialect == Postgres {
 			err = db.settlePostgres(ctx, tx, cs, applied)
@@ -139,6 +148,24 @@ func (db *DB) CompleteOutboxBatch(ctx context.Context, cs []core.Completion) ([]
 		}
 	}
 	return errs, nil
+}
+
+// fences lists the distinct fences of cs (a batch has one).
+func fences(cs []core.Completion) []*core.Fence {
+	var out []*core.Fence
+	for _, c := range cs {
+		if c.Fence == nil {
+			continue
+		}
+		seen := false
+		for _, f := range out {
+			seen = seen || *f == *c.Fence
+		}
+		if !seen {
+			out = append(out, c.Fence)
+		}
+	}
+	return out
 }
 
 // settlePostgres applies every completion in one statement: the arrays are

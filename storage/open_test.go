@@ -93,3 +93,26 @@ func TestUnparsableDatabaseURLNeverShown(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleTransactionsEnd: a replica cut off or paused inside a transaction
+// must not hold its locks (the lease row, claimed records) past its lease,
+// so PostgreSQL ends such a session after a few seconds (issue 23); a URL
+// that sets the timeout itself keeps its own.
+func TestIdleTransactionsEnd(t *testing.T) {
+	base := testdb.NewPostgresDB(t)
+	for _, c := range []struct{ url, want string }{
+		{base, "5s"},
+		{base + "&idle_in_transaction_session_timeout=9000", "9s"},
+	} {
+		db, err := storage.Open(context.Background(), storage.Options{DatabaseURL: c.url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = db.Reader().Get(&got, `SHOW idle_in_transaction_session_timeout`)
+		db.Close()
+		if err != nil || got != c.want {
+			t.Errorf("idle_in_transaction_session_timeout = %q (%v), want %q", got, err, c.want)
+		}
+	}
+}

@@ -62,22 +62,22 @@ const claimPostgres = `
 WITH due AS (
 	SELECT o.id, o.order_id FROM outbox o
 	WHERE o.connector = $1 AND o.state = 'pending' AND o.available_at <= $2
-	  AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= $2)
+	  AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= $2 OR $7 <> '')
 	  AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.connector = o.connector AND b.order_id = o.order_id
-	                  AND b.state = 'pending' AND b.lease_expires_at > $2)
+	                  AND b.state = 'pending' AND b.lease_expires_at > $2 AND $7 = '')
 	ORDER BY o.available_at, o.id
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED
 ), grp AS (
 	SELECT g.id FROM outbox g
 	WHERE g.connector = $1 AND g.state = 'pending' AND g.order_id IN (SELECT order_id FROM due)
-	  AND (g.lease_expires_at IS NULL OR g.lease_expires_at <= $2)
+	  AND (g.lease_expires_at IS NULL OR g.lease_expires_at <= $2 OR $7 <> '')
 	FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox SET lease_owner = $4, lease_token = $5, lease_expires_at = $6,
 	attempts = outbox.attempts + 1, updated_at = $2
 FROM grp WHERE outbox.id = grp.id
-  AND (outbox.lease_expires_at IS NULL OR outbox.lease_expires_at <= $2)
+  AND (outbox.lease_expires_at IS NULL OR outbox.lease_expires_at <= $2 OR $7 <> '')
 RETURNING ` + `outbox.id, outbox.connector, outbox.order_id, outbox.order_version, outbox.state, outbox.attempts,
 	outbox.available_at, outbox.lease_owner, outbox.lease_token, outbox.lease_expires_at, outbox.last_error,
 	outbox.external_id, outbox.created_at, outbox.updated_at, outbox.delivered_at`
@@ -89,18 +89,25 @@ UPDATE outbox SET lease_owner = ?4, lease_token = ?5, lease_expires_at = ?6,
 WHERE id IN (
 	SELECT g.id FROM outbox g INDEXED BY outbox_order
 	WHERE g.connector = ?1 AND g.state = 'pending'
-	  AND (g.lease_expires_at IS NULL OR g.lease_expires_at <= ?2)
+	  AND (g.lease_expires_at IS NULL OR g.lease_expires_at <= ?2 OR ?7 <> '')
 	  AND g.order_id IN (
 		SELECT o.order_id FROM outbox o
 		WHERE o.connector = ?1 AND o.state = 'pending' AND o.available_at <= ?2
-		  AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= ?2)
+		  AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= ?2 OR ?7 <> '')
 		  AND NOT EXISTS (SELECT 1 FROM outbox b INDEXED BY outbox_order WHERE b.connector = o.connector AND b.order_id = o.order_id
-		                  AND b.state = 'pending' AND b.lease_expires_at > ?2)
+		                  AND b.state = 'pending' AND b.lease_expires_at > ?2 AND ?7 = '')
 		ORDER BY o.available_at, o.id
 		LIMIT ?3))
 RETURNING ` + outboxCols
 
 // ClaimOutbox leases a batch of due records to r.Owner under r.Token.
+//
+// With a Fence (the claimer leads the connector at that generation) it also
+// takes records still held under an unexpired claim: only the leader
+// claims, one batch at a time, so they are a former leader's (which can no
+// longer settle them: the fence refuses it) or the leader's own from a
+// batch whose settlement failed. A new leader thus picks up a dead one's
+// records at once instead of a whole claim lease later.
 func (db *DB) ClaimOutbox(ctx context.Context, r core.ClaimRequest) ([]core.OutboxRecord, error) {
 	if r.Token == "" || r.Lease <= 0 || r.Limit <= 0 {
 		return nil, core.Errorf(core.EINVALID, "claim needs a token, a lease and a limit")
@@ -114,9 +121,26 @@ func (db *DB) ClaimOutbox(ctx context.Context, r core.ClaimRequest) ([]core.Outb
 		q = claimPostgres
 	}
 	var rows []outboxRow
-	err := db.w.SelectContext(ctx, &rows, q, r.Connector, micros(now), r.Limit, r.Owner, r.Token, micros(now.Add(r.Lease)))
+	steal := "" // "" unless fenced: then records under a live claim are taken too
+	if r.Fence != nil {
+		steal = "fenced"
+	}
+	args := []any{r.Connector, micros(now), r.Limit, r.Owner, r.Token, micros(now.Add(r.Lease)), steal}
+	if r.Fence == nil {
+		if err := db.w.SelectContext(ctx, &rows, q, args...); err != nil {
+			return nil, db.wrap(err)
+		}
+		return records(rows), nil
+	}
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		ok, err := db.fenceHolds(ctx, tx, r.Fence)
+		if err != nil || !ok {
+			return err // a replica that lost its lease claims nothing
+		}
+		return db.wrap(tx.SelectContext(ctx, &rows, q, args...))
+	})
 	if err != nil {
-		return nil, db.wrap(err)
+		return nil, err
 	}
 	return records(rows), nil
 }
@@ -126,7 +150,13 @@ func (db *DB) ClaimOutbox(ctx context.Context, r core.ClaimRequest) ([]core.Outb
 // holder reclaimed it, or it was settled already).
 func (db *DB) CompleteOutbox(ctx context.Context, c core.Completion) error {
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
-		ok, err := db.settle(ctx, tx, c)
+		ok, err := db.fenceHolds(ctx, tx, c.Fence)
+		if err != nil {
+			return err
+		}
+		if ok {
+			ok, err = db.settle(ctx, tx, c)
+		}
 		if err != nil {
 			return err
 		}

@@ -91,7 +91,7 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 		// Neither the URL nor the parser's message (which quotes it) is shown.
 		return nil, core.Errorf(core.EINVALID, "the database URL %s (PAYSYNC_DATABASE_URL, database_url) does not parse: %s", RedactURL(o.DatabaseURL), p)
 	}
-	x, err := sqlx.Open("postgres", o.DatabaseURL)
+	x, err := sqlx.Open("postgres", withSessionDefaults(o.DatabaseURL))
 	if err != nil {
 		return nil, core.Errorf(core.EINVALID, "PAYSYNC_DATABASE_URL is not a valid PostgreSQL URL: %v", scrub(err, o.DatabaseURL))
 	}
@@ -107,6 +107,30 @@ func openPostgres(ctx context.Context, o Options) (*DB, error) {
 		return nil, core.Errorf(core.EUNAVAILABLE, "cannot reach PostgreSQL at %s: %v (is the server running and the URL right?)", RedactURL(o.DatabaseURL), scrub(err, o.DatabaseURL))
 	}
 	return db, nil
+}
+
+// idleInTxTimeout ends a session that sits inside a transaction this long
+// (PostgreSQL's idle_in_transaction_session_timeout). paysync's
+// transactions never wait between statements, so such a session belongs to
+// a replica that was cut off or paused mid-transaction; without the
+// timeout its locks (on the lease row, on claimed records) would outlive
+// its lease and hold up the replica taking over (issue 23).
+const idleInTxTimeout = 5 * time.Second
+
+// withSessionDefaults adds paysync's session settings to a PostgreSQL URL
+// as run-time parameters, unless the URL sets them itself.
+func withSessionDefaults(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	if q.Has("idle_in_transaction_session_timeout") {
+		return dsn
+	}
+	q.Set("idle_in_transaction_session_timeout", strconv.FormatInt(idleInTxTimeout.Milliseconds(), 10))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func openSQLite(ctx context.Context, o Options) (*DB, error) {

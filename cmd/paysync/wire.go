@@ -42,6 +42,7 @@ func wireWorkers(ctx context.Context, a *app, api *httpapi.Server, reg *promethe
 	disp := dispatcher.New(a.store, p.connectors, dispatcher.Options{
 		Owner:           replicaID(),
 		Lease:           dc.Lease.D(),
+		LeaderLease:     dc.LeaderLease.D(),
 		PollInterval:    dc.PollInterval.D(),
 		Wake:            a.store.Subscribe(ctx),
 		Backoff:         backoff,

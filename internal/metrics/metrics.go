@@ -72,10 +72,15 @@ func New(reg prometheus.Registerer) *Metrics {
 }
 
 // HTTPClient returns a client for one connector's CRM requests that counts
-// each by status code.
+// each by status code, and sends none once the request's context says this
+// replica may no longer act for the connector (core.MaySend).
 func (m *Metrics) HTTPClient(connector string) *http.Client {
 	return &http.Client{Transport: &transport{m: m, connector: connector, next: http.DefaultTransport.(*http.Transport).Clone()}}
 }
+
+// errLeaseLost ends a request that was not sent because this replica no
+// longer leads its connector.
+var errLeaseLost = core.Errorf(core.ELEASELOST, "not sent: this replica no longer leads the connector (its lease was not renewed in time)")
 
 type transport struct {
 	m         *Metrics
@@ -84,6 +89,12 @@ type transport struct {
 }
 
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !core.MaySend(r.Context()) {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, errLeaseLost
+	}
 	start := time.Now()
 	resp, err := t.next.RoundTrip(r)
 	code := "error"

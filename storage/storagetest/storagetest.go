@@ -40,6 +40,7 @@ func Run(t *testing.T, open Factory) {
 		{"LinksNeverRegress", testLinks},
 		{"ConnectorStateCAS", testState},
 		{"LeaderLease", testLeaderLease},
+		{"FencedLeases", testFencedLeases},
 		{"DueOrders", testDueOrders},
 		{"PaymentHistory", testPaymentHistory},
 		{"AnyBytesStored", testAnyBytesStored},
@@ -755,6 +756,82 @@ func testLeaderLease(t *testing.T, open Factory) {
 	}
 	if ok, _ := s.AcquireLease(ctx, "dispatcher:bitrix24", "a", 10*time.Second, now.Add(18*time.Second)); !ok {
 		t.Fatal("a could not take a released lease")
+	}
+}
+
+// testFencedLeases is issue 23's fencing: a lease's generation grows when it
+// changes hands; a replica that lost its lease (it was paused, or cut off
+// from the database) claims nothing and settles nothing, and the new
+// leader takes over the records it had claimed at once.
+func testFencedLeases(t *testing.T, open Factory) {
+	s := open(t, nil)
+	f, ok := s.(core.FencedLeaser)
+	if !ok {
+		t.Skip("the store keeps no lease generations")
+	}
+	const lease = "dispatcher:bitrix24"
+	create(t, s, NewOrder("F-1"), "bitrix24")
+	create(t, s, NewOrder("F-2"), "bitrix24")
+	now := time.Now()
+	genA, err := f.AcquireFencedLease(ctx, lease, "a", 6*time.Second, now)
+	if err != nil || genA < 1 {
+		t.Fatalf("a: generation %d, %v", genA, err)
+	}
+	if g, _ := f.AcquireFencedLease(ctx, lease, "a", 6*time.Second, now.Add(time.Second)); g != genA {
+		t.Fatalf("a renewal moved the generation from %d to %d", genA, g)
+	}
+	if g, _ := f.AcquireFencedLease(ctx, lease, "b", 6*time.Second, now.Add(2*time.Second)); g != 0 {
+		t.Fatalf("b got generation %d of a live lease", g)
+	}
+	fenceA := &core.Fence{Lease: lease, Holder: "a", Generation: genA}
+	recs, err := s.ClaimOutbox(ctx, core.ClaimRequest{Connector: "bitrix24", Owner: "a", Token: "tok-a", Limit: 1, Lease: time.Minute, Now: now.Add(2 * time.Second), Fence: fenceA})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("a's fenced claim: %+v %v", recs, err)
+	}
+
+	// a is paused past its lease; b takes over.
+	later := now.Add(9 * time.Second)
+	genB, err := f.AcquireFencedLease(ctx, lease, "b", 6*time.Second, later)
+	if err != nil || genB <= genA {
+		t.Fatalf("b took an expired lease at generation %d (a had %d): %v", genB, genA, err)
+	}
+	if g, _ := f.AcquireFencedLease(ctx, lease, "a", 6*time.Second, later.Add(time.Second)); g != 0 {
+		t.Fatalf("a got generation %d of b's live lease", g)
+	}
+	if stale, err := s.ClaimOutbox(ctx, core.ClaimRequest{Connector: "bitrix24", Owner: "a", Token: "tok-a2", Limit: 10, Lease: time.Minute, Now: later, Fence: fenceA}); err != nil || len(stale) != 0 {
+		t.Fatalf("a claimed %d records under a stale fence (%v)", len(stale), err)
+	}
+	fenceB := &core.Fence{Lease: lease, Holder: "b", Generation: genB}
+	took, err := s.ClaimOutbox(ctx, core.ClaimRequest{Connector: "bitrix24", Owner: "b", Token: "tok-b", Limit: 10, Lease: time.Minute, Now: later, Fence: fenceB})
+	if err != nil || len(took) != 2 {
+		t.Fatalf("b's fenced claim took %d records, want both (a's claim included, its minute not over): %v", len(took), err)
+	}
+	// a wakes up and acknowledges what it had claimed: refused, however the
+	// record's own token reads.
+	err = s.CompleteOutbox(ctx, core.Completion{ID: recs[0].ID, Token: "tok-b", Outcome: core.OutcomeDelivered, Now: later, Fence: fenceA})
+	wantCode(t, err, core.ELEASELOST)
+	if b, ok := s.(core.BatchStore); ok {
+		errs, err := b.CompleteOutboxBatch(ctx, []core.Completion{{ID: recs[0].ID, Token: "tok-b", Outcome: core.OutcomeDelivered, Now: later, Fence: fenceA}})
+		if err != nil || len(errs) != 1 {
+			t.Fatalf("stale batch: %v %v", errs, err)
+		}
+		wantCode(t, errs[0], core.ELEASELOST)
+	}
+	d, _ := s.OrderDeliveries(ctx, recs[0].OrderID)
+	if d[0].State != core.DeliveryPending {
+		t.Fatalf("a stale holder settled a record: %+v", d[0])
+	}
+	for _, r := range took {
+		if err := s.CompleteOutbox(ctx, core.Completion{ID: r.ID, Token: "tok-b", Outcome: core.OutcomeDelivered, Now: later, Fence: fenceB}); err != nil {
+			t.Fatalf("b's ack: %v", err)
+		}
+	}
+	// A release keeps the generation growing.
+	if err := s.ReleaseLease(ctx, lease, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := f.AcquireFencedLease(ctx, lease, "a", 6*time.Second, later.Add(2*time.Second)); g <= genB {
+		t.Fatalf("a took the released lease at generation %d, want more than b's %d", g, genB)
 	}
 }
 
