@@ -190,6 +190,7 @@ func (db *DB) commitGroup(group []*applyReq) {
 			for _, r := range live {
 				r.answer()
 			}
+			db.boundWAL()
 			return
 		}
 		live[bad].err = err

@@ -254,6 +254,26 @@ func (db *DB) checkpoints(stop <-chan struct{}) {
 	}
 }
 
+// boundWAL truncates a SQLite WAL that holds more than half its bound,
+// from the writer's side, before the next write: the background
+// checkpointer does the same every 250 ms, but on a starved machine its
+// timer came late while writers kept adding pages, and the WAL passed its
+// bound. Here no write can add pages meanwhile, as the writer is this
+// connection.
+func (db *DB) boundWAL() {
+	if db.walPath == "" {
+		return
+	}
+	st, err := os.Stat(db.walPath)
+	if err != nil || st.Size() <= db.walLimit/2 {
+		return
+	}
+	db.noteWAL(st.Size())
+	// An error (a reader kept an old snapshot past the busy timeout, a full
+	// disk) leaves the WAL to the next commit and the checkpointer.
+	db.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+}
+
 // walIdle is how long nothing must be written before the WAL is truncated.
 const walIdle = 2 * time.Second
 
@@ -368,7 +388,9 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return db.wrap(tx.Commit())
+	err = db.wrap(tx.Commit())
+	db.boundWAL()
+	return err
 }
 
 func (db *DB) step(name string) error {
