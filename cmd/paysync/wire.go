@@ -107,6 +107,6 @@ func wireConsole(a *app, api *httpapi.Server, disp *dispatcher.Dispatcher, p *pa
 		People: a.people, Proxies: api.Proxies, PublicURL: a.cfg.PublicURL, Catalog: a.store, FixedLinks: fixed, Relinks: a.ledger,
 		Zone: zone, Providers: titles, Secrets: a.cfg.Secrets(), Logger: a.log,
 		Movements: a.store,
-		CRMs: console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
+		CRMs:      console.CRMs(connectors.All(), a.cfg.Connectors.Get)})
 	return nil
 }
