@@ -132,6 +132,18 @@ func (db *DB) ClaimOutbox(ctx context.Context, r core.ClaimRequest) ([]core.Outb
 		}
 		return records(rows), nil
 	}
+	// The fenced claim is a write transaction (the fence, then the claim).
+	// A leader polls for work far more often than it finds any, so it
+	// looks first on a reader: an idle poll then takes no write lock, which
+	// on SQLite every other write of every replica would queue behind.
+	var due bool
+	if err := db.r.GetContext(ctx, &due, db.q(`SELECT EXISTS (SELECT 1 FROM outbox
+		WHERE connector = ? AND state = 'pending' AND available_at <= ?)`), r.Connector, micros(now)); err != nil {
+		return nil, db.wrap(err)
+	}
+	if !due {
+		return nil, nil
+	}
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
 		ok, err := db.fenceHolds(ctx, tx, r.Fence)
 		if err != nil || !ok {

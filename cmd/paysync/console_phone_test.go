@@ -50,14 +50,14 @@ func TestConsoleFitsAPhone(t *testing.T) {
 		"/ui/orders/{id}/journal/{entry}": "/orders/" + s.review + "/journal/" + entry,
 		"/ui/review":                      "/review", "/ui/outbox": "/outbox", "/ui/catalog": "/catalog", "/ui/people": "/people",
 		"/ui/tokens": "/tokens", "/ui/password": "/password", "/ui/invite/{token}": "/invite/" + url.PathEscape(invite),
-		"/ui/": "/no-such-page", "/ui/direct": "/direct",
+		"/ui/": "/no-such-page", "/ui/direct": "/direct", "/ui/export": "/export", "/ui/reconciliation": "/reconciliation",
 	}
 	src, err := os.ReadFile("../../console/console.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	notPages := map[string]bool{"/ui/static/": true, "/ui/orders/{id}/status": true, "/ui/orders/{id}/qr.png": true,
-		"/ui/catalog/fixed/{slug}/qr.png": true, "/ui/lang": true}
+		"/ui/catalog/fixed/{slug}/qr.png": true, "/ui/lang": true, "/ui/export/download": true}
 	for _, m := range regexp.MustCompile(`m\.Handle(?:Func)?\("(?:GET )?(/ui/[^" ]*)"`).FindAllStringSubmatch(string(src), -1) {
 		if _, ok := pages[m[1]]; !ok && !notPages[m[1]] {
 			t.Errorf("console route %s is not checked at phone width: add it here", m[1])
