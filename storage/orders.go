@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -270,11 +271,6 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 		where = append(where, "status = ?")
 		args = append(args, string(q.Status))
 	}
-	if s := core.SearchPattern(q.Q); s != "" {
-		w, a := db.searchClause(s)
-		where = append(where, w)
-		args = append(args, a...)
-	}
 	if q.Before != "" {
 		where = append(where, "(created_at, id) < (SELECT created_at, id FROM orders WHERE id = ?)")
 		args = append(args, q.Before)
@@ -283,10 +279,31 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	args = append(args, limit)
-	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	s := core.SearchPattern(q.Q)
+	if s == "" {
+		return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
+			` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, limit)...)
+	}
+	// A common word (a surname thousands of orders share) fills the page
+	// from the newest orders alone; the trigram index, whose cost grows
+	// with every order that matches, is left for rarer ones (a phone, a
+	// handle). If the page is full, no older match can belong on it.
+	recent, err := db.selectOrders(ctx, `SELECT `+orderCols+` FROM (SELECT * FROM orders WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT ?) recent
+		WHERE search LIKE ? ESCAPE '\' ORDER BY created_at DESC, id DESC LIMIT ?`,
+		append(slices.Clone(args), searchWindow, "%"+escapeLike(s)+"%", limit)...)
+	if err != nil || len(recent) == limit {
+		return recent, err
+	}
+	w, a := db.searchClause(s)
+	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(append(where, w), " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(append(args, a...), limit)...)
 }
+
+// searchWindow is how many of the newest orders a search reads before it
+// turns to the index: enough for a word one order in 200 holds to fill a
+// page, few enough to read in a few milliseconds.
+const searchWindow = 10_000
 
 // searchClause matches orders whose search text (core.SearchText) holds
 // pattern. Three characters or more are looked up in the trigram index

@@ -206,6 +206,11 @@ func testOrderSearch(t *testing.T, open Factory) {
 			t.Errorf("q=%q: got %v want %v", q, ids, want)
 		}
 	}
+	// A page that the newest orders fill is the same as the index finds.
+	all, _ := s.ListOrders(ctx, core.OrderQuery{Q: "anna"})
+	if got, err := s.ListOrders(ctx, core.OrderQuery{Q: "anna", Limit: 2}); err != nil || len(all) < 3 || len(got) != 2 || got[0].ID != all[0].ID || got[1].ID != all[1].ID {
+		t.Errorf("a full page of anna: %d orders (%v), want the first 2 of %d", len(got), err, len(all))
+	}
 	paid, _ := s.ListOrders(ctx, core.OrderQuery{Status: core.StatusPaid})
 	if len(paid) != 0 {
 		t.Fatalf("status filter returned %d paid orders", len(paid))
