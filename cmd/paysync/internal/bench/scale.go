@@ -301,7 +301,9 @@ func scaleID(i int) string { return fmt.Sprintf("SC-%07d", i) }
 
 func customerOf(i int) scaleCustomer {
 	c := scaleCustomer{id: scaleID(i), first: scaleFirst[i%len(scaleFirst)], surname: scaleSurnames[(i/7)%len(scaleSurnames)]}
-	c.national = scaleOperators[i%len(scaleOperators)] + fmt.Sprintf("%06d", (i/len(scaleOperators))%1_000_000)
+	// Six digits of their own for each operator's customer (7919 is prime to
+	// 10^6: no two orders share a number below 8,000,000 orders).
+	c.national = scaleOperators[i%len(scaleOperators)] + fmt.Sprintf("%06d", ((i/len(scaleOperators))*7919+123_457)%1_000_000)
 	n := c.national
 	switch i % 4 { // the forms phones arrive in
 	case 0:
