@@ -286,8 +286,12 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 	}
 	// A common word (a surname thousands of orders share) fills the page
 	// from the newest orders alone; the trigram index, whose cost grows
-	// with every order that matches, is left for rarer ones (a phone, a
-	// handle). If the page is full, no older match can belong on it.
+	// with every order that matches, is left for rarer ones. If the page is
+	// full, no older match can belong on it. A run of digits (a phone, an
+	// order number) is rare: it goes to the index at once.
+	if specific(s) {
+		return db.searchIndexed(ctx, where, args, s, limit)
+	}
 	recent, err := db.selectOrders(ctx, `SELECT `+orderCols+` FROM (SELECT * FROM orders WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY created_at DESC, id DESC LIMIT ?) recent
 		WHERE search LIKE ? ESCAPE '\' ORDER BY created_at DESC, id DESC LIMIT ?`,
@@ -295,9 +299,27 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 	if err != nil || len(recent) == limit {
 		return recent, err
 	}
-	w, a := db.searchClause(s)
+	return db.searchIndexed(ctx, where, args, s, limit)
+}
+
+func (db *DB) searchIndexed(ctx context.Context, where []string, args []any, pattern string, limit int) ([]core.Order, error) {
+	w, a := db.searchClause(pattern)
 	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(append(where, w), " AND ")+
 		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(append(args, a...), limit)...)
+}
+
+// specific says a search pattern holds four digits in a row: part of a
+// phone, an order number or a numbered handle, which few orders share.
+func specific(pattern string) bool {
+	run := 0
+	for _, r := range pattern {
+		if r < '0' || r > '9' {
+			run = 0
+		} else if run++; run >= 4 {
+			return true
+		}
+	}
+	return false
 }
 
 // searchWindow is how many of the newest orders a search reads before it
