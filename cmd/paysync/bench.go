@@ -23,11 +23,16 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	orders := fs.Int("orders", 1_000_000, "with --scale: how many orders to fill the database with")
 	samples := fs.Int("samples", 200, "with --scale: how many times each query is timed")
 	webhooks := fs.Int("webhooks", 2000, "with --scale: webhooks sent for each ingest measurement")
+	only := fs.String("only", "", "with --scale: sqlite or postgres, to measure one database")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *scale {
-		rep, err := bench.Scale(ctx, bench.ScaleOptions{Orders: *orders, DatabaseURL: *dbURL, Samples: *samples, Webhooks: *webhooks, Progress: env.stderr})
+		if *only != "" && *only != "sqlite" && *only != "postgres" {
+			return fmt.Errorf("--only %q: sqlite or postgres", *only)
+		}
+		rep, err := bench.Scale(ctx, bench.ScaleOptions{Orders: *orders, DatabaseURL: *dbURL, Samples: *samples, Webhooks: *webhooks,
+			SQLiteOnly: *only == "sqlite", PostgresOnly: *only == "postgres", Progress: env.stderr})
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,10 @@ type ScaleOptions struct {
 	Samples int
 	// Webhooks is how many webhooks each ingest measurement sends (default 2,000).
 	Webhooks int
-	Progress io.Writer
+	// SQLiteOnly and PostgresOnly leave the other database out (to fill
+	// both at once from two runs).
+	SQLiteOnly, PostgresOnly bool
+	Progress                 io.Writer
 }
 
 // ScaleReport is what a scale run measured, one entry per database.
@@ -98,10 +101,15 @@ func Scale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 	}
 	r := &run{o: Options{DatabaseURL: o.DatabaseURL, Progress: o.Progress}, start: time.Now(), rep: &Report{}}
 	rep := &ScaleReport{StartedAt: time.Now().UTC(), Machine: machine()}
-	dbs := []string{storage.SQLite}
-	if o.DatabaseURL != "" {
+	var dbs []string
+	if !o.PostgresOnly {
+		dbs = append(dbs, storage.SQLite)
+	}
+	switch {
+	case o.SQLiteOnly:
+	case o.DatabaseURL != "":
 		dbs = append(dbs, storage.Postgres)
-	} else {
+	default:
 		rep.Skipped = append(rep.Skipped, "PostgreSQL: no --database-url and no "+EnvDatabaseURL)
 	}
 	for _, dialect := range dbs {
