@@ -101,6 +101,8 @@ func Scale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 	}
 	r := &run{o: Options{DatabaseURL: o.DatabaseURL, Progress: o.Progress}, start: time.Now(), rep: &Report{}}
 	rep := &ScaleReport{StartedAt: time.Now().UTC(), Machine: machine()}
+	rep.Machine.LoadBefore = loadAverage()
+	defer func() { rep.Machine.LoadAfter = loadAverage() }()
 	var dbs []string
 	if !o.PostgresOnly {
 		dbs = append(dbs, storage.SQLite)
@@ -544,8 +546,17 @@ func dbSize(ctx context.Context, db *storage.DB) (int64, error) {
 // WriteTable prints the scale report as Markdown tables.
 func (rep *ScaleReport) WriteTable(w io.Writer) {
 	m := rep.Machine
-	fmt.Fprintf(w, "paysync bench --scale, %s: %d CPUs (%s), %s/%s, %s\n", rep.StartedAt.Format("2006-01-02 15:04 MST"),
+	fmt.Fprintf(w, "paysync bench --scale, %s: %d CPUs (%s), %s/%s, %s", rep.StartedAt.Format("2006-01-02 15:04 MST"),
 		m.CPUs, m.CPUModel, m.OS, m.Arch, m.Go)
+	for _, l := range []struct {
+		when string
+		avg  []float64
+	}{{"before", m.LoadBefore}, {"after", m.LoadAfter}} {
+		if len(l.avg) == 3 {
+			fmt.Fprintf(w, ", load average %s %.2f %.2f %.2f", l.when, l.avg[0], l.avg[1], l.avg[2])
+		}
+	}
+	fmt.Fprintln(w)
 	for _, d := range rep.Databases {
 		fmt.Fprintf(w, "\n%s: %s orders, %s journal entries (filled in %.0f s), %.1f MiB, %s bytes an order\n\n", d.Database,
 			num(float64(d.Orders)), num(float64(d.JournalEntries)), d.FillSeconds, float64(d.Bytes)/(1<<20), num(d.BytesPerOrder))
