@@ -284,12 +284,15 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 		return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
 			` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, limit)...)
 	}
-	// A common word (a surname thousands of orders share) fills the page
-	// from the newest orders alone; the trigram index, whose cost grows
-	// with every order that matches, is left for rarer ones. If the page is
-	// full, no older match can belong on it. A run of digits (a phone, an
-	// order number) is rare: it goes to the index at once.
-	if specific(s) {
+	// On SQLite, a common word (a surname thousands of orders share) fills
+	// the page from the newest orders alone; the FTS5 index, whose cost
+	// grows with every order that matches, is left for rarer ones. If the
+	// page is full, no older match can belong on it. A run of digits (a
+	// phone, an order number) is rare: it goes to the index at once.
+	// PostgreSQL's planner makes the same choice itself from pg_trgm's
+	// statistics (the newest orders for a common word, the index for a
+	// rare one), in one query.
+	if specific(s) || db.dialect == Postgres {
 		return db.searchIndexed(ctx, where, args, s, limit)
 	}
 	recent, err := db.selectOrders(ctx, `SELECT `+orderCols+` FROM (SELECT * FROM orders WHERE `+strings.Join(where, " AND ")+
