@@ -295,11 +295,26 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 	if specific(s) || db.dialect == Postgres {
 		return db.searchIndexed(ctx, where, args, s, limit)
 	}
-	recent, err := db.selectOrders(ctx, `SELECT `+orderCols+` FROM (SELECT * FROM orders WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY created_at DESC, id DESC LIMIT ?) recent
-		WHERE search LIKE ? ESCAPE '\' ORDER BY created_at DESC, id DESC LIMIT ?`,
-		append(slices.Clone(args), searchWindow, "%"+escapeLike(s)+"%", limit)...)
-	if err != nil || len(recent) == limit {
+	// The window's oldest order; none: the window holds every order, and
+	// what it finds is the whole answer.
+	var floor []struct {
+		CreatedUS int64  `db:"created_at"`
+		ID        string `db:"id"`
+	}
+	if err := db.r.SelectContext(ctx, &floor, db.q(`SELECT created_at, id FROM orders WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?`), append(slices.Clone(args), searchWindow-1)...); err != nil {
+		return nil, db.wrap(err)
+	}
+	window, wargs := slices.Clone(where), slices.Clone(args)
+	if len(floor) == 1 {
+		window = append(window, "(created_at, id) >= (?, ?)")
+		wargs = append(wargs, floor[0].CreatedUS, floor[0].ID)
+	}
+	wargs = append(wargs, "%"+escapeLike(s)+"%")
+	// Read newest first, the scan stops at a full page.
+	recent, err := db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(window, " AND ")+
+		` AND search LIKE ? ESCAPE '\' ORDER BY created_at DESC, id DESC LIMIT ?`, append(wargs, limit)...)
+	if err != nil || len(recent) == limit || len(floor) == 0 {
 		return recent, err
 	}
 	return db.searchIndexed(ctx, where, args, s, limit)
@@ -325,10 +340,10 @@ func specific(pattern string) bool {
 	return false
 }
 
-// searchWindow is how many of the newest orders a search reads before it
-// turns to the index: enough for a word one order in 200 holds to fill a
-// page, few enough to read in a few milliseconds.
-const searchWindow = 10_000
+// searchWindow is how many of the newest orders a search reads at most
+// before it turns to the index: enough for a word one order in 200 holds
+// to fill a page, few enough to read in a few milliseconds.
+var searchWindow = 10_000
 
 // searchClause matches orders whose search text (core.SearchText) holds
 // pattern. Three characters or more are looked up in the trigram index
