@@ -284,15 +284,26 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 		return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
 			` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, limit)...)
 	}
-	// On SQLite, a common word (a surname thousands of orders share) fills
-	// the page from the newest orders alone; the FTS5 index, whose cost
-	// grows with every order that matches, is left for rarer ones. If the
-	// page is full, no older match can belong on it. A run of digits (a
-	// phone, an order number) is rare: it goes to the index at once.
-	// PostgreSQL's planner makes the same choice itself from pg_trgm's
-	// statistics (the newest orders for a common word, the index for a
-	// rare one), in one query.
-	if specific(s) || db.dialect == Postgres {
+	// A common word (a surname thousands of orders share) fills the page
+	// from the newest orders alone; the trigram index, whose cost grows
+	// with every order that matches, is left for rarer ones. If the page is
+	// full, no older match can belong on it. A run of digits (a phone, an
+	// order number) is rare: it goes to the index at once.
+	if specific(s) {
+		return db.searchIndexed(ctx, where, args, s, limit)
+	}
+	if db.dialect == Postgres {
+		// The newest orders are read whole (MATERIALIZED): pg_trgm
+		// estimates a long word at 100 matches whatever it holds, and the
+		// planner would fetch and sort all 16,667 orders of a surname.
+		recent, err := db.selectOrders(ctx, `WITH recent AS MATERIALIZED (SELECT id, created_at, search FROM orders WHERE `+
+			strings.Join(where, " AND ")+` ORDER BY created_at DESC, id DESC LIMIT ?)
+			SELECT `+orderCols+` FROM orders WHERE id IN (SELECT id FROM recent WHERE search LIKE ? ESCAPE '\'
+				ORDER BY created_at DESC, id DESC LIMIT ?)
+			ORDER BY created_at DESC, id DESC`, append(slices.Clone(args), searchWindow, "%"+escapeLike(s)+"%", limit)...)
+		if err != nil || len(recent) == limit {
+			return recent, err
+		}
 		return db.searchIndexed(ctx, where, args, s, limit)
 	}
 	// The window's oldest order; none: the window holds every order, and
