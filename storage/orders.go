@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -270,11 +271,6 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 		where = append(where, "status = ?")
 		args = append(args, string(q.Status))
 	}
-	if s := core.SearchPattern(q.Q); s != "" {
-		w, a := db.searchClause(s)
-		where = append(where, w)
-		args = append(args, a...)
-	}
 	if q.Before != "" {
 		where = append(where, "(created_at, id) < (SELECT created_at, id FROM orders WHERE id = ?)")
 		args = append(args, q.Before)
@@ -283,10 +279,82 @@ func (db *DB) ListOrders(ctx context.Context, q core.OrderQuery) ([]core.Order, 
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	args = append(args, limit)
-	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY created_at DESC, id DESC LIMIT ?`, args...)
+	s := core.SearchPattern(q.Q)
+	if s == "" {
+		return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(where, " AND ")+
+			` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, limit)...)
+	}
+	// A common word (a surname thousands of orders share) fills the page
+	// from the newest orders alone; the trigram index, whose cost grows
+	// with every order that matches, is left for rarer ones. If the page is
+	// full, no older match can belong on it. A run of digits (a phone, an
+	// order number) is rare: it goes to the index at once.
+	if specific(s) {
+		return db.searchIndexed(ctx, where, args, s, limit)
+	}
+	if db.dialect == Postgres {
+		// The newest orders are read whole (MATERIALIZED): pg_trgm
+		// estimates a long word at 100 matches whatever it holds, and the
+		// planner would fetch and sort all 16,667 orders of a surname.
+		recent, err := db.selectOrders(ctx, `WITH recent AS MATERIALIZED (SELECT id, created_at, search FROM orders WHERE `+
+			strings.Join(where, " AND ")+` ORDER BY created_at DESC, id DESC LIMIT ?)
+			SELECT `+orderCols+` FROM orders WHERE id IN (SELECT id FROM recent WHERE search LIKE ? ESCAPE '\'
+				ORDER BY created_at DESC, id DESC LIMIT ?)
+			ORDER BY created_at DESC, id DESC`, append(slices.Clone(args), searchWindow, "%"+escapeLike(s)+"%", limit)...)
+		if err != nil || len(recent) == limit {
+			return recent, err
+		}
+		return db.searchIndexed(ctx, where, args, s, limit)
+	}
+	// The window's oldest order; none: the window holds every order, and
+	// what it finds is the whole answer.
+	var floor []struct {
+		CreatedUS int64  `db:"created_at"`
+		ID        string `db:"id"`
+	}
+	if err := db.r.SelectContext(ctx, &floor, db.q(`SELECT created_at, id FROM orders WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?`), append(slices.Clone(args), searchWindow-1)...); err != nil {
+		return nil, db.wrap(err)
+	}
+	window, wargs := slices.Clone(where), slices.Clone(args)
+	if len(floor) == 1 {
+		window = append(window, "(created_at, id) >= (?, ?)")
+		wargs = append(wargs, floor[0].CreatedUS, floor[0].ID)
+	}
+	wargs = append(wargs, "%"+escapeLike(s)+"%")
+	// Read newest first, the scan stops at a full page.
+	recent, err := db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(window, " AND ")+
+		` AND search LIKE ? ESCAPE '\' ORDER BY created_at DESC, id DESC LIMIT ?`, append(wargs, limit)...)
+	if err != nil || len(recent) == limit || len(floor) == 0 {
+		return recent, err
+	}
+	return db.searchIndexed(ctx, where, args, s, limit)
 }
+
+func (db *DB) searchIndexed(ctx context.Context, where []string, args []any, pattern string, limit int) ([]core.Order, error) {
+	w, a := db.searchClause(pattern)
+	return db.selectOrders(ctx, `SELECT `+orderCols+` FROM orders WHERE `+strings.Join(append(where, w), " AND ")+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`, append(append(args, a...), limit)...)
+}
+
+// specific says a search pattern holds four digits in a row: part of a
+// phone, an order number or a numbered handle, which few orders share.
+func specific(pattern string) bool {
+	run := 0
+	for _, r := range pattern {
+		if r < '0' || r > '9' {
+			run = 0
+		} else if run++; run >= 4 {
+			return true
+		}
+	}
+	return false
+}
+
+// searchWindow is how many of the newest orders a search reads at most
+// before it turns to the index: enough for a word one order in 200 holds
+// to fill a page, few enough to read in a few milliseconds.
+var searchWindow = 10_000
 
 // searchClause matches orders whose search text (core.SearchText) holds
 // pattern. Three characters or more are looked up in the trigram index

@@ -110,3 +110,53 @@ func TestBenchQuick(t *testing.T) {
 		t.Errorf("peak memory %.1f MiB below idle %.1f MiB", f.RSSLoadMiB, f.RSSIdleMiB)
 	}
 }
+
+// TestBenchScaleTiny runs `paysync bench --scale` at 2,000 orders so that
+// the command keeps working: it fills both databases, finds what it
+// searches for (it fails if a search misses its order) and prints a row
+// for every kind of read. The figures are not checked.
+func TestBenchScaleTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the scale smoke run fills two databases")
+	}
+	testdb.PostgresURL(t) // fails in CI, skips on a laptop
+	out := filepath.Join(t.TempDir(), "scale.json")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binary(t), "bench", "--scale", "--orders", "2000", "--samples", "5", "--webhooks", "50", "--out", out)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = t.TempDir(), &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("paysync bench --scale: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Log(stdout.String())
+	if !strings.Contains(stderr.String(), "filled 2000 of 2000 orders") {
+		t.Errorf("no fill progress on stderr: %q", stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.ScaleReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("--out is not the report: %v\n%s", err, b)
+	}
+	if len(rep.Databases) != 2 {
+		t.Fatalf("measured %d databases, want sqlite and postgres (skipped: %v)", len(rep.Databases), rep.Skipped)
+	}
+	for _, d := range rep.Databases {
+		if d.Orders != 2000 || d.JournalEntries != 10000 || !(d.BytesPerOrder > 0) || !(d.IngestEmpty > 0) || !(d.IngestFull > 0) {
+			t.Errorf("%s: %+v", d.Database, d)
+		}
+		for _, what := range []string{"search: phone as 091000102", "search: surname (Latin, Cyrillic, Armenian)", "order page", "dispatcher claim (20 records)"} {
+			found := false
+			for _, q := range d.Queries {
+				found = found || (q.What == what && q.Runs == 5 && q.P95ms > 0)
+			}
+			if !found {
+				t.Errorf("%s: no timings of %q in %+v", d.Database, what, d.Queries)
+			}
+		}
+		if !strings.Contains(stdout.String(), d.Database+": 2,000 orders, 10,000 journal entries") {
+			t.Errorf("the table has no heading for %s:\n%s", d.Database, stdout.String())
+		}
+	}
+}
