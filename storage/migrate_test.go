@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/paysync/paysync/core"
 	"github.com/paysync/paysync/migrations"
 	"github.com/paysync/paysync/storage"
@@ -106,24 +108,7 @@ func TestJournalPayloadMigration(t *testing.T) {
 		}
 		defer db.Close()
 		w := db.Writer()
-		// The schema as it was before 0005, applied the way Migrate does.
-		if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		files, _ := fs.ReadDir(migrations.FS, dialect)
-		for _, f := range files {
-			version := strings.TrimSuffix(f.Name(), ".sql")
-			if version >= "0005" {
-				break
-			}
-			sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
-			if _, err := w.Exec(string(sql)); err != nil {
-				t.Fatalf("%s: %v", f.Name(), err)
-			}
-			if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version); err != nil {
-				t.Fatal(err)
-			}
-		}
+		schemaBefore(t, w, dialect, "0005")
 		old := `{"event_id":"e1","note":"Երևան, Москва"}`
 		if _, err := w.Exec(w.Rebind(`INSERT INTO journal (order_id, provider, event_id, source, verdict, payload, created_at)
 			VALUES ('A-1', 'generic', 'e1', 'webhook', 'accepted', ?, 1)`), old); err != nil {
@@ -156,24 +141,7 @@ func TestScrubCardDataMigration(t *testing.T) {
 		}
 		defer db.Close()
 		w := db.Writer()
-		// The schema as it was before 0008, applied the way Migrate does.
-		if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		files, _ := fs.ReadDir(migrations.FS, dialect)
-		for _, f := range files {
-			version := strings.TrimSuffix(f.Name(), ".sql")
-			if version >= "0008" {
-				break
-			}
-			sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
-			if _, err := w.Exec(string(sql)); err != nil {
-				t.Fatalf("%s: %v", f.Name(), err)
-			}
-			if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version); err != nil {
-				t.Fatal(err)
-			}
-		}
+		schemaBefore(t, w, dialect, "0008")
 		card := []byte(`{"event_id":"e1","pan":"4111 1111 1111 1111","cvv":"123"}`)
 		clean := []byte("\x00\xff{\"event_id\":\"e2\"}")
 		for i, p := range [][]byte{card, clean} {
@@ -225,23 +193,7 @@ func TestOrderSearchMigration(t *testing.T) {
 		}
 		defer db.Close()
 		w := db.Writer()
-		if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		files, _ := fs.ReadDir(migrations.FS, dialect)
-		for _, f := range files {
-			version := strings.TrimSuffix(f.Name(), ".sql")
-			if version >= "0012" {
-				break
-			}
-			sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
-			if _, err := w.Exec(string(sql)); err != nil {
-				t.Fatalf("%s: %v", f.Name(), err)
-			}
-			if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version); err != nil {
-				t.Fatal(err)
-			}
-		}
+		schemaBefore(t, w, dialect, "0012")
 		for i, c := range []string{`{"name":"Aram Petrosyan","phone":"091 000 102"}`, `{"name":"Игорь Морозов","handle":"igor.m"}`} {
 			if _, err := w.Exec(w.Rebind(`INSERT INTO orders (id, status, amount_minor, currency, customer, created_at, updated_at, status_changed_at, version)
 				VALUES (?, 'pending', 100, 'AMD', ?, ?, 1, 1, 1)`), fmt.Sprintf("OLD-%d", i+1), c, i+1); err != nil {
@@ -258,4 +210,27 @@ func TestOrderSearchMigration(t *testing.T) {
 			}
 		}
 	})
+}
+
+// schemaBefore applies the migrations older than version the way Migrate
+// does, so that a test can write rows as an older paysync did.
+func schemaBefore(t *testing.T, w *sqlx.DB, dialect, version string) {
+	t.Helper()
+	if _, err := w.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := fs.ReadDir(migrations.FS, dialect)
+	for _, f := range files {
+		v := strings.TrimSuffix(f.Name(), ".sql")
+		if v >= version {
+			break
+		}
+		sql, _ := fs.ReadFile(migrations.FS, dialect+"/"+f.Name())
+		if _, err := w.Exec(string(sql)); err != nil {
+			t.Fatalf("%s: %v", f.Name(), err)
+		}
+		if _, err := w.Exec(w.Rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), v); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
